@@ -1,0 +1,230 @@
+package market
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+)
+
+// Decimal is an exact decimal number kept as the plain text the exchange
+// sent ("0.01000000" stays "0.01000000"), so digits and scale survive the
+// trip to a numeric column. Exponent notation ("1.65E8") is expanded on
+// parse. The zero value means "absent" (CCXT's undefined), not zero.
+type Decimal struct {
+	s string
+}
+
+// Decimal parse errors.
+var (
+	ErrEmptyDecimal   = errors.New("empty decimal")
+	ErrInvalidDecimal = errors.New("invalid decimal")
+)
+
+// ParseDecimal validates s and returns it in plain notation. It accepts an
+// optional sign, digits with at most one point, and an optional exponent.
+// NaN, Inf and hex are rejected.
+func ParseDecimal(s string) (Decimal, error) {
+	if s == "" {
+		return Decimal{}, ErrEmptyDecimal
+	}
+	mant, exp := s, 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 1000 || e < -1000 {
+			return Decimal{}, fmt.Errorf("%w: %q", ErrInvalidDecimal, s)
+		}
+		mant, exp = s[:i], e
+	}
+	neg := false
+	switch {
+	case strings.HasPrefix(mant, "-"):
+		neg, mant = true, mant[1:]
+	case strings.HasPrefix(mant, "+"):
+		mant = mant[1:]
+	}
+	intPart, frac, hasPoint := strings.Cut(mant, ".")
+	if intPart == "" && frac == "" || !digits(intPart) || !digits(frac) || hasPoint && strings.Contains(frac, ".") {
+		return Decimal{}, fmt.Errorf("%w: %q", ErrInvalidDecimal, s)
+	}
+	if exp == 0 && !neg && intPart != "" && mant == s {
+		return Decimal{s: s}, nil // fast path: already plain and unsigned
+	}
+	if exp != 0 {
+		// Shift the point |exp| places, padding with zeros.
+		all := intPart + frac
+		point := len(intPart) + exp
+		switch {
+		case point <= 0:
+			intPart, frac = "0", strings.Repeat("0", -point)+all
+		case point >= len(all):
+			intPart, frac = all+strings.Repeat("0", point-len(all)), ""
+		default:
+			intPart, frac = all[:point], all[point:]
+		}
+		intPart = strings.TrimLeft(intPart, "0")
+	}
+	if intPart == "" {
+		intPart = "0"
+	}
+	out := intPart
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	return Decimal{s: out}, nil
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// MustDecimal parses s and panics on error; for tests and constants.
+func MustDecimal(s string) Decimal {
+	d, err := ParseDecimal(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// DecimalFromFloat renders f with the fewest digits that round-trip, for
+// exchanges that send JSON numbers rather than strings.
+func DecimalFromFloat(f float64) (Decimal, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return Decimal{}, fmt.Errorf("%w: %v", ErrInvalidDecimal, f)
+	}
+	return ParseDecimal(strconv.FormatFloat(f, 'f', -1, 64))
+}
+
+// IsZero reports whether d is absent. A present zero ("0.0") is not absent.
+func (d Decimal) IsZero() bool { return d.s == "" }
+
+// Valid reports whether d holds a value.
+func (d Decimal) Valid() bool { return d.s != "" }
+
+// String returns the plain decimal text, or "" when absent.
+func (d Decimal) String() string { return d.s }
+
+// Float64 returns the nearest float64; absent is NaN.
+func (d Decimal) Float64() float64 {
+	if d.s == "" {
+		return math.NaN()
+	}
+	f, _ := strconv.ParseFloat(d.s, 64)
+	return f
+}
+
+// Sign returns -1, 0 or +1; absent is 0.
+func (d Decimal) Sign() int {
+	if d.s == "" {
+		return 0
+	}
+	if d.s[0] == '-' {
+		if strings.Trim(d.s[1:], "0.") == "" {
+			return 0
+		}
+		return -1
+	}
+	if strings.Trim(d.s, "0.") == "" {
+		return 0
+	}
+	return 1
+}
+
+// Rat returns d as an exact rational; absent is nil.
+func (d Decimal) Rat() *big.Rat {
+	if d.s == "" {
+		return nil
+	}
+	r, _ := new(big.Rat).SetString(d.s)
+	return r
+}
+
+// Cmp compares exactly: -1 if d < o, 0 if equal, +1 if d > o. Absent values
+// compare as zero; callers check Valid first where that matters.
+func (d Decimal) Cmp(o Decimal) int {
+	a, b := d.Rat(), o.Rat()
+	if a == nil {
+		a = new(big.Rat)
+	}
+	if b == nil {
+		b = new(big.Rat)
+	}
+	return a.Cmp(b)
+}
+
+// Mul returns d*o exactly, trimmed of trailing zeros; absent if either is.
+func (d Decimal) Mul(o Decimal) Decimal {
+	if d.s == "" || o.s == "" {
+		return Decimal{}
+	}
+	// Scale = sum of scales; exact via big.Int.
+	ai, as := d.unscaled()
+	bi, bs := o.unscaled()
+	p := new(big.Int).Mul(ai, bi)
+	return fromUnscaled(p, as+bs)
+}
+
+// Unscaled returns the integer coefficient and the number of fractional
+// digits: d == coef * 10^-scale. Used to encode numeric exactly.
+func (d Decimal) Unscaled() (*big.Int, int) { return d.unscaled() }
+
+func (d Decimal) unscaled() (*big.Int, int) {
+	s := d.s
+	intPart, frac, _ := strings.Cut(s, ".")
+	n, _ := new(big.Int).SetString(intPart+frac, 10)
+	if n == nil {
+		n = new(big.Int)
+	}
+	return n, len(frac)
+}
+
+func fromUnscaled(n *big.Int, scale int) Decimal {
+	neg := n.Sign() < 0
+	s := new(big.Int).Abs(n).String()
+	if scale > 0 {
+		if len(s) <= scale {
+			s = strings.Repeat("0", scale-len(s)+1) + s
+		}
+		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if neg {
+		s = "-" + s
+	}
+	return Decimal{s: s}
+}
+
+// MarshalJSON writes a JSON number with the exchange's digits, or null.
+func (d Decimal) MarshalJSON() ([]byte, error) {
+	if d.s == "" {
+		return []byte("null"), nil
+	}
+	return []byte(d.s), nil
+}
+
+// UnmarshalJSON accepts a JSON number, a numeric string, or null.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if s == "null" || s == `""` {
+		*d = Decimal{}
+		return nil
+	}
+	s = strings.Trim(s, `"`)
+	v, err := ParseDecimal(s)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
