@@ -1,0 +1,577 @@
+// Package config is mdingest's one typed configuration: defaults in one
+// place, then the YAML file, then the environment, then the flags the user
+// set. Validate names the offending key; it never touches the network.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// Exchanges are the CCXT ids mdingest has connectors for.
+var Exchanges = []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "coinbaseexchange", "bitstamp"}
+
+// Config is the whole configuration.
+type Config struct {
+	DatabaseURL Secret        `yaml:"database_url"`
+	RedisURL    Secret        `yaml:"redis_url"`
+	Listen      string        `yaml:"listen"`
+	LogFormat   string        `yaml:"log_format"`
+	LogLevel    string        `yaml:"log_level"`
+	Instance    string        `yaml:"instance"`
+	Exchanges   ExchangeMap   `yaml:"exchanges"`
+	Jobs        JobsConfig    `yaml:"jobs"`
+	Quality     QualityConfig `yaml:"quality"`
+	Cache       CacheConfig   `yaml:"cache"`
+	Store       StoreConfig   `yaml:"store"`
+}
+
+// ExchangeConfig is one exchange. Zero rate-limit values mean the
+// exchange's real published limits.
+type ExchangeConfig struct {
+	Enabled         bool               `yaml:"enabled"`
+	BaseURL         string             `yaml:"base_url"`
+	Symbols         []market.Symbol    `yaml:"symbols"`
+	CriticalSymbols []market.Symbol    `yaml:"critical_symbols"` // realtime tier; default: the first symbol
+	RateLimit       RateLimitConfig    `yaml:"rate_limit"`
+	Timeout         Duration           `yaml:"timeout"`
+	Depth           int                `yaml:"depth"`
+	Timeframes      []market.Timeframe `yaml:"timeframes"`
+	Concurrency     int                `yaml:"concurrency"`
+}
+
+// RateLimitConfig overrides an exchange's budget, in its own unit.
+type RateLimitConfig struct {
+	Limit  float64  `yaml:"limit"`
+	Window Duration `yaml:"window"`
+	Burst  int      `yaml:"burst"`
+}
+
+// JobsConfig is the interval of each scheduler tier.
+type JobsConfig struct {
+	Realtime         Duration `yaml:"realtime"`
+	High             Duration `yaml:"high"`
+	Medium           Duration `yaml:"medium"`
+	Low              Duration `yaml:"low"`
+	Daily            Duration `yaml:"daily"`
+	Jitter           Duration `yaml:"jitter"`
+	FailureThreshold int      `yaml:"failure_threshold"`
+	GapFill          bool     `yaml:"gap_fill"`
+}
+
+// Metrics holds one value per quality metric.
+type Metrics struct {
+	Completeness float64 `yaml:"completeness"`
+	Accuracy     float64 `yaml:"accuracy"`
+	Consistency  float64 `yaml:"consistency"`
+	Timeliness   float64 `yaml:"timeliness"`
+	Validity     float64 `yaml:"validity"`
+	Uniqueness   float64 `yaml:"uniqueness"`
+}
+
+func (m Metrics) fields() []struct {
+	name string
+	v    float64
+} {
+	return []struct {
+		name string
+		v    float64
+	}{{"completeness", m.Completeness}, {"accuracy", m.Accuracy}, {"consistency", m.Consistency},
+		{"timeliness", m.Timeliness}, {"validity", m.Validity}, {"uniqueness", m.Uniqueness}}
+}
+
+// QualityConfig sets thresholds and weights of the batch checks.
+type QualityConfig struct {
+	Thresholds      Metrics  `yaml:"thresholds"`
+	Weights         Metrics  `yaml:"weights"`
+	FutureTolerance Duration `yaml:"future_tolerance"`
+	MaxSpread       float64  `yaml:"max_spread"`   // fraction of mid price
+	OutlierMADs     float64  `yaml:"outlier_mads"` // bound in median absolute deviations
+}
+
+// CacheConfig sets the hot cache's TTLs.
+type CacheConfig struct {
+	Ticker     Duration `yaml:"ticker"`
+	OrderBook  Duration `yaml:"orderbook"`
+	OHLCV      Duration `yaml:"ohlcv"`
+	OHLCVDaily Duration `yaml:"ohlcv_daily"`
+	MaxEntries int      `yaml:"max_entries"` // in-process fallback size
+}
+
+// StoreConfig sets the loader and the database's time-series policies.
+type StoreConfig struct {
+	BatchSize     int                 `yaml:"batch_size"`
+	FlushInterval Duration            `yaml:"flush_interval"`
+	QueueSize     int                 `yaml:"queue_size"`
+	SpoolDir      string              `yaml:"spool_dir"`
+	SpoolMaxBytes int64               `yaml:"spool_max_bytes"`
+	TimescaleDB   string              `yaml:"timescaledb"` // auto | on | off
+	Retention     map[string]Duration `yaml:"retention"`   // table -> age; 0 keeps forever
+	CompressAfter map[string]Duration `yaml:"compress_after"`
+}
+
+// RetentionTables are the tables a retention or compression age may name.
+var RetentionTables = []string{"candles", "tickers", "order_books", "trades", "request_metrics", "quality_reports", "rejected_rows", "job_runs"}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	ex := ExchangeMap{}
+	for _, id := range Exchanges {
+		ex[id] = defaultExchange(id)
+	}
+	return Config{
+		DatabaseURL: "postgres://postgres@127.0.0.1:5432/mdingest?sslmode=disable",
+		Listen:      "127.0.0.1:9108",
+		LogFormat:   "text",
+		LogLevel:    "info",
+		Exchanges:   ex,
+		Jobs: JobsConfig{
+			Realtime: Duration(5 * time.Second), High: Duration(30 * time.Second),
+			Medium: Duration(5 * time.Minute), Low: Duration(15 * time.Minute),
+			Daily: Duration(24 * time.Hour), Jitter: Duration(500 * time.Millisecond),
+			FailureThreshold: 5,
+		},
+		Quality: QualityConfig{
+			Thresholds:      Metrics{Completeness: 0.95, Accuracy: 0.98, Consistency: 0.90, Timeliness: 0.95, Validity: 0.99, Uniqueness: 0.98},
+			Weights:         Metrics{Completeness: 0.2, Accuracy: 0.2, Consistency: 0.15, Timeliness: 0.15, Validity: 0.2, Uniqueness: 0.1},
+			FutureTolerance: Duration(5 * time.Second),
+			MaxSpread:       0.1,
+			OutlierMADs:     10,
+		},
+		Cache: CacheConfig{
+			Ticker: Duration(30 * time.Second), OrderBook: Duration(5 * time.Second),
+			OHLCV: Duration(5 * time.Minute), OHLCVDaily: Duration(time.Hour), MaxEntries: 100_000,
+		},
+		Store: StoreConfig{
+			BatchSize: 5000, FlushInterval: Duration(time.Second), QueueSize: 64,
+			SpoolDir: "", SpoolMaxBytes: 1 << 30, TimescaleDB: "auto",
+			Retention: map[string]Duration{
+				"tickers": Duration(90 * 24 * time.Hour), "order_books": Duration(30 * 24 * time.Hour),
+				"request_metrics": Duration(30 * 24 * time.Hour),
+			},
+			CompressAfter: map[string]Duration{
+				"candles": Duration(30 * 24 * time.Hour), "tickers": Duration(7 * 24 * time.Hour),
+				"order_books": Duration(2 * 24 * time.Hour), "trades": Duration(7 * 24 * time.Hour),
+				"request_metrics": Duration(7 * 24 * time.Hour),
+			},
+		},
+	}
+}
+
+// defaultExchange is an exchange's built-in setting: the first four of
+// SPEC's list are on, with the two most traded pairs.
+func defaultExchange(id string) ExchangeConfig {
+	return ExchangeConfig{
+		Enabled:     slices.Contains([]string{"binance", "kraken", "kucoin", "htx"}, id),
+		Symbols:     []market.Symbol{"BTC/USDT", "ETH/USDT"},
+		Timeout:     Duration(30 * time.Second),
+		Depth:       20,
+		Timeframes:  []market.Timeframe{market.TF1m},
+		Concurrency: 4,
+	}
+}
+
+// Error is a configuration problem at one key.
+type Error struct {
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Key + ": " + e.Msg }
+
+// ErrInvalid is wrapped by every configuration error.
+var ErrInvalid = errors.New("invalid configuration")
+
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+func bad(key, format string, args ...any) error {
+	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// LoadFile overlays the YAML at path onto c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return &Error{Key: "config", Msg: err.Error()}
+	}
+	return c.LoadYAML(b)
+}
+
+// LoadYAML overlays a YAML document onto c. Exchanges named in it start
+// from their defaults, so a file may set just one field of one exchange.
+func (c *Config) LoadYAML(b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		var ce *Error
+		if errors.As(err, &ce) {
+			return ce
+		}
+		return &Error{Key: yamlKey(err), Msg: yamlMsg(err)}
+	}
+	c.normalize()
+	return nil
+}
+
+// normalize upper-cases symbols, the form every other package compares.
+func (c *Config) normalize() {
+	for id, e := range c.Exchanges {
+		for _, list := range [][]market.Symbol{e.Symbols, e.CriticalSymbols} {
+			for i, s := range list {
+				if n, err := market.ParseSymbol(string(s)); err == nil {
+					list[i] = n
+				}
+			}
+		}
+		c.Exchanges[id] = e
+	}
+}
+
+// Load builds the configuration from the defaults, the YAML file at path
+// (skipped when path is "" or, unless required, when it does not exist)
+// and the environment. Flags are applied by the caller.
+func Load(path string, required bool, env Env) (Config, error) {
+	c := Default()
+	if path != "" {
+		_, statErr := os.Stat(path)
+		if statErr == nil || required {
+			if err := c.LoadFile(path); err != nil {
+				return c, err
+			}
+			if c.DatabaseURL.HasPassword() {
+				return c, bad("database_url", "holds a password: secrets come from the environment (DATABASE_URL or PGPASSWORD), not the config file")
+			}
+		}
+	}
+	c.LoadEnv(env)
+	return c, nil
+}
+
+// yamlKey pulls the field name out of yaml.v3's messages, which carry no
+// structured key.
+func yamlKey(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg := te.Errors[0]
+		if i := strings.Index(msg, "field "); i >= 0 {
+			rest := msg[i+len("field "):]
+			if j := strings.Index(rest, " "); j >= 0 {
+				return rest[:j]
+			}
+		}
+	}
+	return "config"
+}
+
+func yamlMsg(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return err.Error()
+}
+
+// ExchangeMap is the exchanges section. Each exchange named in a file
+// starts from its defaults, so a file may set one field of one exchange
+// (yaml.v3 would otherwise replace the whole entry).
+type ExchangeMap map[string]ExchangeConfig
+
+// UnmarshalYAML merges each entry onto its defaults, strictly.
+func (m *ExchangeMap) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return &Error{Key: "exchanges", Msg: "want a mapping of exchange id to settings"}
+	}
+	if *m == nil {
+		*m = ExchangeMap{}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		id := n.Content[i].Value
+		e, ok := (*m)[id]
+		if !ok {
+			e = defaultExchange(id)
+		}
+		b, err := yaml.Marshal(n.Content[i+1])
+		if err != nil {
+			return &Error{Key: "exchanges." + id, Msg: err.Error()}
+		}
+		type plain ExchangeConfig
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode((*plain)(&e)); err != nil && !errors.Is(err, io.EOF) {
+			key := "exchanges." + id
+			if k := yamlKey(err); k != "config" {
+				key += "." + k
+			}
+			return &Error{Key: key, Msg: yamlMsg(err)}
+		}
+		(*m)[id] = e
+	}
+	return nil
+}
+
+// Env is the environment as a lookup function, so tests need not touch the
+// process's environment.
+type Env func(string) (string, bool)
+
+// LoadEnv applies DATABASE_URL, REDIS_URL, MDINGEST_LISTEN,
+// MDINGEST_LOG_FORMAT and MDINGEST_LOG_LEVEL.
+func (c *Config) LoadEnv(env Env) {
+	if v, ok := env("DATABASE_URL"); ok && v != "" {
+		c.DatabaseURL = Secret(v)
+	}
+	if v, ok := env("REDIS_URL"); ok {
+		c.RedisURL = Secret(v) // empty: in-process cache
+	}
+	if v, ok := env("MDINGEST_LISTEN"); ok && v != "" {
+		c.Listen = v
+	}
+	if v, ok := env("MDINGEST_LOG_FORMAT"); ok && v != "" {
+		c.LogFormat = v
+	}
+	if v, ok := env("MDINGEST_LOG_LEVEL"); ok && v != "" {
+		c.LogLevel = v
+	}
+}
+
+// Validate checks every value and returns the first problem as an *Error
+// naming its key.
+func (c *Config) Validate() error {
+	if c.DatabaseURL == "" {
+		return bad("database_url", "must be set (flag --database-url, env DATABASE_URL or the config file)")
+	}
+	if err := checkURL(c.DatabaseURL.Reveal(), "postgres", "postgresql"); err != nil {
+		return bad("database_url", "%v", err)
+	}
+	if c.RedisURL != "" {
+		if err := checkURL(c.RedisURL.Reveal(), "redis", "rediss", "unix"); err != nil {
+			return bad("redis_url", "%v", err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("log_format", "want text or json, got %q", c.LogFormat)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		return bad("log_level", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	ids := make([]string, 0, len(c.Exchanges))
+	for id := range c.Exchanges {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if !slices.Contains(Exchanges, id) {
+			return bad("exchanges."+id, "unknown exchange (known: %s)", strings.Join(Exchanges, ", "))
+		}
+		if err := c.Exchanges[id].validate("exchanges." + id); err != nil {
+			return err
+		}
+	}
+	if err := c.Jobs.validate(); err != nil {
+		return err
+	}
+	if err := c.Quality.validate(); err != nil {
+		return err
+	}
+	if err := c.Cache.validate(); err != nil {
+		return err
+	}
+	return c.Store.validate()
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %v", redactErr(err))
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return fmt.Errorf("scheme %q not supported (want %s)", u.Scheme, strings.Join(schemes, " or "))
+	}
+	return nil
+}
+
+// redactErr drops url.Error's copy of the URL, which may hold a password.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (e ExchangeConfig) validate(key string) error {
+	if e.BaseURL != "" {
+		u, err := url.Parse(e.BaseURL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return bad(key+".base_url", "want an http(s) URL, got %q", e.BaseURL)
+		}
+		if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+			return bad(key+".base_url", "plain http is allowed only for loopback addresses (exchange-replay); use https")
+		}
+	}
+	if e.Enabled && len(e.Symbols) == 0 {
+		return bad(key+".symbols", "an enabled exchange needs at least one symbol")
+	}
+	for i, s := range e.Symbols {
+		if _, err := market.ParseSymbol(string(s)); err != nil {
+			return bad(fmt.Sprintf("%s.symbols[%d]", key, i), "%v", err)
+		}
+	}
+	for i, s := range e.CriticalSymbols {
+		if !slices.Contains(e.Symbols, s) {
+			return bad(fmt.Sprintf("%s.critical_symbols[%d]", key, i), "%q is not in symbols", s)
+		}
+	}
+	for i, tf := range e.Timeframes {
+		if _, err := market.ParseTimeframe(string(tf)); err != nil {
+			return bad(fmt.Sprintf("%s.timeframes[%d]", key, i), "%v", err)
+		}
+	}
+	if e.RateLimit.Limit < 0 {
+		return bad(key+".rate_limit.limit", "must be >= 0 (0: the exchange's real limit)")
+	}
+	if e.RateLimit.Window < 0 {
+		return bad(key+".rate_limit.window", "must be >= 0")
+	}
+	if e.RateLimit.Burst < 0 {
+		return bad(key+".rate_limit.burst", "must be >= 0")
+	}
+	if e.Timeout <= 0 {
+		return bad(key+".timeout", "must be > 0")
+	}
+	if e.Depth < 0 || e.Depth > 5000 {
+		return bad(key+".depth", "must be between 0 and 5000")
+	}
+	if e.Concurrency < 1 {
+		return bad(key+".concurrency", "must be >= 1")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (j JobsConfig) validate() error {
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"realtime", j.Realtime}, {"high", j.High}, {"medium", j.Medium}, {"low", j.Low}, {"daily", j.Daily}} {
+		if f.d.D() < time.Second {
+			return bad("jobs."+f.name, "must be at least 1s, got %s", f.d)
+		}
+	}
+	if j.Jitter < 0 {
+		return bad("jobs.jitter", "must be >= 0")
+	}
+	if j.FailureThreshold < 1 {
+		return bad("jobs.failure_threshold", "must be >= 1")
+	}
+	return nil
+}
+
+func (q QualityConfig) validate() error {
+	sum := 0.0
+	for _, f := range q.Thresholds.fields() {
+		if f.v < 0 || f.v > 1 {
+			return bad("quality.thresholds."+f.name, "must be between 0 and 1, got %v", f.v)
+		}
+	}
+	for _, f := range q.Weights.fields() {
+		if f.v < 0 {
+			return bad("quality.weights."+f.name, "must be >= 0, got %v", f.v)
+		}
+		sum += f.v
+	}
+	if sum <= 0 {
+		return bad("quality.weights", "at least one weight must be > 0")
+	}
+	if q.FutureTolerance < 0 {
+		return bad("quality.future_tolerance", "must be >= 0")
+	}
+	if q.MaxSpread <= 0 {
+		return bad("quality.max_spread", "must be > 0 (a fraction of the mid price, e.g. 0.1)")
+	}
+	if q.OutlierMADs <= 0 {
+		return bad("quality.outlier_mads", "must be > 0")
+	}
+	return nil
+}
+
+func (c CacheConfig) validate() error {
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"ticker", c.Ticker}, {"orderbook", c.OrderBook}, {"ohlcv", c.OHLCV}, {"ohlcv_daily", c.OHLCVDaily}} {
+		if f.d <= 0 {
+			return bad("cache."+f.name, "TTL must be > 0")
+		}
+	}
+	if c.MaxEntries < 1 {
+		return bad("cache.max_entries", "must be >= 1")
+	}
+	return nil
+}
+
+func (s StoreConfig) validate() error {
+	if s.BatchSize < 1 || s.BatchSize > 1_000_000 {
+		return bad("store.batch_size", "must be between 1 and 1000000, got %d", s.BatchSize)
+	}
+	if s.FlushInterval <= 0 {
+		return bad("store.flush_interval", "must be > 0")
+	}
+	if s.QueueSize < 1 {
+		return bad("store.queue_size", "must be >= 1")
+	}
+	if s.SpoolMaxBytes < 0 {
+		return bad("store.spool_max_bytes", "must be >= 0")
+	}
+	if !slices.Contains([]string{"auto", "on", "off"}, s.TimescaleDB) {
+		return bad("store.timescaledb", "want auto, on or off, got %q", s.TimescaleDB)
+	}
+	for _, m := range []struct {
+		name string
+		v    map[string]Duration
+	}{{"retention", s.Retention}, {"compress_after", s.CompressAfter}} {
+		for table, age := range m.v {
+			if !slices.Contains(RetentionTables, table) {
+				return bad("store."+m.name+"."+table, "unknown table (known: %s)", strings.Join(RetentionTables, ", "))
+			}
+			if age < 0 {
+				return bad("store."+m.name+"."+table, "must be >= 0 (0: never)")
+			}
+		}
+	}
+	return nil
+}
+
+// Enabled returns the enabled exchanges, sorted by id.
+func (c *Config) Enabled() []string {
+	var ids []string
+	for id, e := range c.Exchanges {
+		if e.Enabled {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}

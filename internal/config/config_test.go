@@ -1,0 +1,149 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	require.NoError(t, c.Validate())
+	require.Equal(t, []string{"binance", "htx", "kraken", "kucoin"}, c.Enabled())
+}
+
+func TestLayering(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mdingest.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+listen: 127.0.0.1:9999
+exchanges:
+  binance:
+    base_url: http://127.0.0.1:8700/binance
+    symbols: [btc/usdt]
+  okx:
+    enabled: true
+jobs:
+  realtime: 2s
+store:
+  retention:
+    tickers: 7d
+`), 0o600))
+	env := map[string]string{"DATABASE_URL": "postgres://u:pw@db:5432/x", "MDINGEST_LISTEN": "127.0.0.1:7000", "REDIS_URL": ""}
+	c, err := Load(path, true, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	require.Equal(t, "127.0.0.1:7000", c.Listen, "environment beats the file")
+	require.Equal(t, "http://127.0.0.1:8700/binance", c.Exchanges["binance"].BaseURL)
+	require.Equal(t, "BTC/USDT", string(c.Exchanges["binance"].Symbols[0]), "symbols normalised")
+	require.True(t, c.Exchanges["binance"].Enabled, "unset fields keep their defaults")
+	require.Equal(t, 30*time.Second, c.Exchanges["binance"].Timeout.D())
+	require.True(t, c.Exchanges["okx"].Enabled)
+	require.Equal(t, []string{"binance", "htx", "kraken", "kucoin", "okx"}, c.Enabled())
+	require.Equal(t, 2*time.Second, c.Jobs.Realtime.D())
+	require.Equal(t, 30*time.Second, c.Jobs.High.D())
+	require.Equal(t, 7*24*time.Hour, c.Store.Retention["tickers"].D())
+	require.Equal(t, "postgres://u:xxxxx@db:5432/x", c.DatabaseURL.String())
+	require.Equal(t, "postgres://u:pw@db:5432/x", c.DatabaseURL.Reveal())
+}
+
+func TestMissingOptionalFileIsDefaults(t *testing.T) {
+	c, err := Load(filepath.Join(t.TempDir(), "absent.yaml"), false, noEnv)
+	require.NoError(t, err)
+	require.Equal(t, Default().Listen, c.Listen)
+	_, err = Load(filepath.Join(t.TempDir(), "absent.yaml"), true, noEnv)
+	require.Error(t, err)
+}
+
+func TestBadConfigNamesKey(t *testing.T) {
+	cases := []struct {
+		yaml, key string
+	}{
+		{"listen: nope", "listen"},
+		{"log_format: xml", "log_format"},
+		{"bogus: 1", "bogus"},
+		{"exchanges: {binance: {bogus: 1}}", "exchanges.binance.bogus"},
+		{"exchanges: {binance: {timeout: soon}}", "exchanges.binance"},
+		{"exchanges: {mtgox: {enabled: true}}", "exchanges.mtgox"},
+		{"exchanges: {binance: {base_url: 'http://api.binance.com'}}", "exchanges.binance.base_url"},
+		{"exchanges: {binance: {symbols: [BTCUSDT]}}", "exchanges.binance.symbols[0]"},
+		{"exchanges: {binance: {symbols: []}}", "exchanges.binance.symbols"},
+		{"exchanges: {binance: {critical_symbols: [SOL/USDT]}}", "exchanges.binance.critical_symbols[0]"},
+		{"exchanges: {binance: {timeframes: [2m]}}", "exchanges.binance.timeframes[0]"},
+		{"exchanges: {binance: {rate_limit: {limit: -1}}}", "exchanges.binance.rate_limit.limit"},
+		{"jobs: {realtime: 10ms}", "jobs.realtime"},
+		{"jobs: {failure_threshold: 0}", "jobs.failure_threshold"},
+		{"quality: {thresholds: {accuracy: 1.5}}", "quality.thresholds.accuracy"},
+		{"quality: {weights: {completeness: 0, accuracy: 0, consistency: 0, timeliness: 0, validity: 0, uniqueness: 0}}", "quality.weights"},
+		{"cache: {orderbook: 0s}", "cache.orderbook"},
+		{"store: {batch_size: 0}", "store.batch_size"},
+		{"store: {timescaledb: maybe}", "store.timescaledb"},
+		{"store: {retention: {candlez: 1d}}", "store.retention.candlez"},
+		{"database_url: 'mysql://x'", "database_url"},
+		{"redis_url: 'http://x'", "redis_url"},
+		{"database_url: 'postgres://u:hunter2@h/db'", "database_url"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.yaml, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(tc.yaml), 0o600))
+			c, err := Load(path, true, noEnv)
+			if err == nil {
+				err = c.Validate()
+			}
+			require.Error(t, err)
+			var ce *Error
+			require.True(t, errors.As(err, &ce), "%T %v", err, err)
+			require.True(t, errors.Is(err, ErrInvalid))
+			require.Equal(t, tc.key, ce.Key, "message: %v", err)
+			require.NotContains(t, err.Error(), "hunter2", "no password in errors")
+		})
+	}
+}
+
+func TestSecretRedacts(t *testing.T) {
+	s := Secret("postgres://me:hunter2@db:5432/x?sslmode=disable")
+	require.False(t, strings.Contains(s.String(), "hunter2"))
+	b, err := s.MarshalText()
+	require.NoError(t, err)
+	require.NotContains(t, string(b), "hunter2")
+	require.NotContains(t, s.LogValue().String(), "hunter2")
+	require.Equal(t, "xxxxx", Secret("not a url with hunter2").String())
+	require.NotContains(t, Secret("redis://h:6379/0?password=hunter2").String(), "hunter2")
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"5s": 5 * time.Second, "90d": 90 * 24 * time.Hour, "1h30m": 90 * time.Minute} {
+		d, err := ParseDuration(in)
+		require.NoError(t, err)
+		require.Equal(t, want, d.D())
+	}
+	for _, in := range []string{"", "d", "-1d", "soon"} {
+		_, err := ParseDuration(in)
+		require.Error(t, err, in)
+	}
+	require.Equal(t, "90d", Duration(90*24*time.Hour).String())
+}
+
+func FuzzLoadYAML(f *testing.F) {
+	f.Add([]byte("listen: 127.0.0.1:1\nexchanges: {binance: {symbols: [BTC/USDT]}}"))
+	f.Add([]byte("store: {retention: {tickers: 3d}}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := Default()
+		if err := c.LoadYAML(b); err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error without key: %v", err)
+			}
+			return
+		}
+		_ = c.Validate()
+	})
+}

@@ -1,0 +1,2 @@
+DROP VIEW IF EXISTS market.candles_1d;
+DROP VIEW IF EXISTS market.candles_1h;
