@@ -182,6 +182,23 @@ func (d Decimal) Unscaled() (*big.Int, int) { return d.unscaled() }
 func (d Decimal) unscaled() (*big.Int, int) {
 	s := d.s
 	intPart, frac, _ := strings.Cut(s, ".")
+	if len(intPart)+len(frac) <= 18 { // fits int64: skip big.Int parsing
+		var v int64
+		neg := false
+		for _, part := range [2]string{intPart, frac} {
+			for i := 0; i < len(part); i++ {
+				if part[i] == '-' {
+					neg = true
+					continue
+				}
+				v = v*10 + int64(part[i]-'0')
+			}
+		}
+		if neg {
+			v = -v
+		}
+		return big.NewInt(v), len(frac)
+	}
 	n, _ := new(big.Int).SetString(intPart+frac, 10)
 	if n == nil {
 		n = new(big.Int)

@@ -180,6 +180,10 @@ type Candle struct {
 	Low       Decimal
 	Close     Decimal
 	Volume    Decimal
+	// Closed says the period had ended when the candle was fetched, so its
+	// values are final. An open candle (the last one an exchange returns)
+	// is still changing and a later fetch replaces it.
+	Closed bool
 }
 
 // End is when the candle's period ends.

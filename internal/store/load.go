@@ -1,0 +1,268 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Result counts what one load did. Requested = Inserted + Updated +
+// Duplicates + Rejected.
+type Result struct {
+	Requested  int
+	Inserted   int
+	Updated    int // open candles and market rows whose values changed
+	Duplicates int // rows already stored (or repeated in the batch)
+	Rejected   int // rows the database would refuse, now in ops.rejected_rows
+}
+
+// Add sums two results.
+func (r Result) Add(o Result) Result {
+	return Result{r.Requested + o.Requested, r.Inserted + o.Inserted, r.Updated + o.Updated, r.Duplicates + o.Duplicates, r.Rejected + o.Rejected}
+}
+
+// table describes how rows of T are written: one generic mechanism, one
+// small description per table.
+type table[T any] struct {
+	name    pgx.Identifier
+	columns []string
+	key     []string // unique key: conflict target, de-duplication and sort order
+	// update lists the columns refreshed when a stored row with the same key
+	// differs; nil means stored rows are never changed (DO NOTHING).
+	update []string
+	// mutableIf is a condition on the stored row (alias t) under which it
+	// may still change, e.g. "NOT t.closed"; "" means always.
+	mutableIf string
+	// touch is a column set to now() on update.
+	touch string
+	// encode appends the row's values in column order.
+	encode func(T, []any) []any
+	// check returns why the database would refuse the row, or nil; the
+	// cheap Go-side guard in front of the bisecting fallback.
+	check func(T) error
+	// reject describes a refused row for ops.rejected_rows.
+	reject func(T, string) RejectedRow
+	// conflicts is set when the last batch met stored rows, so the next
+	// batch goes straight to the staging path.
+	conflicts *atomic.Bool
+	sql       loadSQL
+}
+
+type loadSQL struct {
+	stage       string // temp staging table, quoted
+	stageName   string
+	createStage string
+	insert      string // INSERT ... SELECT ... ON CONFLICT
+	upsert      bool   // insert returns (inserted, updated)
+}
+
+func (t *table[T]) prepare() *table[T] {
+	t.conflicts = new(atomic.Bool)
+	target := t.name.Sanitize()
+	stage := pgx.Identifier{"mdingest_stage_" + strings.Join(t.name, "_")}.Sanitize()
+	cols := quoteAll(t.columns)
+	key := quoteAll(t.key)
+	t.sql.stage, t.sql.stageName = stage, "mdingest_stage_"+strings.Join(t.name, "_")
+	// The stage mirrors the target's columns plus _ord, the row's position
+	// in the batch, so that DISTINCT ON keeps the last copy of a key.
+	t.sql.createStage = fmt.Sprintf(
+		`CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT %s, 0::bigint AS _ord FROM %s WITH NO DATA`,
+		stage, cols, target)
+	sel := fmt.Sprintf(`SELECT DISTINCT ON (%s) %s FROM %s ORDER BY %s, _ord DESC`, key, cols, stage, key)
+	if t.update == nil {
+		t.sql.insert = fmt.Sprintf(`INSERT INTO %s (%s) %s ON CONFLICT (%s) DO NOTHING`, target, cols, sel, key)
+		return t
+	}
+	set := make([]string, 0, len(t.update)+1)
+	old := make([]string, 0, len(t.update))
+	neu := make([]string, 0, len(t.update))
+	for _, c := range t.update {
+		q := pgx.Identifier{c}.Sanitize()
+		set = append(set, q+" = EXCLUDED."+q)
+		old = append(old, "t."+q)
+		neu = append(neu, "EXCLUDED."+q)
+	}
+	if t.touch != "" {
+		set = append(set, pgx.Identifier{t.touch}.Sanitize()+" = now()")
+	}
+	where := fmt.Sprintf("(%s) IS DISTINCT FROM (%s)", strings.Join(old, ", "), strings.Join(neu, ", "))
+	if t.mutableIf != "" {
+		where = t.mutableIf + " AND " + where
+	}
+	t.sql.upsert = true
+	t.sql.insert = fmt.Sprintf(
+		`WITH w AS (INSERT INTO %s AS t (%s) %s ON CONFLICT (%s) DO UPDATE SET %s WHERE %s RETURNING (xmax = 0) AS ins)
+SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM w`,
+		target, cols, sel, key, strings.Join(set, ", "), where)
+	return t
+}
+
+func quoteAll(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = pgx.Identifier{c}.Sanitize()
+	}
+	return strings.Join(q, ", ")
+}
+
+// source streams rows to CopyFrom without building [][]any, reusing one
+// values slice (pgx encodes each row before asking for the next).
+type source[T any] struct {
+	rows []T
+	i    int
+	enc  func(T, []any) []any
+	vals []any
+	ord  bool
+}
+
+func (s *source[T]) Next() bool { s.i++; return s.i <= len(s.rows) }
+
+func (s *source[T]) Values() ([]any, error) {
+	s.vals = s.enc(s.rows[s.i-1], s.vals[:0])
+	if s.ord {
+		s.vals = append(s.vals, int64(s.i))
+	}
+	return s.vals, nil
+}
+
+func (s *source[T]) Err() error { return nil }
+
+// load writes rows to t idempotently and returns what happened. Rows the
+// database would refuse go to ops.rejected_rows instead of failing the
+// batch; other errors fail it whole and nothing is written (the caller keeps
+// the batch; Retryable says whether to try again).
+func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
+	res := Result{Requested: len(rows)}
+	if len(rows) == 0 {
+		return res, nil
+	}
+	good := rows
+	var refused []RejectedRow
+	if t.check != nil {
+		good = make([]T, 0, len(rows))
+		for _, r := range rows {
+			if err := t.check(r); err != nil {
+				refused = append(refused, t.reject(r, "database would refuse: "+err.Error()))
+				continue
+			}
+			good = append(good, r)
+		}
+	}
+	r, more, err := loadIsolating(ctx, s, t, good)
+	if err != nil {
+		return res, err
+	}
+	refused = append(refused, more...)
+	if len(refused) > 0 {
+		if t.name.Sanitize() == rejectedRows.name.Sanitize() {
+			return res, fmt.Errorf("writing rejected rows: %d refused", len(refused))
+		}
+		if _, err := s.RejectedRows(ctx, refused); err != nil {
+			return res, fmt.Errorf("recording %d refused rows: %w", len(refused), err)
+		}
+	}
+	res.Inserted, res.Updated, res.Rejected = r.Inserted, r.Updated, len(refused)
+	res.Duplicates = res.Requested - res.Inserted - res.Updated - res.Rejected
+	return res, nil
+}
+
+// loadIsolating loads rows; when the database refuses the batch because of
+// some row's values, it loads halves separately until the refused rows are
+// single, and returns those as rejects.
+func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+	if len(rows) == 0 {
+		return Result{}, nil, nil
+	}
+	r, err := loadOnce(ctx, s, t, rows)
+	if err == nil {
+		return r, nil, nil
+	}
+	if !rowLevel(err) {
+		return Result{}, nil, err
+	}
+	if len(rows) == 1 {
+		return Result{}, []RejectedRow{t.reject(rows[0], "database refused: "+err.Error())}, nil
+	}
+	mid := len(rows) / 2
+	a, ra, err := loadIsolating(ctx, s, t, rows[:mid])
+	if err != nil {
+		return Result{}, nil, err
+	}
+	b, rb, err := loadIsolating(ctx, s, t, rows[mid:])
+	if err != nil {
+		return Result{}, nil, err
+	}
+	return a.Add(b), append(ra, rb...), nil
+}
+
+// loadOnce writes one batch in one transaction. A batch that meets no
+// stored key is copied straight into the table (the fast path); otherwise,
+// or after a conflict, it is copied into a temp stage and merged with
+// INSERT ... ON CONFLICT.
+func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
+	if !t.conflicts.Load() {
+		n, err := copyDirect(ctx, s, t, rows)
+		if err == nil {
+			return Result{Inserted: int(n)}, nil
+		}
+		if !uniqueViolation(err) && !rowLevel(err) {
+			return Result{}, err
+		}
+		if uniqueViolation(err) {
+			t.conflicts.Store(true)
+		}
+	}
+	r, err := copyMerge(ctx, s, t, rows)
+	if err == nil && r.Inserted == len(rows) {
+		t.conflicts.Store(false) // a clean batch: try the fast path again
+	}
+	return r, err
+}
+
+func copyDirect[T any](ctx context.Context, s *Store, t *table[T], rows []T) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		n, err = tx.CopyFrom(ctx, t.name, t.columns, &source[T]{rows: rows, enc: t.encode})
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("copying into %s: %w", t.name.Sanitize(), err)
+	}
+	return n, nil
+}
+
+func copyMerge[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
+	var r Result
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, t.sql.createStage); err != nil {
+			return fmt.Errorf("creating stage: %w", err)
+		}
+		stageCols := append(append([]string{}, t.columns...), "_ord")
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.sql.stageName}, stageCols,
+			&source[T]{rows: rows, enc: t.encode, ord: true}); err != nil {
+			return fmt.Errorf("copying into stage: %w", err)
+		}
+		if t.sql.upsert {
+			var ins, upd int64
+			if err := tx.QueryRow(ctx, t.sql.insert).Scan(&ins, &upd); err != nil {
+				return fmt.Errorf("merging: %w", err)
+			}
+			r.Inserted, r.Updated = int(ins), int(upd)
+			return nil
+		}
+		tag, err := tx.Exec(ctx, t.sql.insert)
+		if err != nil {
+			return fmt.Errorf("merging: %w", err)
+		}
+		r.Inserted = int(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("loading %s: %w", t.name.Sanitize(), err)
+	}
+	return r, nil
+}
