@@ -1,0 +1,1 @@
+DROP FUNCTION IF EXISTS ops.apply_retention(regclass, interval);
