@@ -24,7 +24,7 @@ type collect struct {
 }
 
 func (c *collect) Candle(x market.Candle) error { c.candles = append(c.candles, x); return nil }
-func (c *collect) Reject(r Reject) error         { c.rejects = append(c.rejects, r); return nil }
+func (c *collect) Reject(r Reject) error        { c.rejects = append(c.rejects, r); return nil }
 
 var opts = Options{Exchange: "binance", Symbol: "BTC/USDT", Timeframe: market.TF1m, Now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 
