@@ -1,0 +1,293 @@
+// Package bitstamp is the Bitstamp (API v2) spot connector.
+package bitstamp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// ID is CCXT's id for Bitstamp.
+const ID = "bitstamp"
+
+// BaseURL is Bitstamp's public REST API.
+const BaseURL = "https://www.bitstamp.net"
+
+const (
+	maxCandles = 1000
+	// transactions?time=day returns a whole day; limit only trims it.
+	maxTrades = 1 << 20
+	// The order book is returned whole; depth only trims it.
+	maxDepth = 1 << 20
+)
+
+// rateLimitCode is Bitstamp's response_code for a rejected, over-limit request.
+const rateLimitCode = "400.002"
+
+// errStatus is an error Bitstamp reported in a 2xx body.
+var errStatus = errors.New("bitstamp error")
+
+// Spec describes Bitstamp: 400 requests per second, with a default
+// threshold of 10,000 requests per 10 minutes
+// (https://www.bitstamp.net/api/, "Request limits"). The 10-minute budget
+// is the binding one; the burst stays far below the per-second ceiling.
+func Spec() exchange.Spec {
+	return exchange.Spec{
+		ID:      ID,
+		BaseURL: BaseURL,
+		RateLimit: exchange.RateLimit{
+			Unit:   "calls",
+			Limit:  10000,
+			Window: 10 * time.Minute,
+			Burst:  100,
+		},
+		CheckBody: CheckBody,
+	}
+}
+
+// CheckBody reports Bitstamp's error objects in 2xx bodies: {"status":
+// "error", "reason": ..., "code": ...}, {"error": ...}, or a response_code;
+// response_code 400.002 is the rate limit.
+func CheckBody(body []byte) error {
+	var r struct {
+		Status       text   `json:"status"`
+		Error        any    `json:"error"`
+		Reason       any    `json:"reason"`
+		Code         text   `json:"code"`
+		ResponseCode text   `json:"response_code"`
+		Explanation  string `json:"response_explanation"`
+	}
+	if decodeJSON(body, &r) != nil {
+		return nil
+	}
+	switch {
+	case r.ResponseCode == rateLimitCode || r.Code == rateLimitCode:
+		return fmt.Errorf("%w %s: %s: %w", errStatus, rateLimitCode, r.Explanation, exchange.ErrBodyRateLimited)
+	case r.Status == "error" || r.Error != nil || r.ResponseCode != "":
+		return fmt.Errorf("%w %s%s: %v%v: %w", errStatus, r.Code, r.ResponseCode, r.Reason, r.Error, exchange.ErrBodyError)
+	}
+	return nil
+}
+
+// Connector is the Bitstamp connector.
+type Connector struct {
+	r     exchange.Requester
+	index exchange.MarketIndex
+}
+
+// New returns a connector sending its requests through r.
+func New(r exchange.Requester) *Connector { return &Connector{r: r} }
+
+var _ exchange.Connector = (*Connector)(nil)
+
+// ID returns "bitstamp".
+func (c *Connector) ID() string { return ID }
+
+// Capabilities of Bitstamp's public API: trades of the last day only.
+func (c *Connector) Capabilities() exchange.Capabilities {
+	return exchange.Capabilities{
+		AllTickers: true, HistoricalTrades: false,
+		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
+	}
+}
+
+func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: 1})
+	if err != nil {
+		return nil, fmt.Errorf("fetching bitstamp %s: %w", endpoint, err)
+	}
+	return body, nil
+}
+
+// Markets lists Bitstamp's spot markets and refreshes the symbol index.
+func (c *Connector) Markets(ctx context.Context) ([]market.Market, error) {
+	const ep = "markets"
+	body, err := c.get(ctx, ep, "/api/v2/markets/", nil)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := parseMarkets(body)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	c.index.Set(ms)
+	return ms, nil
+}
+
+func (c *Connector) pairID(s market.Symbol) (string, error) {
+	if c.index.Loaded() {
+		m, ok := c.index.BySymbol(s)
+		if !ok {
+			return "", fmt.Errorf("bitstamp %s: %w", s, exchange.ErrUnknownSymbol)
+		}
+		return m.ID, nil
+	}
+	return deriveID(s), nil
+}
+
+// Tickers fetches /api/v2/ticker/{pair}/ for one symbol, /api/v2/ticker/
+// (all pairs) otherwise.
+func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]market.Ticker, error) {
+	ids := make(map[market.Symbol]string, len(symbols))
+	for _, s := range symbols {
+		id, err := c.pairID(s)
+		if err != nil {
+			return nil, err
+		}
+		ids[s] = id
+	}
+	if len(symbols) == 1 {
+		const ep = "ticker"
+		id := ids[symbols[0]]
+		body, err := c.get(ctx, ep, "/api/v2/ticker/"+url.PathEscape(id)+"/", nil)
+		if err != nil {
+			return nil, err
+		}
+		t, err := parseTicker(body)
+		if err != nil {
+			return nil, decodeError(ep, body, err)
+		}
+		t.Symbol, t.ExchangeSymbol = symbols[0], id
+		return []market.Ticker{t}, nil
+	}
+	const ep = "tickers"
+	body, err := c.get(ctx, ep, "/api/v2/ticker/", nil)
+	if err != nil {
+		return nil, err
+	}
+	keep := func(s market.Symbol) bool { _, ok := ids[s]; return ok || len(symbols) == 0 }
+	ts, err := parseTickers(body, keep)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	for i := range ts {
+		if id, ok := ids[ts[i].Symbol]; ok {
+			ts[i].ExchangeSymbol = id
+		} else if m, ok := c.index.BySymbol(ts[i].Symbol); ok {
+			ts[i].ExchangeSymbol = m.ID
+		} else {
+			ts[i].ExchangeSymbol = deriveID(ts[i].Symbol)
+		}
+	}
+	return ts, nil
+}
+
+// OrderBook fetches /api/v2/order_book/{pair}/ (the whole book) and trims
+// it to depth.
+func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth int) (market.OrderBook, error) {
+	id, err := c.pairID(symbol)
+	if err != nil {
+		return market.OrderBook{}, err
+	}
+	const ep = "orderbook"
+	body, err := c.get(ctx, ep, "/api/v2/order_book/"+url.PathEscape(id)+"/", nil)
+	if err != nil {
+		return market.OrderBook{}, err
+	}
+	b, err := parseOrderBook(body, depth)
+	if err != nil {
+		return market.OrderBook{}, decodeError(ep, body, err)
+	}
+	b.Exchange, b.Symbol, b.ExchangeSymbol = ID, symbol, id
+	return b, nil
+}
+
+var steps = map[market.Timeframe]int{
+	market.TF1m: 60, market.TF5m: 300, market.TF15m: 900,
+	market.TF1h: 3600, market.TF4h: 14400, market.TF1d: 86400,
+}
+
+// OHLCV fetches /api/v2/ohlc/{pair}/. With since, the window is CCXT's:
+// start = since (s), end = start + limit bars - 1 s.
+func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
+	id, err := c.pairID(symbol)
+	if err != nil {
+		return nil, err
+	}
+	step, ok := steps[tf]
+	if !ok {
+		return nil, fmt.Errorf("bitstamp timeframe %q: %w", tf, exchange.ErrUnsupported)
+	}
+	if limit <= 0 || limit > maxCandles {
+		limit = maxCandles
+	}
+	q := url.Values{"step": {strconv.Itoa(step)}, "limit": {strconv.Itoa(limit)}}
+	if !since.IsZero() {
+		start := since.Unix()
+		q.Set("start", strconv.FormatInt(start, 10))
+		q.Set("end", strconv.FormatInt(start+int64(step*limit)-1, 10))
+	}
+	const ep = "ohlcv"
+	body, err := c.get(ctx, ep, "/api/v2/ohlc/"+url.PathEscape(id)+"/", q)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := parseCandles(body)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	i := 0
+	for i < len(cs) && cs[i].Time.Before(since) {
+		i++
+	}
+	cs = cs[i:]
+	if len(cs) > limit {
+		if since.IsZero() {
+			cs = cs[len(cs)-limit:]
+		} else {
+			cs = cs[:limit]
+		}
+	}
+	for i := range cs {
+		cs[i].Symbol, cs[i].Timeframe = symbol, tf
+	}
+	return cs, nil
+}
+
+// Trades fetches /api/v2/transactions/{pair}/: the last hour (CCXT's
+// default), or with since the last day, filtered from since. limit keeps
+// the most recent trades.
+func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time.Time, limit int) ([]market.Trade, error) {
+	id, err := c.pairID(symbol)
+	if err != nil {
+		return nil, err
+	}
+	window := "hour"
+	if !since.IsZero() {
+		window = "day"
+	}
+	const ep = "trades"
+	body, err := c.get(ctx, ep, "/api/v2/transactions/"+url.PathEscape(id)+"/", url.Values{"time": {window}})
+	if err != nil {
+		return nil, err
+	}
+	ts, err := parseTrades(body)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	i := 0
+	for i < len(ts) && ts[i].Time.Before(since) {
+		i++
+	}
+	ts = ts[i:]
+	if limit > 0 && len(ts) > limit {
+		if since.IsZero() {
+			ts = ts[len(ts)-limit:]
+		} else {
+			ts = ts[:limit]
+		}
+	}
+	for i := range ts {
+		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
+	}
+	return ts, nil
+}

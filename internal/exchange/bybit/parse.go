@@ -1,0 +1,260 @@
+package bybit
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// envelope is Bybit v5's wrapper: retCode 0 is success; time is the
+// server's clock in ms (a string in older recordings, a number live).
+type envelope struct {
+	RetCode text            `json:"retCode"`
+	RetMsg  string          `json:"retMsg"`
+	Result  json.RawMessage `json:"result"`
+	Time    text            `json:"time"`
+}
+
+func decodeResult(body []byte, result any) (envelope, error) {
+	var env envelope
+	if err := decodeJSON(body, &env); err != nil {
+		return env, err
+	}
+	if env.RetCode != "0" {
+		return env, fmt.Errorf("retCode %q (%s): %w", env.RetCode, env.RetMsg, errShape)
+	}
+	if len(env.Result) == 0 {
+		return env, fmt.Errorf("result: %w", errMissing)
+	}
+	if err := decodeJSON(env.Result, result); err != nil {
+		return env, fmt.Errorf("result: %w", err)
+	}
+	return env, nil
+}
+
+// deriveID builds Bybit's spot symbol, BASEQUOTE. The reverse needs the
+// market list: BTCUSDT does not say where the base ends.
+func deriveID(s market.Symbol) string { return s.Base() + s.Quote() }
+
+type instrument struct {
+	Symbol    text `json:"symbol"`
+	BaseCoin  text `json:"baseCoin"`
+	QuoteCoin text `json:"quoteCoin"`
+	Status    text `json:"status"`
+}
+
+// parseMarkets reads /v5/market/instruments-info?category=spot (spot has
+// no pagination).
+func parseMarkets(body []byte) ([]market.Market, error) {
+	var res struct {
+		List []instrument `json:"list"`
+	}
+	if _, err := decodeResult(body, &res); err != nil {
+		return nil, err
+	}
+	out := make([]market.Market, 0, len(res.List))
+	for i, r := range res.List {
+		if r.Symbol == "" || r.BaseCoin == "" || r.QuoteCoin == "" {
+			return nil, fmt.Errorf("instrument %d: symbol/baseCoin/quoteCoin: %w", i, errMissing)
+		}
+		base, quote := market.CommonCurrency(string(r.BaseCoin)), market.CommonCurrency(string(r.QuoteCoin))
+		out = append(out, market.Market{
+			Exchange: ID, ID: string(r.Symbol), Symbol: market.NewSymbol(base, quote),
+			Base: base, Quote: quote, BaseID: string(r.BaseCoin), QuoteID: string(r.QuoteCoin),
+			Active: r.Status == "Trading", Type: "spot",
+		})
+	}
+	return out, nil
+}
+
+type tickerRow struct {
+	Symbol       text `json:"symbol"`
+	Bid1Price    text `json:"bid1Price"`
+	Bid1Size     text `json:"bid1Size"`
+	Ask1Price    text `json:"ask1Price"`
+	Ask1Size     text `json:"ask1Size"`
+	LastPrice    text `json:"lastPrice"`
+	PrevPrice24h text `json:"prevPrice24h"`
+	HighPrice24h text `json:"highPrice24h"`
+	LowPrice24h  text `json:"lowPrice24h"`
+	Turnover24h  text `json:"turnover24h"`
+	Volume24h    text `json:"volume24h"`
+}
+
+// parseTickers reads /v5/market/tickers. The rows carry no time; the
+// envelope's server time is when the snapshot was taken, so it is the
+// ticker's time. Rows symbolOf cannot map are skipped.
+func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]market.Ticker, error) {
+	var res struct {
+		List []tickerRow `json:"list"`
+	}
+	env, err := decodeResult(body, &res)
+	if err != nil {
+		return nil, err
+	}
+	var at time.Time
+	if env.Time != "" {
+		if at, err = millis("time", env.Time); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]market.Ticker, 0, len(res.List))
+	for i, r := range res.List {
+		sym, ok := symbolOf(string(r.Symbol))
+		if !ok {
+			continue
+		}
+		t := market.Ticker{Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.Symbol), Time: at}
+		fields := []struct {
+			name string
+			src  text
+			dst  *market.Decimal
+		}{
+			{"bid1Price", r.Bid1Price, &t.Bid}, {"bid1Size", r.Bid1Size, &t.BidVolume},
+			{"ask1Price", r.Ask1Price, &t.Ask}, {"ask1Size", r.Ask1Size, &t.AskVolume},
+			{"lastPrice", r.LastPrice, &t.Last}, {"prevPrice24h", r.PrevPrice24h, &t.Open},
+			{"highPrice24h", r.HighPrice24h, &t.High}, {"lowPrice24h", r.LowPrice24h, &t.Low},
+			{"volume24h", r.Volume24h, &t.BaseVolume}, {"turnover24h", r.Turnover24h, &t.QuoteVolume},
+		}
+		for _, f := range fields {
+			if *f.dst, err = optDecimal(f.name, f.src); err != nil {
+				return nil, fmt.Errorf("ticker %d (%s): %w", i, r.Symbol, err)
+			}
+		}
+		t.Last, t.Bid, t.Ask = nonZero(t.Last), nonZero(t.Bid), nonZero(t.Ask)
+		t.Open, t.High, t.Low = nonZero(t.Open), nonZero(t.High), nonZero(t.Low)
+		t.Close = t.Last
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// parseOrderBook reads /v5/market/orderbook: {s, b, a, ts, u, seq}.
+func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
+	var b market.OrderBook
+	var res struct {
+		S  text     `json:"s"`
+		B  [][]text `json:"b"`
+		A  [][]text `json:"a"`
+		TS text     `json:"ts"`
+	}
+	if _, err := decodeResult(body, &res); err != nil {
+		return b, err
+	}
+	var err error
+	if b.Time, err = millis("ts", res.TS); err != nil {
+		return b, err
+	}
+	b.ExchangeSymbol = string(res.S)
+	if b.Bids, err = parseLevels("b", res.B, depth); err != nil {
+		return b, err
+	}
+	if b.Asks, err = parseLevels("a", res.A, depth); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+func parseLevels(side string, rows [][]text, depth int) ([]market.Level, error) {
+	if depth > 0 && len(rows) > depth {
+		rows = rows[:depth]
+	}
+	out := make([]market.Level, 0, len(rows))
+	for i, r := range rows {
+		if len(r) < 2 {
+			return nil, fmt.Errorf("%s[%d]: want [price, size]: %w", side, i, errShape)
+		}
+		p, err := reqDecimal(fmt.Sprintf("%s[%d].price", side, i), r[0])
+		if err != nil {
+			return nil, err
+		}
+		a, err := reqDecimal(fmt.Sprintf("%s[%d].size", side, i), r[1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, market.Level{Price: p, Amount: a})
+	}
+	return out, nil
+}
+
+// parseCandles reads /v5/market/kline rows [start, o, h, l, c, volume,
+// turnover], newest first, and returns them oldest first.
+func parseCandles(body []byte) ([]market.Candle, error) {
+	var res struct {
+		List [][]text `json:"list"`
+	}
+	if _, err := decodeResult(body, &res); err != nil {
+		return nil, err
+	}
+	out := make([]market.Candle, 0, len(res.List))
+	for i, r := range res.List {
+		if len(r) < 6 {
+			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), errShape)
+		}
+		c := market.Candle{Exchange: ID}
+		var err error
+		if c.Time, err = millis(fmt.Sprintf("candle %d start", i), r[0]); err != nil {
+			return nil, err
+		}
+		for j, dst := range []*market.Decimal{&c.Open, &c.High, &c.Low, &c.Close, &c.Volume} {
+			if *dst, err = reqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, c)
+	}
+	slices.Reverse(out)
+	slices.SortStableFunc(out, func(a, b market.Candle) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+type tradeRow struct {
+	ExecID text `json:"execId"`
+	Symbol text `json:"symbol"`
+	Price  text `json:"price"`
+	Size   text `json:"size"`
+	Side   text `json:"side"`
+	Time   text `json:"time"`
+}
+
+// parseTrades reads /v5/market/recent-trade (newest first), oldest first.
+func parseTrades(body []byte) ([]market.Trade, error) {
+	var res struct {
+		List []tradeRow `json:"list"`
+	}
+	if _, err := decodeResult(body, &res); err != nil {
+		return nil, err
+	}
+	out := make([]market.Trade, 0, len(res.List))
+	for i, r := range res.List {
+		t := market.Trade{Exchange: ID, ExchangeSymbol: string(r.Symbol), ID: string(r.ExecID)}
+		if t.ID == "" {
+			return nil, fmt.Errorf("trade %d: execId: %w", i, errMissing)
+		}
+		var err error
+		if t.Time, err = millis(fmt.Sprintf("trade %d time", i), r.Time); err != nil {
+			return nil, err
+		}
+		if t.Price, err = reqDecimal("price", r.Price); err != nil {
+			return nil, fmt.Errorf("trade %d: %w", i, err)
+		}
+		if t.Amount, err = reqDecimal("size", r.Size); err != nil {
+			return nil, fmt.Errorf("trade %d: %w", i, err)
+		}
+		switch r.Side {
+		case "Buy":
+			t.Side = market.SideBuy
+		case "Sell":
+			t.Side = market.SideSell
+		default:
+			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, errShape)
+		}
+		out = append(out, t)
+	}
+	slices.Reverse(out)
+	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}

@@ -1,0 +1,314 @@
+// Package coinbaseexchange is the Coinbase Exchange (formerly Coinbase Pro)
+// spot connector, CCXT id "coinbaseexchange".
+package coinbaseexchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// ID is CCXT's id for Coinbase Exchange.
+const ID = "coinbaseexchange"
+
+// BaseURL is Coinbase Exchange's public REST API.
+const BaseURL = "https://api.exchange.coinbase.com"
+
+// Page sizes from Coinbase Exchange's docs.
+const (
+	maxCandles = 300
+	maxTrades  = 1000
+	// Level 2 is the whole aggregated book; depth only trims it.
+	maxDepth = 1 << 20
+)
+
+// errMessage is an error Coinbase reported in a 2xx body.
+var errMessage = errors.New("coinbase message")
+
+// Spec describes Coinbase Exchange: public endpoints are throttled by IP at
+// 10 requests per second, up to 15 in bursts (a lazy-fill token bucket),
+// https://docs.cdp.coinbase.com/exchange/rest-api/rate-limits.
+func Spec() exchange.Spec {
+	return exchange.Spec{
+		ID:      ID,
+		BaseURL: BaseURL,
+		RateLimit: exchange.RateLimit{
+			Unit:   "calls",
+			Limit:  10,
+			Window: time.Second,
+			Burst:  15,
+		},
+		CheckBody: CheckBody,
+	}
+}
+
+// CheckBody reports {"message": "..."} error objects. Coinbase sends them
+// with 4xx/5xx statuses; one arriving with a 2xx (a proxy, a maintenance
+// page) is still an error, never data.
+func CheckBody(body []byte) error {
+	var r struct {
+		Message *string `json:"message"`
+	}
+	if decodeJSON(body, &r) != nil || r.Message == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %w", errMessage, *r.Message, exchange.ErrBodyError)
+}
+
+// Connector is the Coinbase Exchange connector.
+type Connector struct {
+	r     exchange.Requester
+	index exchange.MarketIndex
+	now   func() time.Time // anchors the 4h window built from 1h candles
+}
+
+// New returns a connector sending its requests through r.
+func New(r exchange.Requester) *Connector { return &Connector{r: r, now: time.Now} }
+
+var _ exchange.Connector = (*Connector)(nil)
+
+// ID returns "coinbaseexchange".
+func (c *Connector) ID() string { return ID }
+
+// Capabilities of Coinbase Exchange's public API: no all-tickers endpoint,
+// trades paged by id only.
+func (c *Connector) Capabilities() exchange.Capabilities {
+	return exchange.Capabilities{
+		AllTickers: false, HistoricalTrades: false,
+		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
+	}
+}
+
+func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: 1})
+	if err != nil {
+		return nil, fmt.Errorf("fetching coinbaseexchange %s: %w", endpoint, err)
+	}
+	return body, nil
+}
+
+// Markets lists Coinbase's products and refreshes the symbol index.
+func (c *Connector) Markets(ctx context.Context) ([]market.Market, error) {
+	const ep = "markets"
+	body, err := c.get(ctx, ep, "/products", nil)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := parseMarkets(body)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	c.index.Set(ms)
+	return ms, nil
+}
+
+func (c *Connector) productID(s market.Symbol) (string, error) {
+	if c.index.Loaded() {
+		m, ok := c.index.BySymbol(s)
+		if !ok {
+			return "", fmt.Errorf("coinbaseexchange %s: %w", s, exchange.ErrUnknownSymbol)
+		}
+		return m.ID, nil
+	}
+	return deriveID(s), nil
+}
+
+// Tickers fetches /products/{id}/ticker for each symbol, one request each
+// (Coinbase has no all-tickers endpoint); no symbols means every online
+// product. The first failure ends the batch.
+func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]market.Ticker, error) {
+	type want struct {
+		sym market.Symbol
+		id  string
+	}
+	var wants []want
+	if len(symbols) == 0 {
+		ms, err := c.Markets(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing coinbaseexchange products for tickers: %w", err)
+		}
+		for _, m := range ms {
+			if m.Active {
+				wants = append(wants, want{m.Symbol, m.ID})
+			}
+		}
+	}
+	for _, s := range symbols {
+		id, err := c.productID(s)
+		if err != nil {
+			return nil, err
+		}
+		wants = append(wants, want{s, id})
+	}
+	out := make([]market.Ticker, 0, len(wants))
+	for _, w := range wants {
+		const ep = "ticker"
+		body, err := c.get(ctx, ep, "/products/"+url.PathEscape(w.id)+"/ticker", nil)
+		if err != nil {
+			return nil, err
+		}
+		t, err := parseTicker(body)
+		if err != nil {
+			return nil, decodeError(ep, body, err)
+		}
+		t.Symbol, t.ExchangeSymbol = w.sym, w.id
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// OrderBook fetches /products/{id}/book?level=2 and trims it to depth.
+func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth int) (market.OrderBook, error) {
+	id, err := c.productID(symbol)
+	if err != nil {
+		return market.OrderBook{}, err
+	}
+	const ep = "orderbook"
+	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/book", url.Values{"level": {"2"}})
+	if err != nil {
+		return market.OrderBook{}, err
+	}
+	b, err := parseOrderBook(body, depth)
+	if err != nil {
+		return market.OrderBook{}, decodeError(ep, body, err)
+	}
+	b.Exchange, b.Symbol, b.ExchangeSymbol = ID, symbol, id
+	return b, nil
+}
+
+// granularity is the candle length in seconds Coinbase accepts. It has no
+// 4h candles: those are built from 1h ones.
+var granularity = map[market.Timeframe]int{
+	market.TF1m: 60, market.TF5m: 300, market.TF15m: 900, market.TF1h: 3600, market.TF1d: 86400,
+}
+
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+// OHLCV fetches /products/{id}/candles. With since, the window is CCXT's:
+// start = since, end = since + (limit-1) bars, at most 300 bars.
+func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
+	id, err := c.productID(symbol)
+	if err != nil {
+		return nil, err
+	}
+	if tf == market.TF4h {
+		return c.ohlcv4h(ctx, symbol, id, since, limit)
+	}
+	g, ok := granularity[tf]
+	if !ok {
+		return nil, fmt.Errorf("coinbaseexchange timeframe %q: %w", tf, exchange.ErrUnsupported)
+	}
+	if limit <= 0 || limit > maxCandles {
+		limit = maxCandles
+	}
+	var start, end time.Time
+	if !since.IsZero() {
+		start, end = since, since.Add(time.Duration(limit-1)*tf.Duration())
+	}
+	cs, err := c.candles(ctx, id, g, start, end)
+	if err != nil {
+		return nil, err
+	}
+	return finishCandles(cs, symbol, tf, since, limit), nil
+}
+
+func (c *Connector) candles(ctx context.Context, id string, g int, start, end time.Time) ([]market.Candle, error) {
+	q := url.Values{"granularity": {strconv.Itoa(g)}}
+	if !start.IsZero() {
+		q.Set("start", start.UTC().Format(isoMillis))
+		q.Set("end", end.UTC().Format(isoMillis))
+	}
+	const ep = "ohlcv"
+	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/candles", q)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := parseCandles(body)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	return cs, nil
+}
+
+// ohlcv4h aggregates 1h candles into 4h ones on UTC boundaries (00, 04,
+// ... 20h), at most 75 per call (300 hours).
+func (c *Connector) ohlcv4h(ctx context.Context, symbol market.Symbol, id string, since time.Time, limit int) ([]market.Candle, error) {
+	const per = 4
+	maxN := maxCandles / per
+	if limit <= 0 || limit > maxN {
+		limit = maxN
+	}
+	span := market.TF4h.Duration()
+	var from time.Time
+	if since.IsZero() {
+		from = c.now().UTC().Truncate(span).Add(-time.Duration(limit-1) * span)
+	} else {
+		from = since.UTC().Truncate(span)
+		if from.Before(since) {
+			from = from.Add(span)
+		}
+	}
+	hourly, err := c.candles(ctx, id, granularity[market.TF1h], from, from.Add(time.Duration(limit)*span-time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	return finishCandles(aggregate(hourly, market.TF4h, from), symbol, market.TF4h, since, limit), nil
+}
+
+func finishCandles(cs []market.Candle, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) []market.Candle {
+	i := 0
+	for i < len(cs) && cs[i].Time.Before(since) {
+		i++
+	}
+	cs = cs[i:]
+	if len(cs) > limit {
+		if since.IsZero() {
+			cs = cs[len(cs)-limit:]
+		} else {
+			cs = cs[:limit]
+		}
+	}
+	for i := range cs {
+		cs[i].Symbol, cs[i].Timeframe = symbol, tf
+	}
+	return cs
+}
+
+// Trades fetches /products/{id}/trades (recent only; since filters them).
+func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time.Time, limit int) ([]market.Trade, error) {
+	id, err := c.productID(symbol)
+	if err != nil {
+		return nil, err
+	}
+	var q url.Values
+	if limit > 0 {
+		q = url.Values{"limit": {strconv.Itoa(min(limit, maxTrades))}}
+	}
+	const ep = "trades"
+	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/trades", q)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := parseTrades(body)
+	if err != nil {
+		return nil, decodeError(ep, body, err)
+	}
+	i := 0
+	for i < len(ts) && ts[i].Time.Before(since) {
+		i++
+	}
+	ts = ts[i:]
+	for i := range ts {
+		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
+	}
+	return ts, nil
+}

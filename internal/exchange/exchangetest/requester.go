@@ -1,0 +1,105 @@
+package exchangetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+)
+
+// ErrNoRoute is returned by Requester.Get when no route matches the path.
+var ErrNoRoute = errors.New("exchangetest: no route for request")
+
+// Requester is a fake exchange.Requester answering from routes keyed by path
+// prefix (the longest matching prefix wins) or from a func, and recording
+// every request. Safe for concurrent use.
+type Requester struct {
+	mu       sync.Mutex
+	routes   map[string][]byte
+	fn       func(exchange.Request) ([]byte, error)
+	override []byte
+	requests []exchange.Request
+}
+
+// NewRequester returns a fake answering each path prefix with its body.
+func NewRequester(routes map[string]string) *Requester {
+	r := &Requester{routes: make(map[string][]byte, len(routes))}
+	for p, b := range routes {
+		r.routes[p] = []byte(b)
+	}
+	return r
+}
+
+// FuncRequester returns a fake answering with fn.
+func FuncRequester(fn func(exchange.Request) ([]byte, error)) *Requester {
+	return &Requester{routes: map[string][]byte{}, fn: fn}
+}
+
+// Handle adds or replaces a route.
+func (r *Requester) Handle(prefix string, body []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.routes[prefix] = body
+}
+
+// AnswerAll makes every request get body until Reset; the conformance suite
+// uses it to feed malformed bodies.
+func (r *Requester) AnswerAll(body []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.override = body
+}
+
+// Reset undoes AnswerAll and forgets recorded requests.
+func (r *Requester) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.override = nil
+	r.requests = nil
+}
+
+// Get records the request and answers it.
+func (r *Requester) Get(ctx context.Context, req exchange.Request) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.requests = append(r.requests, req)
+	override, fn := r.override, r.fn
+	best, body := -1, []byte(nil)
+	for p, b := range r.routes {
+		if strings.HasPrefix(req.Path, p) && len(p) > best {
+			best, body = len(p), b
+		}
+	}
+	r.mu.Unlock()
+	switch {
+	case override != nil:
+		return override, nil
+	case best >= 0:
+		return body, nil
+	case fn != nil:
+		return fn(req)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoRoute, req.Path)
+}
+
+// Requests returns the recorded requests, oldest first.
+func (r *Requester) Requests() []exchange.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]exchange.Request(nil), r.requests...)
+}
+
+// Last returns the most recent request; the zero Request when there is none.
+func (r *Requester) Last() exchange.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.requests) == 0 {
+		return exchange.Request{}
+	}
+	return r.requests[len(r.requests)-1]
+}

@@ -1,0 +1,152 @@
+package kraken
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/exchangetest"
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+func newConn(r exchange.Requester) exchange.Connector { return New(r) }
+
+func parityCfg(t *testing.T) exchangetest.ParityConfig {
+	return exchangetest.ParityConfig{
+		New:    newConn,
+		Routes: map[string]string{"/0/public/AssetPairs": exchangetest.ReadTestdata(t, "assetpairs.json")},
+	}
+}
+
+func TestParity(t *testing.T) {
+	f := exchangetest.LoadFixture(t, ID)
+	var sum exchangetest.Summary
+	exchangetest.Parity(t, f, parityCfg(t), &sum)
+	require.Len(t, sum.Rows(), 3)
+	t.Logf("CCXT parity\n%s", sum.Markdown())
+}
+
+func TestRequestURLs(t *testing.T) {
+	f := exchangetest.LoadFixture(t, ID)
+	compared, agreed := exchangetest.RequestURLs(t, f, parityCfg(t))
+	require.Positive(t, compared)
+	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
+}
+
+func routes(t *testing.T) map[string]string {
+	f := exchangetest.LoadFixture(t, ID)
+	return map[string]string{
+		"/0/public/AssetPairs":  exchangetest.ReadTestdata(t, "assetpairs.json"),
+		"/0/public/Ticker":      exchangetest.ReadTestdata(t, "tickers.json"),
+		"/0/public/Ticker?pair": f.Response(t, "fetchTicker", "public spot ticker"),
+		"/0/public/Depth":       exchangetest.ReadTestdata(t, "depth.json"),
+		"/0/public/OHLC":        f.Response(t, "fetchOHLCV", "Spot ohlcv with since in the request and limit filter on ccxt side"),
+		"/0/public/Trades":      f.Response(t, "fetchTrades", "spot trade"),
+	}
+}
+
+func TestConformance(t *testing.T) {
+	fake := exchangetest.NewRequester(routes(t))
+	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 3})
+}
+
+func TestMarkets(t *testing.T) {
+	fake := exchangetest.NewRequester(routes(t))
+	ms, err := New(fake).Markets(context.Background())
+	require.NoError(t, err)
+	got := map[market.Symbol]market.Market{}
+	for _, m := range ms {
+		got[m.Symbol] = m
+	}
+	require.Len(t, ms, 6, "the dark-pool pair is left out")
+	require.Equal(t, market.Market{Exchange: ID, ID: "XXBTZUSD", Symbol: "BTC/USD", Base: "BTC", Quote: "USD", BaseID: "XXBT", QuoteID: "ZUSD", Active: true, Type: "spot"}, got["BTC/USD"])
+	require.Equal(t, "XBTUSDT", got["BTC/USDT"].ID)
+	require.Equal(t, "XETHXXBT", got["ETH/BTC"].ID)
+	require.Equal(t, "XDGUSD", got["DOGE/USD"].ID)
+	require.Equal(t, "ZEUSZUSD", got["ZEUS/USD"].ID, "ZEUS is not a Z-prefixed id")
+	require.False(t, got["ZEUS/USD"].Active)
+}
+
+func TestTickers(t *testing.T) {
+	fake := exchangetest.NewRequester(routes(t))
+	c := New(fake)
+	ts, err := c.Tickers(context.Background(), nil)
+	require.NoError(t, err)
+	require.Len(t, ts, 2, "unknown pairs are skipped")
+	require.Equal(t, market.Symbol("BTC/USDT"), ts[0].Symbol)
+	require.Equal(t, market.Symbol("BTC/USD"), ts[1].Symbol)
+	require.Equal(t, "30303.20000", ts[1].Last.String())
+	require.Equal(t, exchange.Request{Endpoint: "Ticker", Path: "/0/public/Ticker", Weight: 1}, fake.Last())
+
+	_, err = c.Tickers(context.Background(), []market.Symbol{"BTC/USDT", "ETH/USDT"})
+	require.NoError(t, err)
+	require.Equal(t, "/0/public/Ticker?pair=XBTUSDT%2CETHUSDT", fake.Last().Path)
+}
+
+func TestOrderBook(t *testing.T) {
+	fake := exchangetest.NewRequester(routes(t))
+	b, err := New(fake).OrderBook(context.Background(), "BTC/USDT", 2)
+	require.NoError(t, err)
+	require.Equal(t, "/0/public/Depth?count=2&pair=XBTUSDT", fake.Last().Path)
+	require.Len(t, b.Bids, 2, "truncated to the depth asked")
+	require.Equal(t, "73380.60000", b.Bids[0].Price.String())
+	require.Equal(t, "0.800", b.Bids[0].Amount.String())
+	require.Equal(t, "73380.70000", b.Asks[0].Price.String())
+	require.True(t, b.Time.IsZero())
+}
+
+func TestTradesSince(t *testing.T) {
+	fake := exchangetest.NewRequester(routes(t))
+	since := time.UnixMilli(1710327959000).UTC()
+	ts, err := New(fake).Trades(context.Background(), "BTC/USDT", since, 0)
+	require.NoError(t, err)
+	require.Equal(t, "/0/public/Trades?pair=XBTUSDT&since=1710327959", fake.Last().Path)
+	require.Len(t, ts, 1)
+	require.Equal(t, time.Unix(1710327959, 173346800).UTC(), ts[0].Time, "fractional seconds kept exactly")
+	_, err = New(fake).Trades(context.Background(), "BTC/USDT", since.Add(time.Second), 0)
+	require.NoError(t, err)
+}
+
+func TestCheckBody(t *testing.T) {
+	tests := []struct {
+		body string
+		want error
+	}{
+		{`{"error":["EAPI:Rate limit exceeded"]}`, exchange.ErrBodyRateLimited},
+		{`{"error":["EGeneral:Too many requests"]}`, exchange.ErrBodyRateLimited},
+		{`{"error":["EQuery:Unknown asset pair"]}`, exchange.ErrBodyError},
+		{`{"error":["WGeneral:Something"],"result":{}}`, nil},
+		{`{"error":[],"result":{}}`, nil},
+		{`not json`, nil},
+	}
+	for _, tt := range tests {
+		err := CheckBody([]byte(tt.body))
+		if tt.want == nil {
+			require.NoError(t, err, tt.body)
+		} else {
+			require.ErrorIs(t, err, tt.want, tt.body)
+		}
+	}
+	fake := exchangetest.NewRequester(map[string]string{"/": `{"error":["EAPI:Rate limit exceeded"]}`})
+	_, err := New(fake).Markets(context.Background())
+	require.ErrorIs(t, err, exchange.ErrBodyRateLimited)
+}
+
+func TestFractionalSeconds(t *testing.T) {
+	for in, want := range map[string]time.Time{
+		"1710327959.1733468":    time.Unix(1710327959, 173346800),
+		"1710327959":            time.Unix(1710327959, 0),
+		"1710327959.1234567891": time.Unix(1710327959, 123456789),
+	} {
+		got, err := fractionalSeconds(in)
+		require.NoError(t, err, in)
+		require.True(t, want.Equal(got), in)
+	}
+	for _, bad := range []string{"", "-1.5", "1.5e3", "abc", "1.x"} {
+		_, err := fractionalSeconds(bad)
+		require.Error(t, err, bad)
+	}
+}

@@ -1,0 +1,231 @@
+package replay
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+var bybitIntervals = map[string]int64{"1": minute, "3": 3 * minute, "5": 5 * minute, "15": 15 * minute, "30": 30 * minute,
+	"60": hour, "120": 2 * hour, "240": 4 * hour, "360": 6 * hour, "720": 12 * hour, "D": day, "W": week}
+
+func bybitDef() *exchangeDef {
+	d := &exchangeDef{
+		name:  "bybit",
+		files: []string{"markets", "tickers", "orderbook", "ohlcv", "trades"},
+		ids:   func(s symbol) []string { return []string{s.Base + s.Quote} },
+		// 600 requests per 5 seconds per IP; over it Bybit answers 403.
+		rate: map[string]rateSpec{"": {600, 5 * time.Second}},
+		fail: func(c *call, kind errKind, msg string) reply {
+			switch kind {
+			case errUnknownSymbol:
+				msg = "Not supported symbols"
+			case errNotFound:
+				return reply{status: http.StatusNotFound, raw: []byte("404 page not found"), header: textPlain()}
+			}
+			return ok(object{{"retCode", n("10001")}, {"retMsg", msg}, {"result", object{}}, {"retExtInfo", object{}}, {"time", n(itoa(c.now))}}, 0)
+		},
+		limited: func(c *call, _ time.Duration) reply {
+			return reply{status: http.StatusForbidden, raw: []byte("access too frequent"), header: textPlain()}
+		},
+		params: func(x *exchange) (seriesParams, error) {
+			t := x.tmpl["tickers"].(object)
+			tk := firstObj(t.obj("result").get("list"))
+			k := firstRow(x.tmpl["ohlcv"].(object).obj("result").get("list"))
+			tr := firstObj(x.tmpl["trades"].(object).obj("result").get("list"))
+			if tk == nil || len(k) < 7 || tr == nil {
+				return seriesParams{}, fmt.Errorf("unexpected fixture shape")
+			}
+			return seriesParams{anchor: integer(t.get("time")), price: num(tk.get("lastPrice")),
+				volPerMin: num(k[5]) / 60, amount: num(tr.get("size"))}, nil
+		},
+	}
+	d.routes = []route{
+		{path: "/v5/market/instruments-info", kind: "markets", serve: bybitInstruments},
+		{path: "/v5/market/tickers", kind: "ticker", serve: bybitTickers},
+		{path: "/v5/market/orderbook", kind: "orderbook", serve: bybitOrderbook},
+		{path: "/v5/market/kline", kind: "ohlcv", serve: bybitKline},
+		{path: "/v5/market/recent-trade", kind: "trades", serve: bybitTrades},
+	}
+	return d
+}
+
+func textPlain() http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	return h
+}
+
+// bybitSpot checks the category (only spot is served) and moves the
+// envelope's time to now.
+func bybitSpot(c *call, body object) *reply {
+	if c.q.Get("category") != "spot" {
+		rp := c.fail(errBadParam, "Illegal category")
+		return &rp
+	}
+	body.set("time", shiftInt(body.get("time"), c.shift(integer(body.get("time")))))
+	return nil
+}
+
+// bybitSymbols is the optional symbol filter; nil means all.
+func bybitSymbols(c *call) ([]symbol, *reply) {
+	if c.q.Get("symbol") == "" {
+		return c.x.syms, nil
+	}
+	s, _, rp := c.symbol("symbol")
+	if rp != nil {
+		return nil, rp
+	}
+	return []symbol{s}, nil
+}
+
+func bybitInstruments(c *call) reply {
+	body := c.tmpl("markets").(object)
+	if rp := bybitSpot(c, body); rp != nil {
+		return *rp
+	}
+	syms, rp := bybitSymbols(c)
+	if rp != nil {
+		return *rp
+	}
+	res := body.obj("result")
+	entry := firstObj(res.get("list"))
+	list := make([]any, 0, len(syms))
+	for _, s := range syms {
+		e := clone(entry).(object)
+		e.set("symbol", c.x.id(s))
+		e.set("baseCoin", s.Base)
+		e.set("quoteCoin", s.Quote)
+		list = append(list, e)
+	}
+	res.set("list", list)
+	return ok(body, len(list))
+}
+
+func bybitTickers(c *call) reply {
+	body := c.tmpl("tickers").(object)
+	if rp := bybitSpot(c, body); rp != nil {
+		return *rp
+	}
+	syms, rp := bybitSymbols(c)
+	if rp != nil {
+		return *rp
+	}
+	res := body.obj("result")
+	entry := firstObj(res.get("list"))
+	list := make([]any, 0, len(syms))
+	for _, s := range syms {
+		e := clone(entry).(object)
+		e.set("symbol", c.x.id(s))
+		list = append(list, e)
+	}
+	res.set("list", list)
+	return ok(body, len(list))
+}
+
+func bybitOrderbook(c *call) reply {
+	body := c.tmpl("orderbook").(object)
+	if rp := bybitSpot(c, body); rp != nil {
+		return *rp
+	}
+	s, id, rp := c.symbol("symbol")
+	if rp != nil {
+		return *rp
+	}
+	limit, rp := c.limitParam("limit", 1, 200)
+	if rp != nil {
+		return *rp
+	}
+	res := body.obj("result")
+	shift := c.shift(integer(res.get("ts")))
+	res.set("s", id)
+	res.set("ts", shiftInt(res.get("ts"), shift))
+	res.set("u", shiftInt(res.get("u"), shift/100))
+	seed := hashString(s.String())
+	res.set("a", bookSide(res.arr("a"), limit, 1, seed+1))
+	res.set("b", bookSide(res.arr("b"), limit, -1, seed))
+	return ok(body, len(res.arr("a"))+len(res.arr("b")))
+}
+
+// bybitKline: newest first. With end, the newest limit candles in
+// [start, end]; with only start, the oldest limit from start; neither, the
+// most recent.
+func bybitKline(c *call) reply {
+	body := c.tmpl("ohlcv").(object)
+	if rp := bybitSpot(c, body); rp != nil {
+		return *rp
+	}
+	s, id, rp := c.symbol("symbol")
+	if rp != nil {
+		return *rp
+	}
+	tf, found := bybitIntervals[c.q.Get("interval")]
+	if !found {
+		return c.fail(errBadParam, "Illegal interval")
+	}
+	limit, rp := c.limitParam("limit", 200, 1000)
+	if rp != nil {
+		return *rp
+	}
+	start, rp := c.intParam("start", -1)
+	if rp != nil {
+		return *rp
+	}
+	end, rp := c.intParam("end", -1)
+	if rp != nil {
+		return *rp
+	}
+	times := c.candleTimes(tf, start, end, limit, end >= 0 || start < 0)
+	res := body.obj("result")
+	tr := firstRow(res.get("list"))
+	pdec, vdec, qdec := priceFormat(tr[1:5]...), decimals(tr[5]), decimals(tr[6])
+	ser := c.series(s)
+	rows := make([]any, 0, len(times))
+	for _, t := range reverse(times) {
+		k := ser.candle(t, tf, c.now)
+		o, h, l, cl := k.prices(pdec)
+		rows = append(rows, []any{like(tr[0], itoa(t)), like(tr[1], o), like(tr[2], h), like(tr[3], l), like(tr[4], cl),
+			like(tr[5], fmtDec(k.v, vdec)), like(tr[6], fmtDec(k.q, qdec))})
+	}
+	res.set("symbol", id)
+	res.set("category", "spot")
+	res.set("list", rows)
+	return ok(body, len(rows))
+}
+
+func bybitTrades(c *call) reply {
+	body := c.tmpl("trades").(object)
+	if rp := bybitSpot(c, body); rp != nil {
+		return *rp
+	}
+	s, id, rp := c.symbol("symbol")
+	if rp != nil {
+		return *rp
+	}
+	limit, rp := c.limitParam("limit", 60, 60)
+	if rp != nil {
+		return *rp
+	}
+	res := body.obj("result")
+	tm := firstObj(res.get("list"))
+	pdec, sdec := priceFormat(tm.get("price")), decimals(tm.get("size"))
+	trades := c.trades(c.series(s), -1, -1, limit, true)
+	list := make([]any, 0, len(trades))
+	for _, t := range reverse(trades) {
+		e := clone(tm).(object)
+		e.set("execId", uuidFrom(hashString(id), uint64(t.k)))
+		e.set("symbol", id)
+		e.set("price", like(tm.get("price"), pdec.s(t.price)))
+		e.set("size", like(tm.get("size"), fmtDec(t.amount, sdec)))
+		side := "Sell"
+		if t.buy {
+			side = "Buy"
+		}
+		e.set("side", side)
+		e.set("time", like(tm.get("time"), itoa(t.us/1000)))
+		list = append(list, e)
+	}
+	res.set("category", "spot")
+	res.set("list", list)
+	return ok(body, len(list))
+}

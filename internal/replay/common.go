@@ -1,0 +1,105 @@
+package replay
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// historyStart is where derived history begins (2017-07-01, before most of
+// these markets opened on today's APIs); nothing is served before it.
+const historyStart = int64(1498867200000)
+
+// definitions returns every exchange, in Exchanges order.
+func definitions() []*exchangeDef {
+	return []*exchangeDef{binanceDef(), krakenDef(), kucoinDef(), htxDef(), okxDef(), bybitDef(), coinbaseDef(), bitstampDef()}
+}
+
+// candleTimes resolves a candle request to open times, oldest first:
+// from and to bound the open time (inclusive, ms, -1 = unset); never a
+// candle after the current one; with newest the most recent limit
+// candles of the window, else the oldest.
+func (c *call) candleTimes(tf, from, to int64, limit int, newest bool) []int64 {
+	hi := alignDown(c.now, tf)
+	if to >= 0 {
+		hi = min(hi, alignDown(to, tf))
+	}
+	lo := alignUp(historyStart, tf)
+	if from >= 0 {
+		lo = max(lo, alignUp(from, tf))
+	}
+	return openTimes(lo, hi, tf, limit, newest)
+}
+
+// trades resolves a trade request by time (µs, inclusive, -1 = unset) to
+// trades oldest first; never a trade after now.
+func (c *call) trades(s series, fromUS, toUS int64, limit int, newest bool) []trade {
+	hi := s.lastTrade(c.now * 1000)
+	if toUS >= 0 {
+		hi = min(hi, s.lastTrade(toUS))
+	}
+	lo := s.firstTrade(historyStart * 1000)
+	if fromUS >= 0 {
+		lo = max(lo, s.firstTrade(fromUS))
+	}
+	return s.tradeRange(clampRange(lo, hi, limit, newest))
+}
+
+// clampRange keeps at most limit of [lo, hi], the newest or the oldest.
+func clampRange(lo, hi int64, limit int, newest bool) (int64, int64) {
+	if hi-lo+1 > int64(limit) {
+		if newest {
+			lo = hi - int64(limit) + 1
+		} else {
+			hi = lo + int64(limit) - 1
+		}
+	}
+	return lo, hi
+}
+
+// idBase turns a recorded trade (id, time) into the offset of derived ids,
+// so that ids continue the recorded numbering.
+func idBase(recordedID any, recordedMs int64) int64 {
+	return integer(recordedID) - floorDiv(recordedMs*1000, tradeSpacing)
+}
+
+func reverse[T any](s []T) []T {
+	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
+		s[i], s[j] = s[j], s[i]
+	}
+	return s
+}
+
+// jsonReply is an error or status answer with a fixed body.
+func jsonReply(status int, body any) reply { return reply{status: status, body: body} }
+
+func retryHeader(retry time.Duration) http.Header {
+	secs := int(retry / time.Second)
+	if retry%time.Second != 0 || secs == 0 {
+		secs++
+	}
+	h := http.Header{}
+	h.Set("Retry-After", itoa(int64(secs)))
+	return h
+}
+
+func n(s string) json.Number { return json.Number(s) }
+
+// firstRow returns the first element of a recorded list as a row.
+func firstRow(v any) []any {
+	a, _ := v.([]any)
+	if len(a) == 0 {
+		return nil
+	}
+	r, _ := a[0].([]any)
+	return r
+}
+
+func firstObj(v any) object {
+	a, _ := v.([]any)
+	if len(a) == 0 {
+		return nil
+	}
+	o, _ := a[0].(object)
+	return o
+}

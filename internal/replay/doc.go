@@ -1,0 +1,20 @@
+// Package replay is the handler behind cmd/exchange-replay: an HTTP server
+// that answers at eight exchanges' real public REST paths, under
+// /<exchange>/<path>, with bodies in the exact recorded shape of each
+// exchange (field names, strings versus numbers, units, ordering).
+//
+// What is recorded and what is made up: tickers, order books and the other
+// single responses start from responses recorded from the real APIs (see
+// testdata/replay/README.md), with the symbol substituted and the times
+// moved to now. Candles and trades for an arbitrary time range, deeper book
+// levels, and every generated symbol (--scale) are DERIVED: computed
+// deterministically from a price path seeded by symbol and time. That data
+// is for tests and offline demos only; it is not market data, and every
+// response says so with the header X-Replay-Synthetic: 1.
+//
+// Besides the data, the handler reproduces what clients must cope with:
+// each exchange's paging rules, limits, error shapes and rate limits (in the
+// exchange's own unit and window), and injected faults (latency, 429 with
+// Retry-After, 418, 5xx, hangs, truncated or malformed JSON) set by flags or
+// through the admin API under /_admin/.
+package replay
