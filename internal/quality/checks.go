@@ -1,0 +1,372 @@
+package quality
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// CheckTickers validates a batch of tickers. maxAge bounds each ticker's
+// age (0: not checked).
+func (c *Checker) CheckTickers(batch []market.Ticker, now time.Time, maxAge time.Duration) Result[market.Ticker] {
+	return run(c, &tickerSpec, batch, now, maxAge)
+}
+
+// CheckOrderBooks validates a batch of order-book snapshots. maxAge bounds
+// each book's age (0: not checked).
+func (c *Checker) CheckOrderBooks(batch []market.OrderBook, now time.Time, maxAge time.Duration) Result[market.OrderBook] {
+	return run(c, &orderBookSpec, batch, now, maxAge)
+}
+
+// CheckCandles validates a batch of candles, oldest first as exchanges send
+// them. maxAge bounds the time since the newest candle's period ended (0:
+// not checked, as for backfills and imports).
+func (c *Checker) CheckCandles(batch []market.Candle, now time.Time, maxAge time.Duration) Result[market.Candle] {
+	return run(c, &candleSpec, batch, now, maxAge)
+}
+
+// CheckTrades validates a batch of trades, oldest first. maxAge bounds the
+// age of the newest trade (0: not checked).
+func (c *Checker) CheckTrades(batch []market.Trade, now time.Time, maxAge time.Duration) Result[market.Trade] {
+	return run(c, &tradeSpec, batch, now, maxAge)
+}
+
+var tickerSpec = spec[market.Ticker]{
+	dataType: market.TypeTicker,
+	group: func(t market.Ticker) seriesKey {
+		return seriesKey{exchange: t.Exchange, symbol: t.Symbol, dataType: market.TypeTicker}
+	},
+	check: checkTicker,
+	ts:    func(t market.Ticker) time.Time { return t.Time },
+	fresh: func(t market.Ticker) time.Time { return t.Time },
+	key:   func(t market.Ticker) rowKey { return rowKey{ts: unixNano(t.Time)} },
+	price: func(t market.Ticker) (float64, bool) {
+		if t.Last.Valid() {
+			return t.Last.Float64(), true
+		}
+		return mid(t.Bid, t.Ask)
+	},
+	label: func(t market.Ticker) string { return timeLabel(t.Time) },
+}
+
+var orderBookSpec = spec[market.OrderBook]{
+	dataType: market.TypeOrderBook,
+	group: func(b market.OrderBook) seriesKey {
+		return seriesKey{exchange: b.Exchange, symbol: b.Symbol, dataType: market.TypeOrderBook}
+	},
+	check: checkOrderBook,
+	ts:    func(b market.OrderBook) time.Time { return b.Time },
+	fresh: func(b market.OrderBook) time.Time { return b.Time },
+	key:   func(b market.OrderBook) rowKey { return rowKey{ts: unixNano(b.Time)} },
+	price: func(b market.OrderBook) (float64, bool) {
+		if len(b.Bids) == 0 || len(b.Asks) == 0 {
+			return 0, false
+		}
+		return mid(b.Bids[0].Price, b.Asks[0].Price)
+	},
+	label: func(b market.OrderBook) string { return timeLabel(b.Time) },
+}
+
+var candleSpec = spec[market.Candle]{
+	dataType: market.TypeOHLCV,
+	ordered:  true,
+	group: func(k market.Candle) seriesKey {
+		return seriesKey{exchange: k.Exchange, symbol: k.Symbol, dataType: market.TypeOHLCV, timeframe: k.Timeframe}
+	},
+	check: checkCandle,
+	ts:    func(k market.Candle) time.Time { return k.Time },
+	fresh: market.Candle.End,
+	key:   func(k market.Candle) rowKey { return rowKey{ts: unixNano(k.Time)} },
+	price: func(k market.Candle) (float64, bool) { return k.Close.Float64(), k.Close.Valid() },
+	label: func(k market.Candle) string { return timeLabel(k.Time) },
+}
+
+var tradeSpec = spec[market.Trade]{
+	dataType: market.TypeTrades,
+	ordered:  true,
+	group: func(t market.Trade) seriesKey {
+		return seriesKey{exchange: t.Exchange, symbol: t.Symbol, dataType: market.TypeTrades}
+	},
+	check: checkTrade,
+	ts:    func(t market.Trade) time.Time { return t.Time },
+	fresh: func(t market.Trade) time.Time { return t.Time },
+	key:   func(t market.Trade) rowKey { return rowKey{ts: unixNano(t.Time), id: t.ID} },
+	price: func(t market.Trade) (float64, bool) { return t.Price.Float64(), t.Price.Valid() },
+	label: func(t market.Trade) string { return "trade " + t.ID + " " + timeLabel(t.Time) },
+}
+
+func checkTicker(c *Checker, t market.Ticker, r *row[market.Ticker]) {
+	switch {
+	case t.Exchange == "":
+		r.reject(Completeness, CheckMissingField, "no exchange")
+	case t.Symbol == "":
+		r.reject(Completeness, CheckMissingField, "no symbol")
+	case !t.Bid.Valid() && !t.Ask.Valid() && !t.Last.Valid():
+		r.reject(Completeness, CheckMissingField, "none of bid, ask, last")
+	}
+	if r.rejected() {
+		return
+	}
+	if t.Time.IsZero() {
+		r.fail(Completeness, CheckMissingTimestamp, "no timestamp")
+	}
+	prices := [...]field{
+		{"bid", t.Bid}, {"ask", t.Ask}, {"last", t.Last}, {"open", t.Open},
+		{"high", t.High}, {"low", t.Low}, {"close", t.Close}, {"vwap", t.VWAP},
+	}
+	amounts := [...]field{
+		{"bidVolume", t.BidVolume}, {"askVolume", t.AskVolume},
+		{"baseVolume", t.BaseVolume}, {"quoteVolume", t.QuoteVolume},
+	}
+	var n [len(prices)]num
+	for i, f := range prices {
+		n[i] = r.number(f, true)
+	}
+	for _, f := range amounts {
+		r.number(f, false)
+	}
+	if r.rejected() {
+		return
+	}
+	bid, ask, last, high, low := n[0], n[1], n[2], n[4], n[5]
+	if bid.valid() && ask.valid() {
+		if bid.cmp(ask) > 0 {
+			r.reject(Consistency, CheckCrossedBook, fmt.Sprintf("bid %s > ask %s", bid.d, ask.d))
+			return
+		}
+		spread(c, r, bid, ask)
+	}
+	if high.valid() && low.valid() {
+		if low.cmp(high) > 0 {
+			r.reject(Consistency, CheckHighBelowLow, fmt.Sprintf("low %s > high %s", low.d, high.d))
+			return
+		}
+		if last.valid() && (last.cmp(low) < 0 || last.cmp(high) > 0) {
+			r.fail(Consistency, CheckLastOutsideRange, fmt.Sprintf("last %s outside [%s, %s]", last.d, low.d, high.d))
+		}
+	}
+}
+
+func checkOrderBook(c *Checker, b market.OrderBook, r *row[market.OrderBook]) {
+	switch {
+	case b.Exchange == "":
+		r.reject(Completeness, CheckMissingField, "no exchange")
+	case b.Symbol == "":
+		r.reject(Completeness, CheckMissingField, "no symbol")
+	case len(b.Bids) == 0 && len(b.Asks) == 0:
+		r.reject(Completeness, CheckMissingField, "no levels")
+	}
+	if r.rejected() {
+		return
+	}
+	bid, bidOK := r.levels("bids", b.Bids, true)
+	ask, askOK := r.levels("asks", b.Asks, false)
+	if r.rejected() {
+		return
+	}
+	if b.Time.IsZero() {
+		r.fail(Completeness, CheckMissingTimestamp, "no timestamp")
+	}
+	switch {
+	case !bidOK:
+		r.fail(Completeness, CheckEmptySide, "no bids")
+	case !askOK:
+		r.fail(Completeness, CheckEmptySide, "no asks")
+	case bid.cmp(ask) > 0:
+		r.reject(Consistency, CheckCrossedBook, fmt.Sprintf("best bid %s > best ask %s", bid.d, ask.d))
+	default:
+		spread(c, r, bid, ask)
+	}
+}
+
+func checkCandle(_ *Checker, k market.Candle, r *row[market.Candle]) {
+	fields := [...]field{{"open", k.Open}, {"high", k.High}, {"low", k.Low}, {"close", k.Close}, {"volume", k.Volume}}
+	switch {
+	case k.Exchange == "":
+		r.reject(Completeness, CheckMissingField, "no exchange")
+	case k.Symbol == "":
+		r.reject(Completeness, CheckMissingField, "no symbol")
+	case k.Timeframe == "":
+		r.reject(Completeness, CheckMissingField, "no timeframe")
+	case k.Time.IsZero():
+		r.reject(Completeness, CheckMissingField, "no timestamp")
+	default:
+		for _, f := range fields {
+			if !f.d.Valid() {
+				r.reject(Completeness, CheckMissingField, "no "+f.name)
+				return
+			}
+		}
+	}
+	if r.rejected() {
+		return
+	}
+	tf := k.Timeframe.Duration()
+	if tf == 0 {
+		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("timeframe %q unknown", k.Timeframe))
+		return
+	}
+	o, h, l, cl := r.number(fields[0], true), r.number(fields[1], true), r.number(fields[2], true), r.number(fields[3], true)
+	r.number(fields[4], false)
+	if r.rejected() {
+		return
+	}
+	switch {
+	case l.cmp(o) > 0:
+		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("low %s > open %s", l.d, o.d))
+	case l.cmp(cl) > 0:
+		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("low %s > close %s", l.d, cl.d))
+	case o.cmp(h) > 0:
+		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("open %s > high %s", o.d, h.d))
+	case cl.cmp(h) > 0:
+		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("close %s > high %s", cl.d, h.d))
+	case k.Time.UnixNano()%int64(tf) != 0:
+		r.fail(Consistency, CheckMisalignedTimestamp, "open time not a multiple of "+string(k.Timeframe))
+	}
+}
+
+func checkTrade(_ *Checker, t market.Trade, r *row[market.Trade]) {
+	switch {
+	case t.Exchange == "":
+		r.reject(Completeness, CheckMissingField, "no exchange")
+	case t.Symbol == "":
+		r.reject(Completeness, CheckMissingField, "no symbol")
+	case t.ID == "":
+		r.reject(Completeness, CheckMissingField, "no id")
+	case t.Time.IsZero():
+		r.reject(Completeness, CheckMissingField, "no timestamp")
+	case !t.Price.Valid():
+		r.reject(Completeness, CheckMissingField, "no price")
+	case !t.Amount.Valid():
+		r.reject(Completeness, CheckMissingField, "no amount")
+	}
+	if r.rejected() {
+		return
+	}
+	r.number(field{"price", t.Price}, true)
+	r.number(field{"amount", t.Amount}, true)
+	switch t.Side {
+	case market.SideBuy, market.SideSell, market.SideUnknown:
+	default:
+		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("side %q (want buy, sell or none)", t.Side))
+	}
+}
+
+// spread lowers consistency when the relative spread exceeds MaxSpread.
+func spread[T any](c *Checker, r *row[T], bid, ask num) {
+	m := (bid.f + ask.f) / 2
+	if s := (ask.f - bid.f) / m; s > c.cfg.MaxSpread {
+		r.fail(Consistency, CheckWideSpread, fmt.Sprintf("spread %.4g%% of mid (max %.4g%%)", 100*s, 100*c.cfg.MaxSpread))
+	}
+}
+
+// levels checks one side of a book and returns its best level's price.
+func (r *row[T]) levels(side string, levels []market.Level, descending bool) (num, bool) {
+	var best, prev num
+	for i, l := range levels {
+		switch {
+		case !l.Price.Valid():
+			r.reject(Completeness, CheckMissingField, levelName(side, i)+" has no price")
+		case !l.Amount.Valid():
+			r.reject(Completeness, CheckMissingField, levelName(side, i)+" has no amount")
+		case !numberOK(l.Price, true):
+			r.number(field{levelName(side, i) + " price", l.Price}, true)
+		case !numberOK(l.Amount, true):
+			r.number(field{levelName(side, i) + " amount", l.Amount}, true)
+		}
+		if r.rejected() {
+			return num{}, false
+		}
+		p := num{d: l.Price, f: l.Price.Float64()}
+		if i == 0 {
+			best = p
+		} else if c := prev.cmp(p); descending && c <= 0 || !descending && c >= 0 {
+			rel := "above"
+			if descending {
+				rel = "below"
+			}
+			r.reject(Consistency, CheckUnsortedLevels, fmt.Sprintf("%s %s not strictly %s %s %s", levelName(side, i), p.d, rel, levelName(side, i-1), prev.d))
+			return num{}, false
+		}
+		prev = p
+	}
+	return best, len(levels) > 0
+}
+
+// field is a named decimal, for messages.
+type field struct {
+	name string
+	d    market.Decimal
+}
+
+// num is a decimal with its float value, compared exactly.
+type num struct {
+	d market.Decimal
+	f float64
+}
+
+func (a num) valid() bool { return a.d.Valid() }
+
+// cmp compares exactly: float64 rounding is monotonic, so unequal floats
+// decide, and only equal ones need the exact decimal comparison.
+func (a num) cmp(b num) int {
+	switch {
+	case a.f < b.f:
+		return -1
+	case a.f > b.f:
+		return 1
+	case a.d.String() == b.d.String():
+		return 0
+	}
+	return a.d.Cmp(b.d)
+}
+
+// number checks a present value: finite and > 0 (positive) or >= 0. An
+// absent value passes; required fields are checked before.
+func (r *row[T]) number(f field, positive bool) num {
+	if !f.d.Valid() || r.rejected() {
+		return num{}
+	}
+	n := num{d: f.d, f: f.d.Float64()}
+	s := f.d.Sign()
+	switch {
+	case !finite(n.f):
+		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s out of range", f.name, f.d))
+	case positive && s <= 0:
+		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want > 0)", f.name, f.d))
+	case s < 0:
+		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want >= 0)", f.name, f.d))
+	}
+	return n
+}
+
+// numberOK is number's test without the message.
+func numberOK(d market.Decimal, positive bool) bool {
+	s := d.Sign()
+	return finite(d.Float64()) && (s > 0 || !positive && s == 0)
+}
+
+func levelName(side string, i int) string { return fmt.Sprintf("%s[%d]", side, i) }
+
+// mid of two present prices.
+func mid(bid, ask market.Decimal) (float64, bool) {
+	if !bid.Valid() || !ask.Valid() {
+		return 0, false
+	}
+	return (bid.Float64() + ask.Float64()) / 2, true
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func timeLabel(t time.Time) string {
+	if t.IsZero() {
+		return "(no time)"
+	}
+	return formatTime(t)
+}

@@ -1,0 +1,402 @@
+// Package quality validates batches of market data before they are cached
+// and stored. It is pure computation: a batch goes in, and out come the
+// accepted rows, the rejected rows with their reasons, and one Report per
+// exchange, symbol (and timeframe) with six metrics in [0, 1].
+//
+// Every row is judged by checks, each tied to one metric. Some failures make
+// a row unusable and reject it; others only lower their metric:
+//
+//	check                 metric        rejects  applies to
+//	missing_field         completeness  yes      all (required fields below)
+//	missing_timestamp     completeness  no       tickers, order books
+//	empty_side            completeness  no       order books with one side empty
+//	gap                   completeness  no       candles: periods missing between rows sent (rejected ones count as sent)
+//	invalid_value         validity      yes      all: prices > 0, amounts >= 0 (> 0 for trades and book levels), finite; known side and timeframe
+//	crossed_book          consistency   yes      tickers, order books: bid > ask
+//	unsorted_levels       consistency   yes      order books: bids not strictly falling, asks not strictly rising
+//	high_below_low        consistency   yes      tickers: 24h low > 24h high
+//	ohlc_inconsistent     consistency   yes      candles: not low <= open, close <= high
+//	wide_spread           consistency   no       tickers, books: (ask-bid)/mid > max_spread
+//	last_outside_range    consistency   no       tickers: last outside [low, high]
+//	misaligned_timestamp  consistency   no       candles: open time not a multiple of the timeframe
+//	future_timestamp      timeliness    yes      all: later than now + future_tolerance
+//	out_of_order          timeliness    no       candles, trades: earlier than the row before
+//	stale                 timeliness    no       tickers, books: each row older than maxAge;
+//	                                             candles, trades: the newest row older than maxAge
+//	                                             (then every row of the batch counts as stale)
+//	duplicate             uniqueness    yes      a key already accepted in the batch; the first copy wins
+//	outlier               accuracy      yes      price vs recent history (below)
+//
+// Required fields: exchange and symbol everywhere; tickers one of bid, ask,
+// last; order books at least one level, each with price and amount; candles
+// timeframe, time, open, high, low, close, volume; trades id, time, price,
+// amount. Duplicate keys: tickers and books (time), candles (timeframe,
+// time), trades (id, time).
+//
+// Accuracy: each exchange, symbol, data type (and timeframe) keeps its last
+// history_length valid prices (ticker last or mid, book mid, candle close,
+// trade price). Once outlier_min_history of them lie within the history
+// window of a row, the row is an outlier when |price - median| > outlier_k *
+// max(MAD, outlier_mad_floor * median).
+//
+// Metrics: each is the share of a report's rows that did not fail it
+// (completeness divides by rows + gap periods). A row rejected by one check
+// is not judged by the later ones. Score is the weighted sum; Passed means
+// every metric reached its threshold. A batch that does not pass still
+// returns its accepted rows: the caller decides, nothing is dropped.
+package quality
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// Check names, the stable codes in Issue.Check and Rejected.Check.
+const (
+	CheckMissingField        = "missing_field"
+	CheckMissingTimestamp    = "missing_timestamp"
+	CheckEmptySide           = "empty_side"
+	CheckGap                 = "gap"
+	CheckInvalidValue        = "invalid_value"
+	CheckCrossedBook         = "crossed_book"
+	CheckUnsortedLevels      = "unsorted_levels"
+	CheckHighBelowLow        = "high_below_low"
+	CheckOHLCInconsistent    = "ohlc_inconsistent"
+	CheckWideSpread          = "wide_spread"
+	CheckLastOutsideRange    = "last_outside_range"
+	CheckMisalignedTimestamp = "misaligned_timestamp"
+	CheckFutureTimestamp     = "future_timestamp"
+	CheckOutOfOrder          = "out_of_order"
+	CheckStale               = "stale"
+	CheckDuplicate           = "duplicate"
+	CheckOutlier             = "outlier"
+)
+
+// Issue counts the rows (or, for gap, the missing periods) one check flagged.
+type Issue struct {
+	Check   string `json:"check"`
+	Metric  Metric `json:"metric"`
+	Count   int    `json:"count"`
+	Example string `json:"example"` // the first occurrence
+}
+
+// Report is the quality of one exchange/symbol/data type (and timeframe
+// for candles) within a batch: one row of ops.quality_reports.
+type Report struct {
+	Exchange  string           `json:"exchange"`
+	Symbol    market.Symbol    `json:"symbol"`
+	DataType  market.DataType  `json:"data_type"`
+	Timeframe market.Timeframe `json:"timeframe,omitempty"`
+	Rows      int              `json:"rows"`
+	Accepted  int              `json:"accepted"`
+	Rejected  int              `json:"rejected"`
+	Scores                     // the six metrics, each in [0, 1]
+	Score     float64          `json:"score"`
+	Passed    bool             `json:"passed"`
+	Issues    []Issue          `json:"issues"`
+}
+
+// Rejected is a row that failed a rejecting check, kept whole for
+// ops.rejected_rows.
+type Rejected[T any] struct {
+	Row    T
+	Check  string // e.g. "crossed_book"
+	Reason string // the check and what was wrong: "crossed_book: bid 101 > ask 100"
+}
+
+// Result of checking one batch. Rows keep their batch order.
+type Result[T any] struct {
+	Accepted []T
+	Rejected []Rejected[T]
+	Reports  []Report // in order of first appearance in the batch; none for an empty batch
+}
+
+// Passed reports whether every report passed.
+func (r Result[T]) Passed() bool {
+	for _, rep := range r.Reports {
+		if !rep.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// Checker runs the checks. It remembers recent prices for the outlier
+// check, so one Checker should see all batches of the daemon. It is safe
+// for concurrent use.
+type Checker struct {
+	cfg  Config
+	rule outlierRule
+	hist *histories
+}
+
+// NewChecker validates cfg and returns a Checker.
+func NewChecker(cfg Config) (*Checker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Checker{
+		cfg:  cfg,
+		rule: outlierRule{k: cfg.OutlierK, madFloor: cfg.OutlierMADFloor, minHistory: cfg.OutlierMinHistory},
+		hist: newHistories(cfg.HistoryLength),
+	}, nil
+}
+
+// Config returns the configuration the Checker runs with.
+func (c *Checker) Config() Config { return c.cfg }
+
+// metric indices into per-row and per-group arrays, in Metrics() order.
+const numMetrics = 6
+
+func metricIndex(m Metric) int {
+	switch m {
+	case Completeness:
+		return 0
+	case Accuracy:
+		return 1
+	case Consistency:
+		return 2
+	case Timeliness:
+		return 3
+	case Validity:
+		return 4
+	}
+	return 5
+}
+
+// rowKey identifies a row within its group for the duplicate check.
+type rowKey struct {
+	ts int64
+	id string
+}
+
+// spec is what a data type contributes to the generic run.
+type spec[T any] struct {
+	dataType market.DataType
+	ordered  bool // a time series: order and batch freshness apply
+	group    func(T) seriesKey
+	check    func(*Checker, T, *row[T]) // completeness, validity, consistency
+	ts       func(T) time.Time
+	fresh    func(T) time.Time // the time freshness is measured from
+	key      func(T) rowKey
+	price    func(T) (float64, bool)
+	label    func(T) string // names the row in issue examples
+}
+
+// group accumulates one report.
+type group struct {
+	key      seriesKey
+	hist     *series
+	rows     int
+	accepted int
+	failed   [numMetrics]int
+	issues   map[string]*Issue
+	seen     map[rowKey]struct{}
+	prev     time.Time   // time of the previous row, for the order check
+	newest   time.Time   // latest freshness time of an accepted row
+	times    []time.Time // candle times sent, for gaps
+}
+
+func (g *group) issue(m Metric, check, example string, n int) {
+	is := g.issues[check]
+	if is == nil {
+		is = &Issue{Check: check, Metric: m, Example: example}
+		g.issues[check] = is
+	}
+	is.Count += n
+}
+
+// row collects the verdicts on one row.
+type row[T any] struct {
+	g      *group
+	v      T
+	label  func(T) string // called only when there is something to say
+	failed [numMetrics]bool
+	check  string
+	reason string
+}
+
+// fail lowers metric m for this row without rejecting it.
+func (r *row[T]) fail(m Metric, check, detail string) {
+	r.failed[metricIndex(m)] = true
+	if r.g.issues[check] == nil {
+		r.g.issue(m, check, r.label(r.v)+": "+detail, 1)
+	} else {
+		r.g.issue(m, check, "", 1)
+	}
+}
+
+// reject fails metric m and rejects the row; the first reason is kept.
+func (r *row[T]) reject(m Metric, check, detail string) {
+	r.fail(m, check, detail)
+	if r.check == "" {
+		r.check, r.reason = check, check+": "+detail
+	}
+}
+
+func (r *row[T]) rejected() bool { return r.check != "" }
+
+// run checks batch with the rules of sp.
+func run[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxAge time.Duration) Result[T] {
+	res := Result[T]{Accepted: make([]T, 0, len(batch))}
+	groups := make(map[seriesKey]*group)
+	var order []*group
+	scratch := make([]float64, 0, c.cfg.HistoryLength)
+	r := new(row[T]) // reused: the indirect check call makes it escape
+	for _, v := range batch {
+		k := sp.group(v)
+		g := groups[k]
+		if g == nil {
+			hint := 0
+			if len(order) == 0 {
+				hint = len(batch) // most batches are one group: size it once
+			}
+			g = &group{key: k, issues: make(map[string]*Issue), seen: make(map[rowKey]struct{}, hint)}
+			groups[k] = g
+			order = append(order, g)
+		}
+		g.rows++
+		*r = row[T]{g: g, v: v, label: sp.label}
+		sp.check(c, v, r)
+		ts := sp.ts(v)
+		if !r.rejected() && !ts.IsZero() {
+			timeliness(c, sp, g, r, ts, now, maxAge)
+		}
+		if sp.dataType == market.TypeOHLCV && !ts.IsZero() && r.check != CheckFutureTimestamp {
+			if g.times == nil {
+				g.times = make([]time.Time, 0, len(batch)-len(res.Accepted)-len(res.Rejected))
+			}
+			// Rejected rows were sent: only what never came is a gap.
+			g.times = append(g.times, ts)
+		}
+		key := sp.key(v)
+		if !r.rejected() {
+			if _, dup := g.seen[key]; dup {
+				r.reject(Uniqueness, CheckDuplicate, "same key as an earlier row of the batch")
+			}
+		}
+		if !r.rejected() {
+			accuracy(c, sp, g, r, v, ts, now, &scratch)
+		}
+		for i, f := range r.failed {
+			if f {
+				g.failed[i]++
+			}
+		}
+		if r.rejected() {
+			res.Rejected = append(res.Rejected, Rejected[T]{Row: v, Check: r.check, Reason: r.reason})
+			continue
+		}
+		g.accepted++
+		g.seen[key] = struct{}{}
+		res.Accepted = append(res.Accepted, v)
+		if ft := sp.fresh(v); sp.ordered && ft.After(g.newest) {
+			g.newest = ft
+		}
+	}
+	res.Reports = make([]Report, 0, len(order))
+	for _, g := range order {
+		res.Reports = append(res.Reports, report(c, sp, g, now, maxAge))
+	}
+	return res
+}
+
+// timeliness applies future_timestamp, out_of_order and (per row) stale.
+func timeliness[T any](c *Checker, sp *spec[T], g *group, r *row[T], ts, now time.Time, maxAge time.Duration) {
+	if ahead := ts.Sub(now); ahead > c.cfg.FutureTolerance {
+		r.reject(Timeliness, CheckFutureTimestamp, fmt.Sprintf("%s ahead of now (tolerance %s)", ahead, c.cfg.FutureTolerance))
+		return
+	}
+	if sp.ordered {
+		if !g.prev.IsZero() && ts.Before(g.prev) {
+			r.fail(Timeliness, CheckOutOfOrder, "earlier than the row before it, "+formatTime(g.prev))
+		}
+		g.prev = ts
+		return
+	}
+	if age := now.Sub(ts); maxAge > 0 && age > maxAge {
+		r.fail(Timeliness, CheckStale, fmt.Sprintf("%s old (max %s)", age, maxAge))
+	}
+}
+
+// accuracy applies the outlier check and records the price in the history.
+func accuracy[T any](c *Checker, sp *spec[T], g *group, r *row[T], v T, ts, now time.Time, scratch *[]float64) {
+	p, ok := sp.price(v)
+	if !ok || !(p > 0) || !finite(p) {
+		return
+	}
+	if ts.IsZero() {
+		ts = now
+	}
+	window := c.cfg.HistoryWindow
+	if tf := g.key.timeframe.Duration(); tf > 0 {
+		window = time.Duration(c.cfg.HistoryLength) * tf
+	}
+	if g.hist == nil {
+		g.hist = c.hist.get(g.key)
+	}
+	vd := g.hist.checkAndAdd(ts, p, window, c.rule, scratch)
+	if vd.outlier {
+		r.reject(Accuracy, CheckOutlier, fmt.Sprintf("price %g is %.3g%% from the recent median %g (bound %.3g%%)",
+			p, 100*math.Abs(p-vd.median)/vd.median, vd.median, 100*vd.bound/vd.median))
+	}
+}
+
+// report turns a group's counts into its Report.
+func report[T any](c *Checker, sp *spec[T], g *group, now time.Time, maxAge time.Duration) Report {
+	rep := Report{
+		Exchange: g.key.exchange, Symbol: g.key.symbol, DataType: sp.dataType, Timeframe: g.key.timeframe,
+		Rows: g.rows, Accepted: g.accepted, Rejected: g.rows - g.accepted,
+	}
+	if sp.ordered && maxAge > 0 && g.accepted > 0 {
+		if age := now.Sub(g.newest); age > maxAge {
+			// A late series is late as a whole: every row counts.
+			g.failed[metricIndex(Timeliness)] = g.rows
+			g.issue(Timeliness, CheckStale, fmt.Sprintf("newest row dates from %s, %s ago (max %s)", formatTime(g.newest), age, maxAge), g.rows)
+		}
+	}
+	missing := 0
+	if tf := g.key.timeframe.Duration(); tf > 0 && len(g.times) > 1 {
+		slices.SortFunc(g.times, time.Time.Compare)
+		for i := 1; i < len(g.times); i++ {
+			if d := g.times[i].Sub(g.times[i-1]); d > tf {
+				if n := int(d/tf) - 1; n > 0 {
+					g.issue(Completeness, CheckGap, fmt.Sprintf("%d periods missing after %s", n, formatTime(g.times[i-1])), n)
+					missing += n
+				}
+			}
+		}
+	}
+	rep.Passed = true
+	for _, m := range Metrics() {
+		i := metricIndex(m)
+		den := g.rows
+		if m == Completeness {
+			den += missing
+		}
+		v := float64(g.rows-g.failed[i]) / float64(den)
+		v = min(max(v, 0), 1)
+		rep.set(m, v)
+		rep.Score += c.cfg.Weights.Get(m) * v
+		if v < c.cfg.Thresholds.Get(m) {
+			rep.Passed = false
+		}
+	}
+	rep.Score = min(max(rep.Score, 0), 1)
+	rep.Issues = make([]Issue, 0, len(g.issues))
+	for _, is := range g.issues {
+		rep.Issues = append(rep.Issues, *is)
+	}
+	slices.SortFunc(rep.Issues, func(a, b Issue) int { return cmp.Compare(a.Check, b.Check) })
+	return rep
+}
+
+// finite reports whether f is a usable number.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
