@@ -151,16 +151,63 @@ func (d Decimal) Rat() *big.Rat {
 }
 
 // Cmp compares exactly: -1 if d < o, 0 if equal, +1 if d > o. Absent values
-// compare as zero; callers check Valid first where that matters.
+// compare as zero; callers check Valid first where that matters. It works
+// on the digits, so validation loops allocate nothing.
 func (d Decimal) Cmp(o Decimal) int {
-	a, b := d.Rat(), o.Rat()
-	if a == nil {
-		a = new(big.Rat)
+	a, b := d.s, o.s
+	if a == "" {
+		a = "0"
 	}
-	if b == nil {
-		b = new(big.Rat)
+	if b == "" {
+		b = "0"
 	}
-	return a.Cmp(b)
+	sa, sb := Decimal{a}.Sign(), Decimal{b}.Sign()
+	if sa != sb {
+		if sa < sb {
+			return -1
+		}
+		return 1
+	}
+	if sa == 0 {
+		return 0
+	}
+	c := cmpAbs(strings.TrimPrefix(a, "-"), strings.TrimPrefix(b, "-"))
+	if sa < 0 {
+		return -c
+	}
+	return c
+}
+
+// cmpAbs compares two unsigned plain decimals digit by digit.
+func cmpAbs(a, b string) int {
+	ai, af, _ := strings.Cut(a, ".")
+	bi, bf, _ := strings.Cut(b, ".")
+	ai, bi = strings.TrimLeft(ai, "0"), strings.TrimLeft(bi, "0")
+	if len(ai) != len(bi) {
+		if len(ai) < len(bi) {
+			return -1
+		}
+		return 1
+	}
+	if c := strings.Compare(ai, bi); c != 0 {
+		return c
+	}
+	for i := 0; i < max(len(af), len(bf)); i++ {
+		x, y := byte('0'), byte('0')
+		if i < len(af) {
+			x = af[i]
+		}
+		if i < len(bf) {
+			y = bf[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
 }
 
 // Mul returns d*o exactly, trimmed of trailing zeros; absent if either is.

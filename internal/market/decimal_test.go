@@ -1,0 +1,81 @@
+package market
+
+import (
+	"encoding/json"
+	"math/big"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseDecimal(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.01000000": "0.01000000", "42": "42", "+1.5": "1.5", "-0.0": "-0.0", ".5": "0.5", "5.": "5.",
+		"1.6575393849546936E8": "165753938.49546936", "1e-3": "0.001", "-2.5e2": "-250", "12E0": "12",
+	} {
+		d, err := ParseDecimal(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, d.String(), in)
+	}
+	for _, in := range []string{"", ".", "abc", "1.2.3", "NaN", "Inf", "0x10", "1e", "1e99999", "--1", "1,5"} {
+		_, err := ParseDecimal(in)
+		require.Error(t, err, in)
+	}
+}
+
+func TestCmpAgreesWithRat(t *testing.T) {
+	vals := []string{"0", "-0.0", "0.001", "1", "1.0", "1.00001", "10", "9.99999", "-1", "-10.5", "-10.50", "123456789012345678901234.5", "007.5", "7.50"}
+	for _, a := range vals {
+		for _, b := range vals {
+			da, db := MustDecimal(a), MustDecimal(b)
+			ra, _ := new(big.Rat).SetString(da.String())
+			rb, _ := new(big.Rat).SetString(db.String())
+			require.Equal(t, ra.Cmp(rb), da.Cmp(db), "%s vs %s", a, b)
+		}
+	}
+}
+
+func TestUnscaledAndMul(t *testing.T) {
+	n, scale := MustDecimal("-12.0500").Unscaled()
+	require.Equal(t, "-120500", n.String())
+	require.Equal(t, 4, scale)
+	n, _ = MustDecimal("123456789012345678901.5").Unscaled()
+	require.Equal(t, "1234567890123456789015", n.String())
+	require.Equal(t, "0.15", MustDecimal("1.5").Mul(MustDecimal("0.10")).String())
+	require.False(t, MustDecimal("1").Mul(Decimal{}).Valid())
+}
+
+func TestDecimalJSON(t *testing.T) {
+	b, err := json.Marshal(struct{ A, B Decimal }{MustDecimal("0.0100"), Decimal{}})
+	require.NoError(t, err)
+	require.Equal(t, `{"A":0.0100,"B":null}`, string(b))
+	var v struct{ A, B, C Decimal }
+	require.NoError(t, json.Unmarshal([]byte(`{"A":"1.50","B":2e1,"C":null}`), &v))
+	require.Equal(t, "1.50", v.A.String())
+	require.Equal(t, "20", v.B.String())
+	require.False(t, v.C.Valid())
+}
+
+func FuzzParseDecimal(f *testing.F) {
+	for _, s := range []string{"1", "-0.5", "1e5", "1.6575393849546936E8", "."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDecimal(s)
+		if err != nil {
+			return
+		}
+		r, ok := new(big.Rat).SetString(d.String())
+		if !ok {
+			t.Fatalf("%q parsed to %q, not a number", s, d)
+		}
+		again, err := ParseDecimal(d.String())
+		if err != nil || again.Cmp(d) != 0 {
+			t.Fatalf("%q does not round-trip: %q", s, d)
+		}
+		n, scale := d.Unscaled()
+		if new(big.Rat).SetFrac(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)).Cmp(r) != 0 {
+			t.Fatalf("Unscaled(%q) wrong", d)
+		}
+	})
+}
