@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,10 @@ var (
 		update:    []string{"open", "high", "low", "close", "volume", "closed"},
 		mutableIf: "NOT t.closed", // closed candles are immutable
 		touch:     "updated_at",
+		cmp: func(a, b market.Candle) int {
+			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol),
+				cmp.Compare(a.Timeframe, b.Timeframe), a.Time.Compare(b.Time))
+		},
 		encode: func(c market.Candle, v []any) []any {
 			return append(v, c.Exchange, string(c.Symbol), string(c.Timeframe), c.Time,
 				num(c.Open), num(c.High), num(c.Low), num(c.Close), num(c.Volume), c.Closed)
@@ -44,6 +49,9 @@ var (
 		columns: []string{"exchange", "symbol", "ts", "bid", "bid_volume", "ask", "ask_volume", "last",
 			"open", "high", "low", "close", "vwap", "base_volume", "quote_volume"},
 		key: []string{"exchange", "symbol", "ts"},
+		cmp: func(a, b market.Ticker) int {
+			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol), a.Time.Compare(b.Time))
+		},
 		encode: func(t market.Ticker, v []any) []any {
 			return append(v, t.Exchange, string(t.Symbol), t.Time, num(t.Bid), num(t.BidVolume), num(t.Ask),
 				num(t.AskVolume), num(t.Last), num(t.Open), num(t.High), num(t.Low), num(t.Close), num(t.VWAP),
@@ -91,6 +99,9 @@ var (
 		name:    pgx.Identifier{"market", "trades"},
 		columns: []string{"exchange", "symbol", "ts", "trade_id", "price", "amount", "side"},
 		key:     []string{"exchange", "symbol", "trade_id", "ts"},
+		cmp: func(a, b market.Trade) int {
+			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol), cmp.Compare(a.ID, b.ID), a.Time.Compare(b.Time))
+		},
 		encode: func(t market.Trade, v []any) []any {
 			var side pgtype.Text
 			if t.Side != market.SideUnknown {
@@ -181,27 +192,21 @@ var (
 	}).prepare()
 )
 
-// num encodes an exact decimal; absent is NULL.
-func num(d market.Decimal) pgtype.Numeric {
-	if !d.Valid() {
-		return pgtype.Numeric{}
-	}
-	n, scale := d.Unscaled()
-	return pgtype.Numeric{Int: n, Exp: int32(-scale), Valid: true}
-}
+// num passes an exact decimal to decimalCodec; absent is NULL.
+func num(d market.Decimal) market.Decimal { return d }
 
-func top(ls []market.Level) (pgtype.Numeric, pgtype.Numeric) {
+func top(ls []market.Level) (market.Decimal, market.Decimal) {
 	if len(ls) == 0 {
-		return pgtype.Numeric{}, pgtype.Numeric{}
+		return market.Decimal{}, market.Decimal{}
 	}
-	return num(ls[0].Price), num(ls[0].Amount)
+	return ls[0].Price, ls[0].Amount
 }
 
-func levels(ls []market.Level) ([]pgtype.Numeric, []pgtype.Numeric) {
-	p := make([]pgtype.Numeric, len(ls))
-	a := make([]pgtype.Numeric, len(ls))
+func levels(ls []market.Level) ([]market.Decimal, []market.Decimal) {
+	p := make([]market.Decimal, len(ls))
+	a := make([]market.Decimal, len(ls))
 	for i, l := range ls {
-		p[i], a[i] = num(l.Price), num(l.Amount)
+		p[i], a[i] = l.Price, l.Amount
 	}
 	return p, a
 }
@@ -254,6 +259,16 @@ func required(ds ...market.Decimal) error {
 		}
 	}
 	return nil
+}
+
+// cmpKeys combines column comparisons, first difference wins.
+func cmpKeys(cs ...int) int {
+	for _, c := range cs {
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 func firstErr(errs ...error) error {
