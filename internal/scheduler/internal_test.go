@@ -1,0 +1,35 @@
+package scheduler
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEvery(t *testing.T) {
+	for _, tc := range []struct{ failures, want int }{
+		{0, 1}, {4, 1}, {5, 2}, {6, 4}, {7, 8}, {10, 64}, {50, 64},
+	} {
+		require.Equal(t, tc.want, every(tc.failures, 5, 6), "failures %d", tc.failures)
+	}
+}
+
+func TestTickTimes(t *testing.T) {
+	iv := 10 * time.Second
+	base := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		now   time.Duration // after base
+		first time.Duration
+		ttl   time.Duration
+	}{
+		{0, 5 * time.Second, iv - time.Millisecond},          // 10s left + 2s margin, capped
+		{5 * time.Second, 15 * time.Second, 7 * time.Second}, // exactly mid-tick: the next one
+		{9 * time.Second, 15 * time.Second, 3 * time.Second},
+	} {
+		now := base.Add(tc.now)
+		require.Equal(t, base.Add(tc.first), firstTick(now, iv), "now +%s", tc.now)
+		require.Equal(t, tc.ttl, lockTTL(now, iv), "now +%s", tc.now)
+		require.Less(t, lockTTL(now, iv), iv)
+	}
+}

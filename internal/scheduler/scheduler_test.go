@@ -1,0 +1,449 @@
+package scheduler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/scheduler"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	wait = 10 * time.Second
+	poll = 5 * time.Millisecond
+)
+
+// recorder is a Hook keeping every run.
+type recorder struct {
+	mu   sync.Mutex
+	runs []scheduler.Run
+}
+
+func (r *recorder) JobRan(_ context.Context, run scheduler.Run) {
+	r.mu.Lock()
+	r.runs = append(r.runs, run)
+	r.mu.Unlock()
+}
+
+func (r *recorder) of(job string) []scheduler.Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []scheduler.Run
+	for _, run := range r.runs {
+		if run.Job == job {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+func (r *recorder) count(job string, o scheduler.Outcome) int {
+	n := 0
+	for _, run := range r.of(job) {
+		if run.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+func intervals(d time.Duration) scheduler.Intervals {
+	return scheduler.Intervals{Realtime: d, High: d, Medium: d, Low: d, Daily: d}
+}
+
+// start runs s until the test ends, and checks Run returned cleanly.
+func start(t *testing.T, s *scheduler.Scheduler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(wait):
+				t.Fatal("scheduler did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func newScheduler(t *testing.T, opts scheduler.Options, jobs ...scheduler.Job) *scheduler.Scheduler {
+	t.Helper()
+	s, err := scheduler.New(opts)
+	require.NoError(t, err)
+	for _, j := range jobs {
+		require.NoError(t, s.Add(j))
+	}
+	return s
+}
+
+func TestRunsOnInterval(t *testing.T) {
+	rec := &recorder{}
+	reg := prometheus.NewRegistry()
+	var prio atomic.Int64
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(20 * time.Millisecond), Hook: rec, Registerer: reg},
+		scheduler.Job{Name: "tickers/x", Exchange: "x", Tier: scheduler.Realtime, Run: func(ctx context.Context) (int64, error) {
+			prio.Store(int64(ratelimit.PriorityFrom(ctx)))
+			return 3, nil
+		}})
+	start(t, s)
+	require.Eventually(t, func() bool { return rec.count("tickers/x", scheduler.OK) >= 4 }, wait, poll)
+
+	run := rec.of("tickers/x")[0]
+	require.Equal(t, int64(3), run.Rows)
+	require.Equal(t, "x", run.Exchange)
+	require.NoError(t, run.Err)
+	require.False(t, run.Finished.Before(run.Started))
+	require.Equal(t, int64(ratelimit.Critical), prio.Load())
+
+	st := s.Status()
+	require.Len(t, st, 1)
+	require.Equal(t, "tickers/x", st[0].Name)
+	require.GreaterOrEqual(t, st[0].Runs, int64(4))
+	require.False(t, st[0].LastSuccess.IsZero())
+	require.Equal(t, 1, st[0].BackoffEvery)
+	require.Contains(t, s.LastSuccessByExchange(), "x")
+
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	require.True(t, names["scheduler_job_runs_total"], "have %v", names)
+}
+
+func TestTierPriority(t *testing.T) {
+	for tier, want := range map[scheduler.Tier]ratelimit.Priority{
+		scheduler.Realtime: ratelimit.Critical, scheduler.High: ratelimit.High, scheduler.Medium: ratelimit.Medium,
+		scheduler.Low: ratelimit.Low, scheduler.Daily: ratelimit.Low,
+	} {
+		require.Equal(t, want, tier.Priority(), tier)
+		got, err := scheduler.ParseTier(string(tier))
+		require.NoError(t, err)
+		require.Equal(t, tier, got)
+	}
+	_, err := scheduler.ParseTier("hourly")
+	require.ErrorIs(t, err, scheduler.ErrInvalidJob)
+}
+
+func TestSingleton(t *testing.T) {
+	rec := &recorder{}
+	release := make(chan struct{})
+	var running, maxRunning, starts atomic.Int64
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(10 * time.Millisecond), Hook: rec},
+		scheduler.Job{Name: "slow", Tier: scheduler.High, Run: func(ctx context.Context) (int64, error) {
+			starts.Add(1)
+			n := running.Add(1)
+			defer running.Add(-1)
+			for {
+				m := maxRunning.Load()
+				if n <= m || maxRunning.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return 0, nil
+		}},
+		scheduler.Job{Name: "clock", Tier: scheduler.High, Run: func(context.Context) (int64, error) { return 0, nil }},
+	)
+	start(t, s)
+	// Many ticks pass while the slow job is still in its first run.
+	require.Eventually(t, func() bool { return rec.count("clock", scheduler.OK) >= 8 }, wait, poll)
+	require.Equal(t, int64(1), starts.Load())
+	close(release)
+	require.Eventually(t, func() bool { return rec.count("slow", scheduler.OK) >= 3 }, wait, poll)
+	require.Equal(t, int64(1), maxRunning.Load())
+}
+
+func TestDependencyGate(t *testing.T) {
+	rec := &recorder{}
+	var marketsOK atomic.Bool
+	var mu sync.Mutex
+	var events []string
+	event := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(10 * time.Millisecond), Hook: rec},
+		scheduler.Job{Name: "tickers", Tier: scheduler.Realtime, After: []string{"markets"}, Run: func(context.Context) (int64, error) {
+			event("tickers")
+			return 1, nil
+		}},
+		scheduler.Job{Name: "markets", Tier: scheduler.Daily, Run: func(context.Context) (int64, error) {
+			if !marketsOK.Load() {
+				return 0, errors.New("exchange down")
+			}
+			event("markets ok")
+			return 10, nil
+		}},
+	)
+	start(t, s)
+	require.Eventually(t, func() bool { return rec.count("tickers", scheduler.Skipped) >= 3 }, wait, poll)
+	for _, r := range rec.of("tickers") {
+		require.ErrorIs(t, r.Err, scheduler.ErrWaitingForDependency)
+	}
+	require.True(t, s.Status()[0].Waiting)
+	mu.Lock()
+	require.Empty(t, events)
+	mu.Unlock()
+
+	marketsOK.Store(true)
+	require.Eventually(t, func() bool { return rec.count("tickers", scheduler.OK) >= 2 }, wait, poll)
+	mu.Lock()
+	require.Equal(t, "markets ok", events[0])
+	mu.Unlock()
+	require.False(t, s.Status()[0].Waiting)
+}
+
+func TestBackoffAndRecovery(t *testing.T) {
+	rec := &recorder{}
+	var healthy atomic.Bool
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(5 * time.Millisecond), Hook: rec, FailureThreshold: 2, MaxBackoffShift: 3},
+		scheduler.Job{Name: "flaky", Tier: scheduler.High, Run: func(context.Context) (int64, error) {
+			if !healthy.Load() {
+				return 0, errors.New("boom")
+			}
+			return 1, nil
+		}})
+	start(t, s)
+	const E, S, O = scheduler.Error, scheduler.Skipped, scheduler.OK
+	// Two failures reach the threshold; then attempts are 2, 4, 8, 8 ticks
+	// apart (capped at 2^3).
+	want := []scheduler.Outcome{E, E, S, E, S, S, S, E, S, S, S, S, S, S, S, E, S, S, S, S, S, S, S, E}
+	require.Eventually(t, func() bool { return len(rec.of("flaky")) >= len(want) }, wait, poll)
+	var got []scheduler.Outcome
+	for _, r := range rec.of("flaky")[:len(want)] {
+		got = append(got, r.Outcome)
+		if r.Outcome == S {
+			require.ErrorIs(t, r.Err, scheduler.ErrBackoff)
+		}
+	}
+	require.Equal(t, want, got)
+	require.Equal(t, 8, s.Status()[0].BackoffEvery)
+
+	healthy.Store(true)
+	// After one success, every tick runs again.
+	require.Eventually(t, func() bool {
+		runs := rec.of("flaky")
+		if len(runs) < 3 {
+			return false
+		}
+		for _, r := range runs[len(runs)-3:] {
+			if r.Outcome != O {
+				return false
+			}
+		}
+		return true
+	}, wait, poll)
+	st := s.Status()[0]
+	require.Equal(t, 0, st.ConsecutiveFailures)
+	require.Equal(t, 1, st.BackoffEvery)
+}
+
+func TestPerExchangeConcurrency(t *testing.T) {
+	rec := &recorder{}
+	release := make(chan struct{})
+	var running, maxRunning, slowStarts atomic.Int64
+	opts := scheduler.Options{Intervals: intervals(10 * time.Millisecond), Hook: rec,
+		Concurrency: map[string]int{"slow": 1}, DefaultConcurrency: 2}
+	var jobs []scheduler.Job
+	for i := range 4 {
+		jobs = append(jobs, scheduler.Job{Name: fmt.Sprintf("slow-%d", i), Exchange: "slow", Tier: scheduler.High,
+			Run: func(ctx context.Context) (int64, error) {
+				slowStarts.Add(1)
+				n := running.Add(1)
+				defer running.Add(-1)
+				for {
+					m := maxRunning.Load()
+					if n <= m || maxRunning.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return 0, nil
+			}})
+	}
+	jobs = append(jobs, scheduler.Job{Name: "fast", Exchange: "fast", Tier: scheduler.High,
+		Run: func(context.Context) (int64, error) { return 0, nil }})
+	s := newScheduler(t, opts, jobs...)
+	start(t, s)
+	// The slow exchange's slot is taken and kept; the other exchange runs on.
+	require.Eventually(t, func() bool { return rec.count("fast", scheduler.OK) >= 8 }, wait, poll)
+	require.Equal(t, int64(1), slowStarts.Load())
+	close(release)
+	require.Eventually(t, func() bool {
+		for i := range 4 {
+			if rec.count(fmt.Sprintf("slow-%d", i), scheduler.OK) == 0 {
+				return false
+			}
+		}
+		return true
+	}, wait, poll)
+	require.Equal(t, int64(1), maxRunning.Load())
+}
+
+func TestPanicIsAnError(t *testing.T) {
+	rec := &recorder{}
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(10 * time.Millisecond), Hook: rec},
+		scheduler.Job{Name: "bad", Tier: scheduler.Low, Run: func(context.Context) (int64, error) { panic("nil map") }})
+	start(t, s)
+	require.Eventually(t, func() bool { return rec.count("bad", scheduler.Error) >= 2 }, wait, poll)
+	require.ErrorIs(t, rec.of("bad")[0].Err, scheduler.ErrPanic)
+}
+
+func TestStopCancelsJobsAfterGrace(t *testing.T) {
+	rec := &recorder{}
+	started := make(chan struct{})
+	var once sync.Once
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(time.Hour), Hook: rec, StopGrace: 20 * time.Millisecond},
+		scheduler.Job{Name: "stuck", Tier: scheduler.Daily, Run: func(ctx context.Context) (int64, error) {
+			once.Do(func() { close(started) })
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}})
+	stop := start(t, s)
+	<-started
+	stop()
+	runs := rec.of("stuck")
+	require.Len(t, runs, 1)
+	require.ErrorIs(t, runs[0].Err, context.Canceled)
+}
+
+func TestInvalidJobs(t *testing.T) {
+	ok := func(context.Context) (int64, error) { return 0, nil }
+	iv := intervals(time.Second)
+	for _, tc := range []struct {
+		name string
+		opts scheduler.Options
+		jobs []scheduler.Job
+		want error
+	}{
+		{"no name", scheduler.Options{Intervals: iv}, []scheduler.Job{{Tier: scheduler.Low, Run: ok}}, scheduler.ErrInvalidJob},
+		{"no func", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: scheduler.Low}}, scheduler.ErrInvalidJob},
+		{"bad tier", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: "weekly", Run: ok}}, scheduler.ErrInvalidJob},
+		{"no interval", scheduler.Options{}, []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok}}, scheduler.ErrInvalidJob},
+		{"duplicate", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok}, {Name: "a", Tier: scheduler.Low, Run: ok}}, scheduler.ErrDuplicateJob},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := scheduler.New(tc.opts)
+			require.NoError(t, err)
+			for _, j := range tc.jobs[:len(tc.jobs)-1] {
+				require.NoError(t, s.Add(j))
+			}
+			require.ErrorIs(t, s.Add(tc.jobs[len(tc.jobs)-1]), tc.want)
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		jobs []scheduler.Job
+	}{
+		{"unknown dependency", []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok, After: []string{"nope"}}}},
+		{"cycle", []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok, After: []string{"b"}}, {Name: "b", Tier: scheduler.Low, Run: ok, After: []string{"a"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newScheduler(t, scheduler.Options{Intervals: iv}, tc.jobs...)
+			require.ErrorIs(t, s.Run(context.Background()), scheduler.ErrUnknownDependency)
+		})
+	}
+	_, err := scheduler.New(scheduler.Options{Concurrency: map[string]int{"x": 0}})
+	require.ErrorIs(t, err, scheduler.ErrInvalidJob)
+}
+
+func redisClient(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Two instances sharing Redis run a job once per tick between them.
+func TestDistributedOncePerTick(t *testing.T) {
+	url := pgtest.RequireRedis(t)
+	prefix := fmt.Sprintf("mdingest-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	const iv = 100 * time.Millisecond
+	rec := &recorder{}
+	job := func(context.Context) (int64, error) { return 1, nil }
+	var stops []func()
+	for range 2 {
+		s := newScheduler(t, scheduler.Options{Intervals: intervals(iv), Hook: rec, Redis: redisClient(t, url), LockPrefix: prefix},
+			scheduler.Job{Name: "tickers/x", Exchange: "x", Tier: scheduler.Realtime, Run: job})
+		stops = append(stops, start(t, s))
+	}
+	require.Eventually(t, func() bool { return rec.count("tickers/x", scheduler.OK) >= 12 }, wait, poll)
+	for _, stop := range stops {
+		stop()
+	}
+
+	// Run.Tick is the tick in which the job function started.
+	runs := rec.of("tickers/x")
+	ticks := map[int64]int{}
+	first, last := runs[0].Tick, runs[0].Tick
+	for _, r := range runs {
+		require.Equal(t, scheduler.OK, r.Outcome)
+		ticks[r.Tick.UnixMilli()]++
+		if r.Tick.Before(first) {
+			first = r.Tick
+		}
+		if r.Tick.After(last) {
+			last = r.Tick
+		}
+	}
+	for tick, n := range ticks {
+		require.Equal(t, 1, n, "tick %d ran %d times", tick, n)
+	}
+	// Between them the instances covered (nearly) every tick.
+	span := int(last.Sub(first)/iv) + 1
+	require.GreaterOrEqual(t, len(runs), span-2, "runs %d over %d ticks", len(runs), span)
+}
+
+// Without a reachable Redis, each instance still runs its jobs.
+func TestLockUnavailableRunsLocally(t *testing.T) {
+	rec := &recorder{}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(20 * time.Millisecond), Hook: rec, Redis: rdb},
+		scheduler.Job{Name: "j", Tier: scheduler.High, Run: func(context.Context) (int64, error) { return 1, nil }})
+	start(t, s)
+	require.Eventually(t, func() bool { return rec.count("j", scheduler.OK) >= 3 }, wait, poll)
+}
+
+// Local jobs ignore the lock: both instances run them.
+func TestLocalJobRunsEverywhere(t *testing.T) {
+	url := pgtest.RequireRedis(t)
+	prefix := fmt.Sprintf("mdingest-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	var a, b atomic.Int64
+	for _, n := range []*atomic.Int64{&a, &b} {
+		s := newScheduler(t, scheduler.Options{Intervals: intervals(time.Hour), Redis: redisClient(t, url), LockPrefix: prefix},
+			scheduler.Job{Name: "markets/x", Tier: scheduler.Daily, Local: true, Run: func(context.Context) (int64, error) {
+				n.Add(1)
+				return 1, nil
+			}})
+		start(t, s)
+	}
+	require.Eventually(t, func() bool { return a.Load() == 1 && b.Load() == 1 }, wait, poll)
+}

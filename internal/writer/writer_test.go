@@ -1,0 +1,362 @@
+package writer_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/schema"
+	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	wait = 20 * time.Second
+	poll = 10 * time.Millisecond
+)
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Up())
+	require.NoError(t, m.Close())
+	s, err := store.Open(ctx, url, store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func count(t *testing.T, s *store.Store, sql string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, s.Pool().QueryRow(context.Background(), sql).Scan(&n))
+	return n
+}
+
+var t0 = time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+
+func d(s string) market.Decimal { return market.MustDecimal(s) }
+
+func candles(n, from int) []market.Candle {
+	out := make([]market.Candle, n)
+	for i := range out {
+		out[i] = market.Candle{Exchange: "binance", Symbol: "BTC/USDT", Timeframe: market.TF1m,
+			Time: t0.Add(time.Duration(from+i) * time.Minute), Open: d("100"), High: d("101"), Low: d("99"),
+			Close: d("100.5"), Volume: d("3"), Closed: true}
+	}
+	return out
+}
+
+func tickers(n int) []market.Ticker {
+	out := make([]market.Ticker, n)
+	for i := range out {
+		out[i] = market.Ticker{Exchange: "binance", Symbol: "BTC/USDT", Time: t0.Add(time.Duration(i) * time.Second),
+			Bid: d("100"), Ask: d("101"), Last: d("100.5")}
+	}
+	return out
+}
+
+// run starts w.Run and returns a function that waits for it.
+func run(t *testing.T, w *writer.Writer, ctx context.Context) func() error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	var err error
+	wait := func() error {
+		once.Do(func() {
+			select {
+			case err = <-done:
+			case <-time.After(wait):
+				err = errors.New("Run did not return")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = w.Drain(context.Background()); _ = wait() })
+	return wait
+}
+
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
+}
+
+func counterSum(t *testing.T, reg *prometheus.Registry, name string, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
+func TestRowsEndUpStored(t *testing.T) {
+	s := newStore(t)
+	reg := prometheus.NewRegistry()
+	// Batches by size: two candle batches of 3 reach BatchSize 5.
+	w, err := writer.New(s, writer.Options{BatchSize: 5, FlushInterval: time.Hour, Registerer: reg})
+	require.NoError(t, err)
+	stopped := run(t, w, context.Background())
+	ctx := context.Background()
+	started := time.Now()
+
+	require.NoError(t, w.PutCandles(ctx, started, candles(3, 0)))
+	require.NoError(t, w.PutCandles(ctx, started, candles(3, 3)))
+	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.candles`) == 6 }, wait, poll)
+
+	// Smaller batches wait for the drain (the flush interval is an hour).
+	require.NoError(t, w.PutTickers(ctx, started, tickers(2)))
+	require.NoError(t, w.PutMarkets(ctx, started, []market.Market{{Exchange: "binance", ID: "BTCUSDT", Symbol: "BTC/USDT", Base: "BTC", Quote: "USDT", Active: true}}))
+	require.NoError(t, w.PutQualityReports(ctx, started, []store.QualityReport{{Time: started, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", RowsTotal: 2, Score: 1, Passed: true}}))
+	require.NoError(t, w.PutRejectedRows(ctx, started, []store.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "validation", Reason: "crossed_book: bid 102 > ask 101", Payload: []byte(`{"bid":102}`)}}))
+	require.NoError(t, w.PutRejectedRows(ctx, started, []store.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid":`)}}))
+	require.NoError(t, w.PutJobRuns(ctx, started, []store.JobRun{{Job: "tickers/binance", Exchange: "binance", Started: started, Finished: time.Now(), Outcome: "ok", Rows: 2}}))
+	require.NoError(t, w.PutRequestMetrics(ctx, started, []store.RequestMetric{{Time: started, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 200, Latency: time.Millisecond, Attempt: 1, Outcome: "ok"}}))
+	require.Equal(t, 0, count(t, s, `SELECT count(*) FROM market.tickers`))
+
+	dctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, w.Drain(dctx))
+	require.NoError(t, stopped())
+
+	for table, want := range map[string]int{
+		"market.candles": 6, "market.tickers": 2, "market.symbols": 1, "ops.quality_reports": 1,
+		"ops.rejected_rows": 2, "ops.job_runs": 1, "ops.request_metrics": 1,
+	} {
+		require.Equal(t, want, count(t, s, `SELECT count(*) FROM `+table), table)
+	}
+	require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode' AND raw IS NOT NULL`))
+	require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'validation' AND payload->>'bid' = '102'`))
+
+	require.ErrorIs(t, w.PutTickers(ctx, started, tickers(1)), writer.ErrClosed)
+	require.Equal(t, uint64(9), histogramCount(t, reg, "writer_batch_latency_seconds"), "one observation per Put")
+	require.Equal(t, 8.0, counterSum(t, reg, "writer_rows_total", "table", "candles")+counterSum(t, reg, "writer_rows_total", "table", "tickers"))
+}
+
+func TestFlushByTime(t *testing.T) {
+	s := newStore(t)
+	w, err := writer.New(s, writer.Options{BatchSize: 1000, FlushInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	run(t, w, context.Background())
+	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickers(3)))
+	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.tickers`) == 3 }, wait, poll)
+}
+
+// flaky fails its first Tickers call with a connection error, then passes
+// calls to the real store.
+type flaky struct {
+	writer.Store
+	calls atomic.Int32
+}
+
+func (f *flaky) Tickers(ctx context.Context, rows []market.Ticker) (store.Result, error) {
+	if f.calls.Add(1) == 1 {
+		return store.Result{}, &pgconn.PgError{Code: "08006", Message: "connection failure"}
+	}
+	return f.Store.Tickers(ctx, rows)
+}
+
+func TestRetryOnRetryableError(t *testing.T) {
+	s := newStore(t)
+	reg := prometheus.NewRegistry()
+	st := &flaky{Store: s}
+	w, err := writer.New(st, writer.Options{BatchSize: 1, FlushInterval: time.Hour, RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Registerer: reg})
+	require.NoError(t, err)
+	run(t, w, context.Background())
+	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickers(4)))
+	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.tickers`) == 4 }, wait, poll)
+	require.Equal(t, int32(2), st.calls.Load(), "the same batch, written again")
+	require.Equal(t, 1.0, counterSum(t, reg, "writer_flush_errors_total", "kind", "retryable"))
+	require.Zero(t, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
+}
+
+// blocking holds every Tickers call until released.
+type blocking struct {
+	writer.Store
+	entered chan struct{}
+	release chan struct{}
+	rows    atomic.Int64
+}
+
+func (b *blocking) Tickers(ctx context.Context, rows []market.Ticker) (store.Result, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	b.rows.Add(int64(len(rows)))
+	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
+}
+
+func TestBackpressureBlocksWhenFull(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	st := &blocking{entered: make(chan struct{}, 10), release: make(chan struct{})}
+	w, err := writer.New(st, writer.Options{BatchSize: 1, QueueSize: 1, FlushInterval: time.Hour, Registerer: reg})
+	require.NoError(t, err)
+	run(t, w, context.Background())
+	ctx := context.Background()
+
+	require.NoError(t, w.PutTickers(ctx, time.Now(), tickers(1))) // taken by the loop, now writing
+	<-st.entered
+	require.NoError(t, w.PutTickers(ctx, time.Now(), tickers(1))) // fills the queue
+	require.Equal(t, 1, w.QueueDepth())
+
+	// A Put on a full queue waits; its context bounds the wait.
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- w.PutTickers(cctx, time.Now(), tickers(1)) }()
+	require.Eventually(t, func() bool { return blockedPuts(t, reg) == 1 }, wait, poll)
+	select {
+	case err := <-errc:
+		t.Fatalf("Put returned while the queue was full: %v", err)
+	default:
+	}
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+
+	// A waiting Put goes through once the store catches up.
+	go func() { errc <- w.PutTickers(ctx, time.Now(), tickers(1)) }()
+	require.Eventually(t, func() bool { return blockedPuts(t, reg) == 2 }, wait, poll)
+	close(st.release)
+	require.NoError(t, <-errc)
+	require.NoError(t, w.Drain(ctx))
+	require.Equal(t, int64(3), st.rows.Load())
+}
+
+func blockedPuts(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "writer_put_blocked_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// down fails every write with a retryable error.
+type down struct {
+	writer.Store
+	calls chan struct{}
+}
+
+func (d *down) Tickers(context.Context, []market.Ticker) (store.Result, error) {
+	select {
+	case d.calls <- struct{}{}:
+	default:
+	}
+	return store.Result{}, &pgconn.PgError{Code: "57P03", Message: "the database system is starting up"}
+}
+
+type spool struct {
+	mu   sync.Mutex
+	rows map[writer.Table]int
+}
+
+func (s *spool) Spill(table writer.Table, rows any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows[table] += len(rows.([]market.Ticker))
+	return nil
+}
+
+func TestDrainDeadlineSpoolsWhatIsLeft(t *testing.T) {
+	st := &down{calls: make(chan struct{}, 1)}
+	sp := &spool{rows: map[writer.Table]int{}}
+	w, err := writer.New(st, writer.Options{BatchSize: 1000, FlushInterval: time.Hour, RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond, Spool: sp})
+	require.NoError(t, err)
+	stopped := run(t, w, context.Background())
+	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickers(5)))
+
+	dctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- w.Drain(dctx) }()
+	<-st.calls // the drain is retrying against a database that is down
+	cancel()
+	err = <-errc
+	require.ErrorIs(t, err, writer.ErrDrainTimeout)
+	require.ErrorContains(t, err, "5 rows")
+	require.Error(t, stopped())
+	require.Equal(t, map[writer.Table]int{writer.Tickers: 5}, sp.rows)
+}
+
+// refusing fails Tickers with a permanent error (an undefined table).
+type refusing struct{ writer.Store }
+
+func (refusing) Tickers(context.Context, []market.Ticker) (store.Result, error) {
+	return store.Result{}, &pgconn.PgError{Code: "42P01", Message: "relation does not exist"}
+}
+
+func TestPermanentErrorDoesNotBlockOtherTables(t *testing.T) {
+	s := newStore(t)
+	reg := prometheus.NewRegistry()
+	w, err := writer.New(refusing{s}, writer.Options{BatchSize: 1, FlushInterval: time.Hour, Registerer: reg})
+	require.NoError(t, err)
+	run(t, w, context.Background())
+	ctx := context.Background()
+	require.NoError(t, w.PutTickers(ctx, time.Now(), tickers(2)))
+	require.NoError(t, w.PutCandles(ctx, time.Now(), candles(2, 0)))
+	require.NoError(t, w.Drain(ctx))
+	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.candles`))
+	require.Equal(t, 2.0, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
+}
+
+func TestDrainWithoutRun(t *testing.T) {
+	s := newStore(t)
+	w, err := writer.New(s, writer.Options{})
+	require.NoError(t, err)
+	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickers(2)))
+	require.NoError(t, w.Drain(context.Background()))
+	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.tickers`))
+	require.ErrorIs(t, w.Run(context.Background()), writer.ErrClosed)
+}
+
+func TestDirect(t *testing.T) {
+	s := newStore(t)
+	dw := writer.Direct{Store: s}
+	require.NoError(t, dw.PutTickers(context.Background(), time.Now(), tickers(2)))
+	require.NoError(t, dw.PutCandles(context.Background(), time.Now(), nil))
+	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.tickers`))
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	_, err := writer.New(nil, writer.Options{})
+	require.ErrorIs(t, err, writer.ErrInvalid)
+	_, err = writer.New(&down{}, writer.Options{BatchSize: -1})
+	require.ErrorIs(t, err, writer.ErrInvalid)
+}
