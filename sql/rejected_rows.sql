@@ -1,0 +1,23 @@
+-- Why rows were rejected: ops.rejected_rows grouped by exchange, data type,
+-- where the rejection happened (source: validation, decode, database,
+-- import) and reason, with the latest example payload.
+--
+-- Variables: from, to.
+--
+--   psql "$DATABASE_URL" -v from=2025-01-06 -f sql/rejected_rows.sql
+\ir defaults.psql
+
+SELECT exchange,
+       data_type,
+       source,
+       reason,
+       count(*) AS rows,
+       count(DISTINCT symbol) AS symbols,
+       min(ts) AS first_seen,
+       max(ts) AS last_seen,
+       (array_agg(payload ORDER BY ts DESC))[1] AS latest_payload
+FROM ops.rejected_rows
+WHERE ts >= :'from'::timestamptz
+  AND ts < :'to'::timestamptz
+GROUP BY 1, 2, 3, 4
+ORDER BY rows DESC, exchange, data_type, source, reason;
