@@ -83,6 +83,31 @@ func TestMigrateCycle(t *testing.T) {
 	require.Equal(t, "version 3 (postgres)\n", out)
 }
 
+func TestMigrateCreatesDatabase(t *testing.T) {
+	url := pgtest.NewDB(t)
+	// Point at a sibling database that does not exist yet; NewDB's cleanup
+	// only drops its own, so drop this one too.
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	fresh := strings.Replace(url, "/"+cfg.Database+"?", "/"+cfg.Database+"_new?", 1)
+	require.NotEqual(t, url, fresh)
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), url)
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database + "_new"}.Sanitize()+" WITH (FORCE)")
+			conn.Close(context.Background())
+		}
+	})
+	code, _, stderr := runCLI(t, nil, "migrate", "up", "--database-url", fresh)
+	require.Equal(t, ExitFailure, code, "without --create a missing database is an error")
+	require.Contains(t, stderr, "does not exist")
+	code, out, stderr := runCLI(t, nil, "migrate", "up", "--create", "--database-url", fresh)
+	require.Equal(t, ExitOK, code, stderr)
+	require.Contains(t, out, "version 3")
+	code, _, stderr = runCLI(t, nil, "migrate", "up", "--create", "--database-url", fresh)
+	require.Equal(t, ExitOK, code, "an existing database is fine: %s", stderr)
+}
+
 func TestImportUnmigratedDatabase(t *testing.T) {
 	url := pgtest.NewDB(t)
 	f := filepath.Join(t.TempDir(), "k.csv")

@@ -10,8 +10,6 @@ import (
 // --help documents them, and running them says so and exits 1.
 func init() {
 	for _, c := range []*command{
-		{name: "run", summary: "the daemon: scheduler, fetch -> validate -> cache -> store, HTTP on --listen",
-			flags: func(fs *flag.FlagSet) { fs.String("listen", "", "HTTP listen address (default 127.0.0.1:9108)") }},
 		{name: "backfill", summary: "fetch historical candles (and trades), resumable",
 			flags: func(fs *flag.FlagSet) {
 				fs.String("exchange", "", "exchange id")

@@ -11,12 +11,17 @@ import (
 	"github.com/mdingest/mdingest/internal/schema"
 )
 
+var migrateCreate bool
+
 func init() {
 	register(&command{
 		name:    "migrate",
 		args:    "up | down N | version | force V",
 		summary: "apply the embedded schema migrations to --database-url",
-		run:     runMigrate,
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&migrateCreate, "create", false, "with up: create the database first if it does not exist")
+		},
+		run: runMigrate,
 	})
 }
 
@@ -51,6 +56,15 @@ func runMigrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) er
 
 func migrate(ctx context.Context, e *env, cfg config.Config, op string, n int) error {
 	url := cfg.DatabaseURL.Reveal()
+	if op == "up" && migrateCreate {
+		created, err := schema.CreateDatabase(ctx, url)
+		if err != nil {
+			return err
+		}
+		if created {
+			e.logger.Info("created database", "url", cfg.DatabaseURL)
+		}
+	}
 	m, err := schema.Open(ctx, url, schema.Mode(cfg.Store.TimescaleDB), e.logger)
 	if err != nil {
 		return err

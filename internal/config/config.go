@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"math"
 	"errors"
 	"fmt"
 	"io"
@@ -502,8 +503,8 @@ func (q QualityConfig) validate() error {
 		}
 		sum += f.v
 	}
-	if sum <= 0 {
-		return bad("quality.weights", "at least one weight must be > 0")
+	if math.Abs(sum-1) > 1e-6 {
+		return bad("quality.weights", "must sum to 1, got %g", sum)
 	}
 	if q.FutureTolerance < 0 {
 		return bad("quality.future_tolerance", "must be >= 0")

@@ -82,6 +82,7 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"jobs: {failure_threshold: 0}", "jobs.failure_threshold"},
 		{"quality: {thresholds: {accuracy: 1.5}}", "quality.thresholds.accuracy"},
 		{"quality: {weights: {completeness: 0, accuracy: 0, consistency: 0, timeliness: 0, validity: 0, uniqueness: 0}}", "quality.weights"},
+		{"quality: {weights: {completeness: 0.9}}", "quality.weights"},
 		{"cache: {orderbook: 0s}", "cache.orderbook"},
 		{"store: {batch_size: 0}", "store.batch_size"},
 		{"store: {timescaledb: maybe}", "store.timescaledb"},

@@ -229,12 +229,25 @@ func (p *Pipeline) Tickers(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, p.fetchFailed(ctx, market.TypeTicker, "", started, err)
 	}
+	received := p.now()
+	for i := range ts {
+		stampReceived(&ts[i].Time, received)
+	}
 	return process(ctx, p, batch[market.Ticker]{
 		dataType: market.TypeTicker, started: started, rows: ts,
 		check: p.opts.Checker.CheckTickers, put: p.opts.Sink.PutTickers,
 		cache: cacheFn(p.opts.Cache, Cache.SetTickers),
 		row:   func(t market.Ticker) (string, any) { return string(t.Symbol), t },
 	})
+}
+
+// stampReceived gives a snapshot the exchange sent without a time (Binance
+// books, Kraken tickers) the time we received it: snapshots are keyed by
+// time, and that is when the values were observed.
+func stampReceived(t *time.Time, received time.Time) {
+	if t.IsZero() {
+		*t = received.UTC()
+	}
 }
 
 // OrderBooks fetches the book of each critical symbol.
@@ -255,6 +268,7 @@ func (p *Pipeline) OrderBooks(ctx context.Context) (int64, error) {
 		if err != nil {
 			return nil, err
 		}
+		stampReceived(&b.Time, p.now())
 		return []market.OrderBook{b}, nil
 	})
 }

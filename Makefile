@@ -1,0 +1,56 @@
+# mdingest — see README.md. Every target runs from a fresh clone.
+GO        ?= go
+BIN       := bin
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mdingest?sslmode=disable
+DEMO_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mdingest_demo?sslmode=disable
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all build run test bench lint demo tsdb-deps fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/mdingest ./cmd/mdingest
+	$(GO) build -o $(BIN)/exchange-replay ./cmd/exchange-replay
+
+# Creates the database if needed, migrates, then runs the daemon with the
+# defaults (or mdingest.yaml when present).
+run: build
+	DATABASE_URL="$(DATABASE_URL)" $(BIN)/mdingest migrate up --create
+	DATABASE_URL="$(DATABASE_URL)" $(BIN)/mdingest run
+
+# The whole suite, with the race detector: real PostgreSQL, Redis and the
+# TimescaleDB test server (tools/tsdb), which tsdb-deps installs.
+test: tsdb-deps lint
+	$(GO) test -race -timeout 25m -count=1 ./...
+
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Benchmarks print ratios to a baseline measured in the same run.
+bench: tsdb-deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/
+
+# 60 s per parser fuzz target.
+fuzz:
+	@for pkg in $$($(GO) list ./internal/...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 60s $$pkg || exit 1; \
+	  done; \
+	done
+
+tsdb-deps: tools/tsdb/node_modules/.package-lock.json
+
+tools/tsdb/node_modules/.package-lock.json: tools/tsdb/package.json tools/tsdb/package-lock.json
+	npm ci --prefix tools/tsdb --no-audit --no-fund
+	@touch $@
+
+# exchange-replay plus the daemon, offline, into their own database.
+demo: build
+	DATABASE_URL="$(DEMO_DATABASE_URL)" $(BIN)/mdingest migrate up --create
+	./deploy/demo.sh "$(DEMO_DATABASE_URL)"
+
+clean:
+	rm -rf $(BIN)

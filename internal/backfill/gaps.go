@@ -1,0 +1,301 @@
+package backfill
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// Gap is a stretch of missing candles: every open time in [From, To).
+type Gap struct {
+	Exchange  string
+	Symbol    market.Symbol
+	Timeframe market.Timeframe
+	From, To  time.Time
+	Missing   int
+	// NoData says the exchange was asked for this stretch and answered
+	// without candles in it (ops.backfill_coverage): not a miss of ours,
+	// so Fill leaves it alone unless told otherwise.
+	NoData bool
+}
+
+// GapQuery says where to look for gaps.
+type GapQuery struct {
+	Exchange  string
+	Timeframe market.Timeframe
+	// Symbols to check; nil: every symbol with candles of the exchange and
+	// timeframe.
+	Symbols []market.Symbol
+	// From and To bound the candles' open times, [From, To). Zero From:
+	// from each symbol's first candle (no leading gap). Zero To, or a To
+	// past now: up to the last finished period.
+	From, To time.Time
+	Now      time.Time // zero: time.Now()
+}
+
+// FindGaps lists the missing candle ranges per symbol, oldest first: a
+// leading gap (From to the first candle), the holes between candles (a
+// lead() over the primary key's order, so an index scan), and a trailing
+// gap (the last candle to To). Each gap is split where coverage shows the
+// exchange had nothing.
+func FindGaps(ctx context.Context, db DB, q GapQuery) ([]Gap, error) {
+	tf := q.Timeframe.Duration()
+	if tf <= 0 {
+		return nil, fmt.Errorf("%w: unknown timeframe %q", ErrInvalidOptions, q.Timeframe)
+	}
+	now := q.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	hi := now.UTC().Truncate(tf) // the running period is not missing yet
+	if !q.To.IsZero() {
+		hi = minTime(hi, alignUp(q.To.UTC(), tf))
+	}
+	var lo time.Time
+	if !q.From.IsZero() {
+		lo = alignUp(q.From.UTC(), tf)
+	}
+	if !lo.IsZero() && !lo.Before(hi) {
+		return nil, nil
+	}
+	symbols, listed := q.Symbols, true
+	if symbols == nil {
+		var err error
+		if symbols, err = storedSymbols(ctx, db, q.Exchange); err != nil {
+			return nil, err
+		}
+		listed = false
+	}
+	var out []Gap
+	for _, s := range symbols {
+		gs, err := symbolGaps(ctx, db, q.Exchange, s, q.Timeframe, lo, hi, listed)
+		if err != nil {
+			return nil, fmt.Errorf("finding gaps of %s %s: %w", q.Exchange, s, err)
+		}
+		if len(gs) == 0 {
+			continue
+		}
+		empty, err := emptyCoverage(ctx, db, q.Exchange, s, q.Timeframe, gs[0].From, gs[len(gs)-1].To)
+		if err != nil {
+			return nil, fmt.Errorf("reading coverage of %s %s: %w", q.Exchange, s, err)
+		}
+		for _, g := range gs {
+			out = append(out, splitGap(g, empty)...)
+		}
+	}
+	return out, nil
+}
+
+// storedSymbols lists the exchange's symbols in market.candles with a
+// skip scan over the primary key: one index probe per symbol, not a pass
+// over every row.
+func storedSymbols(ctx context.Context, db DB, exchange string) ([]market.Symbol, error) {
+	rows, err := db.Query(ctx, `WITH RECURSIVE s(symbol) AS (
+	(SELECT symbol FROM market.candles WHERE exchange = $1 ORDER BY symbol LIMIT 1)
+	UNION ALL
+	SELECT (SELECT c.symbol FROM market.candles c WHERE c.exchange = $1 AND c.symbol > s.symbol ORDER BY c.symbol LIMIT 1)
+	FROM s WHERE s.symbol IS NOT NULL
+)
+SELECT symbol FROM s WHERE symbol IS NOT NULL`, exchange)
+	if err != nil {
+		return nil, fmt.Errorf("listing symbols: %w", err)
+	}
+	ss, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("listing symbols: %w", err)
+	}
+	out := make([]market.Symbol, len(ss))
+	for i, s := range ss {
+		out[i] = market.Symbol(s)
+	}
+	return out, nil
+}
+
+const boundsSQL = `SELECT min(ts), max(ts), EXISTS (
+	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3)
+FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts < $5`
+
+const holesSQL = `SELECT ts + $6::interval, next_ts FROM (
+	SELECT ts, lead(ts) OVER (ORDER BY ts) AS next_ts
+	FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts < $5
+) c WHERE next_ts > ts + $6::interval ORDER BY ts`
+
+// symbolGaps finds one symbol's gaps in [lo, hi); zero lo: from its first
+// candle. A symbol without a candle of the timeframe is reported whole
+// only when it was asked for by name (listed).
+func symbolGaps(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time, listed bool) ([]Gap, error) {
+	d := tf.Duration()
+	mk := func(from, to time.Time) Gap {
+		return Gap{Exchange: exchange, Symbol: sym, Timeframe: tf, From: from.UTC(), To: to.UTC(), Missing: int(to.Sub(from) / d)}
+	}
+	rows, err := db.Query(ctx, boundsSQL, exchange, string(sym), string(tf), lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	type bounds struct {
+		First, Last pgtype.Timestamptz
+		Any         bool
+	}
+	bd, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[bounds])
+	if err != nil {
+		return nil, err
+	}
+	if !bd.First.Valid {
+		if lo.IsZero() || (!listed && !bd.Any) {
+			return nil, nil
+		}
+		return []Gap{mk(lo, hi)}, nil
+	}
+	var out []Gap
+	if !lo.IsZero() && bd.First.Time.After(lo) {
+		out = append(out, mk(lo, bd.First.Time))
+	}
+	rows, err = db.Query(ctx, holesSQL, exchange, string(sym), string(tf), lo, hi, d)
+	if err != nil {
+		return nil, err
+	}
+	type hole struct{ From, To time.Time }
+	holes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[hole])
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range holes {
+		out = append(out, mk(h.From, h.To))
+	}
+	if end := bd.Last.Time.Add(d); end.Before(hi) {
+		out = append(out, mk(end, hi))
+	}
+	return out, nil
+}
+
+// span is a half-open time interval.
+type span struct{ from, to time.Time }
+
+// emptyCoverage returns, merged and in order, the stretches within
+// [from, to) where the exchange was asked for candles and had none.
+func emptyCoverage(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, from, to time.Time) ([]span, error) {
+	rows, err := db.Query(ctx, `SELECT asked_from, asked_to, rows, first_ts, last_ts FROM ops.backfill_coverage
+WHERE exchange = $1 AND symbol = $2 AND kind = $3 AND timeframe = $4 AND asked_from < $6 AND asked_to > $5
+ORDER BY asked_from`, exchange, string(sym), string(market.TypeOHLCV), string(tf), from, to)
+	if err != nil {
+		return nil, err
+	}
+	type covRow struct {
+		From, To    time.Time
+		Rows        int32
+		First, Last pgtype.Timestamptz
+	}
+	cov, err := pgx.CollectRows(rows, pgx.RowToStructByPos[covRow])
+	if err != nil {
+		return nil, err
+	}
+	var empty []span
+	for _, c := range cov {
+		from, to := c.From.UTC(), c.To.UTC()
+		if c.Rows == 0 || !c.First.Valid {
+			empty = append(empty, span{from, to})
+			continue
+		}
+		empty = append(empty, span{from, c.First.Time.UTC()}, span{c.Last.Time.UTC().Add(tf.Duration()), to})
+	}
+	return mergeSpans(empty), nil
+}
+
+// mergeSpans sorts spans and joins those that overlap or touch, dropping
+// empty ones.
+func mergeSpans(in []span) []span {
+	in = slices.DeleteFunc(slices.Clone(in), func(s span) bool { return !s.from.Before(s.to) })
+	slices.SortFunc(in, func(a, b span) int { return a.from.Compare(b.from) })
+	var out []span
+	for _, s := range in {
+		if n := len(out); n > 0 && !s.from.After(out[n-1].to) {
+			out[n-1].to = maxTime(out[n-1].to, s.to)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// splitGap cuts g where the merged empty spans begin and end: the parts
+// inside one are NoData.
+func splitGap(g Gap, empty []span) []Gap {
+	d := g.Timeframe.Duration()
+	var out []Gap
+	part := func(from, to time.Time, noData bool) {
+		if !from.Before(to) {
+			return
+		}
+		if n := len(out); n > 0 && out[n-1].NoData == noData && out[n-1].To.Equal(from) {
+			out[n-1].To = to
+			out[n-1].Missing = int(to.Sub(out[n-1].From) / d)
+			return
+		}
+		p := g
+		p.From, p.To, p.NoData, p.Missing = from, to, noData, int(to.Sub(from)/d)
+		out = append(out, p)
+	}
+	at := g.From
+	for _, e := range empty {
+		if !e.to.After(at) || !e.from.Before(g.To) {
+			continue
+		}
+		part(at, maxTime(at, e.from), false)
+		at = maxTime(at, e.from)
+		end := minTime(e.to, g.To)
+		part(at, end, true)
+		at = end
+	}
+	part(at, g.To, false)
+	return out
+}
+
+// Fill backfills the gaps: only the missed ones unless withNoData, which
+// also asks the exchange again where it had nothing. Earlier progress is
+// ignored (what is missing now is fetched now); a fill stopped midway is
+// resumed by finding the gaps again.
+func (b *Backfiller) Fill(ctx context.Context, gaps []Gap, withNoData bool) (Summary, error) {
+	ranges := make([]Range, 0, len(gaps))
+	for _, g := range gaps {
+		if g.Exchange != b.exchange || g.Timeframe != b.tf {
+			return Summary{}, fmt.Errorf("%w: %s %s %s", ErrMismatch, g.Exchange, g.Symbol, g.Timeframe)
+		}
+		if g.NoData && !withNoData {
+			continue
+		}
+		ranges = append(ranges, Range{Symbol: g.Symbol, Kind: market.TypeOHLCV, From: g.From, To: g.To})
+	}
+	return b.run(ctx, ranges, true)
+}
+
+// RenderGaps writes gaps as an aligned table (times in RFC 3339, UTC), or
+// a line saying there are none. WHY tells a miss of ours ("missing") from
+// a stretch the exchange had nothing for ("no data at exchange").
+func RenderGaps(w io.Writer, gaps []Gap) error {
+	if len(gaps) == 0 {
+		_, err := fmt.Fprintln(w, "no gaps")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXCHANGE\tSYMBOL\tTIMEFRAME\tFROM\tTO\tMISSING\tWHY")
+	for _, g := range gaps {
+		why := "missing"
+		if g.NoData {
+			why = "no data at exchange"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.Exchange, g.Symbol, g.Timeframe,
+			g.From.UTC().Format(time.RFC3339), g.To.UTC().Format(time.RFC3339), g.Missing, why)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing gaps table: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/binance"
+	"github.com/mdingest/mdingest/internal/exchange/bitstamp"
+	"github.com/mdingest/mdingest/internal/exchange/bybit"
+	"github.com/mdingest/mdingest/internal/exchange/coinbaseexchange"
+	"github.com/mdingest/mdingest/internal/exchange/htx"
+	"github.com/mdingest/mdingest/internal/exchange/kraken"
+	"github.com/mdingest/mdingest/internal/exchange/kucoin"
+	"github.com/mdingest/mdingest/internal/exchange/okx"
+	"github.com/mdingest/mdingest/internal/httpclient"
+	"github.com/mdingest/mdingest/internal/ratelimit"
+)
+
+// connector is how to build one exchange: an explicit map beats init()
+// registration for a closed set.
+type connector struct {
+	spec func() exchange.Spec
+	new  func(exchange.Requester) exchange.Connector
+}
+
+var connectors = map[string]connector{
+	"binance":          {binance.Spec, func(r exchange.Requester) exchange.Connector { return binance.New(r) }},
+	"kraken":           {kraken.Spec, func(r exchange.Requester) exchange.Connector { return kraken.New(r) }},
+	"kucoin":           {kucoin.Spec, func(r exchange.Requester) exchange.Connector { return kucoin.New(r) }},
+	"htx":              {htx.Spec, func(r exchange.Requester) exchange.Connector { return htx.New(r) }},
+	"okx":              {okx.Spec, func(r exchange.Requester) exchange.Connector { return okx.New(r) }},
+	"bybit":            {bybit.Spec, func(r exchange.Requester) exchange.Connector { return bybit.New(r) }},
+	"coinbaseexchange": {coinbaseexchange.Spec, func(r exchange.Requester) exchange.Connector { return coinbaseexchange.New(r) }},
+	"bitstamp":         {bitstamp.Spec, func(r exchange.Requester) exchange.Connector { return bitstamp.New(r) }},
+}
+
+// ClientDeps are what every exchange client shares.
+type ClientDeps struct {
+	Redis      redis.Scripter // shares rate budgets and freezes between processes; nil: local only
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Observer   func(httpclient.Attempt) // every request attempt, for ops.request_metrics
+}
+
+// Client is one exchange's connector and the HTTP client behind it.
+type Client struct {
+	exchange.Connector
+	HTTP    *httpclient.Client
+	Limiter *ratelimit.Limiter
+}
+
+// NewClient builds exchange id's client from the configuration: the real
+// API and limits unless base_url or rate_limit override them.
+func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
+	c, ok := connectors[id]
+	if !ok {
+		return nil, fmt.Errorf("no connector for exchange %q", id)
+	}
+	ex := cfg.Exchanges[id]
+	spec := c.spec()
+	rl := spec.RateLimit
+	if ex.RateLimit.Limit > 0 {
+		rl.Limit = ex.RateLimit.Limit
+	}
+	if ex.RateLimit.Window > 0 {
+		rl.Window = ex.RateLimit.Window.D()
+	}
+	if ex.RateLimit.Burst > 0 {
+		rl.Burst = ex.RateLimit.Burst
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := deps.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	lim, err := ratelimit.New(ratelimit.Options{
+		Exchange: id, Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
+		Shared: deps.Redis, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rate limiter for %s: %w", id, err)
+	}
+	o := httpclient.SpecOptions(spec)
+	if ex.BaseURL != "" {
+		o.BaseURL = ex.BaseURL
+	}
+	o.Timeout = ex.Timeout.D()
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	o.Limiter, o.Logger, o.Registerer, o.Observer = lim, logger.With("exchange", id), reg, deps.Observer
+	hc, err := httpclient.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("http client for %s: %w", id, err)
+	}
+	return &Client{Connector: c.new(hc), HTTP: hc, Limiter: lim}, nil
+}

@@ -1,0 +1,290 @@
+// Package daemon is the composition root of `mdingest run`: it builds every
+// part from the configuration, starts them in order and drains them in
+// reverse (scheduler, then the writer's flush, then the HTTP server, then
+// the pool), so rows fetched before a SIGTERM are stored.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mdingest/mdingest/internal/cache"
+	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/httpclient"
+	"github.com/mdingest/mdingest/internal/ingest"
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/scheduler"
+	"github.com/mdingest/mdingest/internal/schema"
+	"github.com/mdingest/mdingest/internal/server"
+	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
+)
+
+// DrainTimeout bounds the flush after a stop signal.
+const DrainTimeout = 20 * time.Second
+
+// Run runs the daemon until ctx ends, then drains. It fails fast when the
+// database is unreachable or not migrated at start.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	root := prometheus.NewRegistry()
+	root.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := prometheus.WrapRegistererWithPrefix("mdingest_", root)
+	instance := cfg.Instance
+	if instance == "" {
+		instance, _ = os.Hostname()
+	}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL.Reveal(), store.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := migrationsCurrent(ctx, st); err != nil {
+		return err
+	}
+
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		rdb, err = cache.NewRedisClient(cfg.RedisURL.Reveal())
+		if err != nil {
+			return &config.Error{Key: "redis_url", Msg: err.Error()}
+		}
+		defer rdb.Close()
+	}
+	hot, fallback, err := newCache(cfg, rdb, reg, logger)
+	if err != nil {
+		return err
+	}
+	checker, err := quality.NewChecker(qualityConfig(cfg))
+	if err != nil {
+		return fmt.Errorf("quality: %w", err)
+	}
+	w, err := writer.New(st, writer.Options{
+		BatchSize: cfg.Store.BatchSize, FlushInterval: cfg.Store.FlushInterval.D(), QueueSize: cfg.Store.QueueSize,
+		Logger: logger.With("component", "writer"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	sched, err := scheduler.New(scheduler.Options{
+		Intervals: scheduler.Intervals{
+			Realtime: cfg.Jobs.Realtime.D(), High: cfg.Jobs.High.D(), Medium: cfg.Jobs.Medium.D(),
+			Low: cfg.Jobs.Low.D(), Daily: cfg.Jobs.Daily.D(),
+		},
+		Jitter: cfg.Jobs.Jitter.D(), FailureThreshold: cfg.Jobs.FailureThreshold,
+		Concurrency: concurrency(cfg), Redis: redisOrNil(rdb),
+		Hook:   jobRecorder{w: w, instance: instance},
+		Logger: logger.With("component", "scheduler"), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	metrics, err := ingest.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	clients := map[string]*Client{}
+	observer := requestRecorder{w: w}.observe
+	for _, id := range cfg.Enabled() {
+		c, err := NewClient(cfg, id, ClientDeps{Redis: scripterOrNil(rdb), Registerer: reg, Logger: logger, Observer: observer})
+		if err != nil {
+			return err
+		}
+		defer c.HTTP.Close()
+		clients[id] = c
+		if err := addJobs(sched, cfg, id, c, checker, hot, w, metrics, logger); err != nil {
+			return err
+		}
+	}
+
+	srv, err := server.New(server.Options{
+		Addr: cfg.Listen, Gatherer: root, Logger: logger.With("component", "server"),
+		Ready: func(ctx context.Context) error { return migrationsCurrent(ctx, st) },
+		Status: func() any {
+			return status(sched, clients, hot, w)
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	// The writer and server outlive the scheduler: they stop after the drain.
+	tail, stopTail := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTail()
+	var g errgroup.Group
+	g.Go(func() error { return w.Run(tail) })
+	g.Go(func() error { return srv.Run(tail) })
+	if fallback != nil {
+		g.Go(func() error { return fallback.Run(tail) })
+	}
+	logger.Info("mdingest running", "listen", cfg.Listen, "exchanges", cfg.Enabled(), "cache", hot.Backend(), "instance", instance)
+	runErr := sched.Run(ctx) // until the signal; stops jobs first
+
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DrainTimeout)
+	drainErr := w.Drain(drainCtx)
+	cancel()
+	stopTail()
+	waitErr := g.Wait()
+	logger.Info("mdingest stopped", "drain_error", drainErr)
+	if errors.Is(runErr, context.Canceled) {
+		runErr = nil
+	}
+	if errors.Is(waitErr, context.Canceled) {
+		waitErr = nil
+	}
+	return errors.Join(runErr, drainErr, waitErr)
+}
+
+// migrationsCurrent is /readyz: the database answers and holds the schema
+// this binary expects.
+func migrationsCurrent(ctx context.Context, st *store.Store) error {
+	latest, err := schema.Latest()
+	if err != nil {
+		return err
+	}
+	var v int64
+	var dirty bool
+	err = st.Pool().QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&v, &dirty)
+	if err != nil {
+		return fmt.Errorf("reading schema version (run `mdingest migrate up`): %w", err)
+	}
+	if dirty || uint(v) != latest {
+		return fmt.Errorf("schema at version %d (dirty %v), this binary needs %d: run `mdingest migrate up`", v, dirty, latest)
+	}
+	return nil
+}
+
+func newCache(cfg config.Config, rdb *redis.Client, reg prometheus.Registerer, logger *slog.Logger) (*cache.Cache, *cache.Fallback, error) {
+	cc := cache.Config{Ticker: cfg.Cache.Ticker.D(), OrderBook: cfg.Cache.OrderBook.D(), OHLCV: map[market.Timeframe]time.Duration{}}
+	for _, tf := range market.Timeframes() {
+		cc.OHLCV[tf] = cfg.Cache.OHLCV.D()
+		if tf.Duration() >= time.Hour {
+			cc.OHLCV[tf] = cfg.Cache.OHLCVDaily.D()
+		}
+	}
+	mem := cache.NewMemory(cache.MemoryOptions{MaxEntries: cfg.Cache.MaxEntries})
+	if rdb == nil {
+		c, err := cache.New(mem, cc, cache.Options{Registerer: reg})
+		return c, nil, err
+	}
+	fb, err := cache.NewFallback(cache.NewRedis(rdb), mem, cache.FallbackOptions{Logger: logger.With("component", "cache"), Registerer: reg})
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := cache.New(fb, cc, cache.Options{Registerer: reg})
+	return c, fb, err
+}
+
+func qualityConfig(cfg config.Config) quality.Config {
+	q := quality.DefaultConfig()
+	t, w := cfg.Quality.Thresholds, cfg.Quality.Weights
+	q.Thresholds = quality.Scores{Completeness: t.Completeness, Accuracy: t.Accuracy, Consistency: t.Consistency, Timeliness: t.Timeliness, Validity: t.Validity, Uniqueness: t.Uniqueness}
+	q.Weights = quality.Scores{Completeness: w.Completeness, Accuracy: w.Accuracy, Consistency: w.Consistency, Timeliness: w.Timeliness, Validity: w.Validity, Uniqueness: w.Uniqueness}
+	q.FutureTolerance = cfg.Quality.FutureTolerance.D()
+	q.MaxSpread = cfg.Quality.MaxSpread
+	q.OutlierK = cfg.Quality.OutlierMADs
+	return q
+}
+
+func concurrency(cfg config.Config) map[string]int {
+	m := map[string]int{}
+	for id, e := range cfg.Exchanges {
+		m[id] = e.Concurrency
+	}
+	return m
+}
+
+// redisOrNil keeps a typed nil pointer out of interface values.
+func redisOrNil(c *redis.Client) redis.UniversalClient {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+func scripterOrNil(c *redis.Client) redis.Scripter {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// addJobs schedules one exchange's jobs; markets load before the rest.
+func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, checker *quality.Checker,
+	hot *cache.Cache, w *writer.Writer, m *ingest.Metrics, logger *slog.Logger) error {
+	ex := cfg.Exchanges[id]
+	p, err := ingest.New(ingest.Options{
+		Fetcher: c, Checker: checker, Cache: hot, Sink: w, Rejects: w,
+		Symbols: ex.Symbols, CriticalSymbols: ex.CriticalSymbols, Timeframes: ex.Timeframes, Depth: ex.Depth,
+		MaxAge: checker.Config().MaxAge, Metrics: m, Logger: logger.With("exchange", id),
+	})
+	if err != nil {
+		return err
+	}
+	markets := "markets/" + id
+	for _, j := range []scheduler.Job{
+		{Name: markets, Exchange: id, Tier: scheduler.Low, Local: true, Run: p.RefreshMarkets},
+		{Name: "orderbooks/" + id, Exchange: id, Tier: scheduler.Realtime, After: []string{markets}, Run: p.OrderBooks},
+		{Name: "tickers/" + id, Exchange: id, Tier: scheduler.High, After: []string{markets}, Run: p.Tickers},
+		{Name: "ohlcv/" + id, Exchange: id, Tier: scheduler.Medium, After: []string{markets}, Run: p.Candles},
+		{Name: "trades/" + id, Exchange: id, Tier: scheduler.Medium, After: []string{markets}, Run: p.Trades},
+	} {
+		if err := s.Add(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jobRecorder writes every run to ops.job_runs.
+type jobRecorder struct {
+	w        *writer.Writer
+	instance string
+}
+
+func (r jobRecorder) JobRan(ctx context.Context, run scheduler.Run) {
+	jr := store.JobRun{Job: run.Job, Exchange: run.Exchange, Instance: r.instance, Started: run.Started,
+		Finished: run.Finished, Outcome: string(run.Outcome), Rows: run.Rows}
+	if run.Err != nil {
+		jr.Error = run.Err.Error()
+	}
+	_ = r.w.PutJobRuns(context.WithoutCancel(ctx), run.Started, []store.JobRun{jr})
+}
+
+// requestRecorder writes every HTTP attempt to ops.request_metrics.
+type requestRecorder struct{ w *writer.Writer }
+
+func (r requestRecorder) observe(a httpclient.Attempt) {
+	_ = r.w.PutRequestMetrics(context.Background(), a.Time, []store.RequestMetric{{
+		Time: a.Time, Exchange: a.Exchange, Endpoint: a.Endpoint, HTTPStatus: a.HTTPStatus, Latency: a.Latency,
+		Attempt: a.Attempt, Outcome: string(a.Outcome), ErrorCategory: string(a.ErrorCategory),
+	}})
+}
+
+// status is /status: jobs, circuits, last success, cache backend, queues.
+func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache, w *writer.Writer) any {
+	circuits := map[string]any{}
+	for id, c := range clients {
+		circuits[id] = map[string]any{"state": c.HTTP.State(), "degraded": c.HTTP.Degraded(), "frozen_until": c.Limiter.FrozenUntil(), "waiting": c.Limiter.Waiting()}
+	}
+	return map[string]any{
+		"jobs":         s.Status(),
+		"circuits":     circuits,
+		"last_success": s.LastSuccessByExchange(),
+		"cache":        hot.Backend(),
+		"queue_depth":  w.QueueDepth(),
+	}
+}

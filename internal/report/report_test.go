@@ -1,0 +1,75 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/report"
+	"github.com/mdingest/mdingest/internal/schema"
+	"github.com/mdingest/mdingest/internal/store"
+)
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
+	require.NoError(t, err)
+	require.NoError(t, m.Up())
+	require.NoError(t, m.Close())
+	s, err := store.Open(ctx, url, store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+var now = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func rep(ago time.Duration, ex, sym, dt string, rows, rejected int, score float64, passed bool) store.QualityReport {
+	return store.QualityReport{Time: now.Add(-ago), Exchange: ex, Symbol: sym, DataType: dt,
+		RowsTotal: rows, RowsRejected: rejected, Score: score, Passed: passed}
+}
+
+func TestQuality(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	_, err := s.QualityReports(ctx, []store.QualityReport{
+		rep(time.Hour, "binance", "BTC/USDT", "ohlcv", 1000, 0, 1, true),
+		rep(2*time.Hour, "binance", "BTC/USDT", "ohlcv", 1000, 4, 0.5, false),
+		rep(30*time.Minute, "binance", "BTC/USDT", "ticker", 1, 0, 0.96, true),
+		rep(10*time.Minute, "kraken", "BTC/USD", "trades", 200, 10, 0.9, true),
+		rep(48*time.Hour, "kraken", "BTC/USD", "trades", 200, 200, 0, false), // before --since
+	})
+	require.NoError(t, err)
+
+	rows, err := report.Query(ctx, s.Pool(), now.Add(-24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []report.Quality{
+		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", Batches: 2, AvgScore: 0.75, MinScore: 0.5, Failed: 1,
+			RowsTotal: 2000, RowsRejected: 4, LastReport: now.Add(-time.Hour)},
+		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Batches: 1, AvgScore: 0.96, MinScore: 0.96,
+			RowsTotal: 1, LastReport: now.Add(-30 * time.Minute)},
+		{Exchange: "kraken", Symbol: "BTC/USD", DataType: "trades", Batches: 1, AvgScore: 0.9, MinScore: 0.9,
+			RowsTotal: 200, RowsRejected: 10, LastReport: now.Add(-10 * time.Minute)},
+	}, rows)
+
+	var out bytes.Buffer
+	require.NoError(t, report.Render(&out, rows))
+	require.Equal(t, `EXCHANGE  SYMBOL    TYPE    BATCHES  AVG SCORE  MIN SCORE  FAILED  ROWS  REJECTED  LAST REPORT
+binance   BTC/USDT  ohlcv   2        0.750      0.500      1       2000  4         2024-03-01T11:00:00Z
+binance   BTC/USDT  ticker  1        0.960      0.960      0       1     0         2024-03-01T11:30:00Z
+kraken    BTC/USD   trades  1        0.900      0.900      0       200   10        2024-03-01T11:50:00Z
+`, out.String())
+
+	none, err := report.Query(ctx, s.Pool(), now)
+	require.NoError(t, err)
+	require.Empty(t, none)
+	out.Reset()
+	require.NoError(t, report.Render(&out, none))
+	require.Equal(t, "no quality reports in this period\n", out.String())
+}
