@@ -65,10 +65,11 @@ func TestBadConfigExits2NamingKey(t *testing.T) {
 	require.Contains(t, stderr, "database_url")
 }
 
-func TestNotYetImplementedExits1(t *testing.T) {
-	code, _, stderr := runCLI(t, nil, "status")
+func TestRuntimeFailureExits1(t *testing.T) {
+	url := pgtest.NewDB(t) // exists, not migrated
+	code, _, stderr := runCLI(t, nil, "quality", "--database-url", url)
 	require.Equal(t, ExitFailure, code)
-	require.Contains(t, stderr, "not yet implemented")
+	require.Contains(t, stderr, "migrate up")
 }
 
 func TestMigrateCycle(t *testing.T) {

@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/backfill"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mdingest/mdingest/internal/cache"
+	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/store"
+)
+
+// rangeFlags are the --exchange/--symbols/--timeframe/--from/--to of
+// backfill and gaps.
+type rangeFlags struct {
+	exchange, symbols, timeframe, from, to string
+	trades, fill, withNoData               bool
+	concurrency                            int
+}
+
+func (r *rangeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.exchange, "exchange", "", "exchange id, e.g. binance (required)")
+	fs.StringVar(&r.symbols, "symbols", "", "comma-separated unified symbols, e.g. BTC/USDT,ETH/USDT")
+	fs.StringVar(&r.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
+	fs.StringVar(&r.from, "from", "", "start: RFC 3339 or YYYY-MM-DD (UTC)")
+	fs.StringVar(&r.to, "to", "", "end, exclusive: RFC 3339 or YYYY-MM-DD (default: now)")
+}
+
+type parsedRange struct {
+	exchange string
+	symbols  []market.Symbol
+	tf       market.Timeframe
+	from, to time.Time
+}
+
+func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
+	var p parsedRange
+	if err := parseExchange(r.exchange); err != nil {
+		return p, err
+	}
+	p.exchange = r.exchange
+	for _, s := range strings.Split(r.symbols, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		sym, err := market.ParseSymbol(s)
+		if err != nil {
+			return p, usagef("--symbols: %v", err)
+		}
+		p.symbols = append(p.symbols, sym)
+	}
+	if needSymbols && len(p.symbols) == 0 {
+		return p, usagef("--symbols is required")
+	}
+	var err error
+	if p.tf, err = market.ParseTimeframe(r.timeframe); err != nil {
+		return p, usagef("--timeframe: %v", err)
+	}
+	if r.from == "" && needFrom {
+		return p, usagef("--from is required")
+	}
+	if r.from != "" {
+		if p.from, err = parseWhen(r.from); err != nil {
+			return p, usagef("--from: %v", err)
+		}
+	}
+	if r.to != "" {
+		if p.to, err = parseWhen(r.to); err != nil {
+			return p, usagef("--to: %v", err)
+		}
+	}
+	if !p.from.IsZero() && !p.to.IsZero() && !p.from.Before(p.to) {
+		return p, usagef("--from must be before --to")
+	}
+	return p, nil
+}
+
+// parseWhen takes RFC 3339 or YYYY-MM-DD, as SPEC says.
+func parseWhen(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not RFC 3339 or YYYY-MM-DD", s)
+}
+
+var bf, gp rangeFlags
+
+func init() {
+	register(&command{
+		name:    "backfill",
+		summary: "fetch historical candles (and trades) at low priority; rerun the same command to resume",
+		flags: func(fs *flag.FlagSet) {
+			bf.register(fs)
+			fs.BoolVar(&bf.trades, "trades", false, "also fetch trades where the exchange keeps their history")
+			fs.IntVar(&bf.concurrency, "concurrency", 2, "ranges fetched at once")
+		},
+		run: runBackfill,
+	})
+	register(&command{
+		name:    "gaps",
+		summary: "list missing candle ranges; --fill backfills exactly those",
+		flags: func(fs *flag.FlagSet) {
+			gp.register(fs)
+			fs.BoolVar(&gp.fill, "fill", false, "backfill the gaps found")
+			fs.BoolVar(&gp.withNoData, "include-no-data", false, "with --fill: also refetch ranges the exchange returned nothing for")
+		},
+		run: runGaps,
+	})
+}
+
+// historyClient builds what backfill and gaps --fill need: the store and a
+// backfiller whose client shares the daemon's rate budget through Redis
+// when one is configured. done releases them.
+func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange, concurrency int) (*store.Store, *backfill.Backfiller, func(), error) {
+	st, err := openStore(ctx, e, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	deps := daemon.ClientDeps{Logger: e.logger}
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		if rdb, err = cache.NewRedisClient(cfg.RedisURL.Reveal()); err != nil {
+			st.Close()
+			return nil, nil, nil, &config.Error{Key: "redis_url", Msg: err.Error()}
+		}
+		deps.Redis = rdb
+	}
+	done := func() {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		st.Close()
+	}
+	c, err := daemon.NewClient(cfg, p.exchange, deps)
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	b, err := backfill.New(backfill.Options{
+		Connector: c, Sink: st, Journal: backfill.NewJournal(st.Pool()), Timeframe: p.tf,
+		Concurrency: concurrency, Progress: backfill.NewProgress(e.stderr, e.logger), Logger: e.logger,
+	})
+	if err != nil {
+		c.HTTP.Close()
+		done()
+		return nil, nil, nil, err
+	}
+	return st, b, func() { c.HTTP.Close(); done() }, nil
+}
+
+func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usagef("backfill takes no arguments, got %q", args[0])
+	}
+	p, err := bf.parse(true, true)
+	if err != nil {
+		return err
+	}
+	if p.to.IsZero() {
+		p.to = time.Now().UTC()
+	}
+	cfg, err := e.loadConfig(fs)
+	if err != nil {
+		return err
+	}
+	_, b, done, err := historyClient(ctx, e, cfg, p, max(bf.concurrency, 1))
+	if err != nil {
+		return err
+	}
+	defer done()
+	sum, err := b.Run(ctx, backfill.Ranges(p.symbols, p.from, p.to, bf.trades))
+	fmt.Fprintln(e.stdout, sum)
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted: rerun the same command to resume")
+	}
+	return err
+}
+
+func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 {
+		return usagef("gaps takes no arguments, got %q", args[0])
+	}
+	p, err := gp.parse(false, false)
+	if err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig(fs)
+	if err != nil {
+		return err
+	}
+	st, b, done, err := historyClient(ctx, e, cfg, p, 2)
+	if err != nil {
+		return err
+	}
+	defer done()
+	gaps, err := backfill.FindGaps(ctx, st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: p.tf, Symbols: p.symbols, From: p.from, To: p.to})
+	if err != nil {
+		return err
+	}
+	if err := backfill.RenderGaps(e.stdout, gaps); err != nil {
+		return err
+	}
+	if !gp.fill || len(gaps) == 0 {
+		return nil
+	}
+	sum, err := b.Fill(ctx, gaps, gp.withNoData)
+	fmt.Fprintln(e.stdout, sum)
+	return err
+}
+
