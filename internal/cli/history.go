@@ -217,4 +217,3 @@ func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	fmt.Fprintln(e.stdout, sum)
 	return err
 }
-
