@@ -70,7 +70,8 @@ type JobsConfig struct {
 	Daily            Duration `yaml:"daily"`
 	Jitter           Duration `yaml:"jitter"`
 	FailureThreshold int      `yaml:"failure_threshold"`
-	GapFill          bool     `yaml:"gap_fill"`
+	GapFill          bool     `yaml:"gap_fill"`        // run gap filling as a daily, low-priority job
+	GapFillWindow    Duration `yaml:"gap_fill_window"` // how far back it looks
 }
 
 // Metrics holds one value per quality metric.
@@ -143,7 +144,7 @@ func Default() Config {
 			Realtime: Duration(5 * time.Second), High: Duration(30 * time.Second),
 			Medium: Duration(5 * time.Minute), Low: Duration(15 * time.Minute),
 			Daily: Duration(24 * time.Hour), Jitter: Duration(500 * time.Millisecond),
-			FailureThreshold: 5,
+			FailureThreshold: 5, GapFillWindow: Duration(7 * 24 * time.Hour),
 		},
 		Quality: QualityConfig{
 			Thresholds:      Metrics{Completeness: 0.95, Accuracy: 0.98, Consistency: 0.90, Timeliness: 0.95, Validity: 0.99, Uniqueness: 0.98},
@@ -486,6 +487,9 @@ func (j JobsConfig) validate() error {
 	}
 	if j.FailureThreshold < 1 {
 		return bad("jobs.failure_threshold", "must be >= 1")
+	}
+	if j.GapFill && j.GapFillWindow.D() < time.Hour {
+		return bad("jobs.gap_fill_window", "must be at least 1h when gap_fill is on")
 	}
 	return nil
 }

@@ -108,6 +108,15 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if err := addJobs(sched, cfg, id, c, checker, hot, w, metrics, logger); err != nil {
 			return err
 		}
+		if cfg.Jobs.GapFill {
+			ex := cfg.Exchanges[id]
+			g := gapFiller{st: st, client: c, symbols: ex.Symbols, tfs: ex.Timeframes, window: cfg.Jobs.GapFillWindow.D(),
+				logger: logger.With("component", "gapfill", "exchange", id)}
+			if err := sched.Add(scheduler.Job{Name: "gapfill/" + id, Exchange: id, Tier: scheduler.Daily,
+				After: []string{"markets/" + id}, Run: g.run}); err != nil {
+				return err
+			}
+		}
 	}
 
 	srv, err := server.New(server.Options{
