@@ -33,7 +33,7 @@ func init() {
 			fs.StringVar(&impFlags.exchange, "exchange", "", "exchange id, e.g. binance (required)")
 			fs.StringVar(&impFlags.symbol, "symbol", "", "unified symbol, e.g. BTC/USDT (required)")
 			fs.StringVar(&impFlags.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
-			fs.IntVar(&impFlags.batch, "batch-size", 50_000, "rows per COPY batch")
+			fs.IntVar(&impFlags.batch, "batch-size", 20_000, "rows per COPY batch")
 		},
 		run: runImport,
 	})

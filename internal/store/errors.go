@@ -63,3 +63,10 @@ func uniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
+
+// deadlock reports a deadlock (40P01) or serialization failure (40001):
+// the transaction was aborted and can simply run again.
+func deadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}

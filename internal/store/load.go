@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
@@ -157,7 +159,7 @@ func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, 
 			good = append(good, r)
 		}
 	}
-	r, more, err := loadIsolating(ctx, s, t, good)
+	r, more, err := loadParts(ctx, s, t, good)
 	if err != nil {
 		return res, err
 	}
@@ -173,6 +175,41 @@ func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, 
 	res.Inserted, res.Updated, res.Rejected = r.Inserted, r.Updated, len(refused)
 	res.Duplicates = res.Requested - res.Inserted - res.Updated - res.Rejected
 	return res, nil
+}
+
+// parallelMin is the batch size from which a sorted batch is loaded as two
+// contiguous halves on two connections: the server's share of a COPY is the
+// larger one, and one backend uses one core.
+const parallelMin = 16 << 10
+
+// loadParts loads rows, in two concurrent transactions when the batch is
+// large and in key order (so the halves share no key and a repeated key
+// cannot land in both). A failure of either half fails the call; the
+// caller's retry is idempotent.
+func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+	if len(rows) < parallelMin || t.cmp == nil || !sortedUnique(rows, t.cmp) {
+		return loadIsolating(ctx, s, t, rows)
+	}
+	mid := len(rows) / 2
+	var (
+		wg     sync.WaitGroup
+		r      [2]Result
+		rej    [2][]RejectedRow
+		errs   [2]error
+		halves = [2][]T{rows[:mid], rows[mid:]}
+	)
+	for i := range halves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r[i], rej[i], errs[i] = loadIsolating(ctx, s, t, halves[i])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs[0], errs[1]); err != nil {
+		return Result{}, nil, err
+	}
+	return r[0].Add(r[1]), append(rej[0], rej[1]...), nil
 }
 
 // loadIsolating loads rows; when the database refuses the batch because of
@@ -204,12 +241,27 @@ func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) 
 	return a.Add(b), append(ra, rb...), nil
 }
 
-// loadOnce writes one batch in one transaction. A batch that meets no
-// stored key is copied straight into the table (the fast path); otherwise,
-// or after a conflict, it is copied into a temp stage and merged with
-// INSERT ... ON CONFLICT.
+// loadOnce writes one batch, trying again when the database broke a
+// deadlock by aborting us (our loads take keys in order, so this is rare).
 func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
-	if !t.conflicts.Load() {
+	var err error
+	for range 3 {
+		var r Result
+		if r, err = loadTx(ctx, s, t, rows); err == nil || !deadlock(err) {
+			return r, err
+		}
+	}
+	return Result{}, err
+}
+
+// loadTx writes one batch in one transaction. A batch in key order that
+// meets no stored key is copied straight into the table (the fast path);
+// otherwise, or after a conflict, it is copied into a temp stage and
+// merged with INSERT ... ON CONFLICT, in key order. Both paths take keys in
+// ascending order, so concurrent loads cannot deadlock on each other.
+func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
+	ordered := t.cmp == nil || sortedUnique(rows, t.cmp)
+	if ordered && !t.conflicts.Load() {
 		n, err := copyDirect(ctx, s, t, rows)
 		if err == nil {
 			return Result{Inserted: int(n)}, nil
