@@ -21,7 +21,6 @@ import (
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
-	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -108,11 +107,7 @@ type env struct {
 func newEnv(t testing.TB, now time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDB(t)
-	m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
-	require.NoError(t, err)
-	require.NoError(t, m.Up())
-	require.NoError(t, m.Close())
+	url := pgtest.MigratedDB(t)
 	s, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)

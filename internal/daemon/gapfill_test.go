@@ -13,7 +13,6 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
-	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -24,11 +23,7 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	url := pgtest.NewDB(t)
-	m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
-	require.NoError(t, err)
-	require.NoError(t, m.Up())
-	require.NoError(t, m.Close())
+	url := pgtest.MigratedDB(t)
 	st, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	defer st.Close()

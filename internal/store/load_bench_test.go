@@ -16,7 +16,6 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
-	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -50,15 +49,6 @@ func benchRows() []benchRow {
 		}
 	}
 	return rows
-}
-
-func migratedDB(b *testing.B) string {
-	url := pgtest.NewDB(b)
-	m, err := schema.Open(context.Background(), url, schema.ModeOff, nil)
-	require.NoError(b, err)
-	require.NoError(b, m.Up())
-	require.NoError(b, m.Close())
-	return url
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
@@ -121,7 +111,7 @@ func BenchmarkLoad1M(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		// (a) the baseline
-		urlA := migratedDB(b)
+		urlA := pgtest.MigratedDB(b)
 		start := time.Now()
 		out, err := exec.Command("psql", urlA, "-v", "ON_ERROR_STOP=1", "-c",
 			`\copy market.candles (exchange, symbol, timeframe, ts, open, high, low, close, volume, closed) FROM '`+copyCSV+`' CSV`).CombinedOutput()
@@ -129,7 +119,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		a := rate(n, time.Since(start))
 
 		// (b) and (c)
-		urlB := migratedDB(b)
+		urlB := pgtest.MigratedDB(b)
 		st, err := store.Open(ctx, urlB, store.Options{})
 		require.NoError(b, err)
 		loadAll := func() (store.Result, time.Duration) {
@@ -149,7 +139,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		st.Close()
 
 		// (d) end to end, one import per symbol file
-		urlD := migratedDB(b)
+		urlD := pgtest.MigratedDB(b)
 		start = time.Now()
 		for i, file := range importFiles {
 			cmd := exec.Command(bin, "import", "--database-url", urlD, "--exchange", "binance",

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
-	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -20,11 +19,7 @@ import (
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDB(t)
-	m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
-	require.NoError(t, err)
-	require.NoError(t, m.Up())
-	require.NoError(t, m.Close())
+	url := pgtest.MigratedDB(t)
 	s, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
