@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -248,7 +249,7 @@ func (c *Client) withRetry(ctx context.Context, r exchange.Request, endpoint str
 		}
 		started := c.clock.Now()
 		t0 := time.Now()
-		body, status, err := c.attempt(ctx, target)
+		body, status, err := c.attempt(ctx, target, endpoint)
 		latency := time.Since(t0)
 
 		outcome, wait := OutcomeOK, time.Duration(0)
@@ -345,7 +346,7 @@ func (c *Client) resolve(path string) string {
 
 // attempt sends one GET and returns the body of a good response, the HTTP
 // status (0 without a response) and the attempt's error.
-func (c *Client) attempt(ctx context.Context, target string) ([]byte, int, error) {
+func (c *Client) attempt(ctx context.Context, target, endpoint string) ([]byte, int, error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
@@ -367,6 +368,15 @@ func (c *Client) attempt(ctx context.Context, target string) ([]byte, int, error
 	body, err := readBody(resp.Body, resp.ContentLength, c.maxBody)
 	if err != nil {
 		return nil, resp.StatusCode, err
+	}
+	// Every exchange answers JSON: a body that is not (truncated, garbled)
+	// is recorded as a decode failure here, with its payload kept for
+	// ops.rejected_rows, rather than passing as a success.
+	if !json.Valid(body) {
+		return nil, resp.StatusCode, &StatusError{
+			Status: resp.StatusCode, Category: CategoryDecode, Body: snippet(body),
+			Err: &exchange.DecodeError{Exchange: c.exchange, Endpoint: endpoint, Payload: body, Err: errInvalidJSON},
+		}
 	}
 	if c.checkBody != nil {
 		if err := c.checkBody(body); err != nil {

@@ -168,7 +168,7 @@ func krakenCheck(body []byte) error {
 }
 
 func TestGet(t *testing.T) {
-	big := strings.Repeat("x", 4096)
+	big := `"` + strings.Repeat("x", 4094) + `"` // a JSON string of 4096 bytes
 	ok := want{200, OutcomeOK, ""}
 	tests := []struct {
 		name    string
@@ -187,8 +187,8 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name:  "5xx then success is retried",
-			steps: []step{{status: 503}, {status: 502}, {body: "fine"}},
-			body:  "fine",
+			steps: []step{{status: 503}, {status: 502}, {body: `"fine"`}},
+			body:  `"fine"`,
 			want:  []want{{503, OutcomeRetry, CategoryServer}, {502, OutcomeRetry, CategoryServer}, ok},
 		},
 		{
@@ -207,8 +207,8 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name:  "429 without Retry-After is retried with backoff",
-			steps: []step{{status: 429}, {body: "fine"}},
-			body:  "fine",
+			steps: []step{{status: 429}, {body: `"fine"`}},
+			body:  `"fine"`,
 			want:  []want{{429, OutcomeRetry, CategoryRateLimited}, ok},
 		},
 		{
@@ -249,9 +249,9 @@ func TestGet(t *testing.T) {
 		},
 		{
 			name:  "body at the limit is fine",
-			steps: []step{{body: big[:1024], chunked: true}},
+			steps: []step{{body: big[:1023] + `"`, chunked: true}},
 			opts:  func(o *Options) { o.MaxBodyBytes = 1024 },
-			body:  big[:1024],
+			body:  big[:1023] + `"`,
 			want:  []want{ok},
 		},
 		{
@@ -350,7 +350,7 @@ func recv(t *testing.T, ctx context.Context, ch <-chan result) result {
 
 func TestRetryAfterFreezesTheWholeExchange(t *testing.T) {
 	ctx := testCtx(t)
-	srv, s := serve(t, step{status: 429, header: map[string]string{"Retry-After": "7"}}, step{body: "ok"})
+	srv, s := serve(t, step{status: 429, header: map[string]string{"Retry-After": "7"}}, step{body: `"ok"`})
 	c, lim, clock := fakeClockSetup(t, srv)
 	req := exchange.Request{Endpoint: "ticker", Path: "/ticker"}
 
@@ -373,7 +373,7 @@ func TestRetryAfterFreezesTheWholeExchange(t *testing.T) {
 	for _, ch := range []<-chan result{first, second} {
 		r := recv(t, ctx, ch)
 		require.NoError(t, r.err)
-		require.Equal(t, "ok", string(r.body))
+		require.Equal(t, `"ok"`, string(r.body))
 	}
 	require.Equal(t, 3, s.hits())
 }
@@ -391,7 +391,7 @@ func TestBanFreezesTheExchange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			srv, s := serve(t, step{status: 418, header: tt.header}, step{body: "ok"})
+			srv, s := serve(t, step{status: 418, header: tt.header}, step{body: `"ok"`})
 			// Freezes up to MaxRetryAfter are waited out; longer ones fail
 			// fast (TestLongFreezeFailsFast).
 			c, lim, clock := fakeClockSetup(t, srv, func(o *Options) { o.Retry.MaxRetryAfter = 10 * time.Minute })
@@ -471,7 +471,7 @@ func (l *spyLimiter) Observe(float64, time.Time) {}
 func (l *spyLimiter) Freeze(time.Time)           {}
 
 func TestLimiterGetsWeightAndPriorityPerAttempt(t *testing.T) {
-	srv, _ := serve(t, step{status: 500}, step{body: "ok"})
+	srv, _ := serve(t, step{status: 500}, step{body: `"ok"`})
 	spy := &spyLimiter{}
 	c, _ := newClient(t, srv.URL, func(o *Options) { o.Limiter = spy })
 	ctx := ratelimit.WithPriority(testCtx(t), ratelimit.Critical)
@@ -512,7 +512,7 @@ func TestBreaker(t *testing.T) {
 	require.Eventually(t, func() bool { return c.State() == StateHalfOpen }, 5*time.Second, time.Millisecond)
 	require.Equal(t, 1.0, gauge())
 	require.True(t, c.Degraded())
-	s.set(step{body: "ok"})
+	s.set(step{body: `"ok"`})
 	_, err = c.Get(ctx, req)
 	require.NoError(t, err)
 	require.Equal(t, StateClosed, c.State())
@@ -597,9 +597,20 @@ func TestCallerCancelDoesNotRetryOrTrip(t *testing.T) {
 	}
 }
 
+func TestInvalidJSONIsADecodeFailure(t *testing.T) {
+	srv, _ := serve(t, step{body: `{"result": [1, 2`})
+	c, rec := newClient(t, srv.URL, nil)
+	_, err := c.Get(testCtx(t), exchange.Request{Endpoint: "klines", Path: "/"})
+	var de *exchange.DecodeError
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, `{"result": [1, 2`, string(de.Payload), "the payload is kept whole for ops.rejected_rows")
+	require.Equal(t, "klines", de.Endpoint)
+	requireAttempts(t, rec.all(), "klines", want{200, OutcomeError, CategoryDecode})
+}
+
 func TestTLSVerificationIsAlwaysOn(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, "secret")
+		_, _ = io.WriteString(w, `"secret"`)
 	}))
 	// The server's own log of the refused handshake is noise here.
 	srv.Config.ErrorLog = slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)
@@ -617,7 +628,7 @@ func TestTLSVerificationIsAlwaysOn(t *testing.T) {
 	c, _ = newClient(t, srv.URL, func(o *Options) { o.RootCAs = pool })
 	body, err := c.Get(testCtx(t), exchange.Request{Endpoint: "e", Path: "/"})
 	require.NoError(t, err)
-	require.Equal(t, "secret", string(body))
+	require.Equal(t, `"secret"`, string(body))
 }
 
 func TestNewValidatesBaseURL(t *testing.T) {
@@ -664,7 +675,7 @@ func TestRedirectToPlainHTTPIsRefused(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	srv, _ := serve(t, step{status: 502}, step{body: "ok"})
+	srv, _ := serve(t, step{status: 502}, step{body: `"ok"`})
 	reg := prometheus.NewRegistry()
 	c, _ := newClient(t, srv.URL, func(o *Options) { o.Registerer = reg })
 	// A second client on the same registerer shares the collectors.

@@ -26,6 +26,7 @@ var (
 
 	// Failures that another attempt cannot fix.
 	errBuildingRequest = errors.New("building request")
+	errInvalidJSON     = errors.New("response body is not valid JSON")
 	errInsecureURL     = errors.New("only https is allowed, or plain http to a loopback host (127.0.0.0/8, ::1, localhost)")
 	errTooManyRedirect = errors.New("too many redirects")
 )
@@ -42,7 +43,7 @@ const (
 	CategoryBanned      Category = "banned"       // 418: the IP is banned for a while
 	CategoryServer      Category = "server"       // 5xx
 	CategoryClient      Category = "client"       // other 4xx, or an error reported in the body
-	CategoryDecode      Category = "decode"       // a response we cannot take (too large)
+	CategoryDecode      Category = "decode"       // a response we cannot take (too large, not JSON)
 	// CategoryCanceled: the caller's context ended; never retried, never
 	// counted by the breaker.
 	CategoryCanceled Category = "canceled"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // The admin API, beside the exchanges on the same port:
@@ -16,7 +17,9 @@ import (
 //	GET    /_admin/stats       served counts per exchange and route, rows per data type
 //	DELETE /_admin/stats       reset the counts
 //	GET    /_admin/ratelimits  enforcement and usage per exchange
-//	POST   /_admin/ratelimits  {"exchange": "binance" or "*", "enabled": false}
+//	POST   /_admin/ratelimits  {"exchange": "binance" or "*", "enabled": false}; with
+//	                           "limit": 400, "window": "2s" the budget is replaced
+//	                           ("limit": 0 restores the published one)
 //	GET    /_admin/routes      the route paths per exchange
 func (h *Handler) adminRoutes() {
 	h.mux.HandleFunc("GET /_admin/faults", func(w http.ResponseWriter, _ *http.Request) {
@@ -79,27 +82,53 @@ func (h *Handler) postFaults(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) postRateLimits(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Exchange string `json:"exchange"`
-		Enabled  *bool  `json:"enabled"`
+		Exchange string  `json:"exchange"`
+		Enabled  *bool   `json:"enabled"`
+		Limit    *int    `json:"limit"`
+		Window   *string `json:"window"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody)).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("decoding body: %w", err))
 		return
 	}
-	if req.Enabled == nil {
-		writeError(w, http.StatusBadRequest, errors.New(`missing "enabled"`))
+	if req.Enabled == nil && req.Limit == nil {
+		writeError(w, http.StatusBadRequest, errors.New(`missing "enabled" or "limit"`))
 		return
 	}
+	var budget *Budget
+	if req.Limit != nil {
+		b := Budget{Limit: *req.Limit}
+		if req.Window != nil {
+			d, err := time.ParseDuration(*req.Window)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, fmt.Errorf("%w: window %q: %w", ErrBadBudget, *req.Window, err))
+				return
+			}
+			b.Window = d
+		}
+		if b.Limit != 0 && !b.valid() {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("%w: limit and window must be positive", ErrBadBudget))
+			return
+		}
+		budget = &b
+	}
+	var targets []string
 	switch {
 	case req.Exchange == "*":
-		for _, ex := range Exchanges {
-			h.limits.enforce(ex, *req.Enabled)
-		}
+		targets = Exchanges
 	case knownExchange(req.Exchange):
-		h.limits.enforce(req.Exchange, *req.Enabled)
+		targets = []string{req.Exchange}
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Errorf("%w %q", ErrUnknownExchange, req.Exchange))
 		return
+	}
+	for _, ex := range targets {
+		if req.Enabled != nil {
+			h.limits.enforce(ex, *req.Enabled)
+		}
+		if budget != nil {
+			h.limits.setBudget(ex, *budget)
+		}
 	}
 	writeJSON(w, http.StatusOK, h.limits.state(h.now()))
 }
@@ -112,4 +141,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+// AddFaults adds faults, as POST /_admin/faults does; all are checked
+// before any is added.
+func (h *Handler) AddFaults(faults ...Fault) error {
+	for i := range faults {
+		if err := faults[i].normalize(); err != nil {
+			return err
+		}
+	}
+	for _, f := range faults {
+		if err := h.faults.add(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ClearFaults removes every fault, as DELETE /_admin/faults does.
+func (h *Handler) ClearFaults() { h.faults.clear() }
+
+// ResetStats zeroes the served counts, as DELETE /_admin/stats does.
+func (h *Handler) ResetStats() { h.stats.init() }
+
+// SetRateLimit turns an exchange's rate-limit enforcement on or off.
+func (h *Handler) SetRateLimit(exchange string, enforced bool) error {
+	if !knownExchange(exchange) {
+		return fmt.Errorf("%w %q", ErrUnknownExchange, exchange)
+	}
+	h.limits.enforce(exchange, enforced)
+	return nil
+}
+
+// SetBudget replaces an exchange's published limits with b (a zero Budget
+// restores them); its current windows restart.
+func (h *Handler) SetBudget(exchange string, b Budget) error {
+	if !knownExchange(exchange) {
+		return fmt.Errorf("%w %q", ErrUnknownExchange, exchange)
+	}
+	if b != (Budget{}) && !b.valid() {
+		return fmt.Errorf("%w: %s: limit and window must be positive", ErrBadBudget, exchange)
+	}
+	h.limits.setBudget(exchange, b)
+	return nil
 }

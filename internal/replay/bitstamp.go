@@ -13,7 +13,7 @@ var bitstampSteps = map[int64]bool{60: true, 180: true, 300: true, 900: true, 18
 func bitstampDef() *exchangeDef {
 	d := &exchangeDef{
 		name:  "bitstamp",
-		files: []string{"markets", "ticker", "orderbook", "ohlcv", "trades"},
+		files: []string{"markets", "markets-v2", "ticker", "orderbook", "ohlcv", "trades"},
 		ids:   func(s symbol) []string { return []string{strings.ToLower(s.Base + s.Quote)} },
 		// 10000 requests per 10 minutes per client (and 400 per second).
 		rate: map[string]rateSpec{"": {10000, 10 * time.Minute}},
@@ -39,6 +39,10 @@ func bitstampDef() *exchangeDef {
 		},
 	}
 	d.routes = []route{
+		// Both market lists are live: /api/v2/markets/ is the current one
+		// ("Market info" in Bitstamp's API v2 reference, with market_type),
+		// trading-pairs-info/ the older one CCXT still reads.
+		{path: "/api/v2/markets/", kind: "markets", serve: bitstampMarkets},
 		{path: "/api/v2/trading-pairs-info/", kind: "markets", serve: bitstampPairs},
 		{path: "/api/v2/ticker/{pair}/", kind: "ticker", serve: bitstampTicker},
 		{path: "/api/v2/ticker/", kind: "ticker", serve: bitstampTickers},
@@ -57,6 +61,24 @@ func bitstampPairs(c *call) reply {
 		e.set("name", s.String())
 		e.set("url_symbol", c.x.id(s))
 		e.set("minimum_order", "10 "+s.Quote)
+		e.set("description", s.Base+" / "+s.Quote)
+		list = append(list, e)
+	}
+	return ok(list, len(list))
+}
+
+// bitstampMarkets is /api/v2/markets/: one row per market, in the
+// documented shape (market_symbol, base_currency, counter_currency,
+// market_type).
+func bitstampMarkets(c *call) reply {
+	tm := firstObj(c.x.tmpl["markets-v2"])
+	list := make([]any, 0, len(c.x.syms))
+	for _, s := range c.x.syms {
+		e := clone(tm).(object)
+		e.set("name", s.String())
+		e.set("market_symbol", c.x.id(s))
+		e.set("base_currency", s.Base)
+		e.set("counter_currency", s.Quote)
 		e.set("description", s.Base+" / "+s.Quote)
 		list = append(list, e)
 	}

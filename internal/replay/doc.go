@@ -14,7 +14,8 @@
 //
 // Besides the data, the handler reproduces what clients must cope with:
 // each exchange's paging rules, limits, error shapes and rate limits (in the
-// exchange's own unit and window), and injected faults (latency, 429 with
-// Retry-After, 418, 5xx, hangs, truncated or malformed JSON) set by flags or
-// through the admin API under /_admin/.
+// exchange's own unit and window, or a scaled-down Budget for tests and load
+// runs), and injected faults (latency, 429 with Retry-After, 418, 5xx,
+// hangs, truncated or malformed JSON) set by flags, by the Handler's
+// methods or through the admin API under /_admin/.
 package replay

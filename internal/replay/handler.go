@@ -21,6 +21,7 @@ import (
 var (
 	ErrBadSymbol       = errors.New("invalid symbol")
 	ErrBadFault        = errors.New("invalid fault")
+	ErrBadBudget       = errors.New("invalid rate-limit budget")
 	ErrFixtures        = errors.New("loading fixtures")
 	ErrUnknownExchange = errors.New("unknown exchange")
 )
@@ -41,11 +42,14 @@ type Options struct {
 	// RateLimits says per exchange whether its rate limit is enforced;
 	// exchanges not in the map are enforced.
 	RateLimits map[string]bool
-	Faults     []Fault
-	Logger     *slog.Logger
-	Now        func() time.Time                                 // wall clock; nil: time.Now
-	Sleep      func(ctx context.Context, d time.Duration) error // latency faults; nil: a timer
-	Seed       uint64                                           // for probabilistic faults
+	// Budgets replace the published limits of the exchanges they name
+	// (scaled-down windows for tests and load runs).
+	Budgets map[string]Budget
+	Faults  []Fault
+	Logger  *slog.Logger
+	Now     func() time.Time                                 // wall clock; nil: time.Now
+	Sleep   func(ctx context.Context, d time.Duration) error // latency faults; nil: a timer
+	Seed    uint64                                           // for probabilistic faults
 }
 
 // Handler serves every exchange under /<exchange>/ and the admin API under
@@ -100,6 +104,15 @@ func New(opts Options) (*Handler, error) {
 			return nil, fmt.Errorf("%w %q in rate limits", ErrUnknownExchange, name)
 		}
 		h.limits.enforce(name, on)
+	}
+	for name, b := range opts.Budgets {
+		if !knownExchange(name) {
+			return nil, fmt.Errorf("%w %q in budgets", ErrUnknownExchange, name)
+		}
+		if !b.valid() {
+			return nil, fmt.Errorf("%w: %s: limit and window must be positive", ErrBadBudget, name)
+		}
+		h.limits.setBudget(name, b)
 	}
 	for _, f := range opts.Faults {
 		if err := h.faults.add(f); err != nil {
@@ -399,6 +412,7 @@ func (h *Handler) rateSpec(x *exchange, rt *route) (rateSpec, bool) {
 	if !found {
 		spec = x.def.rate[""]
 	}
+	spec = h.limits.spec(x.def.name, spec)
 	return spec, spec.limit > 0 && h.limits.enforced(x.def.name)
 }
 

@@ -49,6 +49,9 @@ func htxDef() *exchangeDef {
 		{path: "/market/tickers", kind: "ticker", serve: htxTickers},
 		{path: "/market/depth", kind: "orderbook", serve: htxDepth},
 		{path: "/market/history/kline", kind: "ohlcv", serve: htxKline},
+		// Not in HTX's spot reference but served by api.huobi.pro and what
+		// CCXT reads for spot by default: the kline rows, with from/to.
+		{path: "/market/history/candles", kind: "ohlcv", serve: htxCandles},
 		{path: "/market/history/trade", kind: "trades", serve: htxTrades},
 	}
 	return d
@@ -134,7 +137,16 @@ func htxDepth(c *call) reply {
 	return ok(body, len(tick.arr("bids"))+len(tick.arr("asks")))
 }
 
-func htxKline(c *call) reply {
+// htxKline is /market/history/kline: only the most recent size candles,
+// newest first; HTX spot klines take no time range.
+func htxKline(c *call) reply { return htxCandleRows(c, false) }
+
+// htxCandles is /market/history/candles: the kline rows (newest first),
+// bounded by from and to (open times, Unix seconds, inclusive). With from
+// the page runs forward from it, otherwise it ends at to (or now).
+func htxCandles(c *call) reply { return htxCandleRows(c, true) }
+
+func htxCandleRows(c *call, ranged bool) reply {
 	s, id, rp := c.symbol("symbol")
 	if rp != nil {
 		return *rp
@@ -148,8 +160,22 @@ func htxKline(c *call) reply {
 	if rp != nil {
 		return *rp
 	}
-	// Only the most recent candles, newest first: HTX spot has no time range.
-	times := c.candleTimes(tf, -1, -1, size, true)
+	from, to := int64(-1), int64(-1)
+	if ranged {
+		for _, p := range []struct {
+			name string
+			dst  *int64
+		}{{"from", &from}, {"to", &to}} {
+			v, rp := c.intParam(p.name, -1)
+			if rp != nil {
+				return *rp
+			}
+			if v >= 0 {
+				*p.dst = v * 1000
+			}
+		}
+	}
+	times := c.candleTimes(tf, from, to, size, from < 0)
 	body := c.tmpl("ohlcv").(object)
 	body.set("ch", "market."+id+".kline."+period)
 	body.set("ts", like(body.get("ts"), itoa(c.now)))

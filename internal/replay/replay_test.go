@@ -212,6 +212,10 @@ func TestRoutes(t *testing.T) {
 			times: []timeField{{[]any{"tick", "ts"}, "ms"}}},
 		{name: "htx kline", path: "/htx/market/history/kline?symbol=ethusdt&period=1min", rows: []any{"data"}, nrows: 150,
 			times: []timeField{{[]any{"data", 0, "id"}, "s"}}},
+		{name: "htx candles", path: "/htx/market/history/candles?symbol=ethusdt&period=1min&size=5", rows: []any{"data"}, nrows: 5,
+			symbol: []any{"ch"}, want: "market.ethusdt.kline.1min", times: []timeField{{[]any{"data", 0, "id"}, "s"}}},
+		{name: "htx candles from", path: "/htx/market/history/candles?symbol=ethusdt&period=1min&size=3&from=" + itoa(testNow.Add(-2*time.Hour).Unix()),
+			rows: []any{"data"}, nrows: 3, times: []timeField{{[]any{"data", 2, "id"}, "s"}}},
 		{name: "htx trades", path: "/htx/market/history/trade?symbol=ethusdt&size=5", rows: []any{"data"}, nrows: 5,
 			times: []timeField{{[]any{"data", 0, "data", 0, "ts"}, "ms"}}},
 		{name: "okx markets", path: "/okx/api/v5/public/instruments?instType=SPOT", rows: []any{"data"}, nrows: 7, symbol: []any{"data", 1, "instId"}, want: "ETH-USDT"},
@@ -245,6 +249,7 @@ func TestRoutes(t *testing.T) {
 			times: []timeField{{[]any{0, 0}, "s"}}},
 		{name: "coinbase trades", path: "/coinbaseexchange/products/ETH-USDT/trades?limit=10", rows: []any{}, nrows: 10,
 			times: []timeField{{[]any{0, "time"}, "iso"}}},
+		{name: "bitstamp markets", path: "/bitstamp/api/v2/markets/", rows: []any{}, nrows: 7, symbol: []any{1, "market_symbol"}, want: "ethusdt"},
 		{name: "bitstamp pairs", path: "/bitstamp/api/v2/trading-pairs-info/", rows: []any{}, nrows: 7, symbol: []any{1, "url_symbol"}, want: "ethusdt"},
 		{name: "bitstamp ticker", path: "/bitstamp/api/v2/ticker/ethusdt/", times: []timeField{{[]any{"timestamp"}, "s"}}},
 		{name: "bitstamp tickers", path: "/bitstamp/api/v2/ticker/", rows: []any{}, nrows: 7, symbol: []any{1, "pair"}, want: "ETH/USDT"},
@@ -378,4 +383,48 @@ func TestCandleBounds(t *testing.T) {
 		o, h, l, c := num(row[1]), num(row[2]), num(row[3]), num(row[4])
 		require.True(t, l <= o && l <= c && h >= o && h >= c && l > 0, "row %v", row)
 	}
+}
+
+// TestHTXCandlesRange: /market/history/candles honours from (forward page
+// from it, newest first in the body) and to; /market/history/kline ignores
+// both.
+func TestHTXCandlesRange(t *testing.T) {
+	f := newFixture(t, Options{})
+	from := alignDown(testNow.Add(-2*time.Hour).UnixMilli(), minute)
+	v := decode(t, f.get(t, "/htx/market/history/candles?symbol=btcusdt&period=1min&size=3&from="+itoa(from/1000)).body)
+	require.Equal(t, from+2*minute, asMs(t, dig(t, v, "data", 0, "id"), "s"))
+	require.Equal(t, from, asMs(t, dig(t, v, "data", 2, "id"), "s"))
+	v = decode(t, f.get(t, "/htx/market/history/candles?symbol=btcusdt&period=1min&size=2&to="+itoa(from/1000)).body)
+	require.Equal(t, from, asMs(t, dig(t, v, "data", 0, "id"), "s"))
+	v = decode(t, f.get(t, "/htx/market/history/kline?symbol=btcusdt&period=1min&size=1&from="+itoa(from/1000)).body)
+	require.Equal(t, alignDown(testNow.UnixMilli(), minute), asMs(t, dig(t, v, "data", 0, "id"), "s"))
+}
+
+// TestBudget: a replaced budget is enforced in its own window, reported by
+// the admin API, and restored by a zero budget.
+func TestBudget(t *testing.T) {
+	f := newFixture(t, Options{RateLimits: map[string]bool{}, Budgets: map[string]Budget{"binance": {Limit: 5, Window: time.Minute}}})
+	const path = "/binance/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1" // weight 2
+	for i := range 2 {
+		r := f.get(t, path)
+		require.Equal(t, http.StatusOK, r.status, "request %d", i)
+		require.Equal(t, strconv.Itoa(2*(i+1)), r.header.Get("X-MBX-USED-WEIGHT-1M"))
+	}
+	r := f.get(t, path)
+	require.Equal(t, http.StatusTooManyRequests, r.status)
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+
+	r = f.get(t, "/_admin/ratelimits")
+	require.Contains(t, string(r.body), `"budget":{"limit":5,"window":"1m0s"}`)
+
+	r = f.do(t, http.MethodPost, "/_admin/ratelimits", []byte(`{"exchange":"binance","limit":0}`))
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	require.Equal(t, http.StatusOK, f.get(t, path).status, "published budget restored")
+
+	r = f.do(t, http.MethodPost, "/_admin/ratelimits", []byte(`{"exchange":"binance","limit":3,"window":"soon"}`))
+	require.Equal(t, http.StatusBadRequest, r.status)
+	require.ErrorIs(t, f.h.SetBudget("binance", Budget{Limit: 3}), ErrBadBudget)
+	require.ErrorIs(t, f.h.SetBudget("nowhere", Budget{Limit: 3, Window: time.Second}), ErrUnknownExchange)
+	_, err := New(Options{Fixtures: os.DirFS("../../testdata/replay"), Budgets: map[string]Budget{"binance": {Limit: -1, Window: time.Second}}})
+	require.ErrorIs(t, err, ErrBadBudget)
 }

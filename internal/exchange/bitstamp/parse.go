@@ -73,8 +73,12 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 			return nil, fmt.Errorf("market %d: market_symbol/base_currency/counter_currency: %w", i, errMissing)
 		}
 		base, quote := currency(string(r.Base)), currency(string(r.Counter))
+		sym, err := market.ParseSymbol(base + "/" + quote)
+		if err != nil {
+			return nil, fmt.Errorf("market %d: %w", i, err)
+		}
 		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.MarketSymbol), Symbol: market.NewSymbol(base, quote),
+			Exchange: ID, ID: string(r.MarketSymbol), Symbol: sym,
 			Base: base, Quote: quote, BaseID: string(r.Base), QuoteID: string(r.Counter),
 			Active: r.Trading == "Enabled", Type: "spot",
 		})

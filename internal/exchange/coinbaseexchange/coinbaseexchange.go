@@ -193,8 +193,9 @@ var granularity = map[market.Timeframe]int{
 
 const isoMillis = "2006-01-02T15:04:05.000Z"
 
-// OHLCV fetches /products/{id}/candles. With since, the window is CCXT's:
-// start = since, end = since + (limit-1) bars, at most 300 bars.
+// OHLCV fetches /products/{id}/candles. With since, the window is CCXT's,
+// start = since, end = since + (limit-1) bars (at most 300), with since
+// moved up to a bucket boundary.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
 	id, err := c.productID(symbol)
 	if err != nil {
@@ -212,7 +213,14 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	}
 	var start, end time.Time
 	if !since.IsZero() {
-		start, end = since, since.Add(time.Duration(limit-1)*tf.Duration())
+		// From a since inside a bucket, CCXT's window (start = since) holds
+		// only limit-1 buckets opening at or after since, however Coinbase
+		// rounds start; so it starts at the first bucket boundary instead.
+		start = since.UTC().Truncate(tf.Duration())
+		if start.Before(since) {
+			start = start.Add(tf.Duration())
+		}
+		end = start.Add(time.Duration(limit-1) * tf.Duration())
 	}
 	cs, err := c.candles(ctx, id, g, start, end)
 	if err != nil {
