@@ -211,6 +211,7 @@ func (e *env) loadConfig(fs *flag.FlagSet) (config.Config, error) {
 		return c, err
 	}
 	e.logger = newLogger(e.stderr, c.LogFormat, c.LogLevel, nil)
+	routeRedisLogs(e.logger)
 	return c, nil
 }
 

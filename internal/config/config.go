@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mdingest/mdingest/internal/market"
@@ -356,6 +357,11 @@ func (c *Config) Validate() error {
 	}
 	if err := checkURL(c.DatabaseURL.Reveal(), "postgres", "postgresql"); err != nil {
 		return bad("database_url", "%v", err)
+	}
+	// pgx's own parse (no network) catches what url.Parse lets by, such as
+	// a port out of range. Its message quotes no password.
+	if _, err := pgconn.ParseConfig(c.DatabaseURL.Reveal()); err != nil {
+		return bad("database_url", "%v", err) // pgconn redacts the password itself
 	}
 	if c.RedisURL != "" {
 		if err := checkURL(c.RedisURL.Reveal(), "redis", "rediss", "unix"); err != nil {

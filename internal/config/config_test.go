@@ -88,6 +88,7 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"store: {timescaledb: maybe}", "store.timescaledb"},
 		{"store: {retention: {candlez: 1d}}", "store.retention.candlez"},
 		{"database_url: 'mysql://x'", "database_url"},
+		{"database_url: 'postgres://h:99999/db'", "database_url"},
 		{"redis_url: 'http://x'", "redis_url"},
 		{"database_url: 'postgres://u:hunter2@h/db'", "database_url"},
 	}

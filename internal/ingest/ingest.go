@@ -338,15 +338,14 @@ func cacheFn[T any](c Cache, set func(Cache, context.Context, []T) error) func(c
 func symbolOf(s market.Symbol) string { return string(s) }
 
 // perKey fetches each key (a symbol, or a symbol and timeframe) in turn,
-// goes on past failures, and processes what came as one batch. The job
-// fails if any fetch failed.
+// goes on past failures, and processes what each fetch brought as its own
+// batch, so memory holds one response at a time and each batch's latency
+// counts from its own request. The job fails if any fetch failed.
 func perKey[K, T any](ctx context.Context, p *Pipeline, dt market.DataType, keys []K, symbol func(K) string, b batch[T],
 	fetch func(context.Context, K, time.Time) ([]T, error)) (int64, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
 	b.dataType = dt
 	var errs []error
+	var total int64
 	for _, k := range keys {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
@@ -358,13 +357,14 @@ func perKey[K, T any](ctx context.Context, p *Pipeline, dt market.DataType, keys
 			errs = append(errs, p.fetchFailed(ctx, dt, symbol(k), started, err))
 			continue
 		}
-		if b.started.IsZero() {
-			b.started = started
+		b.started, b.rows = started, rows
+		n, err := process(ctx, p, b)
+		total += n
+		if err != nil {
+			errs = append(errs, err)
 		}
-		b.rows = append(b.rows, rows...)
 	}
-	n, err := process(ctx, p, b)
-	return n, errors.Join(append(errs, err)...)
+	return total, errors.Join(errs...)
 }
 
 // process checks a batch and hands its parts on. Cache failures are logged
