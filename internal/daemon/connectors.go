@@ -97,7 +97,7 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
-	o.Limiter, o.Logger, o.Registerer, o.Observer = lim, logger.With("exchange", id), reg, deps.Observer
+	o.Limiter, o.Logger, o.Registerer, o.Observer = lim, logger, reg, deps.Observer // it tags component and exchange
 	hc, err := httpclient.New(o)
 	if err != nil {
 		return nil, fmt.Errorf("http client for %s: %w", id, err)

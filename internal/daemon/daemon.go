@@ -26,6 +26,7 @@ import (
 	"github.com/mdingest/mdingest/internal/scheduler"
 	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/server"
+	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
 )
@@ -35,6 +36,9 @@ const DrainTimeout = 20 * time.Second
 
 // Run runs the daemon until ctx ends, then drains. It fails fast when the
 // database is unreachable or not migrated at start.
+//
+// Each part tags its own log lines (component, exchange), so the parts
+// get the logger untagged.
 func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -72,10 +76,24 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("quality: %w", err)
 	}
-	w, err := writer.New(st, writer.Options{
+	wopts := writer.Options{
 		BatchSize: cfg.Store.BatchSize, FlushInterval: cfg.Store.FlushInterval.D(), QueueSize: cfg.Store.QueueSize,
-		Logger: logger.With("component", "writer"), Registerer: reg,
-	})
+		Logger: logger, Registerer: reg,
+	}
+	// The disk spool takes batches while the database is away (store.spool_max_bytes: 0 disables it).
+	if cfg.Store.SpoolMaxBytes > 0 {
+		dir := cfg.Store.SpoolDir
+		if dir == "" {
+			dir = spool.DefaultDir(cfg.DatabaseURL.Reveal(), instance)
+		}
+		sp, err := spool.Open(dir, spool.Options{MaxBytes: cfg.Store.SpoolMaxBytes, Logger: logger, Registerer: reg})
+		if err != nil {
+			return &config.Error{Key: "store.spool_dir", Msg: err.Error()}
+		}
+		defer sp.Close()
+		wopts.Spool = sp
+	}
+	w, err := writer.New(st, wopts)
 	if err != nil {
 		return err
 	}
@@ -87,7 +105,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Jitter: cfg.Jobs.Jitter.D(), FailureThreshold: cfg.Jobs.FailureThreshold,
 		Concurrency: concurrency(cfg), Redis: redisOrNil(rdb),
 		Hook:   jobRecorder{w: w, instance: instance},
-		Logger: logger.With("component", "scheduler"), Registerer: reg,
+		Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return err
@@ -120,7 +138,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 
 	srv, err := server.New(server.Options{
-		Addr: cfg.Listen, Gatherer: root, Logger: logger.With("component", "server"),
+		Addr: cfg.Listen, Gatherer: root, Logger: logger,
 		Ready: func(ctx context.Context) error { return migrationsCurrent(ctx, st) },
 		Status: func() any {
 			return status(sched, clients, hot, w)
@@ -189,7 +207,7 @@ func newCache(cfg config.Config, rdb *redis.Client, reg prometheus.Registerer, l
 		c, err := cache.New(mem, cc, cache.Options{Registerer: reg})
 		return c, nil, err
 	}
-	fb, err := cache.NewFallback(cache.NewRedis(rdb), mem, cache.FallbackOptions{Logger: logger.With("component", "cache"), Registerer: reg})
+	fb, err := cache.NewFallback(cache.NewRedis(rdb), mem, cache.FallbackOptions{Logger: logger, Registerer: reg})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,7 +256,7 @@ func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, ch
 	p, err := ingest.New(ingest.Options{
 		Fetcher: c, Checker: checker, Cache: hot, Sink: w, Rejects: w,
 		Symbols: ex.Symbols, CriticalSymbols: ex.CriticalSymbols, Timeframes: ex.Timeframes, Depth: ex.Depth,
-		MaxAge: checker.Config().MaxAge, Metrics: m, Logger: logger.With("exchange", id),
+		MaxAge: checker.Config().MaxAge, Metrics: m, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -287,7 +305,8 @@ func (r requestRecorder) observe(a httpclient.Attempt) {
 func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache, w *writer.Writer) any {
 	circuits := map[string]any{}
 	for id, c := range clients {
-		circuits[id] = map[string]any{"state": c.HTTP.State(), "degraded": c.HTTP.Degraded(), "frozen_until": c.Limiter.FrozenUntil(), "waiting": c.Limiter.Waiting()}
+		// State is an int with a String method: the name is what readers want.
+		circuits[id] = map[string]any{"state": c.HTTP.State().String(), "degraded": c.HTTP.Degraded(), "frozen_until": c.Limiter.FrozenUntil(), "waiting": c.Limiter.Waiting()}
 	}
 	return map[string]any{
 		"jobs":         s.Status(),

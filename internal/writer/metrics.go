@@ -14,11 +14,15 @@ type metrics struct {
 	pending       *prometheus.GaugeVec
 	dropped       *prometheus.CounterVec
 	spilled       *prometheus.CounterVec
+	replayed      *prometheus.CounterVec
+	quarantined   *prometheus.CounterVec
 	blocked       prometheus.Counter
+	paused        *prometheus.CounterVec
 	depth         prometheus.GaugeFunc
+	pressure      prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*metrics, error) {
 	m := &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "writer_rows_total", Help: "Rows written by table and result (inserted, updated, duplicate, rejected).",
@@ -42,8 +46,20 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 			Name: "writer_rows_dropped_total", Help: "Rows that could not be written nor spooled.",
 		}, []string{"table"}),
 		spilled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rows_spooled_total", Help: "Rows handed to the spool unwritten.",
+			Name: "writer_rows_spooled_total", Help: "Rows written to the disk spool instead of the database.",
 		}, []string{"table"}),
+		replayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_rows_replayed_total", Help: "Spooled rows replayed into the database.",
+		}, []string{"table"}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_rows_quarantined_total", Help: "Rows the database refused for good, kept in the spool's quarantine.",
+		}, []string{"table"}),
+		paused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_put_paused_total", Help: "Puts that waited for the spool to drain, by priority.",
+		}, []string{"priority"}),
+		pressure: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "writer_spool_pressure", Help: "Spool pressure: 0 none, 1 low and medium priority market data waits, 2 every Put waits.",
+		}, pressure),
 		blocked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "writer_put_blocked_total", Help: "Puts that found the queue full and had to wait (backpressure).",
 		}),
@@ -54,7 +70,8 @@ func newMetrics(reg prometheus.Registerer, depth func() float64) (*metrics, erro
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.rows, m.latency, m.flushDuration, m.flushErrors, m.pending, m.dropped, m.spilled, m.blocked, m.depth} {
+	for _, c := range []prometheus.Collector{m.rows, m.latency, m.flushDuration, m.flushErrors, m.pending, m.dropped, m.spilled,
+		m.replayed, m.quarantined, m.blocked, m.paused, m.depth, m.pressure} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering writer metrics: %w", err)
 		}

@@ -1,0 +1,353 @@
+package spool_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/spool"
+	"github.com/mdingest/mdingest/internal/store"
+)
+
+var t0 = time.Date(2024, 3, 1, 0, 0, 0, 123456789, time.UTC)
+
+func d(s string) market.Decimal { return market.MustDecimal(s) }
+
+func candles(n, from int) []market.Candle {
+	out := make([]market.Candle, n)
+	for i := range out {
+		out[i] = market.Candle{Exchange: "binance", Symbol: "BTC/USDT", Timeframe: market.TF1m,
+			Time: t0.Add(time.Duration(from+i) * time.Minute), Open: d("100.10000000"), High: d("101"), Low: d("-0.000001"),
+			Close: d("1.65E8"), Volume: d("3.0"), Closed: i%2 == 0}
+	}
+	return out
+}
+
+func open(t *testing.T, dir string, opts spool.Options) *spool.Spool {
+	t.Helper()
+	s, err := spool.Open(dir, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// next peeks and acks one batch.
+func next(t *testing.T, s *spool.Spool) (string, any) {
+	t.Helper()
+	table, rows, ok, err := s.Peek()
+	require.NoError(t, err)
+	require.True(t, ok, "spool empty")
+	require.NoError(t, s.Ack())
+	return table, rows
+}
+
+// metric sums the samples of a gauge or counter family.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			v += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return v
+}
+
+func segFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	return m
+}
+
+// everyRowType holds one batch of every row type with every field set.
+func everyRowType() map[string]any {
+	id := uuid.MustParse("0190a0b0-c0d0-7e0f-8000-000000000001")
+	return map[string]any{
+		"symbols": []market.Market{{Exchange: "kraken", ID: "XXBTZUSD", Symbol: "BTC/USD", Base: "BTC", Quote: "USD",
+			BaseID: "XXBT", QuoteID: "ZUSD", Active: true, Type: "spot"}},
+		"tickers": []market.Ticker{{Exchange: "binance", Symbol: "ETH/USDT", ExchangeSymbol: "ETHUSDT", Time: t0,
+			Bid: d("1"), BidVolume: d("2"), Ask: d("3"), AskVolume: d("4"), Last: d("5"), Open: d("6"), High: d("7"),
+			Low: d("8"), Close: d("9"), VWAP: d("10.5"), BaseVolume: d("11"), QuoteVolume: d("12.000")},
+			{Exchange: "binance", Symbol: "ETH/USDT", Time: t0, Last: d("5")}}, // absent decimals stay absent
+		"order_books": []market.OrderBook{{Exchange: "okx", Symbol: "BTC/USDT", ExchangeSymbol: "BTC-USDT", Time: t0, Nonce: 42,
+			Bids: []market.Level{{Price: d("100.0"), Amount: d("0.5")}, {Price: d("99"), Amount: d("1")}},
+			Asks: []market.Level{{Price: d("101"), Amount: d("0.25")}}}},
+		"candles": candles(3, 0),
+		"trades": []market.Trade{{Exchange: "bybit", Symbol: "SOL/USDT", ExchangeSymbol: "SOLUSDT", ID: "t-1", Time: t0,
+			Side: market.SideSell, Price: d("150.25"), Amount: d("0.001")}},
+		"quality_reports": []store.QualityReport{{ID: id, Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker",
+			RowsTotal: 3, RowsRejected: 1, Completeness: 0.5, Accuracy: 0.25, Consistency: 1, Timeliness: 0.75, Validity: 0.1,
+			Uniqueness: 0.9, Score: 0.6, Passed: true, Issues: []byte(`[{"x":1}]`)}},
+		"rejected_rows": []store.RejectedRow{{ID: id, Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker",
+			Source: "decode", Reason: "truncated", Payload: []byte{0, 1, 2, '{'}}},
+		"job_runs": []store.JobRun{{ID: id, Job: "tickers/binance", Exchange: "binance", Instance: "h1", Started: t0,
+			Finished: t0.Add(time.Second), Outcome: "error", Rows: 7, Error: "boom"}},
+		"request_metrics": []store.RequestMetric{{ID: id, Time: t0, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 429,
+			Latency: 1500 * time.Microsecond, Attempt: 2, Outcome: "rate_limited", ErrorCategory: "rate_limit"}},
+	}
+}
+
+func TestEveryRowTypeRoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, spool.Options{})
+	batches := everyRowType()
+	for table, rows := range batches {
+		require.NoError(t, s.Append(table, rows))
+	}
+	require.Equal(t, len(batches), s.Pending())
+	for range batches {
+		table, rows := next(t, s)
+		require.Equal(t, batches[table], rows, table)
+	}
+	require.Zero(t, s.Pending())
+}
+
+// The codec lists fields by hand: a field added to a row type must be
+// added there too, or it would be lost in the spool.
+func TestCodecKnowsEveryField(t *testing.T) {
+	for _, c := range []struct {
+		v any
+		n int
+	}{{market.Candle{}, 10}, {market.Ticker{}, 16}, {market.OrderBook{}, 7}, {market.Trade{}, 8}, {market.Level{}, 2}} {
+		require.Equal(t, c.n, reflect.TypeOf(c.v).NumField(), "%T changed: update internal/spool/codec.go", c.v)
+	}
+}
+
+func TestUnknownRowsRefused(t *testing.T) {
+	s := open(t, t.TempDir(), spool.Options{})
+	require.ErrorIs(t, s.Append("x", []int{1}), spool.ErrUnknownRows)
+	require.Zero(t, s.Pending())
+}
+
+func TestReplayInOrderAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	s := open(t, dir, spool.Options{SegmentBytes: 2048, Registerer: reg})
+	for i := range 20 {
+		require.NoError(t, s.Append("candles", candles(5, 5*i)))
+	}
+	require.Greater(t, len(segFiles(t, dir)), 3, "small segments rotate")
+	require.Equal(t, float64(len(segFiles(t, dir))), metric(t, reg, "spool_segments"))
+	first := segFiles(t, dir)[0]
+	for i := range 20 {
+		table, rows := next(t, s)
+		require.Equal(t, "candles", table)
+		require.Equal(t, candles(5, 5*i), rows, "batch %d", i)
+		if i == 3 {
+			require.NoFileExists(t, first, "a replayed segment is deleted")
+		}
+	}
+	_, _, ok, err := s.Peek()
+	require.NoError(t, err)
+	require.False(t, ok)
+	require.Empty(t, segFiles(t, dir))
+	require.Zero(t, s.Bytes())
+	require.Equal(t, 20.0, metric(t, reg, "spool_records_spooled_total"))
+	require.Equal(t, 20.0, metric(t, reg, "spool_records_replayed_total"))
+	require.Positive(t, metric(t, reg, "spool_bytes_high_water"))
+	require.Zero(t, metric(t, reg, "spool_bytes"))
+
+	// Appends after the spool emptied start a new segment.
+	require.NoError(t, s.Append("candles", candles(1, 500)))
+	_, rows := next(t, s)
+	require.Equal(t, candles(1, 500), rows)
+}
+
+func TestPeekRepeatsUntilAck(t *testing.T) {
+	s := open(t, t.TempDir(), spool.Options{})
+	require.ErrorIs(t, s.Ack(), spool.ErrNoPeek)
+	require.NoError(t, s.Append("candles", candles(1, 0)))
+	require.NoError(t, s.Append("candles", candles(1, 1)))
+	_, a, _, err := s.Peek()
+	require.NoError(t, err)
+	_, b, _, err := s.Peek()
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+	require.NoError(t, s.Ack())
+	_, c := next(t, s)
+	require.Equal(t, candles(1, 1), c)
+}
+
+func TestReopenReplaysWhatIsLeft(t *testing.T) {
+	dir := t.TempDir()
+	s, err := spool.Open(dir, spool.Options{SegmentBytes: 4096})
+	require.NoError(t, err)
+	for i := range 12 {
+		require.NoError(t, s.Append("candles", candles(4, 4*i)))
+	}
+	for i := range 7 {
+		_, rows := next(t, s)
+		require.Equal(t, candles(4, 4*i), rows)
+	}
+	require.NoError(t, s.Close())
+
+	s = open(t, dir, spool.Options{SegmentBytes: 4096})
+	require.Equal(t, 5, s.Pending(), "acknowledged batches are not replayed again")
+	for i := 7; i < 12; i++ {
+		_, rows := next(t, s)
+		require.Equal(t, candles(4, 4*i), rows)
+	}
+	require.Empty(t, segFiles(t, dir))
+}
+
+func TestOneProcessPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir, spool.Options{})
+	_, err := spool.Open(dir, spool.Options{})
+	require.ErrorIs(t, err, spool.ErrLocked)
+}
+
+func TestTornTailIsTruncated(t *testing.T) {
+	// A crash mid-append leaves a prefix of the last record: cut inside
+	// its length, its checksum, and its body.
+	for _, cut := range []int{1, 6, 9, 40, -1} {
+		t.Run("", func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := spool.Open(dir, spool.Options{})
+			require.NoError(t, err)
+			require.NoError(t, s.Append("candles", candles(2, 0)))
+			require.NoError(t, s.Append("candles", candles(2, 2)))
+			sizeBefore := s.Bytes()
+			require.NoError(t, s.Append("candles", candles(2, 4)))
+			rec := s.Bytes() - sizeBefore
+			require.NoError(t, s.Close())
+
+			seg := segFiles(t, dir)[0]
+			keep := sizeBefore + int64(cut)
+			if cut < 0 {
+				keep = sizeBefore + rec + int64(cut) // all but the last byte
+			}
+			require.NoError(t, os.Truncate(seg, keep))
+
+			reg := prometheus.NewRegistry()
+			s = open(t, dir, spool.Options{Registerer: reg})
+			require.Equal(t, 2, s.Pending())
+			info, err := os.Stat(seg)
+			require.NoError(t, err)
+			require.Equal(t, sizeBefore, info.Size(), "the torn record is cut off the file")
+			require.Equal(t, float64(keep-sizeBefore), metric(t, reg, "spool_corrupt_bytes_total"))
+
+			require.NoError(t, s.Append("candles", candles(2, 100)))
+			for _, want := range [][]market.Candle{candles(2, 0), candles(2, 2), candles(2, 100)} {
+				_, rows := next(t, s)
+				require.Equal(t, want, rows)
+			}
+		})
+	}
+}
+
+func TestChecksumCatchesCorruption(t *testing.T) {
+	dir := t.TempDir()
+	s, err := spool.Open(dir, spool.Options{})
+	require.NoError(t, err)
+	require.NoError(t, s.Append("candles", candles(2, 0)))
+	mid := s.Bytes()
+	require.NoError(t, s.Append("candles", candles(2, 2)))
+	require.NoError(t, s.Append("candles", candles(2, 4)))
+	require.NoError(t, s.Close())
+
+	// One flipped bit in the second record's body.
+	seg := segFiles(t, dir)[0]
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	b[mid+20] ^= 0x04
+	require.NoError(t, os.WriteFile(seg, b, 0o640))
+
+	s = open(t, dir, spool.Options{})
+	require.Equal(t, 1, s.Pending(), "nothing from the bad record on is trusted")
+	_, rows := next(t, s)
+	require.Equal(t, candles(2, 0), rows)
+	_, _, ok, err := s.Peek()
+	require.NoError(t, err)
+	require.False(t, ok)
+}
+
+func TestCorruptionAfterOpenIsSkipped(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, spool.Options{})
+	require.NoError(t, s.Append("candles", candles(2, 0)))
+	require.NoError(t, s.Append("candles", candles(2, 2)))
+
+	seg := segFiles(t, dir)[0]
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte{0xff, 0xff}, 30)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	_, _, ok, err := s.Peek()
+	require.NoError(t, err)
+	require.False(t, ok, "a record failing its checksum is never returned")
+	require.Zero(t, s.Pending())
+}
+
+func TestBoundedSize(t *testing.T) {
+	dir := t.TempDir()
+	reg := prometheus.NewRegistry()
+	const maxBytes = 16 << 10
+	s := open(t, dir, spool.Options{MaxBytes: maxBytes, SegmentBytes: 4 << 10, Registerer: reg})
+	n := 0
+	for ; ; n++ {
+		err := s.Append("candles", candles(5, 5*n))
+		if err != nil {
+			require.ErrorIs(t, err, spool.ErrFull)
+			break
+		}
+		require.Less(t, n, 1000, "never full")
+	}
+	require.Positive(t, n)
+	require.LessOrEqual(t, s.Bytes(), int64(maxBytes))
+	var onDisk int64
+	for _, f := range segFiles(t, dir) {
+		info, err := os.Stat(f)
+		require.NoError(t, err)
+		onDisk += info.Size()
+	}
+	require.Equal(t, s.Bytes(), onDisk)
+	require.LessOrEqual(t, onDisk, int64(maxBytes))
+	require.Equal(t, n, s.Pending(), "a refused batch leaves nothing behind")
+	require.Equal(t, 1.0, metric(t, reg, "spool_append_errors_total"))
+	require.Greater(t, s.Usage(), 0.8)
+
+	// Replaying frees room as whole segments go.
+	for i := 0; s.Usage() > 0.5; i++ {
+		_, rows := next(t, s)
+		require.Equal(t, candles(5, 5*i), rows)
+	}
+	require.NoError(t, s.Append("candles", candles(5, 5*n)))
+}
+
+func TestQuarantineIsKeptApart(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, spool.Options{})
+	require.NoError(t, s.Quarantine("candles", candles(3, 0)))
+	require.Zero(t, s.Pending(), "quarantined rows are not replayed")
+	require.NoError(t, s.Close())
+
+	q := open(t, filepath.Join(dir, spool.QuarantineDir), spool.Options{})
+	_, rows := next(t, q)
+	require.Equal(t, candles(3, 0), rows)
+}
+
+func TestDefaultDirPerDatabaseAndInstance(t *testing.T) {
+	a := spool.DefaultDir("postgres://u:secret@db:5432/x?sslmode=disable", "host-1")
+	b := spool.DefaultDir("postgres://u:other@db:5432/x", "host-1")
+	require.Equal(t, a, b, "the password and options do not name the database")
+	require.NotContains(t, a, "secret")
+	require.NotEqual(t, a, spool.DefaultDir("postgres://u:secret@db:5432/y", "host-1"))
+	require.NotEqual(t, a, spool.DefaultDir("postgres://u:secret@db:5432/x", "host-2"))
+	require.Equal(t, "spool", filepath.Base(filepath.Dir(spool.DefaultDir("x", "../../etc"))), "the instance stays one path element")
+}
