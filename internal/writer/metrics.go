@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*met
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "writer_batch_latency_seconds",
 			Help:    "From the start of the request that fetched a batch to the batch being durable, by table.",
-			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30, 60, 120}, // 1 s: the latency target
 		}, []string{"table"}),
 		flushDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "writer_flush_duration_seconds", Help: "Duration of one table flush (successful or not).",
