@@ -31,7 +31,9 @@ lint:
 
 # Benchmarks print ratios to a baseline measured in the same run.
 bench: tsdb-deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/ ./internal/exchange/replaytest/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/exchange/replaytest/
+	$(GO) test -run '^$$' -bench BenchmarkDaemonLoad -benchtime 1x -timeout 30m ./internal/daemon/
 
 # 60 s per parser fuzz target.
 fuzz:
