@@ -5,7 +5,7 @@ DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mdingest?sslmode=disable
 DEMO_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mdingest_demo?sslmode=disable
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test bench lint demo tsdb-deps fuzz clean
+.PHONY: all build run test bench soak lint demo tsdb-deps fuzz clean
 
 all: build
 
@@ -34,6 +34,11 @@ bench: tsdb-deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/exchange/replaytest/
 	$(GO) test -run '^$$' -bench BenchmarkDaemonLoad -benchtime 1x -timeout 30m ./internal/daemon/
+
+# Soak: the daemon at the load benchmark's rate with faults on one exchange and a
+# database outage in the middle (MDINGEST_SOAK_DURATION, default 10m).
+soak: tsdb-deps
+	$(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 40m ./internal/daemon/
 
 # 60 s per parser fuzz target.
 fuzz:

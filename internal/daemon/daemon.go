@@ -301,7 +301,9 @@ func (r requestRecorder) observe(a httpclient.Attempt) {
 	}})
 }
 
-// status is /status: jobs, circuits, last success, cache backend, queues.
+// status is /status: jobs, circuits, last success, cache backend, queues,
+// and the disk spool (batches waiting for the database, and the
+// backpressure they cause) so an outage shows without reading /metrics.
 func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache, w *writer.Writer) any {
 	circuits := map[string]any{}
 	for id, c := range clients {
@@ -314,5 +316,7 @@ func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache
 		"last_success": s.LastSuccessByExchange(),
 		"cache":        hot.Backend(),
 		"queue_depth":  w.QueueDepth(),
+		// Pressure is an int with a String method, as the circuit state.
+		"spool": map[string]any{"pending_batches": w.Spooled(), "pressure": w.Pressure().String()},
 	}
 }

@@ -15,7 +15,8 @@ import (
 //	POST   /_admin/faults      add one fault (a Fault object) or several (an array)
 //	DELETE /_admin/faults      remove all faults
 //	GET    /_admin/stats       served counts per exchange and route, rows per data type
-//	DELETE /_admin/stats       reset the counts
+//	DELETE /_admin/stats       reset the counts (and the key log)
+//	POST   /_admin/keylog      count distinct keys served from now on (see keylog.go)
 //	GET    /_admin/ratelimits  enforcement and usage per exchange
 //	POST   /_admin/ratelimits  {"exchange": "binance" or "*", "enabled": false}; with
 //	                           "limit": 400, "window": "2s" the budget is replaced
@@ -35,8 +36,10 @@ func (h *Handler) adminRoutes() {
 	})
 	h.mux.HandleFunc("DELETE /_admin/stats", func(w http.ResponseWriter, _ *http.Request) {
 		h.stats.init()
+		h.keys.reset(false)
 		writeJSON(w, http.StatusOK, h.Stats())
 	})
+	h.mux.HandleFunc("POST /_admin/keylog", h.postKeyLog)
 	h.mux.HandleFunc("GET /_admin/ratelimits", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, h.limits.state(h.now()))
 	})
@@ -163,7 +166,10 @@ func (h *Handler) AddFaults(faults ...Fault) error {
 func (h *Handler) ClearFaults() { h.faults.clear() }
 
 // ResetStats zeroes the served counts, as DELETE /_admin/stats does.
-func (h *Handler) ResetStats() { h.stats.init() }
+func (h *Handler) ResetStats() {
+	h.stats.init()
+	h.keys.reset(false)
+}
 
 // SetRateLimit turns an exchange's rate-limit enforcement on or off.
 func (h *Handler) SetRateLimit(exchange string, enforced bool) error {

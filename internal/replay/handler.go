@@ -50,6 +50,9 @@ type Options struct {
 	Now     func() time.Time                                 // wall clock; nil: time.Now
 	Sleep   func(ctx context.Context, d time.Duration) error // latency faults; nil: a timer
 	Seed    uint64                                           // for probabilistic faults
+	// KeyLog counts the distinct keys served (see keylog.go); off by
+	// default, as it costs a little per request.
+	KeyLog bool
 }
 
 // Handler serves every exchange under /<exchange>/ and the admin API under
@@ -63,6 +66,7 @@ type Handler struct {
 	exchanges map[string]*exchange
 	faults    faultSet
 	stats     statSet
+	keys      keyLog
 	limits    limiter
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -98,6 +102,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.faults.rnd = opts.Seed
 	h.stats.init()
+	h.keys.reset(opts.KeyLog)
 	h.limits.init()
 	for name, on := range opts.RateLimits {
 		if !knownExchange(name) {
@@ -275,7 +280,8 @@ type call struct {
 	r     *http.Request
 	q     url.Values
 	route *route
-	now   int64 // the data clock, ms
+	now   int64     // the data clock, ms
+	keys  *callKeys // with the key log on: what this answer serves
 }
 
 // tmpl returns a private copy of a template.
@@ -340,7 +346,13 @@ func (c *call) limitParam(name string, def, maxN int) (int, *reply) {
 	return int(min(n, int64(maxN))), nil
 }
 
-func (c *call) series(s symbol) series { return c.x.series[s] }
+func (c *call) series(s symbol) series {
+	ser := c.x.series[s]
+	if c.keys != nil {
+		ser.keys = &seriesKeys{call: c.keys, symbol: s.String()}
+	}
+	return ser
+}
 
 // dataNow is the data clock: wall time, or the recording time with KeepTimes.
 func (h *Handler) dataNow(x *exchange) int64 {
@@ -356,6 +368,9 @@ func (h *Handler) serveRoute(x *exchange, rt *route) http.Handler {
 		h.stats.request(ex, rt.path)
 		w.Header().Set(SyntheticHeader, "1")
 		c := &call{h: h, x: x, r: r, q: r.URL.Query(), route: rt, now: h.dataNow(x)}
+		if h.keys.enabled() {
+			c.keys = &callKeys{}
+		}
 
 		latency, fault := h.faults.pick(ex, rt.path, r.URL.Path)
 		if latency > 0 {
@@ -402,6 +417,8 @@ func (h *Handler) serveRoute(x *exchange, rt *route) http.Handler {
 		}
 		if fault != nil {
 			rp.raw = mangle(h.encode(rp), fault.Effect)
+		} else if c.keys != nil && rp.status == http.StatusOK && rt.kind != "" {
+			h.keys.served(ex, rt.kind, rp.rows, c.keys)
 		}
 		h.write(w, c, rp)
 	})

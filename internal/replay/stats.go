@@ -17,6 +17,9 @@ type RouteStats struct {
 type ExchangeStats struct {
 	Routes map[string]*RouteStats `json:"routes"`
 	Rows   map[string]int64       `json:"rows"`
+	// Keys are the distinct keys served intact per data type, with the
+	// key log on (see keylog.go).
+	Keys map[string]int64 `json:"keys,omitempty"`
 }
 
 type statSet struct {
@@ -97,4 +100,13 @@ func (s *statSet) snapshot() map[string]ExchangeStats {
 }
 
 // Stats returns the served counts per exchange.
-func (h *Handler) Stats() map[string]ExchangeStats { return h.stats.snapshot() }
+func (h *Handler) Stats() map[string]ExchangeStats {
+	out := h.stats.snapshot()
+	for ex, keys := range h.keys.distinct() {
+		if e, found := out[ex]; found {
+			e.Keys = keys
+			out[ex] = e
+		}
+	}
+	return out
+}

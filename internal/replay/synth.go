@@ -39,9 +39,10 @@ func floorDiv(a, b int64) int64 {
 // series is one symbol's derived data on one exchange.
 type series struct {
 	seed      uint64
-	base      float64 // price level, from the recorded ticker
-	volPerMin float64 // base volume per minute, from the recorded candles
-	amount    float64 // typical trade size, from the recorded trades
+	base      float64     // price level, from the recorded ticker
+	volPerMin float64     // base volume per minute, from the recorded candles
+	amount    float64     // typical trade size, from the recorded trades
+	keys      *seriesKeys // with the key log on: records what is served
 }
 
 func newSeries(sym symbol, base, volPerMin, amount float64) series {
@@ -77,6 +78,9 @@ type candle struct {
 // candle derives the candle opening at open; the one containing now is
 // partial (closes at the price of now, with the volume so far).
 func (s series) candle(open, tf, now int64) candle {
+	if s.keys != nil {
+		s.keys.candle(open, tf)
+	}
 	end, partial := open+tf, open+tf > now
 	if partial {
 		end = max(now, open)
@@ -173,6 +177,9 @@ func (s series) lastTrade(us int64) int64 {
 func (s series) tradeRange(from, to int64) []trade {
 	if to < from {
 		return nil
+	}
+	if s.keys != nil {
+		s.keys.trades(from, to)
 	}
 	out := make([]trade, 0, to-from+1)
 	for k := from; k <= to; k++ {
