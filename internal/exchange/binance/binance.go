@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -87,17 +88,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values, weight int) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: weight})
-	if err != nil {
-		return nil, fmt.Errorf("requesting binance %s: %w", endpoint, err)
-	}
-	if err := CheckBody(body); err != nil {
-		return nil, err
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID, Check: CheckBody}.Get(ctx, endpoint, path, q, weight)
 }
 
 func decodeError(endpoint string, body []byte, err error) error {
@@ -254,19 +245,19 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 }
 
 type rawTicker struct {
-	Symbol      string `json:"symbol"`
-	BidPrice    num    `json:"bidPrice"`
-	BidQty      num    `json:"bidQty"`
-	AskPrice    num    `json:"askPrice"`
-	AskQty      num    `json:"askQty"`
-	LastPrice   num    `json:"lastPrice"`
-	OpenPrice   num    `json:"openPrice"`
-	HighPrice   num    `json:"highPrice"`
-	LowPrice    num    `json:"lowPrice"`
-	WeightedAvg num    `json:"weightedAvgPrice"`
-	Volume      num    `json:"volume"`
-	QuoteVolume num    `json:"quoteVolume"`
-	CloseTime   num    `json:"closeTime"`
+	Symbol      string    `json:"symbol"`
+	BidPrice    wire.Text `json:"bidPrice"`
+	BidQty      wire.Text `json:"bidQty"`
+	AskPrice    wire.Text `json:"askPrice"`
+	AskQty      wire.Text `json:"askQty"`
+	LastPrice   wire.Text `json:"lastPrice"`
+	OpenPrice   wire.Text `json:"openPrice"`
+	HighPrice   wire.Text `json:"highPrice"`
+	LowPrice    wire.Text `json:"lowPrice"`
+	WeightedAvg wire.Text `json:"weightedAvgPrice"`
+	Volume      wire.Text `json:"volume"`
+	QuoteVolume wire.Text `json:"quoteVolume"`
+	CloseTime   wire.Text `json:"closeTime"`
 }
 
 // ParseTickers parses GET /api/v3/ticker/24hr: one object or an array.
@@ -293,20 +284,20 @@ func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([
 		if !ok {
 			continue
 		}
-		var f fields
-		last := f.dec("lastPrice", r.LastPrice)
+		var f wire.Fields
+		last := f.Dec("lastPrice", r.LastPrice)
 		t := market.Ticker{
 			Exchange: ID, Symbol: sym, ExchangeSymbol: r.Symbol,
-			Time: f.millis("closeTime", r.CloseTime),
-			Bid:  f.dec("bidPrice", r.BidPrice), BidVolume: f.dec("bidQty", r.BidQty),
-			Ask: f.dec("askPrice", r.AskPrice), AskVolume: f.dec("askQty", r.AskQty),
+			Time: f.Millis("closeTime", r.CloseTime),
+			Bid:  f.Dec("bidPrice", r.BidPrice), BidVolume: f.Dec("bidQty", r.BidQty),
+			Ask: f.Dec("askPrice", r.AskPrice), AskVolume: f.Dec("askQty", r.AskQty),
 			Last: last, Close: last,
-			Open: f.dec("openPrice", r.OpenPrice), High: f.dec("highPrice", r.HighPrice), Low: f.dec("lowPrice", r.LowPrice),
-			VWAP:       f.dec("weightedAvgPrice", r.WeightedAvg),
-			BaseVolume: f.dec("volume", r.Volume), QuoteVolume: f.dec("quoteVolume", r.QuoteVolume),
+			Open: f.Dec("openPrice", r.OpenPrice), High: f.Dec("highPrice", r.HighPrice), Low: f.Dec("lowPrice", r.LowPrice),
+			VWAP:       f.Dec("weightedAvgPrice", r.WeightedAvg),
+			BaseVolume: f.Dec("volume", r.Volume), QuoteVolume: f.Dec("quoteVolume", r.QuoteVolume),
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, f.Err)
 		}
 		out = append(out, t)
 	}
@@ -357,27 +348,27 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 // is identified by lastUpdateId (the nonce).
 func ParseOrderBook(body []byte) (market.OrderBook, error) {
 	var raw struct {
-		LastUpdateID num      `json:"lastUpdateId"`
-		Bids         [][2]num `json:"bids"`
-		Asks         [][2]num `json:"asks"`
+		LastUpdateID wire.Text      `json:"lastUpdateId"`
+		Bids         [][2]wire.Text `json:"bids"`
+		Asks         [][2]wire.Text `json:"asks"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return market.OrderBook{}, err
 	}
-	var f fields
-	b := market.OrderBook{Exchange: ID, Nonce: f.int("lastUpdateId", raw.LastUpdateID)}
+	var f wire.Fields
+	b := market.OrderBook{Exchange: ID, Nonce: f.Int("lastUpdateId", raw.LastUpdateID)}
 	b.Bids = levels(&f, "bids", raw.Bids)
 	b.Asks = levels(&f, "asks", raw.Asks)
-	if f.err != nil {
-		return market.OrderBook{}, f.err
+	if f.Err != nil {
+		return market.OrderBook{}, f.Err
 	}
 	return b, nil
 }
 
-func levels(f *fields, side string, raw [][2]num) []market.Level {
+func levels(f *wire.Fields, side string, raw [][2]wire.Text) []market.Level {
 	out := make([]market.Level, 0, len(raw))
 	for _, l := range raw {
-		out = append(out, market.Level{Price: f.req(side+" price", l[0]), Amount: f.req(side+" amount", l[1])})
+		out = append(out, market.Level{Price: f.Req(side+" price", l[0]), Amount: f.Req(side+" amount", l[1])})
 	}
 	return out
 }
@@ -417,13 +408,13 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	for i := range cs {
 		cs[i].Symbol, cs[i].Timeframe = symbol, tf
 	}
-	return keep(cs, limit, since.IsZero()), nil
+	return wire.Keep(cs, limit, since.IsZero()), nil
 }
 
 // ParseOHLCV parses GET /api/v3/klines rows [openTime, o, h, l, c, v, ...],
 // oldest first.
 func ParseOHLCV(body []byte) ([]market.Candle, error) {
-	var rows [][]num
+	var rows [][]wire.Text
 	if err := json.Unmarshal(body, &rows); err != nil {
 		return nil, err
 	}
@@ -432,17 +423,17 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 		if len(r) < 6 {
 			return nil, fmt.Errorf("kline %d: %d fields, want at least 6", i, len(r))
 		}
-		var f fields
+		var f wire.Fields
 		c := market.Candle{
-			Exchange: ID, Time: f.millis("openTime", r[0]),
-			Open: f.req("open", r[1]), High: f.req("high", r[2]), Low: f.req("low", r[3]),
-			Close: f.req("close", r[4]), Volume: f.req("volume", r[5]),
+			Exchange: ID, Time: f.Millis("openTime", r[0]),
+			Open: f.Req("open", r[1]), High: f.Req("high", r[2]), Low: f.Req("low", r[3]),
+			Close: f.Req("close", r[4]), Volume: f.Req("volume", r[5]),
 		}
-		if f.err == nil && c.Time.IsZero() {
-			f.err = errors.New("openTime missing")
+		if f.Err == nil && c.Time.IsZero() {
+			f.Err = errors.New("openTime missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("kline %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("kline %d: %w", i, f.Err)
 		}
 		out = append(out, c)
 	}
@@ -478,18 +469,18 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	for i := range ts {
 		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
 	}
-	return keep(ts, limit, since.IsZero()), nil
+	return wire.Keep(ts, limit, since.IsZero()), nil
 }
 
 // ParseTrades parses GET /api/v3/aggTrades. m (buyer is maker) means the
 // taker sold.
 func ParseTrades(body []byte) ([]market.Trade, error) {
 	var raws []struct {
-		ID           num   `json:"a"`
-		Price        num   `json:"p"`
-		Qty          num   `json:"q"`
-		Time         num   `json:"T"`
-		BuyerIsMaker *bool `json:"m"`
+		ID           wire.Text `json:"a"`
+		Price        wire.Text `json:"p"`
+		Qty          wire.Text `json:"q"`
+		Time         wire.Text `json:"T"`
+		BuyerIsMaker *bool     `json:"m"`
 		// M (best price match) is declared so that encoding/json's
 		// case-insensitive matching cannot read it as m.
 		BestMatch *bool `json:"M"`
@@ -499,10 +490,10 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	}
 	out := make([]market.Trade, 0, len(raws))
 	for i, r := range raws {
-		var f fields
+		var f wire.Fields
 		t := market.Trade{
-			Exchange: ID, ID: string(r.ID), Time: f.millis("T", r.Time),
-			Price: f.req("p", r.Price), Amount: f.req("q", r.Qty),
+			Exchange: ID, ID: string(r.ID), Time: f.Millis("T", r.Time),
+			Price: f.Req("p", r.Price), Amount: f.Req("q", r.Qty),
 		}
 		if r.BuyerIsMaker != nil {
 			t.Side = market.SideBuy
@@ -510,27 +501,14 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 				t.Side = market.SideSell
 			}
 		}
-		if f.err == nil && (t.ID == "" || t.Time.IsZero()) {
-			f.err = errors.New("id or time missing")
+		if f.Err == nil && (t.ID == "" || t.Time.IsZero()) {
+			f.Err = errors.New("id or time missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("trade %d: %w", i, f.Err)
 		}
 		out = append(out, t)
 	}
 	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
 	return out, nil
-}
-
-// keep trims rows (oldest first) to limit: the newest when reading the
-// latest (tail), the first ones when paging forward from a since. Binance
-// applies the limit itself; this guards the contract.
-func keep[T any](rows []T, limit int, tail bool) []T {
-	if limit <= 0 || len(rows) <= limit {
-		return rows
-	}
-	if tail {
-		return rows[len(rows)-limit:]
-	}
-	return rows[:limit]
 }

@@ -8,14 +8,7 @@ import (
 )
 
 func seed(f *testing.F) {
-	fx := exchangetest.LoadFixture(f, ID)
-	for _, c := range fx.Cases {
-		if c.HasResponse() {
-			f.Add([]byte(c.HTTPResponse))
-		}
-	}
-	f.Add([]byte(exchangetest.ReadTestdata(f, "exchangeInfo.json")))
-	f.Add([]byte(exchangetest.ReadTestdata(f, "tickers.json")))
+	exchangetest.Seed(f, ID, "exchangeInfo.json", "tickers.json")
 	f.Add([]byte(`{"truncated": [`))
 }
 
@@ -25,33 +18,17 @@ func FuzzParse(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if ms, err := ParseMarkets(body); err == nil {
-			for _, m := range ms {
-				if _, err := market.ParseSymbol(string(m.Symbol)); err != nil {
-					t.Fatalf("market %q: %v", m.Symbol, err)
-				}
-			}
+			exchangetest.CheckMarkets(t, ms)
 		}
 		_, _ = ParseTickers(body, func(id string) (market.Symbol, bool) { return "BTC/USDT", true })
 		if b, err := ParseOrderBook(body); err == nil {
-			for _, l := range append(b.Bids, b.Asks...) {
-				if !l.Price.Valid() || !l.Amount.Valid() {
-					t.Fatal("level without price or amount")
-				}
-			}
+			exchangetest.CheckLevels(t, b)
 		}
 		if cs, err := ParseOHLCV(body); err == nil {
-			for _, c := range cs {
-				if c.Time.IsZero() || !c.Close.Valid() {
-					t.Fatal("candle without time or close")
-				}
-			}
+			exchangetest.CheckCandles(t, cs, false)
 		}
 		if ts, err := ParseTrades(body); err == nil {
-			for _, tr := range ts {
-				if tr.ID == "" || tr.Time.IsZero() || !tr.Price.Valid() {
-					t.Fatal("trade without id, time or price")
-				}
-			}
+			exchangetest.CheckTrades(t, ts, false)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -56,14 +57,14 @@ func Spec() exchange.Spec {
 // response_code 400.002 is the rate limit.
 func CheckBody(body []byte) error {
 	var r struct {
-		Status       text   `json:"status"`
-		Error        any    `json:"error"`
-		Reason       any    `json:"reason"`
-		Code         text   `json:"code"`
-		ResponseCode text   `json:"response_code"`
-		Explanation  string `json:"response_explanation"`
+		Status       wire.Text `json:"status"`
+		Error        any       `json:"error"`
+		Reason       any       `json:"reason"`
+		Code         wire.Text `json:"code"`
+		ResponseCode wire.Text `json:"response_code"`
+		Explanation  string    `json:"response_explanation"`
 	}
-	if decodeJSON(body, &r) != nil {
+	if wire.Decode(body, &r) != nil {
 		return nil
 	}
 	switch {
@@ -98,14 +99,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: 1})
-	if err != nil {
-		return nil, fmt.Errorf("fetching bitstamp %s: %w", endpoint, err)
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
 }
 
 // Markets lists Bitstamp's spot markets and refreshes the symbol index.

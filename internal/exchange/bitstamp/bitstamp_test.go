@@ -2,10 +2,6 @@ package bitstamp
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,142 +17,34 @@ import (
 // no justified differences.
 var justified = map[string]map[string]string{}
 
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
+var cases = exchangetest.CaseConfig{
+	New:         func(r exchange.Requester) exchange.Connector { return New(r) },
+	Justified:   justified,
+	ParityCases: 3,
+	URLCases:    5,
 }
-
-// spotSymbol strips CCXT's settle suffix.
-func spotSymbol(t testing.TB, s string) market.Symbol {
-	t.Helper()
-	s, _, _ = strings.Cut(s, ":")
-	sym, err := market.ParseSymbol(s)
-	require.NoError(t, err)
-	return sym
-}
-
-func caseSymbols(t testing.TB, c exchangetest.Case) []market.Symbol {
-	var out []market.Symbol
-	for _, s := range c.Symbols() {
-		out = append(out, spotSymbol(t, s))
-	}
-	return out
-}
-
-// run performs the case's call; the result is compared by compare.
-func run(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) (exchangetest.Result, string, error) {
-	syms := caseSymbols(t, c)
-	switch c.Method {
-	case "fetchTicker":
-		ts, err := conn.Tickers(ctx, syms[:1])
-		if err != nil {
-			return exchangetest.Result{}, "ticker", err
-		}
-		r, err := exchangetest.CompareTicker(c.ParsedResponse, ts[0])
-		return r, "ticker", err
-	case "fetchTickers":
-		ts, err := conn.Tickers(ctx, syms)
-		if err != nil {
-			return exchangetest.Result{}, "tickers", err
-		}
-		r, err := exchangetest.CompareTickers(c.ParsedResponse, ts)
-		return r, "tickers", err
-	case "fetchOrderBook":
-		b, err := conn.OrderBook(ctx, syms[0], c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "orderbook", err
-		}
-		r, err := exchangetest.CompareOrderBook(c.ParsedResponse, b)
-		return r, "orderbook", err
-	case "fetchTrades":
-		ts, err := conn.Trades(ctx, syms[0], c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "trades", err
-		}
-		r, err := exchangetest.CompareTrades(c.ParsedResponse, ts)
-		return r, "trades", err
-	case "fetchOHLCV":
-		cs, err := conn.OHLCV(ctx, syms[0], c.Timeframe(), c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "ohlcv", err
-		}
-		r, err := exchangetest.CompareOHLCV(c.ParsedResponse, cs)
-		return r, "ohlcv", err
-	}
-	return exchangetest.Result{}, "", exchange.ErrUnsupported
-}
-
-var marketMethods = map[string]bool{"fetchTicker": true, "fetchTickers": true, "fetchOrderBook": true, "fetchTrades": true, "fetchOHLCV": true}
 
 // TestParity feeds every recorded response of the CCXT fixture through the
 // connector and compares the fields we store with CCXT's parsed output.
 func TestParity(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	ran := 0
-	for _, c := range fx.Cases {
-		if !c.HasResponse() || !marketMethods[c.Method] || !c.Spot() {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return c.HTTPResponse, nil })
-			r, dataType, err := run(context.Background(), t, New(fake), c)
-			require.NoError(t, err)
-			bad := sum.Add(ID, dataType, r, justified[dataType])
-			require.Empty(t, bad, "fields differing from CCXT")
-			if c.HasRequest() {
-				require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			}
-			ran++
-		})
-	}
-	require.Equal(t, 3, ran, "recorded market-data cases")
-	t.Log("\n" + sum.Markdown())
+	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
-
-var errNoAnswer = errors.New("no recorded response")
 
 // TestRequestURLs checks the path we build against every spot request CCXT
 // recorded.
 func TestRequestURLs(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	checked := 0
-	for _, c := range fx.Cases {
-		if !c.HasRequest() || !marketMethods[c.Method] || !c.Spot() {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
-			_, _, err := run(context.Background(), t, New(fake), c)
-			require.ErrorIs(t, err, errNoAnswer)
-			require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			checked++
-		})
-	}
-	require.Equal(t, 5, checked)
-}
-
-func fixtureBody(t testing.TB, method, description string) []byte {
-	t.Helper()
-	for _, c := range exchangetest.LoadFixture(t, ID).Cases {
-		if c.Method == method && c.Description == description {
-			return c.HTTPResponse
-		}
-	}
-	t.Fatalf("no fixture case %s/%s", method, description)
-	return nil
+	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
 
 func newFake(t testing.TB) *exchangetest.Requester {
+	fx := exchangetest.LoadFixture(t, ID)
 	return exchangetest.NewRequester(map[string]string{
-		"/api/v2/markets/":      string(readTestdata(t, "markets.json")),
-		"/api/v2/ticker/":       string(readTestdata(t, "tickers.json")),
-		"/api/v2/ticker/btcusd": string(fixtureBody(t, "fetchTicker", "public spot ticker")),
-		"/api/v2/order_book/":   string(readTestdata(t, "order_book.json")),
-		"/api/v2/ohlc/":         string(fixtureBody(t, "fetchOHLCV", "public spot ohlcv")),
-		"/api/v2/transactions/": string(fixtureBody(t, "fetchTrades", "public spot trades")),
+		"/api/v2/markets/":      exchangetest.ReadTestdata(t, "markets.json"),
+		"/api/v2/ticker/":       exchangetest.ReadTestdata(t, "tickers.json"),
+		"/api/v2/ticker/btcusd": fx.Response(t, "fetchTicker", "public spot ticker"),
+		"/api/v2/order_book/":   exchangetest.ReadTestdata(t, "order_book.json"),
+		"/api/v2/ohlc/":         fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
+		"/api/v2/transactions/": fx.Response(t, "fetchTrades", "public spot trades"),
 	})
 }
 
@@ -166,7 +54,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestMarketsDocExample(t *testing.T) {
-	ms, err := parseMarkets(readTestdata(t, "markets.json"))
+	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "markets.json")))
 	require.NoError(t, err)
 	require.Equal(t, []market.Market{{
 		Exchange: ID, ID: "btcusd", Symbol: "BTC/USD", Base: "BTC", Quote: "USD",
@@ -221,8 +109,8 @@ func TestRequests(t *testing.T) {
 		}, "/api/v2/transactions/ustusd/?time=day"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
-			require.ErrorIs(t, tc.call(New(fake)), errNoAnswer)
+			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, exchangetest.ErrNoAnswer })
+			require.ErrorIs(t, tc.call(New(fake)), exchangetest.ErrNoAnswer)
 			require.Equal(t, tc.want, fake.Last().Path)
 		})
 	}

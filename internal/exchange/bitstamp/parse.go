@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -44,10 +46,10 @@ func pairSymbol(pair string) (market.Symbol, bool) {
 }
 
 // seconds parses a Unix time in seconds.
-func seconds(field string, s text) (time.Time, error) {
+func seconds(field string, s wire.Text) (time.Time, error) {
 	n, err := strconv.ParseInt(string(s), 10, 64)
 	if err != nil || n <= 0 {
-		return time.Time{}, fmt.Errorf("%s: invalid seconds %q: %w", field, s, errShape)
+		return time.Time{}, fmt.Errorf("%s: invalid seconds %q: %w", field, s, wire.ErrShape)
 	}
 	return time.Unix(n, 0).UTC(), nil
 }
@@ -55,13 +57,13 @@ func seconds(field string, s text) (time.Time, error) {
 // parseMarkets reads /api/v2/markets/ and keeps the SPOT markets.
 func parseMarkets(body []byte) ([]market.Market, error) {
 	var rows []struct {
-		MarketSymbol text `json:"market_symbol"`
-		Base         text `json:"base_currency"`
-		Counter      text `json:"counter_currency"`
-		Trading      text `json:"trading"`
-		MarketType   text `json:"market_type"`
+		MarketSymbol wire.Text `json:"market_symbol"`
+		Base         wire.Text `json:"base_currency"`
+		Counter      wire.Text `json:"counter_currency"`
+		Trading      wire.Text `json:"trading"`
+		MarketType   wire.Text `json:"market_type"`
 	}
-	if err := decodeJSON(body, &rows); err != nil {
+	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]market.Market, 0, len(rows))
@@ -70,7 +72,7 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 			continue
 		}
 		if r.MarketSymbol == "" || r.Base == "" || r.Counter == "" {
-			return nil, fmt.Errorf("market %d: market_symbol/base_currency/counter_currency: %w", i, errMissing)
+			return nil, fmt.Errorf("market %d: market_symbol/base_currency/counter_currency: %w", i, wire.ErrMissing)
 		}
 		base, quote := currency(string(r.Base)), currency(string(r.Counter))
 		sym, err := market.ParseSymbol(base + "/" + quote)
@@ -87,16 +89,16 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 }
 
 type tickerRow struct {
-	Pair      text `json:"pair"`
-	Timestamp text `json:"timestamp"`
-	Open      text `json:"open"`
-	High      text `json:"high"`
-	Low       text `json:"low"`
-	Last      text `json:"last"`
-	Volume    text `json:"volume"`
-	VWAP      text `json:"vwap"`
-	Bid       text `json:"bid"`
-	Ask       text `json:"ask"`
+	Pair      wire.Text `json:"pair"`
+	Timestamp wire.Text `json:"timestamp"`
+	Open      wire.Text `json:"open"`
+	High      wire.Text `json:"high"`
+	Low       wire.Text `json:"low"`
+	Last      wire.Text `json:"last"`
+	Volume    wire.Text `json:"volume"`
+	VWAP      wire.Text `json:"vwap"`
+	Bid       wire.Text `json:"bid"`
+	Ask       wire.Text `json:"ask"`
 }
 
 func parseTickerRow(r tickerRow) (market.Ticker, error) {
@@ -109,21 +111,21 @@ func parseTickerRow(r tickerRow) (market.Ticker, error) {
 	}
 	for _, f := range []struct {
 		name string
-		src  text
+		src  wire.Text
 		dst  *market.Decimal
 	}{
 		{"open", r.Open, &t.Open}, {"high", r.High, &t.High}, {"low", r.Low, &t.Low},
 		{"last", r.Last, &t.Last}, {"volume", r.Volume, &t.BaseVolume}, {"vwap", r.VWAP, &t.VWAP},
 		{"bid", r.Bid, &t.Bid}, {"ask", r.Ask, &t.Ask},
 	} {
-		if *f.dst, err = optDecimal(f.name, f.src); err != nil {
+		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
 			return t, err
 		}
 	}
 	// Bitstamp sends no quote volume; CCXT's is volume × vwap, exact here.
 	t.QuoteVolume = t.BaseVolume.Mul(t.VWAP)
-	t.Last, t.Bid, t.Ask = nonZero(t.Last), nonZero(t.Bid), nonZero(t.Ask)
-	t.Open, t.High, t.Low = nonZero(t.Open), nonZero(t.High), nonZero(t.Low)
+	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
+	t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
 	t.Close = t.Last
 	return t, nil
 }
@@ -131,7 +133,7 @@ func parseTickerRow(r tickerRow) (market.Ticker, error) {
 // parseTicker reads /api/v2/ticker/{pair}/, one object.
 func parseTicker(body []byte) (market.Ticker, error) {
 	var r tickerRow
-	if err := decodeJSON(body, &r); err != nil {
+	if err := wire.Decode(body, &r); err != nil {
 		return market.Ticker{}, err
 	}
 	return parseTickerRow(r)
@@ -141,7 +143,7 @@ func parseTicker(body []byte) (market.Ticker, error) {
 // ("BTC/USD"); rows keep reports whether a symbol is wanted.
 func parseTickers(body []byte, keep func(market.Symbol) bool) ([]market.Ticker, error) {
 	var rows []tickerRow
-	if err := decodeJSON(body, &rows); err != nil {
+	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]market.Ticker, 0, len(rows))
@@ -165,47 +167,25 @@ func parseTickers(body []byte, keep func(market.Symbol) bool) ([]market.Ticker, 
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 	var b market.OrderBook
 	var r struct {
-		Micro text     `json:"microtimestamp"`
-		Bids  [][]text `json:"bids"`
-		Asks  [][]text `json:"asks"`
+		Micro wire.Text     `json:"microtimestamp"`
+		Bids  [][]wire.Text `json:"bids"`
+		Asks  [][]wire.Text `json:"asks"`
 	}
-	if err := decodeJSON(body, &r); err != nil {
+	if err := wire.Decode(body, &r); err != nil {
 		return b, err
 	}
 	us, err := strconv.ParseInt(string(r.Micro), 10, 64)
 	if err != nil || us <= 0 {
-		return b, fmt.Errorf("microtimestamp %q: %w", r.Micro, errShape)
+		return b, fmt.Errorf("microtimestamp %q: %w", r.Micro, wire.ErrShape)
 	}
 	b.Time, b.Nonce = time.UnixMicro(us).UTC(), us
-	if b.Bids, err = parseLevels("bids", r.Bids, depth); err != nil {
+	if b.Bids, err = wire.Levels("bids", "amount", r.Bids, depth); err != nil {
 		return b, err
 	}
-	if b.Asks, err = parseLevels("asks", r.Asks, depth); err != nil {
+	if b.Asks, err = wire.Levels("asks", "amount", r.Asks, depth); err != nil {
 		return b, err
 	}
 	return b, nil
-}
-
-func parseLevels(side string, rows [][]text, depth int) ([]market.Level, error) {
-	if depth > 0 && len(rows) > depth {
-		rows = rows[:depth]
-	}
-	out := make([]market.Level, 0, len(rows))
-	for i, r := range rows {
-		if len(r) < 2 {
-			return nil, fmt.Errorf("%s[%d]: want [price, amount]: %w", side, i, errShape)
-		}
-		p, err := reqDecimal(fmt.Sprintf("%s[%d].price", side, i), r[0])
-		if err != nil {
-			return nil, err
-		}
-		a, err := reqDecimal(fmt.Sprintf("%s[%d].amount", side, i), r[1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, market.Level{Price: p, Amount: a})
-	}
-	return out, nil
 }
 
 // parseCandles reads /api/v2/ohlc/{pair}/: {data: {pair, ohlc: [{timestamp
@@ -214,20 +194,20 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 	var r struct {
 		Data *struct {
 			OHLC []struct {
-				Timestamp text `json:"timestamp"`
-				Open      text `json:"open"`
-				High      text `json:"high"`
-				Low       text `json:"low"`
-				Close     text `json:"close"`
-				Volume    text `json:"volume"`
+				Timestamp wire.Text `json:"timestamp"`
+				Open      wire.Text `json:"open"`
+				High      wire.Text `json:"high"`
+				Low       wire.Text `json:"low"`
+				Close     wire.Text `json:"close"`
+				Volume    wire.Text `json:"volume"`
 			} `json:"ohlc"`
 		} `json:"data"`
 	}
-	if err := decodeJSON(body, &r); err != nil {
+	if err := wire.Decode(body, &r); err != nil {
 		return nil, err
 	}
 	if r.Data == nil {
-		return nil, fmt.Errorf("data: %w", errMissing)
+		return nil, fmt.Errorf("data: %w", wire.ErrMissing)
 	}
 	out := make([]market.Candle, 0, len(r.Data.OHLC))
 	for i, row := range r.Data.OHLC {
@@ -238,10 +218,10 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 		}
 		for _, f := range []struct {
 			name string
-			src  text
+			src  wire.Text
 			dst  *market.Decimal
 		}{{"open", row.Open, &c.Open}, {"high", row.High, &c.High}, {"low", row.Low, &c.Low}, {"close", row.Close, &c.Close}, {"volume", row.Volume, &c.Volume}} {
-			if *f.dst, err = reqDecimal(fmt.Sprintf("candle %d %s", i, f.name), f.src); err != nil {
+			if *f.dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d %s", i, f.name), f.src); err != nil {
 				return nil, err
 			}
 		}
@@ -255,29 +235,29 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 // seconds, type "0" buy, "1" sell. Returns them oldest first.
 func parseTrades(body []byte) ([]market.Trade, error) {
 	var rows []struct {
-		Date   text `json:"date"`
-		TID    text `json:"tid"`
-		Price  text `json:"price"`
-		Amount text `json:"amount"`
-		Type   text `json:"type"`
+		Date   wire.Text `json:"date"`
+		TID    wire.Text `json:"tid"`
+		Price  wire.Text `json:"price"`
+		Amount wire.Text `json:"amount"`
+		Type   wire.Text `json:"type"`
 	}
-	if err := decodeJSON(body, &rows); err != nil {
+	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]market.Trade, 0, len(rows))
 	for i, r := range rows {
 		t := market.Trade{Exchange: ID, ID: string(r.TID)}
 		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: tid: %w", i, errMissing)
+			return nil, fmt.Errorf("trade %d: tid: %w", i, wire.ErrMissing)
 		}
 		var err error
 		if t.Time, err = seconds(fmt.Sprintf("trade %d date", i), r.Date); err != nil {
 			return nil, err
 		}
-		if t.Price, err = reqDecimal("price", r.Price); err != nil {
+		if t.Price, err = wire.ReqDecimal("price", r.Price); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
-		if t.Amount, err = reqDecimal("amount", r.Amount); err != nil {
+		if t.Amount, err = wire.ReqDecimal("amount", r.Amount); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
 		switch r.Type {
@@ -286,11 +266,15 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 		case "1":
 			t.Side = market.SideSell
 		default:
-			return nil, fmt.Errorf("trade %d: type %q: %w", i, r.Type, errShape)
+			return nil, fmt.Errorf("trade %d: type %q: %w", i, r.Type, wire.ErrShape)
 		}
 		out = append(out, t)
 	}
 	slices.Reverse(out)
 	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
 	return out, nil
+}
+
+func decodeError(endpoint string, body []byte, err error) error {
+	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -53,10 +54,10 @@ func Spec() exchange.Spec {
 // visits") and 10018 (IP rate limit) are rate limits, others API errors.
 func CheckBody(body []byte) error {
 	var env struct {
-		RetCode *text  `json:"retCode"`
-		RetMsg  string `json:"retMsg"`
+		RetCode *wire.Text `json:"retCode"`
+		RetMsg  string     `json:"retMsg"`
 	}
-	if decodeJSON(body, &env) != nil || env.RetCode == nil || *env.RetCode == "0" {
+	if wire.Decode(body, &env) != nil || env.RetCode == nil || *env.RetCode == "0" {
 		return nil
 	}
 	code := string(*env.RetCode)
@@ -91,11 +92,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
 	q.Set("category", "spot")
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path + "?" + q.Encode(), Weight: 1})
-	if err != nil {
-		return nil, fmt.Errorf("fetching bybit %s: %w", endpoint, err)
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
 }
 
 // Markets lists Bybit's spot instruments and refreshes the symbol index.
@@ -167,7 +164,7 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 		return nil, decodeError(ep, body, err)
 	}
 	if len(symbols) == 1 && len(ts) != 1 {
-		return nil, decodeError(ep, body, fmt.Errorf("want the ticker of %s, got %d: %w", symbols[0], len(ts), errShape))
+		return nil, decodeError(ep, body, fmt.Errorf("want the ticker of %s, got %d: %w", symbols[0], len(ts), wire.ErrShape))
 	}
 	return ts, nil
 }

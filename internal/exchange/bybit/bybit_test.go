@@ -2,9 +2,6 @@ package bybit
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,153 +27,38 @@ var swapJustified = map[string]string{
 	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
 }
 
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
+var cases = exchangetest.CaseConfig{
+	New:       func(r exchange.Requester) exchange.Connector { return New(r) },
+	Justified: justified,
+	NonSpot:   swapJustified,
+	// The recordings are linear swap (BTC/USDT:USDT) except one spot order
+	// book; the options ticker case is not applicable (option rows, ids like
+	// BTC-30MAY25-70000-C-USDT, are not spot).
+	SkipParity:  func(c exchangetest.Case) bool { return strings.Contains(c.Name(), "option") },
+	ParityCases: 5,
+	URLCases:    3,
 }
-
-// spotSymbol strips CCXT's settle suffix.
-func spotSymbol(t testing.TB, s string) market.Symbol {
-	t.Helper()
-	s, _, _ = strings.Cut(s, ":")
-	sym, err := market.ParseSymbol(s)
-	require.NoError(t, err)
-	return sym
-}
-
-func caseSymbols(t testing.TB, c exchangetest.Case) []market.Symbol {
-	var out []market.Symbol
-	for _, s := range c.Symbols() {
-		out = append(out, spotSymbol(t, s))
-	}
-	return out
-}
-
-// run performs the case's call; the result is compared by compare.
-func run(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) (exchangetest.Result, string, error) {
-	syms := caseSymbols(t, c)
-	switch c.Method {
-	case "fetchTicker":
-		ts, err := conn.Tickers(ctx, syms[:1])
-		if err != nil {
-			return exchangetest.Result{}, "ticker", err
-		}
-		r, err := exchangetest.CompareTicker(c.ParsedResponse, ts[0])
-		return r, "ticker", err
-	case "fetchTickers":
-		ts, err := conn.Tickers(ctx, syms)
-		if err != nil {
-			return exchangetest.Result{}, "tickers", err
-		}
-		r, err := exchangetest.CompareTickers(c.ParsedResponse, ts)
-		return r, "tickers", err
-	case "fetchOrderBook":
-		b, err := conn.OrderBook(ctx, syms[0], c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "orderbook", err
-		}
-		r, err := exchangetest.CompareOrderBook(c.ParsedResponse, b)
-		return r, "orderbook", err
-	case "fetchTrades":
-		ts, err := conn.Trades(ctx, syms[0], c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "trades", err
-		}
-		r, err := exchangetest.CompareTrades(c.ParsedResponse, ts)
-		return r, "trades", err
-	case "fetchOHLCV":
-		cs, err := conn.OHLCV(ctx, syms[0], c.Timeframe(), c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "ohlcv", err
-		}
-		r, err := exchangetest.CompareOHLCV(c.ParsedResponse, cs)
-		return r, "ohlcv", err
-	}
-	return exchangetest.Result{}, "", exchange.ErrUnsupported
-}
-
-var marketMethods = map[string]bool{"fetchTicker": true, "fetchTickers": true, "fetchOrderBook": true, "fetchTrades": true, "fetchOHLCV": true}
 
 // TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output. The
-// recordings are linear swap (BTC/USDT:USDT) except one spot order book; the
-// options ticker case is not applicable (option rows, ids like
-// BTC-30MAY25-70000-C-USDT, are not spot).
+// connector and compares the fields we store with CCXT's parsed output.
 func TestParity(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	ran := 0
-	for _, c := range fx.Cases {
-		if !c.HasResponse() || !marketMethods[c.Method] || c.Params() != nil || strings.Contains(c.Name(), "option") {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return c.HTTPResponse, nil })
-			r, dataType, err := run(context.Background(), t, New(fake), c)
-			require.NoError(t, err)
-			just := map[string]string{}
-			for k, v := range justified[dataType] {
-				just[k] = v
-			}
-			if !c.Spot() {
-				for k, v := range swapJustified {
-					just[k] = v
-				}
-			}
-			bad := sum.Add(ID, dataType, r, just)
-			require.Empty(t, bad, "fields differing from CCXT")
-			if c.HasRequest() {
-				require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			}
-			ran++
-		})
-	}
-	require.Equal(t, 5, ran, "recorded market-data cases")
-	t.Log("\n" + sum.Markdown())
+	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
-
-var errNoAnswer = errors.New("no recorded response")
 
 // TestRequestURLs checks the path we build against every spot request CCXT
 // recorded.
 func TestRequestURLs(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	checked := 0
-	for _, c := range fx.Cases {
-		if !c.HasRequest() || !marketMethods[c.Method] || !c.Spot() {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
-			_, _, err := run(context.Background(), t, New(fake), c)
-			require.ErrorIs(t, err, errNoAnswer)
-			require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			checked++
-		})
-	}
-	require.Equal(t, 3, checked)
-}
-
-func fixtureBody(t testing.TB, method, description string) []byte {
-	t.Helper()
-	for _, c := range exchangetest.LoadFixture(t, ID).Cases {
-		if c.Method == method && c.Description == description {
-			return c.HTTPResponse
-		}
-	}
-	t.Fatalf("no fixture case %s/%s", method, description)
-	return nil
+	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
 
 func newFake(t testing.TB) *exchangetest.Requester {
+	fx := exchangetest.LoadFixture(t, ID)
 	return exchangetest.NewRequester(map[string]string{
-		"/v5/market/instruments-info": string(readTestdata(t, "instruments-spot.json")),
-		"/v5/market/tickers":          string(readTestdata(t, "tickers-spot.json")),
-		"/v5/market/orderbook":        string(fixtureBody(t, "fetchOrderBook", "Spot orderbook")),
-		"/v5/market/kline":            string(fixtureBody(t, "fetchOHLCV", "swap ohlcv with since and limit")),
-		"/v5/market/recent-trade":     string(fixtureBody(t, "fetchTrades", "swap public trade")),
+		"/v5/market/instruments-info": exchangetest.ReadTestdata(t, "instruments-spot.json"),
+		"/v5/market/tickers":          exchangetest.ReadTestdata(t, "tickers-spot.json"),
+		"/v5/market/orderbook":        fx.Response(t, "fetchOrderBook", "Spot orderbook"),
+		"/v5/market/kline":            fx.Response(t, "fetchOHLCV", "swap ohlcv with since and limit"),
+		"/v5/market/recent-trade":     fx.Response(t, "fetchTrades", "swap public trade"),
 	})
 }
 
@@ -186,7 +68,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestMarketsDocExample(t *testing.T) {
-	ms, err := parseMarkets(readTestdata(t, "instruments-spot.json"))
+	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "instruments-spot.json")))
 	require.NoError(t, err)
 	require.Equal(t, []market.Market{{
 		Exchange: ID, ID: "BTCUSDT", Symbol: "BTC/USDT", Base: "BTC", Quote: "USDT",
@@ -239,9 +121,9 @@ func TestOHLCVRequests(t *testing.T) {
 			"/v5/market/kline?category=spot&end=1706641199999&interval=60&limit=3&start=1706630400000&symbol=BTCUSDT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
+			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, exchangetest.ErrNoAnswer })
 			_, err := New(fake).OHLCV(context.Background(), "BTC/USDT", tc.tf, tc.since, tc.limit)
-			require.ErrorIs(t, err, errNoAnswer)
+			require.ErrorIs(t, err, exchangetest.ErrNoAnswer)
 			require.Equal(t, tc.want, fake.Last().Path)
 		})
 	}

@@ -1,7 +1,6 @@
 package bybit
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/mdingest/mdingest/internal/exchange/exchangetest"
@@ -10,33 +9,17 @@ import (
 
 // seed adds every recorded Bybit payload and the docs examples.
 func seed(f *testing.F) {
-	for _, c := range exchangetest.LoadFixture(f, ID).Cases {
-		if c.HasResponse() {
-			f.Add([]byte(c.HTTPResponse))
-		}
-	}
-	for _, name := range []string{"instruments-spot.json", "tickers-spot.json"} {
-		f.Add(readTestdata(f, name))
-	}
+	exchangetest.Seed(f, ID, "instruments-spot.json", "tickers-spot.json")
 	f.Add([]byte(`{"retCode":0,"result":{"list":[["1","2"]]}}`))
-}
-
-// checkMalformed fails when a body that is not JSON parsed without error.
-func checkMalformed(t *testing.T, body []byte, err error) {
-	if err == nil && !json.Valid(body) {
-		t.Fatalf("malformed body accepted: %q", body)
-	}
 }
 
 func FuzzParseMarkets(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ms, err := parseMarkets(body)
-		checkMalformed(t, body, err)
-		for _, m := range ms {
-			if _, perr := market.ParseSymbol(string(m.Symbol)); perr != nil && err == nil {
-				t.Fatalf("invalid symbol %q accepted", m.Symbol)
-			}
+		exchangetest.CheckMalformed(t, body, err)
+		if err == nil {
+			exchangetest.CheckMarkets(t, ms)
 		}
 	})
 }
@@ -45,7 +28,7 @@ func FuzzParseTickers(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ts, err := parseTickers(body, func(id string) (market.Symbol, bool) { return market.Symbol(id + "/X"), id != "" })
-		checkMalformed(t, body, err)
+		exchangetest.CheckMalformed(t, body, err)
 		for _, tk := range ts {
 			if tk.Symbol == "" || (tk.Last.Valid() && tk.Last.Rat() == nil) {
 				t.Fatalf("bad ticker %+v", tk)
@@ -58,15 +41,11 @@ func FuzzParseOrderBook(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, err := parseOrderBook(body, 0)
-		checkMalformed(t, body, err)
+		exchangetest.CheckMalformed(t, body, err)
 		if err == nil && b.Time.IsZero() {
 			t.Fatal("book without time accepted")
 		}
-		for _, l := range append(b.Bids, b.Asks...) {
-			if !l.Price.Valid() || !l.Amount.Valid() {
-				t.Fatalf("level with absent values accepted: %+v", l)
-			}
-		}
+		exchangetest.CheckLevels(t, b)
 	})
 }
 
@@ -74,12 +53,8 @@ func FuzzParseCandles(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		cs, err := parseCandles(body)
-		checkMalformed(t, body, err)
-		for i, c := range cs {
-			if c.Time.IsZero() || !c.Close.Valid() || i > 0 && c.Time.Before(cs[i-1].Time) {
-				t.Fatalf("bad candle %d: %+v", i, c)
-			}
-		}
+		exchangetest.CheckMalformed(t, body, err)
+		exchangetest.CheckCandles(t, cs, true)
 	})
 }
 
@@ -87,11 +62,7 @@ func FuzzParseTrades(f *testing.F) {
 	seed(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ts, err := parseTrades(body)
-		checkMalformed(t, body, err)
-		for i, tr := range ts {
-			if tr.ID == "" || tr.Time.IsZero() || !tr.Price.Valid() || i > 0 && tr.Time.Before(ts[i-1].Time) {
-				t.Fatalf("bad trade %d: %+v", i, tr)
-			}
-		}
+		exchangetest.CheckMalformed(t, body, err)
+		exchangetest.CheckTrades(t, ts, true)
 	})
 }

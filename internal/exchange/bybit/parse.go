@@ -6,30 +6,32 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
 // envelope is Bybit v5's wrapper: retCode 0 is success; time is the
 // server's clock in ms (a string in older recordings, a number live).
 type envelope struct {
-	RetCode text            `json:"retCode"`
+	RetCode wire.Text       `json:"retCode"`
 	RetMsg  string          `json:"retMsg"`
 	Result  json.RawMessage `json:"result"`
-	Time    text            `json:"time"`
+	Time    wire.Text       `json:"time"`
 }
 
 func decodeResult(body []byte, result any) (envelope, error) {
 	var env envelope
-	if err := decodeJSON(body, &env); err != nil {
+	if err := wire.Decode(body, &env); err != nil {
 		return env, err
 	}
 	if env.RetCode != "0" {
-		return env, fmt.Errorf("retCode %q (%s): %w", env.RetCode, env.RetMsg, errShape)
+		return env, fmt.Errorf("retCode %q (%s): %w", env.RetCode, env.RetMsg, wire.ErrShape)
 	}
 	if len(env.Result) == 0 {
-		return env, fmt.Errorf("result: %w", errMissing)
+		return env, fmt.Errorf("result: %w", wire.ErrMissing)
 	}
-	if err := decodeJSON(env.Result, result); err != nil {
+	if err := wire.Decode(env.Result, result); err != nil {
 		return env, fmt.Errorf("result: %w", err)
 	}
 	return env, nil
@@ -40,10 +42,10 @@ func decodeResult(body []byte, result any) (envelope, error) {
 func deriveID(s market.Symbol) string { return s.Base() + s.Quote() }
 
 type instrument struct {
-	Symbol    text `json:"symbol"`
-	BaseCoin  text `json:"baseCoin"`
-	QuoteCoin text `json:"quoteCoin"`
-	Status    text `json:"status"`
+	Symbol    wire.Text `json:"symbol"`
+	BaseCoin  wire.Text `json:"baseCoin"`
+	QuoteCoin wire.Text `json:"quoteCoin"`
+	Status    wire.Text `json:"status"`
 }
 
 // parseMarkets reads /v5/market/instruments-info?category=spot (spot has
@@ -58,11 +60,15 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 	out := make([]market.Market, 0, len(res.List))
 	for i, r := range res.List {
 		if r.Symbol == "" || r.BaseCoin == "" || r.QuoteCoin == "" {
-			return nil, fmt.Errorf("instrument %d: symbol/baseCoin/quoteCoin: %w", i, errMissing)
+			return nil, fmt.Errorf("instrument %d: symbol/baseCoin/quoteCoin: %w", i, wire.ErrMissing)
 		}
 		base, quote := market.CommonCurrency(string(r.BaseCoin)), market.CommonCurrency(string(r.QuoteCoin))
+		sym, err := market.ParseSymbol(base + "/" + quote)
+		if err != nil {
+			return nil, fmt.Errorf("instrument %d: %w", i, err)
+		}
 		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.Symbol), Symbol: market.NewSymbol(base, quote),
+			Exchange: ID, ID: string(r.Symbol), Symbol: sym,
 			Base: base, Quote: quote, BaseID: string(r.BaseCoin), QuoteID: string(r.QuoteCoin),
 			Active: r.Status == "Trading", Type: "spot",
 		})
@@ -71,17 +77,17 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 }
 
 type tickerRow struct {
-	Symbol       text `json:"symbol"`
-	Bid1Price    text `json:"bid1Price"`
-	Bid1Size     text `json:"bid1Size"`
-	Ask1Price    text `json:"ask1Price"`
-	Ask1Size     text `json:"ask1Size"`
-	LastPrice    text `json:"lastPrice"`
-	PrevPrice24h text `json:"prevPrice24h"`
-	HighPrice24h text `json:"highPrice24h"`
-	LowPrice24h  text `json:"lowPrice24h"`
-	Turnover24h  text `json:"turnover24h"`
-	Volume24h    text `json:"volume24h"`
+	Symbol       wire.Text `json:"symbol"`
+	Bid1Price    wire.Text `json:"bid1Price"`
+	Bid1Size     wire.Text `json:"bid1Size"`
+	Ask1Price    wire.Text `json:"ask1Price"`
+	Ask1Size     wire.Text `json:"ask1Size"`
+	LastPrice    wire.Text `json:"lastPrice"`
+	PrevPrice24h wire.Text `json:"prevPrice24h"`
+	HighPrice24h wire.Text `json:"highPrice24h"`
+	LowPrice24h  wire.Text `json:"lowPrice24h"`
+	Turnover24h  wire.Text `json:"turnover24h"`
+	Volume24h    wire.Text `json:"volume24h"`
 }
 
 // parseTickers reads /v5/market/tickers. The rows carry no time; the
@@ -97,7 +103,7 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 	}
 	var at time.Time
 	if env.Time != "" {
-		if at, err = millis("time", env.Time); err != nil {
+		if at, err = wire.Millis("time", env.Time); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +116,7 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 		t := market.Ticker{Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.Symbol), Time: at}
 		fields := []struct {
 			name string
-			src  text
+			src  wire.Text
 			dst  *market.Decimal
 		}{
 			{"bid1Price", r.Bid1Price, &t.Bid}, {"bid1Size", r.Bid1Size, &t.BidVolume},
@@ -120,12 +126,12 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 			{"volume24h", r.Volume24h, &t.BaseVolume}, {"turnover24h", r.Turnover24h, &t.QuoteVolume},
 		}
 		for _, f := range fields {
-			if *f.dst, err = optDecimal(f.name, f.src); err != nil {
+			if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
 				return nil, fmt.Errorf("ticker %d (%s): %w", i, r.Symbol, err)
 			}
 		}
-		t.Last, t.Bid, t.Ask = nonZero(t.Last), nonZero(t.Bid), nonZero(t.Ask)
-		t.Open, t.High, t.Low = nonZero(t.Open), nonZero(t.High), nonZero(t.Low)
+		t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
+		t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
 		t.Close = t.Last
 		out = append(out, t)
 	}
@@ -136,55 +142,33 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 	var b market.OrderBook
 	var res struct {
-		S  text     `json:"s"`
-		B  [][]text `json:"b"`
-		A  [][]text `json:"a"`
-		TS text     `json:"ts"`
+		S  wire.Text     `json:"s"`
+		B  [][]wire.Text `json:"b"`
+		A  [][]wire.Text `json:"a"`
+		TS wire.Text     `json:"ts"`
 	}
 	if _, err := decodeResult(body, &res); err != nil {
 		return b, err
 	}
 	var err error
-	if b.Time, err = millis("ts", res.TS); err != nil {
+	if b.Time, err = wire.Millis("ts", res.TS); err != nil {
 		return b, err
 	}
 	b.ExchangeSymbol = string(res.S)
-	if b.Bids, err = parseLevels("b", res.B, depth); err != nil {
+	if b.Bids, err = wire.Levels("b", "size", res.B, depth); err != nil {
 		return b, err
 	}
-	if b.Asks, err = parseLevels("a", res.A, depth); err != nil {
+	if b.Asks, err = wire.Levels("a", "size", res.A, depth); err != nil {
 		return b, err
 	}
 	return b, nil
-}
-
-func parseLevels(side string, rows [][]text, depth int) ([]market.Level, error) {
-	if depth > 0 && len(rows) > depth {
-		rows = rows[:depth]
-	}
-	out := make([]market.Level, 0, len(rows))
-	for i, r := range rows {
-		if len(r) < 2 {
-			return nil, fmt.Errorf("%s[%d]: want [price, size]: %w", side, i, errShape)
-		}
-		p, err := reqDecimal(fmt.Sprintf("%s[%d].price", side, i), r[0])
-		if err != nil {
-			return nil, err
-		}
-		a, err := reqDecimal(fmt.Sprintf("%s[%d].size", side, i), r[1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, market.Level{Price: p, Amount: a})
-	}
-	return out, nil
 }
 
 // parseCandles reads /v5/market/kline rows [start, o, h, l, c, volume,
 // turnover], newest first, and returns them oldest first.
 func parseCandles(body []byte) ([]market.Candle, error) {
 	var res struct {
-		List [][]text `json:"list"`
+		List [][]wire.Text `json:"list"`
 	}
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
@@ -192,15 +176,15 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 	out := make([]market.Candle, 0, len(res.List))
 	for i, r := range res.List {
 		if len(r) < 6 {
-			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), errShape)
+			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), wire.ErrShape)
 		}
 		c := market.Candle{Exchange: ID}
 		var err error
-		if c.Time, err = millis(fmt.Sprintf("candle %d start", i), r[0]); err != nil {
+		if c.Time, err = wire.Millis(fmt.Sprintf("candle %d start", i), r[0]); err != nil {
 			return nil, err
 		}
 		for j, dst := range []*market.Decimal{&c.Open, &c.High, &c.Low, &c.Close, &c.Volume} {
-			if *dst, err = reqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
+			if *dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
 				return nil, err
 			}
 		}
@@ -212,12 +196,12 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 }
 
 type tradeRow struct {
-	ExecID text `json:"execId"`
-	Symbol text `json:"symbol"`
-	Price  text `json:"price"`
-	Size   text `json:"size"`
-	Side   text `json:"side"`
-	Time   text `json:"time"`
+	ExecID wire.Text `json:"execId"`
+	Symbol wire.Text `json:"symbol"`
+	Price  wire.Text `json:"price"`
+	Size   wire.Text `json:"size"`
+	Side   wire.Text `json:"side"`
+	Time   wire.Text `json:"time"`
 }
 
 // parseTrades reads /v5/market/recent-trade (newest first), oldest first.
@@ -232,16 +216,16 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	for i, r := range res.List {
 		t := market.Trade{Exchange: ID, ExchangeSymbol: string(r.Symbol), ID: string(r.ExecID)}
 		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: execId: %w", i, errMissing)
+			return nil, fmt.Errorf("trade %d: execId: %w", i, wire.ErrMissing)
 		}
 		var err error
-		if t.Time, err = millis(fmt.Sprintf("trade %d time", i), r.Time); err != nil {
+		if t.Time, err = wire.Millis(fmt.Sprintf("trade %d time", i), r.Time); err != nil {
 			return nil, err
 		}
-		if t.Price, err = reqDecimal("price", r.Price); err != nil {
+		if t.Price, err = wire.ReqDecimal("price", r.Price); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
-		if t.Amount, err = reqDecimal("size", r.Size); err != nil {
+		if t.Amount, err = wire.ReqDecimal("size", r.Size); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
 		switch r.Side {
@@ -250,11 +234,15 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 		case "Sell":
 			t.Side = market.SideSell
 		default:
-			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, errShape)
+			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, wire.ErrShape)
 		}
 		out = append(out, t)
 	}
 	slices.Reverse(out)
 	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
 	return out, nil
+}
+
+func decodeError(endpoint string, body []byte, err error) error {
+	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
 }

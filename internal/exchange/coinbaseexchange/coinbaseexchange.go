@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -55,7 +56,7 @@ func CheckBody(body []byte) error {
 	var r struct {
 		Message *string `json:"message"`
 	}
-	if decodeJSON(body, &r) != nil || r.Message == nil {
+	if wire.Decode(body, &r) != nil || r.Message == nil {
 		return nil
 	}
 	return fmt.Errorf("%w: %s: %w", errMessage, *r.Message, exchange.ErrBodyError)
@@ -86,14 +87,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: 1})
-	if err != nil {
-		return nil, fmt.Errorf("fetching coinbaseexchange %s: %w", endpoint, err)
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
 }
 
 // Markets lists Coinbase's products and refreshes the symbol index.

@@ -2,10 +2,6 @@ package coinbaseexchange
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,143 +17,36 @@ import (
 // justified differences.
 var justified = map[string]map[string]string{}
 
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
+var cases = exchangetest.CaseConfig{
+	New:       func(r exchange.Requester) exchange.Connector { return New(r) },
+	Justified: justified,
+	// CCXT's fetchTickers calls /products/spark-lines (an undocumented chart
+	// endpoint without bid/ask); we call each product's documented /ticker.
+	SkipURL:     func(c exchangetest.Case) bool { return c.Method == "fetchTickers" },
+	ParityCases: 3,
+	URLCases:    4,
 }
-
-// spotSymbol strips CCXT's settle suffix.
-func spotSymbol(t testing.TB, s string) market.Symbol {
-	t.Helper()
-	s, _, _ = strings.Cut(s, ":")
-	sym, err := market.ParseSymbol(s)
-	require.NoError(t, err)
-	return sym
-}
-
-func caseSymbols(t testing.TB, c exchangetest.Case) []market.Symbol {
-	var out []market.Symbol
-	for _, s := range c.Symbols() {
-		out = append(out, spotSymbol(t, s))
-	}
-	return out
-}
-
-// run performs the case's call; the result is compared by compare.
-func run(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) (exchangetest.Result, string, error) {
-	syms := caseSymbols(t, c)
-	switch c.Method {
-	case "fetchTicker":
-		ts, err := conn.Tickers(ctx, syms[:1])
-		if err != nil {
-			return exchangetest.Result{}, "ticker", err
-		}
-		r, err := exchangetest.CompareTicker(c.ParsedResponse, ts[0])
-		return r, "ticker", err
-	case "fetchTickers":
-		ts, err := conn.Tickers(ctx, syms)
-		if err != nil {
-			return exchangetest.Result{}, "tickers", err
-		}
-		r, err := exchangetest.CompareTickers(c.ParsedResponse, ts)
-		return r, "tickers", err
-	case "fetchOrderBook":
-		b, err := conn.OrderBook(ctx, syms[0], c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "orderbook", err
-		}
-		r, err := exchangetest.CompareOrderBook(c.ParsedResponse, b)
-		return r, "orderbook", err
-	case "fetchTrades":
-		ts, err := conn.Trades(ctx, syms[0], c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "trades", err
-		}
-		r, err := exchangetest.CompareTrades(c.ParsedResponse, ts)
-		return r, "trades", err
-	case "fetchOHLCV":
-		cs, err := conn.OHLCV(ctx, syms[0], c.Timeframe(), c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "ohlcv", err
-		}
-		r, err := exchangetest.CompareOHLCV(c.ParsedResponse, cs)
-		return r, "ohlcv", err
-	}
-	return exchangetest.Result{}, "", exchange.ErrUnsupported
-}
-
-var marketMethods = map[string]bool{"fetchTicker": true, "fetchTickers": true, "fetchOrderBook": true, "fetchTrades": true, "fetchOHLCV": true}
 
 // TestParity feeds every recorded response of the CCXT fixture through the
 // connector and compares the fields we store with CCXT's parsed output.
 func TestParity(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	ran := 0
-	for _, c := range fx.Cases {
-		if !c.HasResponse() || !marketMethods[c.Method] || !c.Spot() {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return c.HTTPResponse, nil })
-			r, dataType, err := run(context.Background(), t, New(fake), c)
-			require.NoError(t, err)
-			bad := sum.Add(ID, dataType, r, justified[dataType])
-			require.Empty(t, bad, "fields differing from CCXT")
-			if c.HasRequest() {
-				require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			}
-			ran++
-		})
-	}
-	require.Equal(t, 3, ran, "recorded market-data cases")
-	t.Log("\n" + sum.Markdown())
+	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
-
-var errNoAnswer = errors.New("no recorded response")
 
 // TestRequestURLs checks the path we build against every spot request CCXT
-// recorded, except fetchTickers: CCXT calls /products/spark-lines (an
-// undocumented chart endpoint without bid/ask); we call each product's
-// documented /ticker.
+// recorded.
 func TestRequestURLs(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	checked := 0
-	for _, c := range fx.Cases {
-		if !c.HasRequest() || !marketMethods[c.Method] || !c.Spot() || c.Method == "fetchTickers" {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
-			_, _, err := run(context.Background(), t, New(fake), c)
-			require.ErrorIs(t, err, errNoAnswer)
-			require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			checked++
-		})
-	}
-	require.Equal(t, 4, checked)
-}
-
-func fixtureBody(t testing.TB, method, description string) []byte {
-	t.Helper()
-	for _, c := range exchangetest.LoadFixture(t, ID).Cases {
-		if c.Method == method && c.Description == description {
-			return c.HTTPResponse
-		}
-	}
-	t.Fatalf("no fixture case %s/%s", method, description)
-	return nil
+	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
 
 func newFake(t testing.TB) *exchangetest.Requester {
+	fx := exchangetest.LoadFixture(t, ID)
 	return exchangetest.NewRequester(map[string]string{
-		"/products":                 string(readTestdata(t, "products.json")),
-		"/products/":                string(fixtureBody(t, "fetchTicker", "public spot ticker")),
-		"/products/BTC-USD/book":    string(readTestdata(t, "book-level2.json")),
-		"/products/BTC-USD/candles": string(fixtureBody(t, "fetchOHLCV", "public spot ohlcv")),
-		"/products/BTC-USD/trades":  string(fixtureBody(t, "fetchTrades", "public spot trades")),
+		"/products":                 exchangetest.ReadTestdata(t, "products.json"),
+		"/products/":                fx.Response(t, "fetchTicker", "public spot ticker"),
+		"/products/BTC-USD/book":    exchangetest.ReadTestdata(t, "book-level2.json"),
+		"/products/BTC-USD/candles": fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
+		"/products/BTC-USD/trades":  fx.Response(t, "fetchTrades", "public spot trades"),
 	})
 }
 
@@ -170,7 +59,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestMarketsDocExample(t *testing.T) {
-	ms, err := parseMarkets(readTestdata(t, "products.json"))
+	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "products.json")))
 	require.NoError(t, err)
 	require.Equal(t, []market.Market{{
 		Exchange: ID, ID: "BTC-USD", Symbol: "BTC/USD", Base: "BTC", Quote: "USD",
@@ -196,9 +85,9 @@ func TestOrderBookDocExample(t *testing.T) {
 
 func TestOHLCV(t *testing.T) {
 	t.Run("since window", func(t *testing.T) {
-		fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
+		fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, exchangetest.ErrNoAnswer })
 		_, err := New(fake).OHLCV(context.Background(), "BTC/USDT", market.TF1h, time.UnixMilli(1710327600000), 3)
-		require.ErrorIs(t, err, errNoAnswer)
+		require.ErrorIs(t, err, exchangetest.ErrNoAnswer)
 		require.Equal(t, "/products/BTC-USDT/candles?end=2024-03-13T13%3A00%3A00.000Z&granularity=3600&start=2024-03-13T11%3A00%3A00.000Z", fake.Last().Path)
 	})
 	t.Run("4h from 1h", func(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -36,7 +38,7 @@ func deriveID(s market.Symbol) string {
 }
 
 // isoTime parses Coinbase's RFC 3339 times ("2024-03-13T11:10:41.270099Z").
-func isoTime(field string, s text) (time.Time, error) {
+func isoTime(field string, s wire.Text) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, string(s))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: %w", field, err)
@@ -45,26 +47,30 @@ func isoTime(field string, s text) (time.Time, error) {
 }
 
 type product struct {
-	ID     text `json:"id"`
-	Status text `json:"status"`
+	ID     wire.Text `json:"id"`
+	Status wire.Text `json:"status"`
 }
 
 // parseMarkets reads /products; like CCXT it takes base and quote from the
 // id, BASE-QUOTE.
 func parseMarkets(body []byte) ([]market.Market, error) {
 	var rows []product
-	if err := decodeJSON(body, &rows); err != nil {
+	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]market.Market, 0, len(rows))
 	for i, r := range rows {
 		baseID, quoteID, ok := strings.Cut(string(r.ID), "-")
 		if !ok || baseID == "" || quoteID == "" || strings.Contains(quoteID, "-") {
-			return nil, fmt.Errorf("product %d: id %q: %w", i, r.ID, errShape)
+			return nil, fmt.Errorf("product %d: id %q: %w", i, r.ID, wire.ErrShape)
 		}
 		base, quote := currency(baseID), currency(quoteID)
+		sym, err := market.ParseSymbol(base + "/" + quote)
+		if err != nil {
+			return nil, fmt.Errorf("product %d: %w", i, err)
+		}
 		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.ID), Symbol: market.NewSymbol(base, quote),
+			Exchange: ID, ID: string(r.ID), Symbol: sym,
 			Base: base, Quote: quote, BaseID: baseID, QuoteID: quoteID,
 			Active: r.Status == "online", Type: "spot",
 		})
@@ -77,14 +83,14 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 // which CCXT does not call either).
 func parseTicker(body []byte) (market.Ticker, error) {
 	var r struct {
-		Ask    text `json:"ask"`
-		Bid    text `json:"bid"`
-		Volume text `json:"volume"`
-		Price  text `json:"price"`
-		Time   text `json:"time"`
+		Ask    wire.Text `json:"ask"`
+		Bid    wire.Text `json:"bid"`
+		Volume wire.Text `json:"volume"`
+		Price  wire.Text `json:"price"`
+		Time   wire.Text `json:"time"`
 	}
 	t := market.Ticker{Exchange: ID}
-	if err := decodeJSON(body, &r); err != nil {
+	if err := wire.Decode(body, &r); err != nil {
 		return t, err
 	}
 	var err error
@@ -95,17 +101,17 @@ func parseTicker(body []byte) (market.Ticker, error) {
 	}
 	for _, f := range []struct {
 		name string
-		src  text
+		src  wire.Text
 		dst  *market.Decimal
 	}{{"ask", r.Ask, &t.Ask}, {"bid", r.Bid, &t.Bid}, {"volume", r.Volume, &t.BaseVolume}, {"price", r.Price, &t.Last}} {
-		if *f.dst, err = optDecimal(f.name, f.src); err != nil {
+		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
 			return t, err
 		}
 	}
 	if !t.Last.Valid() {
-		return t, fmt.Errorf("price: %w", errMissing)
+		return t, fmt.Errorf("price: %w", wire.ErrMissing)
 	}
-	t.Last, t.Bid, t.Ask = nonZero(t.Last), nonZero(t.Bid), nonZero(t.Ask)
+	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
 	t.Close = t.Last
 	return t, nil
 }
@@ -115,16 +121,16 @@ func parseTicker(body []byte) (market.Ticker, error) {
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 	var b market.OrderBook
 	var r struct {
-		Bids     [][]text `json:"bids"`
-		Asks     [][]text `json:"asks"`
-		Sequence text     `json:"sequence"`
-		Time     text     `json:"time"`
+		Bids     [][]wire.Text `json:"bids"`
+		Asks     [][]wire.Text `json:"asks"`
+		Sequence wire.Text     `json:"sequence"`
+		Time     wire.Text     `json:"time"`
 	}
-	if err := decodeJSON(body, &r); err != nil {
+	if err := wire.Decode(body, &r); err != nil {
 		return b, err
 	}
 	if r.Bids == nil || r.Asks == nil {
-		return b, fmt.Errorf("bids/asks: %w", errMissing)
+		return b, fmt.Errorf("bids/asks: %w", wire.ErrMissing)
 	}
 	var err error
 	if r.Sequence != "" {
@@ -137,56 +143,34 @@ func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 			return b, err
 		}
 	}
-	if b.Bids, err = parseLevels("bids", r.Bids, depth); err != nil {
+	if b.Bids, err = wire.Levels("bids", "size", r.Bids, depth); err != nil {
 		return b, err
 	}
-	if b.Asks, err = parseLevels("asks", r.Asks, depth); err != nil {
+	if b.Asks, err = wire.Levels("asks", "size", r.Asks, depth); err != nil {
 		return b, err
 	}
 	return b, nil
 }
 
-func parseLevels(side string, rows [][]text, depth int) ([]market.Level, error) {
-	if depth > 0 && len(rows) > depth {
-		rows = rows[:depth]
-	}
-	out := make([]market.Level, 0, len(rows))
-	for i, r := range rows {
-		if len(r) < 2 {
-			return nil, fmt.Errorf("%s[%d]: want [price, size, ...]: %w", side, i, errShape)
-		}
-		p, err := reqDecimal(fmt.Sprintf("%s[%d].price", side, i), r[0])
-		if err != nil {
-			return nil, err
-		}
-		a, err := reqDecimal(fmt.Sprintf("%s[%d].size", side, i), r[1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, market.Level{Price: p, Amount: a})
-	}
-	return out, nil
-}
-
 // parseCandles reads /products/{id}/candles: numeric rows [time (s), LOW,
 // HIGH, OPEN, CLOSE, volume], newest first; returns them oldest first.
 func parseCandles(body []byte) ([]market.Candle, error) {
-	var rows [][]text
-	if err := decodeJSON(body, &rows); err != nil {
+	var rows [][]wire.Text
+	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]market.Candle, 0, len(rows))
 	for i, r := range rows {
 		if len(r) < 6 {
-			return nil, fmt.Errorf("candle %d: want 6 values, got %d: %w", i, len(r), errShape)
+			return nil, fmt.Errorf("candle %d: want 6 values, got %d: %w", i, len(r), wire.ErrShape)
 		}
 		sec, err := strconv.ParseInt(string(r[0]), 10, 64)
 		if err != nil || sec <= 0 {
-			return nil, fmt.Errorf("candle %d: time %q: %w", i, r[0], errShape)
+			return nil, fmt.Errorf("candle %d: time %q: %w", i, r[0], wire.ErrShape)
 		}
 		c := market.Candle{Exchange: ID, Time: time.Unix(sec, 0).UTC()}
 		for j, dst := range []*market.Decimal{&c.Low, &c.High, &c.Open, &c.Close, &c.Volume} {
-			if *dst, err = reqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
+			if *dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
 				return nil, err
 			}
 		}
@@ -202,29 +186,29 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 // CCXT and Coinbase's docs do.
 func parseTrades(body []byte) ([]market.Trade, error) {
 	var rows []struct {
-		TradeID text `json:"trade_id"`
-		Side    text `json:"side"`
-		Size    text `json:"size"`
-		Price   text `json:"price"`
-		Time    text `json:"time"`
+		TradeID wire.Text `json:"trade_id"`
+		Side    wire.Text `json:"side"`
+		Size    wire.Text `json:"size"`
+		Price   wire.Text `json:"price"`
+		Time    wire.Text `json:"time"`
 	}
-	if err := decodeJSON(body, &rows); err != nil {
+	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
 	out := make([]market.Trade, 0, len(rows))
 	for i, r := range rows {
 		t := market.Trade{Exchange: ID, ID: string(r.TradeID)}
 		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: trade_id: %w", i, errMissing)
+			return nil, fmt.Errorf("trade %d: trade_id: %w", i, wire.ErrMissing)
 		}
 		var err error
 		if t.Time, err = isoTime(fmt.Sprintf("trade %d time", i), r.Time); err != nil {
 			return nil, err
 		}
-		if t.Price, err = reqDecimal("price", r.Price); err != nil {
+		if t.Price, err = wire.ReqDecimal("price", r.Price); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
-		if t.Amount, err = reqDecimal("size", r.Size); err != nil {
+		if t.Amount, err = wire.ReqDecimal("size", r.Size); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
 		switch r.Side {
@@ -233,7 +217,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 		case "sell":
 			t.Side = market.SideBuy
 		default:
-			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, errShape)
+			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, wire.ErrShape)
 		}
 		out = append(out, t)
 	}
@@ -284,4 +268,8 @@ func add(a, b market.Decimal) market.Decimal {
 		return market.Decimal{}
 	}
 	return d
+}
+
+func decodeError(endpoint string, body []byte, err error) error {
+	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -47,9 +47,9 @@ func Spec() exchange.Spec {
 // naming too many requests are rate limiting.
 func CheckBody(body []byte) error {
 	var e struct {
-		Status  string `json:"status"`
-		ErrCode num    `json:"err-code"`
-		ErrMsg  string `json:"err-msg"`
+		Status  string    `json:"status"`
+		ErrCode wire.Text `json:"err-code"`
+		ErrMsg  string    `json:"err-msg"`
 	}
 	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &e) != nil || e.Status != "error" {
 		return nil
@@ -80,17 +80,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: 1})
-	if err != nil {
-		return nil, fmt.Errorf("requesting htx %s: %w", endpoint, err)
-	}
-	if err := CheckBody(body); err != nil {
-		return nil, err
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID, Check: CheckBody}.Get(ctx, endpoint, path, q, 1)
 }
 
 func decodeError(endpoint string, body []byte, err error) error {
@@ -100,7 +90,7 @@ func decodeError(endpoint string, body []byte, err error) error {
 // envelope is {"status":"ok","ts":...,"data"|"tick":...}.
 type envelope struct {
 	Status string          `json:"status"`
-	TS     num             `json:"ts"`
+	TS     wire.Text       `json:"ts"`
 	Data   json.RawMessage `json:"data"`
 	Tick   json.RawMessage `json:"tick"`
 }
@@ -235,42 +225,42 @@ func ParseTicker(body []byte) (market.Ticker, error) {
 		return market.Ticker{}, errors.New("no tick")
 	}
 	var r struct {
-		Open   num   `json:"open"`
-		Close  num   `json:"close"`
-		Low    num   `json:"low"`
-		High   num   `json:"high"`
-		Amount num   `json:"amount"`
-		Vol    num   `json:"vol"`
-		Bid    []num `json:"bid"`
-		Ask    []num `json:"ask"`
+		Open   wire.Text   `json:"open"`
+		Close  wire.Text   `json:"close"`
+		Low    wire.Text   `json:"low"`
+		High   wire.Text   `json:"high"`
+		Amount wire.Text   `json:"amount"`
+		Vol    wire.Text   `json:"vol"`
+		Bid    []wire.Text `json:"bid"`
+		Ask    []wire.Text `json:"ask"`
 	}
 	if err := json.Unmarshal(e.Tick, &r); err != nil {
 		return market.Ticker{}, err
 	}
-	at := func(xs []num, i int) num {
+	at := func(xs []wire.Text, i int) wire.Text {
 		if i < len(xs) {
 			return xs[i]
 		}
 		return ""
 	}
-	var f fields
+	var f wire.Fields
 	t := ticker(&f, e.TS, r.Open, r.Close, r.Low, r.High, r.Amount, r.Vol, at(r.Bid, 0), at(r.Bid, 1), at(r.Ask, 0), at(r.Ask, 1))
-	if f.err != nil {
-		return market.Ticker{}, f.err
+	if f.Err != nil {
+		return market.Ticker{}, f.Err
 	}
 	return t, nil
 }
 
-func ticker(f *fields, ts, open, closing, low, high, amount, vol, bid, bidSize, ask, askSize num) market.Ticker {
-	last := f.dec("close", closing)
-	base, quote := f.dec("amount", amount), f.dec("vol", vol)
+func ticker(f *wire.Fields, ts, open, closing, low, high, amount, vol, bid, bidSize, ask, askSize wire.Text) market.Ticker {
+	last := f.Dec("close", closing)
+	base, quote := f.Dec("amount", amount), f.Dec("vol", vol)
 	return market.Ticker{
-		Exchange: ID, Time: f.millis("ts", ts),
-		Bid: f.dec("bid", bid), BidVolume: f.dec("bidSize", bidSize),
-		Ask: f.dec("ask", ask), AskVolume: f.dec("askSize", askSize),
-		Last: last, Close: last, Open: f.dec("open", open), High: f.dec("high", high), Low: f.dec("low", low),
+		Exchange: ID, Time: f.Millis("ts", ts),
+		Bid: f.Dec("bid", bid), BidVolume: f.Dec("bidSize", bidSize),
+		Ask: f.Dec("ask", ask), AskVolume: f.Dec("askSize", askSize),
+		Last: last, Close: last, Open: f.Dec("open", open), High: f.Dec("high", high), Low: f.Dec("low", low),
 		BaseVolume: base, QuoteVolume: quote,
-		VWAP: quo(quote, base, 18), // as CCXT: vol / amount, 18 places
+		VWAP: wire.Quo(quote, base, 18), // as CCXT: vol / amount, 18 places
 	}
 }
 
@@ -282,17 +272,17 @@ func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([
 		return nil, err
 	}
 	var raws []struct {
-		Symbol  string `json:"symbol"`
-		Open    num    `json:"open"`
-		High    num    `json:"high"`
-		Low     num    `json:"low"`
-		Close   num    `json:"close"`
-		Amount  num    `json:"amount"`
-		Vol     num    `json:"vol"`
-		Bid     num    `json:"bid"`
-		BidSize num    `json:"bidSize"`
-		Ask     num    `json:"ask"`
-		AskSize num    `json:"askSize"`
+		Symbol  string    `json:"symbol"`
+		Open    wire.Text `json:"open"`
+		High    wire.Text `json:"high"`
+		Low     wire.Text `json:"low"`
+		Close   wire.Text `json:"close"`
+		Amount  wire.Text `json:"amount"`
+		Vol     wire.Text `json:"vol"`
+		Bid     wire.Text `json:"bid"`
+		BidSize wire.Text `json:"bidSize"`
+		Ask     wire.Text `json:"ask"`
+		AskSize wire.Text `json:"askSize"`
 	}
 	if err := json.Unmarshal(e.Data, &raws); err != nil {
 		return nil, err
@@ -303,37 +293,15 @@ func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([
 		if !ok {
 			continue
 		}
-		var f fields
+		var f wire.Fields
 		t := ticker(&f, e.TS, r.Open, r.Close, r.Low, r.High, r.Amount, r.Vol, r.Bid, r.BidSize, r.Ask, r.AskSize)
-		if f.err != nil {
-			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, f.Err)
 		}
 		t.Symbol, t.ExchangeSymbol = sym, r.Symbol
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-// quo returns a/b truncated to places decimals (CCXT's Precise.stringDiv);
-// absent if either is absent or b is zero.
-func quo(a, b market.Decimal, places int) market.Decimal {
-	if !a.Valid() || !b.Valid() || b.Sign() == 0 {
-		return market.Decimal{}
-	}
-	r := new(big.Rat).Quo(a.Rat(), b.Rat())
-	n := new(big.Int).Mul(r.Num(), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil))
-	n.Quo(n, r.Denom()) // truncates toward zero
-	neg := n.Sign() < 0
-	s := new(big.Int).Abs(n).String()
-	if len(s) <= places {
-		s = strings.Repeat("0", places-len(s)+1) + s
-	}
-	s = strings.TrimRight(strings.TrimRight(s[:len(s)-places]+"."+s[len(s)-places:], "0"), ".")
-	if neg && strings.Trim(s, "0.") != "" {
-		s = "-" + s
-	}
-	d, _ := market.ParseDecimal(s) // always valid: digits and one point
-	return d
 }
 
 // OrderBook implements exchange.Connector. HTX's depth parameter takes 5,
@@ -377,28 +345,28 @@ func ParseOrderBook(body []byte) (market.OrderBook, error) {
 		return market.OrderBook{}, errors.New("no tick")
 	}
 	var raw struct {
-		TS      num      `json:"ts"`
-		Version num      `json:"version"`
-		Bids    [][2]num `json:"bids"`
-		Asks    [][2]num `json:"asks"`
+		TS      wire.Text      `json:"ts"`
+		Version wire.Text      `json:"version"`
+		Bids    [][2]wire.Text `json:"bids"`
+		Asks    [][2]wire.Text `json:"asks"`
 	}
 	if err := json.Unmarshal(e.Tick, &raw); err != nil {
 		return market.OrderBook{}, err
 	}
-	var f fields
+	var f wire.Fields
 	ts := raw.TS
 	if ts == "" {
 		ts = e.TS
 	}
-	b := market.OrderBook{Exchange: ID, Time: f.millis("ts", ts), Nonce: f.int("version", raw.Version)}
+	b := market.OrderBook{Exchange: ID, Time: f.Millis("ts", ts), Nonce: f.Int("version", raw.Version)}
 	for _, l := range raw.Bids {
-		b.Bids = append(b.Bids, market.Level{Price: f.req("bid price", l[0]), Amount: f.req("bid size", l[1])})
+		b.Bids = append(b.Bids, market.Level{Price: f.Req("bid price", l[0]), Amount: f.Req("bid size", l[1])})
 	}
 	for _, l := range raw.Asks {
-		b.Asks = append(b.Asks, market.Level{Price: f.req("ask price", l[0]), Amount: f.req("ask size", l[1])})
+		b.Asks = append(b.Asks, market.Level{Price: f.Req("ask price", l[0]), Amount: f.Req("ask size", l[1])})
 	}
-	if f.err != nil {
-		return market.OrderBook{}, f.err
+	if f.Err != nil {
+		return market.OrderBook{}, f.Err
 	}
 	return b, nil
 }
@@ -441,7 +409,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	for i := range cs {
 		cs[i].Symbol, cs[i].Timeframe = symbol, tf
 	}
-	return keep(cs, limit, since.IsZero()), nil
+	return wire.Keep(cs, limit, since.IsZero()), nil
 }
 
 // ParseOHLCV parses kline data [{id (open time, s), open, close, low, high,
@@ -453,30 +421,30 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 		return nil, err
 	}
 	var raws []struct {
-		ID     num `json:"id"`
-		Open   num `json:"open"`
-		Close  num `json:"close"`
-		Low    num `json:"low"`
-		High   num `json:"high"`
-		Amount num `json:"amount"`
+		ID     wire.Text `json:"id"`
+		Open   wire.Text `json:"open"`
+		Close  wire.Text `json:"close"`
+		Low    wire.Text `json:"low"`
+		High   wire.Text `json:"high"`
+		Amount wire.Text `json:"amount"`
 	}
 	if err := json.Unmarshal(e.Data, &raws); err != nil {
 		return nil, err
 	}
 	out := make([]market.Candle, 0, len(raws))
 	for i, r := range raws {
-		var f fields
-		sec := f.int("id", r.ID)
+		var f wire.Fields
+		sec := f.Int("id", r.ID)
 		c := market.Candle{
 			Exchange: ID, Time: time.Unix(sec, 0).UTC(),
-			Open: f.req("open", r.Open), High: f.req("high", r.High), Low: f.req("low", r.Low),
-			Close: f.req("close", r.Close), Volume: f.req("amount", r.Amount),
+			Open: f.Req("open", r.Open), High: f.Req("high", r.High), Low: f.Req("low", r.Low),
+			Close: f.Req("close", r.Close), Volume: f.Req("amount", r.Amount),
 		}
-		if f.err == nil && sec <= 0 {
-			f.err = errors.New("id (time) missing")
+		if f.Err == nil && sec <= 0 {
+			f.Err = errors.New("id (time) missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("candle %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("candle %d: %w", i, f.Err)
 		}
 		out = append(out, c)
 	}
@@ -508,7 +476,7 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	for i := range ts {
 		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
 	}
-	return keep(ts, limit, since.IsZero()), nil
+	return wire.Keep(ts, limit, since.IsZero()), nil
 }
 
 // ParseTrades parses GET /market/history/trade: groups data[].data[] of
@@ -521,11 +489,11 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	}
 	var groups []struct {
 		Data []struct {
-			TradeID   num    `json:"trade-id"`
-			TS        num    `json:"ts"`
-			Amount    num    `json:"amount"`
-			Price     num    `json:"price"`
-			Direction string `json:"direction"`
+			TradeID   wire.Text `json:"trade-id"`
+			TS        wire.Text `json:"ts"`
+			Amount    wire.Text `json:"amount"`
+			Price     wire.Text `json:"price"`
+			Direction string    `json:"direction"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(e.Data, &groups); err != nil {
@@ -535,23 +503,23 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	seq := map[string]int64{}
 	for _, g := range groups {
 		for i, r := range g.Data {
-			var f fields
+			var f wire.Fields
 			t := market.Trade{
-				Exchange: ID, ID: string(r.TradeID), Time: f.millis("ts", r.TS),
-				Price: f.req("price", r.Price), Amount: f.req("amount", r.Amount),
+				Exchange: ID, ID: string(r.TradeID), Time: f.Millis("ts", r.TS),
+				Price: f.Req("price", r.Price), Amount: f.Req("amount", r.Amount),
 			}
-			seq[t.ID] = f.int("trade-id", r.TradeID)
+			seq[t.ID] = f.Int("trade-id", r.TradeID)
 			switch r.Direction {
 			case "buy":
 				t.Side = market.SideBuy
 			case "sell":
 				t.Side = market.SideSell
 			}
-			if f.err == nil && (t.ID == "" || t.Time.IsZero()) {
-				f.err = errors.New("trade-id or ts missing")
+			if f.Err == nil && (t.ID == "" || t.Time.IsZero()) {
+				f.Err = errors.New("trade-id or ts missing")
 			}
-			if f.err != nil {
-				return nil, fmt.Errorf("trade %d: %w", i, f.err)
+			if f.Err != nil {
+				return nil, fmt.Errorf("trade %d: %w", i, f.Err)
 			}
 			out = append(out, t)
 		}
@@ -560,16 +528,4 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(seq[a.ID], seq[b.ID]))
 	})
 	return out, nil
-}
-
-// keep trims rows (oldest first) to limit: the newest when reading the
-// latest (tail), the first ones when paging forward from a since.
-func keep[T any](rows []T, limit int, tail bool) []T {
-	if limit <= 0 || len(rows) <= limit {
-		return rows
-	}
-	if tail {
-		return rows[len(rows)-limit:]
-	}
-	return rows[:limit]
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -105,17 +106,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: 1})
-	if err != nil {
-		return nil, fmt.Errorf("requesting kraken %s: %w", endpoint, err)
-	}
-	if err := CheckBody(body); err != nil {
-		return nil, err
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID, Check: CheckBody}.Get(ctx, endpoint, path, q, 1)
 }
 
 func decodeError(endpoint string, body []byte, err error) error {
@@ -296,14 +287,14 @@ func ParseTickers(body []byte, resolve func(key string) (market.Market, bool)) (
 		return nil, err
 	}
 	var raw map[string]struct {
-		A []num `json:"a"` // ask [price, whole lot volume, lot volume]
-		B []num `json:"b"` // bid
-		C []num `json:"c"` // last trade [price, lot volume]
-		V []num `json:"v"` // volume [today, last 24h]
-		P []num `json:"p"` // vwap [today, last 24h]
-		L []num `json:"l"`
-		H []num `json:"h"`
-		O num   `json:"o"`
+		A []wire.Text `json:"a"` // ask [price, whole lot volume, lot volume]
+		B []wire.Text `json:"b"` // bid
+		C []wire.Text `json:"c"` // last trade [price, lot volume]
+		V []wire.Text `json:"v"` // volume [today, last 24h]
+		P []wire.Text `json:"p"` // vwap [today, last 24h]
+		L []wire.Text `json:"l"`
+		H []wire.Text `json:"h"`
+		O wire.Text   `json:"o"`
 	}
 	if err := json.Unmarshal(res, &raw); err != nil {
 		return nil, err
@@ -314,7 +305,7 @@ func ParseTickers(body []byte, resolve func(key string) (market.Market, bool)) (
 	}
 	slices.Sort(keys)
 	out := make([]market.Ticker, 0, len(raw))
-	at := func(xs []num, i int) num {
+	at := func(xs []wire.Text, i int) wire.Text {
 		if i < len(xs) {
 			return xs[i]
 		}
@@ -326,20 +317,20 @@ func ParseTickers(body []byte, resolve func(key string) (market.Market, bool)) (
 			continue
 		}
 		r := raw[k]
-		var f fields
-		last := f.dec("c", at(r.C, 0))
-		base, vwap := f.dec("v", at(r.V, 1)), f.dec("p", at(r.P, 1))
+		var f wire.Fields
+		last := f.Dec("c", at(r.C, 0))
+		base, vwap := f.Dec("v", at(r.V, 1)), f.Dec("p", at(r.P, 1))
 		t := market.Ticker{
 			Exchange: ID, Symbol: m.Symbol, ExchangeSymbol: m.ID,
-			Bid: f.dec("b", at(r.B, 0)), BidVolume: f.dec("b", at(r.B, 2)),
-			Ask: f.dec("a", at(r.A, 0)), AskVolume: f.dec("a", at(r.A, 2)),
-			Last: last, Close: last, Open: f.dec("o", r.O),
-			High: f.dec("h", at(r.H, 1)), Low: f.dec("l", at(r.L, 1)),
+			Bid: f.Dec("b", at(r.B, 0)), BidVolume: f.Dec("b", at(r.B, 2)),
+			Ask: f.Dec("a", at(r.A, 0)), AskVolume: f.Dec("a", at(r.A, 2)),
+			Last: last, Close: last, Open: f.Dec("o", r.O),
+			High: f.Dec("h", at(r.H, 1)), Low: f.Dec("l", at(r.L, 1)),
 			VWAP: vwap, BaseVolume: base,
 			QuoteVolume: base.Mul(vwap), // as CCXT: exact 24h volume x 24h vwap
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("ticker %s: %w", k, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("ticker %s: %w", k, f.Err)
 		}
 		out = append(out, t)
 	}
@@ -400,30 +391,30 @@ func ParseOrderBook(body []byte) (market.OrderBook, error) {
 		return market.OrderBook{}, err
 	}
 	var raw struct {
-		Asks [][]num `json:"asks"`
-		Bids [][]num `json:"bids"`
+		Asks [][]wire.Text `json:"asks"`
+		Bids [][]wire.Text `json:"bids"`
 	}
 	if err := json.Unmarshal(entry, &raw); err != nil {
 		return market.OrderBook{}, err
 	}
-	var f fields
+	var f wire.Fields
 	b := market.OrderBook{Exchange: ID, Bids: levels(&f, "bids", raw.Bids), Asks: levels(&f, "asks", raw.Asks)}
-	if f.err != nil {
-		return market.OrderBook{}, f.err
+	if f.Err != nil {
+		return market.OrderBook{}, f.Err
 	}
 	return b, nil
 }
 
-func levels(f *fields, side string, raw [][]num) []market.Level {
+func levels(f *wire.Fields, side string, raw [][]wire.Text) []market.Level {
 	out := make([]market.Level, 0, len(raw))
 	for _, l := range raw {
 		if len(l) < 2 {
-			if f.err == nil {
-				f.err = fmt.Errorf("%s: level with %d values", side, len(l))
+			if f.Err == nil {
+				f.Err = fmt.Errorf("%s: level with %d values", side, len(l))
 			}
 			return nil
 		}
-		out = append(out, market.Level{Price: f.req(side+" price", l[0]), Amount: f.req(side+" volume", l[1])})
+		out = append(out, market.Level{Price: f.Req(side+" price", l[0]), Amount: f.Req(side+" volume", l[1])})
 	}
 	return out
 }
@@ -462,7 +453,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	for i := range cs {
 		cs[i].Symbol, cs[i].Timeframe = symbol, tf
 	}
-	return keep(cs, min(limit, maxCandles), since.IsZero()), nil
+	return wire.Keep(cs, min(limit, maxCandles), since.IsZero()), nil
 }
 
 // ParseOHLCV parses GET /0/public/OHLC rows [time s, o, h, l, c, vwap,
@@ -476,7 +467,7 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows [][]num
+	var rows [][]wire.Text
 	if err := json.Unmarshal(entry, &rows); err != nil {
 		return nil, err
 	}
@@ -485,18 +476,18 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 		if len(r) < 7 {
 			return nil, fmt.Errorf("candle %d: %d values, want 8", i, len(r))
 		}
-		var f fields
-		sec := f.int("time", r[0])
+		var f wire.Fields
+		sec := f.Int("time", r[0])
 		c := market.Candle{
 			Exchange: ID, Time: time.Unix(sec, 0).UTC(),
-			Open: f.req("open", r[1]), High: f.req("high", r[2]), Low: f.req("low", r[3]),
-			Close: f.req("close", r[4]), Volume: f.req("volume", r[6]),
+			Open: f.Req("open", r[1]), High: f.Req("high", r[2]), Low: f.Req("low", r[3]),
+			Close: f.Req("close", r[4]), Volume: f.Req("volume", r[6]),
 		}
-		if f.err == nil && sec <= 0 {
-			f.err = errors.New("time missing")
+		if f.Err == nil && sec <= 0 {
+			f.Err = errors.New("time missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("candle %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("candle %d: %w", i, f.Err)
 		}
 		out = append(out, c)
 	}
@@ -531,7 +522,7 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	for i := range ts {
 		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, m.ID
 	}
-	return keep(ts, min(limit, maxTrades), since.IsZero()), nil
+	return wire.Keep(ts, min(limit, maxTrades), since.IsZero()), nil
 }
 
 // ParseTrades parses GET /0/public/Trades rows [price, volume, time (s,
@@ -554,7 +545,7 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 		if len(r) < 7 {
 			return nil, fmt.Errorf("trade %d: %d values, want 7", i, len(r))
 		}
-		var price, vol, at, id num
+		var price, vol, at, id wire.Text
 		var side string
 		for _, x := range []struct {
 			dst any
@@ -564,8 +555,8 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 				return nil, fmt.Errorf("trade %d: %w", i, err)
 			}
 		}
-		var f fields
-		t := market.Trade{Exchange: ID, ID: string(id), Price: f.req("price", price), Amount: f.req("volume", vol)}
+		var f wire.Fields
+		t := market.Trade{Exchange: ID, ID: string(id), Price: f.Req("price", price), Amount: f.Req("volume", vol)}
 		switch side {
 		case "b":
 			t.Side = market.SideBuy
@@ -573,15 +564,15 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 			t.Side = market.SideSell
 		}
 		tm, err := fractionalSeconds(string(at))
-		if f.err == nil && err != nil {
-			f.err = err
+		if f.Err == nil && err != nil {
+			f.Err = err
 		}
 		t.Time = tm
-		if f.err == nil && t.ID == "" {
-			f.err = errors.New("trade id missing")
+		if f.Err == nil && t.ID == "" {
+			f.Err = errors.New("trade id missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("trade %d: %w", i, f.Err)
 		}
 		out = append(out, t)
 	}
@@ -614,16 +605,4 @@ func digitsOnly(s string) bool {
 		}
 	}
 	return true
-}
-
-// keep trims rows (oldest first) to limit: the newest when reading the
-// latest (tail), the first ones when paging forward from a since.
-func keep[T any](rows []T, limit int, tail bool) []T {
-	if limit <= 0 || len(rows) <= limit {
-		return rows
-	}
-	if tail {
-		return rows[len(rows)-limit:]
-	}
-	return rows[:limit]
 }

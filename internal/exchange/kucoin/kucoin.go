@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"slices"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -44,8 +44,8 @@ func Spec() exchange.Spec {
 // rate limit, any code but 200000 an error.
 func CheckBody(body []byte) error {
 	var e struct {
-		Code num    `json:"code"`
-		Msg  string `json:"msg"`
+		Code wire.Text `json:"code"`
+		Msg  string    `json:"msg"`
 	}
 	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &e) != nil || e.Code == "" || e.Code == "200000" {
 		return nil
@@ -86,17 +86,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values, weight int) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: weight})
-	if err != nil {
-		return nil, fmt.Errorf("requesting kucoin %s: %w", endpoint, err)
-	}
-	if err := CheckBody(body); err != nil {
-		return nil, err
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID, Check: CheckBody}.Get(ctx, endpoint, path, q, weight)
 }
 
 func decodeError(endpoint string, body []byte, err error) error {
@@ -106,7 +96,7 @@ func decodeError(endpoint string, body []byte, err error) error {
 // data unwraps {"code":"200000","data":...}.
 func data(body []byte) (json.RawMessage, error) {
 	var e struct {
-		Code num             `json:"code"`
+		Code wire.Text       `json:"code"`
 		Data json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil {
@@ -235,37 +225,37 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 }
 
 type rawTicker struct {
-	Symbol      string `json:"symbol"`
-	Time        num    `json:"time"`
-	Buy         num    `json:"buy"`
-	BestBidSize num    `json:"bestBidSize"`
-	Sell        num    `json:"sell"`
-	BestAskSize num    `json:"bestAskSize"`
-	ChangePrice num    `json:"changePrice"`
-	High        num    `json:"high"`
-	Low         num    `json:"low"`
-	Vol         num    `json:"vol"`
-	VolValue    num    `json:"volValue"`
-	Last        num    `json:"last"`
+	Symbol      string    `json:"symbol"`
+	Time        wire.Text `json:"time"`
+	Buy         wire.Text `json:"buy"`
+	BestBidSize wire.Text `json:"bestBidSize"`
+	Sell        wire.Text `json:"sell"`
+	BestAskSize wire.Text `json:"bestAskSize"`
+	ChangePrice wire.Text `json:"changePrice"`
+	High        wire.Text `json:"high"`
+	Low         wire.Text `json:"low"`
+	Vol         wire.Text `json:"vol"`
+	VolValue    wire.Text `json:"volValue"`
+	Last        wire.Text `json:"last"`
 }
 
 func (r rawTicker) ticker(at time.Time) (market.Ticker, error) {
-	var f fields
-	last := f.dec("last", r.Last)
-	base, quote := f.dec("vol", r.Vol), f.dec("volValue", r.VolValue)
+	var f wire.Fields
+	last := f.Dec("last", r.Last)
+	base, quote := f.Dec("vol", r.Vol), f.Dec("volValue", r.VolValue)
 	t := market.Ticker{
 		Exchange: ID, ExchangeSymbol: r.Symbol, Time: at,
-		Bid: f.dec("buy", r.Buy), BidVolume: f.dec("bestBidSize", r.BestBidSize),
-		Ask: f.dec("sell", r.Sell), AskVolume: f.dec("bestAskSize", r.BestAskSize),
-		Last: last, Close: last, High: f.dec("high", r.High), Low: f.dec("low", r.Low),
+		Bid: f.Dec("buy", r.Buy), BidVolume: f.Dec("bestBidSize", r.BestBidSize),
+		Ask: f.Dec("sell", r.Sell), AskVolume: f.Dec("bestAskSize", r.BestAskSize),
+		Last: last, Close: last, High: f.Dec("high", r.High), Low: f.Dec("low", r.Low),
 		BaseVolume: base, QuoteVolume: quote,
 	}
 	// KuCoin sends neither open nor vwap; derive them as CCXT does:
 	// open = last - changePrice (exact), vwap = volValue / vol (18 places).
-	t.Open = sub(last, f.dec("changePrice", r.ChangePrice))
-	t.VWAP = quo(quote, base, 18)
-	if f.err != nil {
-		return market.Ticker{}, f.err
+	t.Open = wire.Sub(last, f.Dec("changePrice", r.ChangePrice))
+	t.VWAP = wire.Quo(quote, base, 18)
+	if f.Err != nil {
+		return market.Ticker{}, f.Err
 	}
 	return t, nil
 }
@@ -280,10 +270,10 @@ func ParseTicker(body []byte) (market.Ticker, error) {
 	if err := json.Unmarshal(d, &r); err != nil {
 		return market.Ticker{}, err
 	}
-	var f fields
-	at := f.millis("time", r.Time)
-	if f.err != nil {
-		return market.Ticker{}, f.err
+	var f wire.Fields
+	at := f.Millis("time", r.Time)
+	if f.Err != nil {
+		return market.Ticker{}, f.Err
 	}
 	return r.ticker(at)
 }
@@ -296,16 +286,16 @@ func ParseAllTickers(body []byte, resolve func(id string) (market.Symbol, bool))
 		return nil, err
 	}
 	var all struct {
-		Time   num         `json:"time"`
+		Time   wire.Text   `json:"time"`
 		Ticker []rawTicker `json:"ticker"`
 	}
 	if err := json.Unmarshal(d, &all); err != nil {
 		return nil, err
 	}
-	var f fields
-	at := f.millis("time", all.Time)
-	if f.err != nil {
-		return nil, f.err
+	var f wire.Fields
+	at := f.Millis("time", all.Time)
+	if f.Err != nil {
+		return nil, f.Err
 	}
 	out := make([]market.Ticker, 0, len(all.Ticker))
 	for _, r := range all.Ticker {
@@ -321,49 +311,6 @@ func ParseAllTickers(body []byte, resolve func(id string) (market.Symbol, bool))
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-// sub returns a-b exactly; absent if either is.
-func sub(a, b market.Decimal) market.Decimal {
-	if !a.Valid() || !b.Valid() {
-		return market.Decimal{}
-	}
-	ai, as := a.Unscaled()
-	bi, bs := b.Unscaled()
-	scale := max(as, bs)
-	ai.Mul(ai, pow10(scale-as))
-	bi.Mul(bi, pow10(scale-bs))
-	return fromUnscaled(ai.Sub(ai, bi), scale)
-}
-
-// quo returns a/b truncated to places decimals (CCXT's Precise.stringDiv);
-// absent if either is absent or b is zero.
-func quo(a, b market.Decimal, places int) market.Decimal {
-	if !a.Valid() || !b.Valid() || b.Sign() == 0 {
-		return market.Decimal{}
-	}
-	r := new(big.Rat).Quo(a.Rat(), b.Rat())
-	n := new(big.Int).Mul(r.Num(), pow10(places))
-	n.Quo(n, r.Denom()) // truncates toward zero
-	return fromUnscaled(n, places)
-}
-
-func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
-
-func fromUnscaled(n *big.Int, scale int) market.Decimal {
-	neg := n.Sign() < 0
-	s := new(big.Int).Abs(n).String()
-	if scale > 0 {
-		if len(s) <= scale {
-			s = strings.Repeat("0", scale-len(s)+1) + s
-		}
-		s = strings.TrimRight(strings.TrimRight(s[:len(s)-scale]+"."+s[len(s)-scale:], "0"), ".")
-	}
-	if neg && strings.Trim(s, "0.") != "" {
-		s = "-" + s
-	}
-	d, _ := market.ParseDecimal(s) // always valid: digits and one point
-	return d
 }
 
 // OrderBook implements exchange.Connector with the public partial books
@@ -400,24 +347,24 @@ func ParseOrderBook(body []byte) (market.OrderBook, error) {
 		return market.OrderBook{}, err
 	}
 	var raw struct {
-		Time     num      `json:"time"`
-		Sequence num      `json:"sequence"`
-		Bids     [][2]num `json:"bids"`
-		Asks     [][2]num `json:"asks"`
+		Time     wire.Text      `json:"time"`
+		Sequence wire.Text      `json:"sequence"`
+		Bids     [][2]wire.Text `json:"bids"`
+		Asks     [][2]wire.Text `json:"asks"`
 	}
 	if err := json.Unmarshal(d, &raw); err != nil {
 		return market.OrderBook{}, err
 	}
-	var f fields
-	b := market.OrderBook{Exchange: ID, Time: f.millis("time", raw.Time), Nonce: f.int("sequence", raw.Sequence)}
+	var f wire.Fields
+	b := market.OrderBook{Exchange: ID, Time: f.Millis("time", raw.Time), Nonce: f.Int("sequence", raw.Sequence)}
 	for _, l := range raw.Bids {
-		b.Bids = append(b.Bids, market.Level{Price: f.req("bid price", l[0]), Amount: f.req("bid size", l[1])})
+		b.Bids = append(b.Bids, market.Level{Price: f.Req("bid price", l[0]), Amount: f.Req("bid size", l[1])})
 	}
 	for _, l := range raw.Asks {
-		b.Asks = append(b.Asks, market.Level{Price: f.req("ask price", l[0]), Amount: f.req("ask size", l[1])})
+		b.Asks = append(b.Asks, market.Level{Price: f.Req("ask price", l[0]), Amount: f.Req("ask size", l[1])})
 	}
-	if f.err != nil {
-		return market.OrderBook{}, f.err
+	if f.Err != nil {
+		return market.OrderBook{}, f.Err
 	}
 	return b, nil
 }
@@ -462,7 +409,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	for i := range cs {
 		cs[i].Symbol, cs[i].Timeframe = symbol, tf
 	}
-	return keep(cs, limit, since.IsZero()), nil
+	return wire.Keep(cs, limit, since.IsZero()), nil
 }
 
 // ParseOHLCV parses GET /api/v1/market/candles rows [time s, open, CLOSE,
@@ -472,7 +419,7 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows [][]num
+	var rows [][]wire.Text
 	if err := json.Unmarshal(d, &rows); err != nil {
 		return nil, err
 	}
@@ -481,18 +428,18 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 		if len(r) < 6 {
 			return nil, fmt.Errorf("candle %d: %d values, want 7", i, len(r))
 		}
-		var f fields
-		sec := f.int("time", r[0])
+		var f wire.Fields
+		sec := f.Int("time", r[0])
 		c := market.Candle{
 			Exchange: ID, Time: time.Unix(sec, 0).UTC(),
-			Open: f.req("open", r[1]), Close: f.req("close", r[2]), High: f.req("high", r[3]),
-			Low: f.req("low", r[4]), Volume: f.req("volume", r[5]),
+			Open: f.Req("open", r[1]), Close: f.Req("close", r[2]), High: f.Req("high", r[3]),
+			Low: f.Req("low", r[4]), Volume: f.Req("volume", r[5]),
 		}
-		if f.err == nil && sec <= 0 {
-			f.err = errors.New("time missing")
+		if f.Err == nil && sec <= 0 {
+			f.Err = errors.New("time missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("candle %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("candle %d: %w", i, f.Err)
 		}
 		out = append(out, c)
 	}
@@ -520,7 +467,7 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	for i := range ts {
 		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
 	}
-	return keep(ts, limit, since.IsZero()), nil
+	return wire.Keep(ts, limit, since.IsZero()), nil
 }
 
 // ParseTrades parses GET /api/v1/market/histories. The trade's id is its
@@ -531,46 +478,34 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 		return nil, err
 	}
 	var raws []struct {
-		Sequence num    `json:"sequence"`
-		Price    num    `json:"price"`
-		Size     num    `json:"size"`
-		Side     string `json:"side"`
-		Time     num    `json:"time"`
+		Sequence wire.Text `json:"sequence"`
+		Price    wire.Text `json:"price"`
+		Size     wire.Text `json:"size"`
+		Side     string    `json:"side"`
+		Time     wire.Text `json:"time"`
 	}
 	if err := json.Unmarshal(d, &raws); err != nil {
 		return nil, err
 	}
 	out := make([]market.Trade, 0, len(raws))
 	for i, r := range raws {
-		var f fields
-		ns := f.int("time", r.Time)
+		var f wire.Fields
+		ns := f.Int("time", r.Time)
 		t := market.Trade{
 			Exchange: ID, ID: string(r.Sequence), Time: time.Unix(0, ns).UTC(),
-			Side: market.Side(r.Side), Price: f.req("price", r.Price), Amount: f.req("size", r.Size),
+			Side: market.Side(r.Side), Price: f.Req("price", r.Price), Amount: f.Req("size", r.Size),
 		}
 		if t.Side != market.SideBuy && t.Side != market.SideSell {
 			t.Side = market.SideUnknown
 		}
-		if f.err == nil && (t.ID == "" || ns <= 0) {
-			f.err = errors.New("sequence or time missing")
+		if f.Err == nil && (t.ID == "" || ns <= 0) {
+			f.Err = errors.New("sequence or time missing")
 		}
-		if f.err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, f.err)
+		if f.Err != nil {
+			return nil, fmt.Errorf("trade %d: %w", i, f.Err)
 		}
 		out = append(out, t)
 	}
 	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
 	return out, nil
-}
-
-// keep trims rows (oldest first) to limit: the newest when reading the
-// latest (tail), the first ones when paging forward from a since.
-func keep[T any](rows []T, limit int, tail bool) []T {
-	if limit <= 0 || len(rows) <= limit {
-		return rows
-	}
-	if tail {
-		return rows[len(rows)-limit:]
-	}
-	return rows[:limit]
 }

@@ -97,18 +97,6 @@ func TestAllTickers(t *testing.T) {
 	require.Len(t, ts, 2, "with markets loaded, unlisted ids are skipped")
 }
 
-func TestDecimalArithmetic(t *testing.T) {
-	d := market.MustDecimal
-	require.Equal(t, "66802.1", sub(d("67400"), d("597.9")).String())
-	require.Equal(t, "-0.5", sub(d("1"), d("1.5")).String())
-	require.Equal(t, "0", sub(d("1.10"), d("1.1")).String())
-	require.False(t, sub(d("1"), market.Decimal{}).Valid())
-	require.Equal(t, "0.333333333333333333", quo(d("1"), d("3"), 18).String())
-	require.Equal(t, "-0.333", quo(d("-1"), d("3"), 3).String(), "truncated toward zero")
-	require.Equal(t, "2", quo(d("5"), d("2.5"), 18).String())
-	require.False(t, quo(d("1"), d("0"), 18).Valid())
-}
-
 func TestRequests(t *testing.T) {
 	since := time.Unix(1706628191, 0)
 	tests := []struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -74,10 +75,10 @@ func Spec() exchange.Spec {
 // Bodies that are not such an object are left to the parsers.
 func CheckBody(body []byte) error {
 	var env struct {
-		Code *text  `json:"code"`
-		Msg  string `json:"msg"`
+		Code *wire.Text `json:"code"`
+		Msg  string     `json:"msg"`
 	}
-	if decodeJSON(body, &env) != nil || env.Code == nil || *env.Code == "0" {
+	if wire.Decode(body, &env) != nil || env.Code == nil || *env.Code == "0" {
 		return nil
 	}
 	code := string(*env.Code)
@@ -114,14 +115,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values, weight int) ([]byte, error) {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	body, err := c.r.Get(ctx, exchange.Request{Endpoint: endpoint, Path: path, Weight: weight})
-	if err != nil {
-		return nil, fmt.Errorf("fetching okx %s: %w", endpoint, err)
-	}
-	return body, nil
+	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, weight)
 }
 
 // Markets lists OKX's spot instruments and refreshes the symbol index.
@@ -183,7 +177,7 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 			return nil, decodeError(ep, body, err)
 		}
 		if len(ts) != 1 {
-			return nil, decodeError(ep, body, fmt.Errorf("want the ticker of %s, got %d tickers: %w", symbols[0], len(ts), errShape))
+			return nil, decodeError(ep, body, fmt.Errorf("want the ticker of %s, got %d tickers: %w", symbols[0], len(ts), wire.ErrShape))
 		}
 		return ts, nil
 	}
@@ -347,7 +341,7 @@ func (c *Connector) historyTrades(ctx context.Context, id string, since time.Tim
 	last := before[len(before)-1].ID
 	anchor, err := strconv.ParseInt(last, 10, 64)
 	if err != nil {
-		return nil, decodeError(ep, body, fmt.Errorf("trade id %q not numeric: %w", last, errShape))
+		return nil, decodeError(ep, body, fmt.Errorf("trade id %q not numeric: %w", last, wire.ErrShape))
 	}
 	q = url.Values{
 		"instId": {id}, "type": {"1"}, "limit": {strconv.Itoa(limit)},

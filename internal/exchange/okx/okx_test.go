@@ -2,9 +2,6 @@ package okx
 
 import (
 	"context"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,161 +26,49 @@ var swapJustified = map[string]string{
 	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
 }
 
-func readTestdata(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
-	return b
+var cases = exchangetest.CaseConfig{
+	New: func(r exchange.Requester) exchange.Connector { return New(r) },
+	ParityNew: func(c exchangetest.Case, r exchange.Requester) exchange.Connector {
+		conn := New(r)
+		conn.now = func() time.Time { return c.Since().Add(24 * time.Hour) }
+		return conn
+	},
+	Justified: justified,
+	NonSpot:   swapJustified,
+	CallURL: func(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) error {
+		if c.Method == "fetchTickers" && len(c.Symbols()) == 1 {
+			// One symbol goes to /market/ticker (CCXT's fetchTicker URL);
+			// ask for two to exercise the all-tickers URL CCXT recorded.
+			_, err := conn.Tickers(ctx, []market.Symbol{c.Symbol(t), "ETH/USDT"})
+			return err
+		}
+		_, _, err := exchangetest.CallCase(ctx, t, conn, c)
+		return err
+	},
+	ParityCases: 5, // recorded spot/swap market-data cases
+	URLCases:    6, // spot requests, request-only cases included
 }
-
-// spotSymbol strips CCXT's settle suffix.
-func spotSymbol(t testing.TB, s string) market.Symbol {
-	t.Helper()
-	s, _, _ = strings.Cut(s, ":")
-	sym, err := market.ParseSymbol(s)
-	require.NoError(t, err)
-	return sym
-}
-
-func caseSymbols(t testing.TB, c exchangetest.Case) []market.Symbol {
-	var out []market.Symbol
-	for _, s := range c.Symbols() {
-		out = append(out, spotSymbol(t, s))
-	}
-	return out
-}
-
-// run performs the case's call; the result is compared by compare.
-func run(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) (exchangetest.Result, string, error) {
-	syms := caseSymbols(t, c)
-	switch c.Method {
-	case "fetchTicker":
-		ts, err := conn.Tickers(ctx, syms[:1])
-		if err != nil {
-			return exchangetest.Result{}, "ticker", err
-		}
-		r, err := exchangetest.CompareTicker(c.ParsedResponse, ts[0])
-		return r, "ticker", err
-	case "fetchTickers":
-		ts, err := conn.Tickers(ctx, syms)
-		if err != nil {
-			return exchangetest.Result{}, "tickers", err
-		}
-		r, err := exchangetest.CompareTickers(c.ParsedResponse, ts)
-		return r, "tickers", err
-	case "fetchOrderBook":
-		b, err := conn.OrderBook(ctx, syms[0], c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "orderbook", err
-		}
-		r, err := exchangetest.CompareOrderBook(c.ParsedResponse, b)
-		return r, "orderbook", err
-	case "fetchTrades":
-		ts, err := conn.Trades(ctx, syms[0], c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "trades", err
-		}
-		r, err := exchangetest.CompareTrades(c.ParsedResponse, ts)
-		return r, "trades", err
-	case "fetchOHLCV":
-		cs, err := conn.OHLCV(ctx, syms[0], c.Timeframe(), c.Since(), c.Limit())
-		if err != nil {
-			return exchangetest.Result{}, "ohlcv", err
-		}
-		r, err := exchangetest.CompareOHLCV(c.ParsedResponse, cs)
-		return r, "ohlcv", err
-	}
-	return exchangetest.Result{}, "", exchange.ErrUnsupported
-}
-
-var marketMethods = map[string]bool{"fetchTicker": true, "fetchTickers": true, "fetchOrderBook": true, "fetchTrades": true, "fetchOHLCV": true}
 
 // TestParity feeds every recorded response of the CCXT fixture through the
 // connector and compares the fields we store with CCXT's parsed output.
 func TestParity(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	ran := 0
-	for _, c := range fx.Cases {
-		if !c.HasResponse() || !marketMethods[c.Method] || c.Params() != nil {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return c.HTTPResponse, nil })
-			conn := New(fake)
-			conn.now = func() time.Time { return c.Since().Add(24 * time.Hour) }
-			r, dataType, err := run(context.Background(), t, conn, c)
-			require.NoError(t, err)
-			just := map[string]string{}
-			for k, v := range justified[dataType] {
-				just[k] = v
-			}
-			if !c.Spot() {
-				for k, v := range swapJustified {
-					just[k] = v
-				}
-			}
-			bad := sum.Add(ID, dataType, r, just)
-			require.Empty(t, bad, "fields differing from CCXT")
-			if c.HasRequest() {
-				require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			}
-			ran++
-		})
-	}
-	require.Equal(t, 5, ran, "recorded spot/swap market-data cases")
-	t.Log("\n" + sum.Markdown())
+	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
-
-// errNoAnswer lets request-only cases stop after the request is recorded.
-var errNoAnswer = errors.New("no recorded response")
 
 // TestRequestURLs checks the path we build against every spot request CCXT
-// recorded (request-only cases included).
+// recorded.
 func TestRequestURLs(t *testing.T) {
-	fx := exchangetest.LoadFixture(t, ID)
-	checked := 0
-	for _, c := range fx.Cases {
-		if !c.HasRequest() || !marketMethods[c.Method] || !c.Spot() {
-			continue
-		}
-		t.Run(c.Name(), func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
-			conn := New(fake)
-			if c.Method == "fetchTickers" && len(c.Symbols()) == 1 {
-				// One symbol goes to /market/ticker (CCXT's fetchTicker URL);
-				// ask for two to exercise the all-tickers URL CCXT recorded.
-				_, err := conn.Tickers(context.Background(), []market.Symbol{c.Symbol(t), "ETH/USDT"})
-				require.ErrorIs(t, err, errNoAnswer)
-			} else {
-				_, _, err := run(context.Background(), t, conn, c)
-				require.ErrorIs(t, err, errNoAnswer)
-			}
-			require.NoError(t, exchangetest.CompareURL(c.Request.URL, fake.Last().Path, fx.Files.Request.SkipKeys))
-			checked++
-		})
-	}
-	require.Equal(t, 6, checked)
-}
-
-func fixtureBody(t testing.TB, method, description string) []byte {
-	t.Helper()
-	for _, c := range exchangetest.LoadFixture(t, ID).Cases {
-		if c.Method == method && c.Description == description {
-			return c.HTTPResponse
-		}
-	}
-	t.Fatalf("no fixture case %s/%s", method, description)
-	return nil
+	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
 }
 
 func newFake(t testing.TB) *exchangetest.Requester {
+	fx := exchangetest.LoadFixture(t, ID)
 	return exchangetest.NewRequester(map[string]string{
-		"/api/v5/public/instruments": string(readTestdata(t, "instruments.json")),
-		"/api/v5/market/ticker":      string(fixtureBody(t, "fetchTicker", "public spot ticker")),
-		"/api/v5/market/books":       string(fixtureBody(t, "fetchOrderBook", "spot orderbook")),
-		"/api/v5/market/candles":     string(fixtureBody(t, "fetchOHLCV", "spot ohlcv with limit and since")),
-		"/api/v5/market/trades":      string(fixtureBody(t, "fetchTrades", "public spot trades")),
+		"/api/v5/public/instruments": exchangetest.ReadTestdata(t, "instruments.json"),
+		"/api/v5/market/ticker":      fx.Response(t, "fetchTicker", "public spot ticker"),
+		"/api/v5/market/books":       fx.Response(t, "fetchOrderBook", "spot orderbook"),
+		"/api/v5/market/candles":     fx.Response(t, "fetchOHLCV", "spot ohlcv with limit and since"),
+		"/api/v5/market/trades":      fx.Response(t, "fetchTrades", "public spot trades"),
 	})
 }
 
@@ -194,7 +79,7 @@ func TestConformance(t *testing.T) {
 
 // TestMarketsDocExample checks the instruments example of OKX's docs.
 func TestMarketsDocExample(t *testing.T) {
-	ms, err := parseMarkets(readTestdata(t, "instruments.json"))
+	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "instruments.json")))
 	require.NoError(t, err)
 	require.Equal(t, []market.Market{{
 		Exchange: ID, ID: "BTC-USDT", Symbol: "BTC/USDT", Base: "BTC", Quote: "USDT",
@@ -204,14 +89,14 @@ func TestMarketsDocExample(t *testing.T) {
 
 func TestTickers(t *testing.T) {
 	t.Run("docs example rows are SWAP and skipped", func(t *testing.T) {
-		ts, err := parseTickers(readTestdata(t, "tickers.json"), deriveSymbol)
+		ts, err := parseTickers([]byte(exchangetest.ReadTestdata(t, "tickers.json")), deriveSymbol)
 		require.NoError(t, err)
 		require.Empty(t, ts)
 	})
 	t.Run("all spot tickers map ids through the index", func(t *testing.T) {
 		fake := newFake(t)
 		fake.Handle("/api/v5/market/tickers", []byte(strings.Replace(
-			string(fixtureBody(t, "fetchTicker", "public spot ticker")), `"data": [`,
+			exchangetest.LoadFixture(t, ID).Response(t, "fetchTicker", "public spot ticker"), `"data": [`,
 			`"data": [{"instType":"SPOT","instId":"AE-USDT","last":"0.1","ts":"1710328243709"},`, 1)))
 		conn := New(fake)
 		ts, err := conn.Tickers(context.Background(), nil)
@@ -265,11 +150,11 @@ func TestOHLCVRequests(t *testing.T) {
 			"/api/v5/market/history-candles?after=1689624000000&bar=4H&before=1689595199999&instId=BTC-USDT&limit=2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, errNoAnswer })
+			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, exchangetest.ErrNoAnswer })
 			conn := New(fake)
 			conn.now = func() time.Time { return now }
 			_, err := conn.OHLCV(context.Background(), "BTC/USDT", tc.tf, tc.since, tc.limit)
-			require.ErrorIs(t, err, errNoAnswer)
+			require.ErrorIs(t, err, exchangetest.ErrNoAnswer)
 			require.Equal(t, tc.want, fake.Last().Path)
 		})
 	}
@@ -282,7 +167,7 @@ func TestHistoricalTrades(t *testing.T) {
 		if strings.Contains(r.Path, "type=2") {
 			return []byte(anchor), nil
 		}
-		return readTestdata(t, "history-trades.json"), nil
+		return []byte(exchangetest.ReadTestdata(t, "history-trades.json")), nil
 	})
 	ts, err := New(fake).Trades(context.Background(), "BTC/USDT", since, 2)
 	require.NoError(t, err)

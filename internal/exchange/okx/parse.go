@@ -6,23 +6,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
 // envelope is OKX's wrapper around every response.
 type envelope[T any] struct {
-	Code text   `json:"code"`
-	Msg  string `json:"msg"`
-	Data []T    `json:"data"`
+	Code wire.Text `json:"code"`
+	Msg  string    `json:"msg"`
+	Data []T       `json:"data"`
 }
 
 func decodeEnvelope[T any](body []byte) ([]T, error) {
 	var env envelope[T]
-	if err := decodeJSON(body, &env); err != nil {
+	if err := wire.Decode(body, &env); err != nil {
 		return nil, err
 	}
 	if env.Code != "0" {
-		return nil, fmt.Errorf("code %q (%s): %w", env.Code, env.Msg, errShape)
+		return nil, fmt.Errorf("code %q (%s): %w", env.Code, env.Msg, wire.ErrShape)
 	}
 	return env.Data, nil
 }
@@ -62,11 +64,11 @@ func deriveSymbol(id string) (market.Symbol, bool) {
 }
 
 type instrument struct {
-	InstType text `json:"instType"`
-	InstID   text `json:"instId"`
-	BaseCcy  text `json:"baseCcy"`
-	QuoteCcy text `json:"quoteCcy"`
-	State    text `json:"state"`
+	InstType wire.Text `json:"instType"`
+	InstID   wire.Text `json:"instId"`
+	BaseCcy  wire.Text `json:"baseCcy"`
+	QuoteCcy wire.Text `json:"quoteCcy"`
+	State    wire.Text `json:"state"`
 }
 
 // parseMarkets reads /api/v5/public/instruments?instType=SPOT.
@@ -85,11 +87,15 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 			baseID, quoteID, _ = strings.Cut(string(r.InstID), "-")
 		}
 		if r.InstID == "" || baseID == "" || quoteID == "" {
-			return nil, fmt.Errorf("instrument %d: instId/baseCcy/quoteCcy: %w", i, errMissing)
+			return nil, fmt.Errorf("instrument %d: instId/baseCcy/quoteCcy: %w", i, wire.ErrMissing)
 		}
 		base, quote := currency(baseID), currency(quoteID)
+		sym, err := market.ParseSymbol(base + "/" + quote)
+		if err != nil {
+			return nil, fmt.Errorf("instrument %d: %w", i, err)
+		}
 		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.InstID), Symbol: market.NewSymbol(base, quote),
+			Exchange: ID, ID: string(r.InstID), Symbol: sym,
 			Base: base, Quote: quote, BaseID: baseID, QuoteID: quoteID,
 			Active: r.State == "live", Type: "spot",
 		})
@@ -98,19 +104,19 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 }
 
 type tickerRow struct {
-	InstType text `json:"instType"`
-	InstID   text `json:"instId"`
-	Last     text `json:"last"`
-	AskPx    text `json:"askPx"`
-	AskSz    text `json:"askSz"`
-	BidPx    text `json:"bidPx"`
-	BidSz    text `json:"bidSz"`
-	Open24h  text `json:"open24h"`
-	High24h  text `json:"high24h"`
-	Low24h   text `json:"low24h"`
-	VolCcy   text `json:"volCcy24h"`
-	Vol      text `json:"vol24h"`
-	TS       text `json:"ts"`
+	InstType wire.Text `json:"instType"`
+	InstID   wire.Text `json:"instId"`
+	Last     wire.Text `json:"last"`
+	AskPx    wire.Text `json:"askPx"`
+	AskSz    wire.Text `json:"askSz"`
+	BidPx    wire.Text `json:"bidPx"`
+	BidSz    wire.Text `json:"bidSz"`
+	Open24h  wire.Text `json:"open24h"`
+	High24h  wire.Text `json:"high24h"`
+	Low24h   wire.Text `json:"low24h"`
+	VolCcy   wire.Text `json:"volCcy24h"`
+	Vol      wire.Text `json:"vol24h"`
+	TS       wire.Text `json:"ts"`
 }
 
 // parseTickers reads /market/ticker and /market/tickers. symbolOf maps an
@@ -144,13 +150,13 @@ func parseTicker(r tickerRow) (market.Ticker, error) {
 	t := market.Ticker{Exchange: ID, ExchangeSymbol: string(r.InstID)}
 	var err error
 	if r.TS != "" {
-		if t.Time, err = millis("ts", r.TS); err != nil {
+		if t.Time, err = wire.Millis("ts", r.TS); err != nil {
 			return t, err
 		}
 	}
 	fields := []struct {
 		name string
-		src  text
+		src  wire.Text
 		dst  *market.Decimal
 	}{
 		{"last", r.Last, &t.Last}, {"askPx", r.AskPx, &t.Ask}, {"askSz", r.AskSz, &t.AskVolume},
@@ -159,20 +165,20 @@ func parseTicker(r tickerRow) (market.Ticker, error) {
 		{"vol24h", r.Vol, &t.BaseVolume}, {"volCcy24h", r.VolCcy, &t.QuoteVolume},
 	}
 	for _, f := range fields {
-		if *f.dst, err = optDecimal(f.name, f.src); err != nil {
+		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
 			return t, err
 		}
 	}
-	t.Last, t.Bid, t.Ask = nonZero(t.Last), nonZero(t.Bid), nonZero(t.Ask)
-	t.Open, t.High, t.Low = nonZero(t.Open), nonZero(t.High), nonZero(t.Low)
+	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
+	t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
 	t.Close = t.Last
 	return t, nil
 }
 
 type bookRow struct {
-	Asks [][]text `json:"asks"`
-	Bids [][]text `json:"bids"`
-	TS   text     `json:"ts"`
+	Asks [][]wire.Text `json:"asks"`
+	Bids [][]wire.Text `json:"bids"`
+	TS   wire.Text     `json:"ts"`
 }
 
 // parseOrderBook reads /market/books; levels are [price, size, "0", orders].
@@ -183,41 +189,19 @@ func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 		return b, err
 	}
 	if len(rows) != 1 {
-		return b, fmt.Errorf("want one book, got %d: %w", len(rows), errShape)
+		return b, fmt.Errorf("want one book, got %d: %w", len(rows), wire.ErrShape)
 	}
 	r := rows[0]
-	if b.Time, err = millis("ts", r.TS); err != nil {
+	if b.Time, err = wire.Millis("ts", r.TS); err != nil {
 		return b, err
 	}
-	if b.Bids, err = parseLevels("bids", r.Bids, depth); err != nil {
+	if b.Bids, err = wire.Levels("bids", "size", r.Bids, depth); err != nil {
 		return b, err
 	}
-	if b.Asks, err = parseLevels("asks", r.Asks, depth); err != nil {
+	if b.Asks, err = wire.Levels("asks", "size", r.Asks, depth); err != nil {
 		return b, err
 	}
 	return b, nil
-}
-
-func parseLevels(side string, rows [][]text, depth int) ([]market.Level, error) {
-	if depth > 0 && len(rows) > depth {
-		rows = rows[:depth]
-	}
-	out := make([]market.Level, 0, len(rows))
-	for i, r := range rows {
-		if len(r) < 2 {
-			return nil, fmt.Errorf("%s[%d]: want [price, size, ...]: %w", side, i, errShape)
-		}
-		p, err := reqDecimal(fmt.Sprintf("%s[%d].price", side, i), r[0])
-		if err != nil {
-			return nil, err
-		}
-		a, err := reqDecimal(fmt.Sprintf("%s[%d].size", side, i), r[1])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, market.Level{Price: p, Amount: a})
-	}
-	return out, nil
 }
 
 // parseCandles reads /market/candles and /market/history-candles rows
@@ -225,21 +209,21 @@ func parseLevels(side string, rows [][]text, depth int) ([]market.Level, error) 
 // returns them oldest first. vol is in base currency for spot, as CCXT takes
 // it. Unconfirmed (current) candles are kept: Candle.ClosedAt tells them apart.
 func parseCandles(body []byte) ([]market.Candle, error) {
-	rows, err := decodeEnvelope[[]text](body)
+	rows, err := decodeEnvelope[[]wire.Text](body)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]market.Candle, 0, len(rows))
 	for i, r := range rows {
 		if len(r) < 6 {
-			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), errShape)
+			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), wire.ErrShape)
 		}
 		c := market.Candle{Exchange: ID}
-		if c.Time, err = millis(fmt.Sprintf("candle %d ts", i), r[0]); err != nil {
+		if c.Time, err = wire.Millis(fmt.Sprintf("candle %d ts", i), r[0]); err != nil {
 			return nil, err
 		}
 		for j, dst := range []*market.Decimal{&c.Open, &c.High, &c.Low, &c.Close, &c.Volume} {
-			if *dst, err = reqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
+			if *dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
 				return nil, err
 			}
 		}
@@ -255,12 +239,12 @@ func sortCandles(cs []market.Candle) {
 }
 
 type tradeRow struct {
-	InstID  text `json:"instId"`
-	TradeID text `json:"tradeId"`
-	Px      text `json:"px"`
-	Sz      text `json:"sz"`
-	Side    text `json:"side"`
-	TS      text `json:"ts"`
+	InstID  wire.Text `json:"instId"`
+	TradeID wire.Text `json:"tradeId"`
+	Px      wire.Text `json:"px"`
+	Sz      wire.Text `json:"sz"`
+	Side    wire.Text `json:"side"`
+	TS      wire.Text `json:"ts"`
 }
 
 // parseTrades reads /market/trades and /market/history-trades (newest
@@ -274,15 +258,15 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	for i, r := range rows {
 		t := market.Trade{Exchange: ID, ExchangeSymbol: string(r.InstID), ID: string(r.TradeID)}
 		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: tradeId: %w", i, errMissing)
+			return nil, fmt.Errorf("trade %d: tradeId: %w", i, wire.ErrMissing)
 		}
-		if t.Time, err = millis(fmt.Sprintf("trade %d ts", i), r.TS); err != nil {
+		if t.Time, err = wire.Millis(fmt.Sprintf("trade %d ts", i), r.TS); err != nil {
 			return nil, err
 		}
-		if t.Price, err = reqDecimal("px", r.Px); err != nil {
+		if t.Price, err = wire.ReqDecimal("px", r.Px); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
-		if t.Amount, err = reqDecimal("sz", r.Sz); err != nil {
+		if t.Amount, err = wire.ReqDecimal("sz", r.Sz); err != nil {
 			return nil, fmt.Errorf("trade %d: %w", i, err)
 		}
 		switch r.Side {
@@ -291,7 +275,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 		case "sell":
 			t.Side = market.SideSell
 		default:
-			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, errShape)
+			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, wire.ErrShape)
 		}
 		out = append(out, t)
 	}
@@ -310,4 +294,8 @@ func candlesSince(cs []market.Candle, t time.Time) []market.Candle {
 		i++
 	}
 	return cs[i:]
+}
+
+func decodeError(endpoint string, body []byte, err error) error {
+	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
 }
