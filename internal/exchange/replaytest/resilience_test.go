@@ -379,3 +379,33 @@ func TestDecodeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLatency: added latency below the timeout is waited out and shows in
+// the recorded latency; latency beyond the timeout is a timeout, retried,
+// and recorded as such.
+func TestLatency(t *testing.T) {
+	s := newServer(t, replay.Options{})
+	require.NoError(t, s.h.AddFaults(replay.Fault{Exchange: "binance", Effect: "latency", Latency: "150ms"}))
+	o := roomy("binance")
+	o.timeout = time.Second
+	o.retry = httpclient.RetryPolicy{MaxAttempts: 2, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond, Jitter: -1}
+	c := newClient(t, s, "binance", o)
+	_, err := c.OHLCV(testCtx(t), btcUSDT, market.TF1m, time.Time{}, 5)
+	require.NoError(t, err, "slow but within the timeout")
+	got := c.attempts.list()
+	require.Len(t, got, 1)
+	require.Equal(t, httpclient.OutcomeOK, got[0].Outcome)
+	require.GreaterOrEqual(t, got[0].Latency, 150*time.Millisecond, "the latency recorded is the latency seen")
+
+	o.timeout = 50 * time.Millisecond
+	slow := newClient(t, s, "binance", o)
+	_, err = slow.OHLCV(testCtx(t), btcUSDT, market.TF1m, time.Time{}, 5)
+	require.Error(t, err)
+	got = slow.attempts.list()
+	require.Len(t, got, 2, "a timeout is retried")
+	for _, a := range got {
+		require.Equal(t, httpclient.CategoryTimeout, a.ErrorCategory)
+	}
+	require.Equal(t, httpclient.OutcomeRetry, got[0].Outcome)
+	require.Equal(t, httpclient.OutcomeError, got[1].Outcome)
+}
