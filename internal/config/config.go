@@ -159,7 +159,7 @@ func Default() Config {
 			OHLCV: Duration(5 * time.Minute), OHLCVDaily: Duration(time.Hour), MaxEntries: 100_000,
 		},
 		Store: StoreConfig{
-			BatchSize: 5000, FlushInterval: Duration(time.Second), QueueSize: 64,
+			BatchSize: 5000, FlushInterval: Duration(250 * time.Millisecond), QueueSize: 64,
 			SpoolDir: "", SpoolMaxBytes: 1 << 30, TimescaleDB: "auto",
 			Retention: map[string]Duration{
 				"tickers": Duration(90 * 24 * time.Hour), "order_books": Duration(30 * 24 * time.Hour),
