@@ -1,0 +1,349 @@
+package reliabilitytest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/store"
+)
+
+const (
+	// daemonOutage is how long the cluster stays down while the daemon runs.
+	daemonOutage = 8 * time.Second
+	// daemonPoll is the gap between /status and database samples.
+	daemonPoll = 100 * time.Millisecond
+)
+
+var (
+	outageExchanges = []string{"binance", "okx"}
+	outageSymbols   = []market.Symbol{"BTC/USDT", "ETH/USDT"}
+	// The data types compared, as the replay's key log and
+	// ops.rejected_rows name them, with the table holding them.
+	outageKinds = []struct{ kind, table string }{
+		{"ticker", "market.tickers"},
+		{"orderbook", "market.order_books"},
+		{"trades", "market.trades"},
+		{"ohlcv", "market.candles"},
+	}
+)
+
+// TestDaemonSurvivesDatabaseOutage runs the whole daemon against the
+// exchange replay and stops its PostgreSQL (fast shutdown, sessions cut)
+// for a while: fetching goes on into the disk spool, and once the server
+// is back and the spool replayed, every key the replay served intact is
+// stored (or rejected by validation), none twice.
+//
+// Binance and OKX only: their candle answers hold just the candles asked
+// for, so candles are comparable too (see BenchmarkSoak in internal/daemon).
+func TestDaemonSurvivesDatabaseOutage(t *testing.T) {
+	c := newCluster(t)
+	rp := newKeyLogReplay(t)
+	cfg := outageConfig(t, rp.url, c.url("mdingest"))
+	d := runDaemon(t, cfg)
+	st := c.openStore(t)
+
+	// Rows flow: every compared table holds rows of every exchange.
+	require.Eventually(t, func() bool {
+		for _, k := range outageKinds {
+			by := countBy(t, st, `SELECT exchange, count(*) FROM `+k.table+` GROUP BY 1`)
+			for _, ex := range outageExchanges {
+				if by[ex] == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	}, wait, daemonPoll, "rows never reached the database")
+
+	// The outage: the daemon keeps fetching, the writer spools.
+	c.stop()
+	requestsAtStop := rp.requests()
+	maxPending := 0
+	for end := time.Now().Add(daemonOutage); time.Now().Before(end); time.Sleep(daemonPoll) {
+		maxPending = max(maxPending, d.status(t).Spool.PendingBatches)
+	}
+	duringOutage := rp.requests() - requestsAtStop
+	require.Greater(t, duringOutage, int64(10), "fetching goes on while the database is down")
+	require.Positive(t, maxPending, "batches went to the spool during the outage")
+
+	c.start()
+	require.Eventually(t, func() bool {
+		s := d.status(t)
+		return s.Spool.PendingBatches == 0 && s.QueueDepth == 0
+	}, wait, daemonPoll, "the spool was not replayed")
+	metrics := d.metrics(t)
+	require.Positive(t, metrics["mdingest_writer_rows_spooled_total"])
+	require.Positive(t, metrics["mdingest_writer_rows_replayed_total"])
+	require.Zero(t, metrics["mdingest_writer_rows_dropped_total"])
+
+	// A clean stop: the drain writes what the last runs fetched. Only then
+	// are the served keys final.
+	require.NoError(t, d.stop(t), "Run must return nil after the outage")
+	served := rp.Stats()
+
+	stored := map[string]map[string]int64{}
+	for _, k := range outageKinds {
+		stored[k.kind] = countBy(t, st, `SELECT exchange, count(*) FROM `+k.table+` GROUP BY 1`)
+	}
+	rejected := map[string]map[string]int64{}
+	for _, k := range outageKinds {
+		rejected[k.kind] = countBy(t, st,
+			`SELECT exchange, count(*) FROM ops.rejected_rows WHERE source = 'validation' AND data_type = $1 GROUP BY 1`, k.kind)
+	}
+	for _, ex := range outageExchanges {
+		for _, k := range outageKinds {
+			keys, rows, rej := served[ex].Keys[k.kind], stored[k.kind][ex], rejected[k.kind][ex]
+			t.Logf("%-8s %-9s served %5d keys, stored %5d, rejected %d", ex, k.kind, keys, rows, rej)
+			require.Positive(t, keys, "%s %s: nothing served", ex, k.kind)
+			require.GreaterOrEqual(t, rows+rej, keys, "%s %s: served keys lost", ex, k.kind)
+			require.LessOrEqual(t, rows, keys, "%s %s: more rows stored than keys served", ex, k.kind)
+		}
+	}
+
+	// Stored twice under another key: the primary keys can't catch a
+	// trade with another time, nor an ops row replayed under a new id.
+	for what, q := range map[string]string{
+		"trades by (exchange, symbol, trade_id)":               `SELECT exchange, count(*) FROM market.trades GROUP BY exchange, symbol, trade_id HAVING count(*) > 1`,
+		"job runs by (job, instance, started_at)":              `SELECT job, count(*) FROM ops.job_runs GROUP BY job, instance, started_at HAVING count(*) > 1`,
+		"request metrics by (exchange, endpoint, ts, attempt)": `SELECT exchange, count(*) FROM ops.request_metrics GROUP BY exchange, endpoint, ts, attempt HAVING count(*) > 1`,
+	} {
+		require.Empty(t, countBy(t, st, q), "stored twice: %s", what)
+	}
+	require.Zero(t, count(t, st, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode'`), "intact answers decode")
+	t.Logf("outage %s: %d requests served during it, at most %d batches in the spool, %.0f rows replayed from it",
+		daemonOutage, duringOutage, maxPending, metrics["mdingest_writer_rows_replayed_total"])
+}
+
+// countBy runs a query returning (text, count) rows.
+func countBy(t *testing.T, st *store.Store, q string, args ...any) map[string]int64 {
+	t.Helper()
+	rows, err := st.Pool().Query(context.Background(), q, args...)
+	require.NoError(t, err, q)
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		require.NoError(t, rows.Scan(&k, &n))
+		out[k] += n
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// keyLogReplay is exchange-replay in-process, counting the keys it serves.
+type keyLogReplay struct {
+	*replay.Handler
+	url string
+}
+
+func newKeyLogReplay(t *testing.T) keyLogReplay {
+	t.Helper()
+	// Rate limits off: only the daemon's own limiter paces it.
+	off := map[string]bool{}
+	for _, ex := range replay.Exchanges {
+		off[ex] = false
+	}
+	syms := make([]string, len(outageSymbols))
+	for i, s := range outageSymbols {
+		syms[i] = string(s)
+	}
+	h, err := replay.New(replay.Options{
+		Fixtures: os.DirFS("../../testdata/replay"),
+		// Only the configured symbols: a ticker answer listing others
+		// would count keys the daemon rightly drops.
+		Symbols:    syms,
+		RateLimits: off,
+		KeyLog:     true,
+	})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+	})
+	return keyLogReplay{Handler: h, url: srv.URL}
+}
+
+// requests counts the requests served to the compared exchanges.
+func (r keyLogReplay) requests() int64 {
+	var n int64
+	stats := r.Stats()
+	for _, ex := range outageExchanges {
+		for _, route := range stats[ex].Routes {
+			n += route.Requests
+		}
+	}
+	return n
+}
+
+// outageConfig: the two exchanges against the replay, short job ticks, a
+// spool of the test's own.
+func outageConfig(t *testing.T, replayURL, dbURL string) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DatabaseURL = config.Secret(dbURL)
+	cfg.Listen = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.Instance = "outage"
+	cfg.Store.SpoolDir = t.TempDir()
+	cfg.Store.FlushInterval = config.Duration(250 * time.Millisecond)
+	cfg.Jobs.Realtime = config.Duration(time.Second)
+	cfg.Jobs.High = config.Duration(time.Second)
+	cfg.Jobs.Medium = config.Duration(2 * time.Second)
+	cfg.Jobs.Low = config.Duration(5 * time.Second)
+	cfg.Jobs.Jitter = config.Duration(100 * time.Millisecond)
+	for id, e := range cfg.Exchanges {
+		e.Enabled = false
+		cfg.Exchanges[id] = e
+	}
+	for _, id := range outageExchanges {
+		e := cfg.Exchanges[id]
+		e.Enabled = true
+		e.BaseURL = replayURL + "/" + id
+		e.Symbols = outageSymbols
+		e.RateLimit = config.RateLimitConfig{Limit: 200, Window: config.Duration(time.Second), Burst: 50}
+		cfg.Exchanges[id] = e
+	}
+	require.NoError(t, cfg.Validate())
+	return cfg
+}
+
+// lockedBuffer keeps the daemon's log for a failure message.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// inProcessDaemon is daemon.Run in a goroutine.
+type inProcessDaemon struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	log    *lockedBuffer
+}
+
+func runDaemon(t *testing.T, cfg config.Config) *inProcessDaemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &inProcessDaemon{addr: cfg.Listen, cancel: cancel, done: make(chan error, 1), log: &lockedBuffer{}}
+	logger := slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	go func() { d.done <- daemon.Run(ctx, cfg, logger) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-d.done:
+			d.done <- err
+		case <-time.After(daemon.DrainTimeout + 15*time.Second):
+			t.Errorf("the daemon did not stop")
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.log.String())
+		}
+	})
+	for deadline := time.Now().Add(wait); ; time.Sleep(daemonPoll) {
+		select {
+		case err := <-d.done:
+			d.done <- err
+			t.Fatalf("the daemon stopped at start: %v", err)
+		default:
+		}
+		if resp, err := http.Get("http://" + d.addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		require.True(t, time.Now().Before(deadline), "the daemon never answered /healthz")
+	}
+	return d
+}
+
+// stop cancels the daemon and returns Run's result.
+func (d *inProcessDaemon) stop(t *testing.T) error {
+	t.Helper()
+	d.cancel()
+	select {
+	case err := <-d.done:
+		d.done <- err // for the cleanup
+		return err
+	case <-time.After(daemon.DrainTimeout + 15*time.Second):
+		require.FailNow(t, "the daemon did not stop")
+		return nil
+	}
+}
+
+// daemonStatus is what the test reads of /status.
+type daemonStatus struct {
+	QueueDepth int `json:"queue_depth"`
+	Spool      struct {
+		PendingBatches int `json:"pending_batches"`
+	} `json:"spool"`
+}
+
+func (d *inProcessDaemon) status(t *testing.T) daemonStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + "/status")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var s daemonStatus
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
+	return s
+}
+
+// metrics sums /metrics samples by family name.
+func (d *inProcessDaemon) metrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, " ")
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			// Labels may hold spaces: the value follows the closing brace.
+			name = line[:i]
+			_, rest, _ = strings.Cut(line[strings.LastIndexByte(line, '}')+1:], " ")
+		}
+		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		require.NoError(t, err, "%s", line)
+		out[name] += v
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
