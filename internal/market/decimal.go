@@ -222,6 +222,38 @@ func (d Decimal) Mul(o Decimal) Decimal {
 	return fromUnscaled(p, as+bs)
 }
 
+// Add returns d+o exactly; absent if either is.
+func (d Decimal) Add(o Decimal) Decimal { return d.addSigned(o, 1) }
+
+// Sub returns d-o exactly; absent if either is.
+func (d Decimal) Sub(o Decimal) Decimal { return d.addSigned(o, -1) }
+
+func (d Decimal) addSigned(o Decimal, sign int64) Decimal {
+	if d.s == "" || o.s == "" {
+		return Decimal{}
+	}
+	ai, as := d.unscaled()
+	bi, bs := o.unscaled()
+	scale := max(as, bs)
+	ai.Mul(ai, pow10(scale-as))
+	bi.Mul(bi, pow10(scale-bs))
+	return fromUnscaled(ai.Add(ai, bi.Mul(bi, big.NewInt(sign))), scale)
+}
+
+// Quo returns d/o truncated toward zero to places decimals, as CCXT's
+// Precise.stringDiv does; absent if either is absent or o is zero.
+func (d Decimal) Quo(o Decimal, places int) Decimal {
+	if d.s == "" || o.s == "" || o.Sign() == 0 {
+		return Decimal{}
+	}
+	r := new(big.Rat).Quo(d.Rat(), o.Rat())
+	n := new(big.Int).Mul(r.Num(), pow10(places))
+	n.Quo(n, r.Denom()) // truncates toward zero
+	return fromUnscaled(n, places)
+}
+
+func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
 // Unscaled returns the integer coefficient and the number of fractional
 // digits: d == coef * 10^-scale. Used to encode numeric exactly.
 func (d Decimal) Unscaled() (*big.Int, int) { return d.unscaled() }
@@ -263,7 +295,7 @@ func fromUnscaled(n *big.Int, scale int) Decimal {
 		s = s[:len(s)-scale] + "." + s[len(s)-scale:]
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
-	if neg {
+	if neg && strings.Trim(s, "0.") != "" { // no "-0"
 		s = "-" + s
 	}
 	return Decimal{s: s}

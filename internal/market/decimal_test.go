@@ -45,6 +45,22 @@ func TestUnscaledAndMul(t *testing.T) {
 	require.False(t, MustDecimal("1").Mul(Decimal{}).Valid())
 }
 
+func TestDecimalArithmetic(t *testing.T) {
+	d := MustDecimal
+	require.Equal(t, "66802.1", d("67400").Sub(d("597.9")).String())
+	require.Equal(t, "-0.5", d("1").Sub(d("1.5")).String())
+	require.Equal(t, "0", d("1.10").Sub(d("1.1")).String())
+	for _, tc := range [][3]string{{"1.5", "2.25", "3.75"}, {"0.1", "0.2", "0.3"}, {"10", "0.001", "10.001"}, {"0", "0", "0"}, {"1.10", "1.5", "2.6"}} {
+		require.Equal(t, tc[2], d(tc[0]).Add(d(tc[1])).String(), tc)
+	}
+	require.False(t, d("1").Sub(Decimal{}).Valid())
+	require.False(t, Decimal{}.Add(d("1")).Valid())
+	require.Equal(t, "0.333333333333333333", d("1").Quo(d("3"), 18).String())
+	require.Equal(t, "-0.333", d("-1").Quo(d("3"), 3).String(), "truncated toward zero")
+	require.Equal(t, "2", d("5").Quo(d("2.5"), 18).String())
+	require.False(t, d("1").Quo(d("0"), 18).Valid())
+}
+
 func TestDecimalJSON(t *testing.T) {
 	b, err := json.Marshal(struct{ A, B Decimal }{MustDecimal("0.0100"), Decimal{}})
 	require.NoError(t, err)

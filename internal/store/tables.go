@@ -32,7 +32,7 @@ var (
 		},
 		encode: func(c market.Candle, v []any) []any {
 			return append(v, c.Exchange, string(c.Symbol), string(c.Timeframe), c.Time,
-				num(c.Open), num(c.High), num(c.Low), num(c.Close), num(c.Volume), c.Closed)
+				c.Open, c.High, c.Low, c.Close, c.Volume, c.Closed)
 		},
 		check: func(c market.Candle) error {
 			return firstErr(checkText(c.Exchange, string(c.Symbol), string(c.Timeframe)), checkTime(c.Time),
@@ -53,9 +53,9 @@ var (
 			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol), a.Time.Compare(b.Time))
 		},
 		encode: func(t market.Ticker, v []any) []any {
-			return append(v, t.Exchange, string(t.Symbol), t.Time, num(t.Bid), num(t.BidVolume), num(t.Ask),
-				num(t.AskVolume), num(t.Last), num(t.Open), num(t.High), num(t.Low), num(t.Close), num(t.VWAP),
-				num(t.BaseVolume), num(t.QuoteVolume))
+			return append(v, t.Exchange, string(t.Symbol), t.Time, t.Bid, t.BidVolume, t.Ask,
+				t.AskVolume, t.Last, t.Open, t.High, t.Low, t.Close, t.VWAP,
+				t.BaseVolume, t.QuoteVolume)
 		},
 		check: func(t market.Ticker) error {
 			return firstErr(checkText(t.Exchange, string(t.Symbol)), checkTime(t.Time))
@@ -107,7 +107,7 @@ var (
 			if t.Side != market.SideUnknown {
 				side = pgtype.Text{String: string(t.Side), Valid: true}
 			}
-			return append(v, t.Exchange, string(t.Symbol), t.Time, t.ID, num(t.Price), num(t.Amount), side)
+			return append(v, t.Exchange, string(t.Symbol), t.Time, t.ID, t.Price, t.Amount, side)
 		},
 		check: func(t market.Trade) error {
 			if t.ID == "" {
@@ -192,9 +192,8 @@ var (
 	}).prepare()
 )
 
-// num passes an exact decimal to decimalCodec; absent is NULL.
-func num(d market.Decimal) market.Decimal { return d }
-
+// Decimals go to numeric columns as they are: decimalCodec encodes them,
+// and an absent one is NULL.
 func top(ls []market.Level) (market.Decimal, market.Decimal) {
 	if len(ls) == 0 {
 		return market.Decimal{}, market.Decimal{}

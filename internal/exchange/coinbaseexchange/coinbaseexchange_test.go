@@ -109,12 +109,6 @@ func TestOHLCV(t *testing.T) {
 	})
 }
 
-func TestAdd(t *testing.T) {
-	for _, tc := range [][3]string{{"1.5", "2.25", "3.75"}, {"0.1", "0.2", "0.3"}, {"10", "0.001", "10.001"}, {"0", "0", "0"}} {
-		require.Equal(t, tc[2], add(market.MustDecimal(tc[0]), market.MustDecimal(tc[1])).String(), tc)
-	}
-}
-
 func TestCheckBody(t *testing.T) {
 	require.NoError(t, CheckBody([]byte(`{"ask":"1","bid":"1","price":"1"}`)))
 	require.NoError(t, CheckBody([]byte(`[]`)))

@@ -2,7 +2,6 @@ package coinbaseexchange
 
 import (
 	"fmt"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -250,24 +249,9 @@ func aggregate(cs []market.Candle, tf market.Timeframe, from time.Time) []market
 			a.Low = c.Low
 		}
 		a.Close = c.Close
-		a.Volume = add(a.Volume, c.Volume)
+		a.Volume = a.Volume.Add(c.Volume)
 	}
 	return out
-}
-
-// add sums two decimals exactly.
-func add(a, b market.Decimal) market.Decimal {
-	ai, as := a.Unscaled()
-	bi, bs := b.Unscaled()
-	scale := max(as, bs)
-	ai.Mul(ai, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale-as)), nil))
-	bi.Mul(bi, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale-bs)), nil))
-	s := new(big.Int).Add(ai, bi)
-	d, err := market.ParseDecimal(s.String() + "e-" + strconv.Itoa(scale))
-	if err != nil {
-		return market.Decimal{}
-	}
-	return d
 }
 
 func decodeError(endpoint string, body []byte, err error) error {

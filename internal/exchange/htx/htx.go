@@ -260,7 +260,7 @@ func ticker(f *wire.Fields, ts, open, closing, low, high, amount, vol, bid, bidS
 		Ask: f.Dec("ask", ask), AskVolume: f.Dec("askSize", askSize),
 		Last: last, Close: last, Open: f.Dec("open", open), High: f.Dec("high", high), Low: f.Dec("low", low),
 		BaseVolume: base, QuoteVolume: quote,
-		VWAP: wire.Quo(quote, base, 18), // as CCXT: vol / amount, 18 places
+		VWAP: quote.Quo(base, 18), // as CCXT: vol / amount, 18 places
 	}
 }
 

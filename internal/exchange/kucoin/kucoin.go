@@ -252,8 +252,8 @@ func (r rawTicker) ticker(at time.Time) (market.Ticker, error) {
 	}
 	// KuCoin sends neither open nor vwap; derive them as CCXT does:
 	// open = last - changePrice (exact), vwap = volValue / vol (18 places).
-	t.Open = wire.Sub(last, f.Dec("changePrice", r.ChangePrice))
-	t.VWAP = wire.Quo(quote, base, 18)
+	t.Open = last.Sub(f.Dec("changePrice", r.ChangePrice))
+	t.VWAP = quote.Quo(base, 18)
 	if f.Err != nil {
 		return market.Ticker{}, f.Err
 	}
