@@ -31,9 +31,6 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// errNotImplemented marks subcommands whose issue has not landed yet.
-var errNotImplemented = errors.New("not yet implemented")
-
 // env is what a subcommand runs with.
 type env struct {
 	stdout, stderr io.Writer

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/market"
@@ -85,17 +86,15 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	defer c.HTTP.Close()
 
 	var out any
-	var stored store.Result
+	// Each kind fetches and says how to store what it got.
+	var save func() (store.Result, error)
 	switch kind {
 	case market.TypeMarkets:
 		ms, err := c.Markets(ctx)
 		if err != nil {
 			return err
 		}
-		out = ms
-		if st != nil {
-			stored, err = st.Markets(ctx, ms)
-		}
+		out, save = ms, func() (store.Result, error) { return st.Markets(ctx, ms) }
 	case market.TypeTicker:
 		ts, err := c.Tickers(ctx, []market.Symbol{sym})
 		if err != nil {
@@ -104,44 +103,35 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		if len(ts) == 0 {
 			return fmt.Errorf("%s returned no ticker for %s", f.exchange, sym)
 		}
-		out = ts[0]
-		if st != nil {
-			stored, err = st.Tickers(ctx, ts[:1])
-		}
+		out, save = ts[0], func() (store.Result, error) { return st.Tickers(ctx, ts[:1]) }
 	case market.TypeOrderBook:
 		b, err := c.OrderBook(ctx, sym, f.depth)
 		if err != nil {
 			return err
 		}
-		out = b
-		if st != nil {
-			stored, err = st.OrderBooks(ctx, []market.OrderBook{b})
-		}
+		out, save = b, func() (store.Result, error) { return st.OrderBooks(ctx, []market.OrderBook{b}) }
 	case market.TypeOHLCV:
-		started := nowFunc()
-		cs, err := c.OHLCV(ctx, sym, tf, zeroTime, f.limit)
+		started := time.Now()
+		cs, err := c.OHLCV(ctx, sym, tf, time.Time{}, f.limit)
 		if err != nil {
 			return err
 		}
 		for i := range cs {
 			cs[i].Closed = cs[i].ClosedAt(started)
 		}
-		out = cs
-		if st != nil {
-			stored, err = st.Candles(ctx, cs)
-		}
+		out, save = cs, func() (store.Result, error) { return st.Candles(ctx, cs) }
 	case market.TypeTrades:
-		ts, err := c.Trades(ctx, sym, zeroTime, f.limit)
+		ts, err := c.Trades(ctx, sym, time.Time{}, f.limit)
 		if err != nil {
 			return err
 		}
-		out = ts
-		if st != nil {
-			stored, err = st.Trades(ctx, ts)
-		}
+		out, save = ts, func() (store.Result, error) { return st.Trades(ctx, ts) }
 	}
-	if err != nil {
-		return fmt.Errorf("storing: %w", err)
+	var stored store.Result
+	if st != nil {
+		if stored, err = save(); err != nil {
+			return fmt.Errorf("storing: %w", err)
+		}
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

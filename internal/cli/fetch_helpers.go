@@ -1,15 +1,8 @@
 package cli
 
 import (
-	"time"
-
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/store"
-)
-
-var (
-	nowFunc  = time.Now
-	zeroTime time.Time
 )
 
 // requestMetricsInto collects request attempts for ops.request_metrics.

@@ -33,9 +33,6 @@ const (
 	// soakApp names the daemon's database sessions, so the outage ends
 	// them and no other.
 	soakApp = "mdingest-soak"
-	// candleLimit is what the daemon asks per candle fetch (ingest's
-	// default CandleLimit).
-	candleLimit = 3
 )
 
 // candlesServedInFull says which exchanges' candle answers hold only the

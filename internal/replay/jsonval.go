@@ -205,12 +205,6 @@ func shiftInt(recorded any, delta int64) any {
 	return like(recorded, strconv.FormatInt(integer(recorded)+delta, 10))
 }
 
-// shiftFloat adds delta to a fractional field (e.g. seconds with a fraction).
-func shiftFloat(recorded any, delta float64) any {
-	d := decimals(recorded)
-	return like(recorded, fmtDec(num(recorded)+delta, d))
-}
-
 func roundTo(f float64, dec int) float64 {
 	p := math.Pow10(dec)
 	return math.Round(f*p) / p

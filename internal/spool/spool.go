@@ -378,7 +378,7 @@ func (s *Spool) newSegment() (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating spool segment: %w", err)
 	}
-	if _, err := f.Write([]byte(segMagic)); err == nil {
+	if _, err = f.Write([]byte(segMagic)); err == nil {
 		err = f.Sync()
 	}
 	if err == nil {
