@@ -39,8 +39,8 @@ func init() {
 	})
 }
 
-// parseTarget validates the --exchange/--symbol/--timeframe trio shared by
-// import, backfill and gaps.
+// parseExchange validates --exchange, shared by import, fetch, backfill and
+// gaps.
 func parseExchange(ex string) error {
 	if ex == "" {
 		return usagef("--exchange is required")
