@@ -5,7 +5,7 @@ DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mdingest?sslmode=disable
 DEMO_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/mdingest_demo?sslmode=disable
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test bench soak lint demo tsdb-deps fuzz clean
+.PHONY: all build run test bench soak lint demo timescaledb parallel-copy fuzz clean
 
 all: build
 
@@ -19,9 +19,9 @@ run: build
 	DATABASE_URL="$(DATABASE_URL)" $(BIN)/mdingest migrate up --create
 	DATABASE_URL="$(DATABASE_URL)" $(BIN)/mdingest run
 
-# The whole suite, with the race detector: real PostgreSQL, Redis and the
-# TimescaleDB test server (tools/tsdb), which tsdb-deps installs.
-test: tsdb-deps lint
+# The whole suite, with the race detector: real PostgreSQL, Redis and a
+# private cluster with the real TimescaleDB extension (make timescaledb).
+test: timescaledb lint
 	$(GO) test -race -timeout 25m -count=1 ./...
 
 lint:
@@ -30,14 +30,14 @@ lint:
 	$(GO) vet ./...
 
 # Benchmarks print ratios to a baseline measured in the same run.
-bench: tsdb-deps
+bench: timescaledb parallel-copy
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/exchange/replaytest/
 	$(GO) test -run '^$$' -bench BenchmarkDaemonLoad -benchtime 1x -timeout 30m ./internal/daemon/
 
 # Soak: the daemon at the load benchmark's rate with faults on one exchange and a
 # database outage in the middle (MDINGEST_SOAK_DURATION, default 10m).
-soak: tsdb-deps
+soak: timescaledb
 	$(GO) test -run '^$$' -bench BenchmarkSoak -benchtime 1x -timeout 40m ./internal/daemon/
 
 # 60 s per parser fuzz target.
@@ -48,11 +48,17 @@ fuzz:
 	  done; \
 	done
 
-tsdb-deps: tools/tsdb/node_modules/.package-lock.json
+# Builds and installs TimescaleDB 2.28.3 from source (TIMESCALEDB_TARBALL, by
+# default ../shared/vendor/); does nothing when it is already installed.
+timescaledb:
+	tools/timescaledb/install.sh
 
-tools/tsdb/node_modules/.package-lock.json: tools/tsdb/package.json tools/tsdb/package-lock.json
-	npm ci --prefix tools/tsdb --no-audit --no-fund
-	@touch $@
+# TimescaleDB's own loader, the peer the import benchmark is measured
+# against, built from its source (PARALLEL_COPY_TARBALL).
+parallel-copy: $(BIN)/timescaledb-parallel-copy
+
+$(BIN)/timescaledb-parallel-copy:
+	tools/timescaledb/parallel-copy.sh $@
 
 # exchange-replay plus the daemon, offline, into their own database.
 demo: build

@@ -162,19 +162,15 @@ binance   BTC/USDT  1m         2024-05-01T10:00:00Z  2024-05-01T12:00:00Z  120  
 }
 
 // TestGapsTimescale runs the gap queries and the journal on TimescaleDB,
-// where market.candles is a hypertable (the test server takes no COPY, so
-// candles are inserted with SQL).
+// where market.candles is a hypertable.
 func TestGapsTimescale(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.Timescale(t)
+	url := pgtest.TimescaleDB(t)
 	m, err := schema.Open(ctx, url, schema.ModeOn, nil)
 	require.NoError(t, err)
 	require.NoError(t, m.Up())
 	require.NoError(t, m.Close())
-	cfg, err := pgxpool.ParseConfig(url)
-	require.NoError(t, err)
-	pgtest.SingleSession(cfg)
-	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	db, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	defer db.Close()
 

@@ -24,7 +24,7 @@ import (
 	"github.com/mdingest/mdingest/internal/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
 
 var (
 	btc = market.Symbol("BTC/USDT")

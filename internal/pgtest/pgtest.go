@@ -1,6 +1,7 @@
 // Package pgtest gives tests real services: a fresh PostgreSQL database per
-// test, Redis, and a TimescaleDB test server (PGlite + timescaledb, see
-// tools/tsdb). It is imported only from _test.go files.
+// test, Redis, and a private PostgreSQL cluster with the real TimescaleDB
+// extension preloaded (one per test binary, a fresh database per test). It
+// is imported only from _test.go files.
 //
 // A service that cannot be reached fails the test (it never skips): CI must
 // go red when a service is missing.
@@ -25,9 +26,6 @@ import (
 const (
 	EnvDatabaseURL = "MDINGEST_TEST_DATABASE_URL"
 	EnvRedisURL    = "MDINGEST_TEST_REDIS_URL"
-	// EnvTSDBDebug, when set, makes the TimescaleDB test server log every
-	// connection and message; the log is shown when the test fails.
-	EnvTSDBDebug = "MDINGEST_TEST_TSDB_DEBUG"
 )
 
 const (
@@ -53,14 +51,20 @@ func AdminURL() string {
 // test ends, and returns its URL.
 func NewDB(t testing.TB) string {
 	t.Helper()
-	admin := AdminURL()
+	return newDBOn(t, AdminURL())
+}
+
+// newDBOn creates a fresh database on the server of admin, dropped when the
+// test ends.
+func newDBOn(t testing.TB, admin string) string {
+	t.Helper()
 	name := dbName(t.Name())
 
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Fatalf("pgtest: PostgreSQL is unreachable at %s (set %s or start PostgreSQL): %v", redact(admin), EnvDatabaseURL, err)
+		t.Fatalf("pgtest: PostgreSQL is unreachable at %s (set %s or start PostgreSQL): %v", redact(admin), envFor(admin), err)
 	}
 	defer conn.Close(context.Background())
 
@@ -79,6 +83,13 @@ func NewDB(t testing.TB) string {
 		t.Fatalf("pgtest: %v", err)
 	}
 	return dbURL
+}
+
+func envFor(admin string) string {
+	if admin == os.Getenv(EnvTimescaleURL) {
+		return EnvTimescaleURL
+	}
+	return EnvDatabaseURL
 }
 
 func dropDB(admin, ident string) error {

@@ -3,8 +3,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -137,21 +135,6 @@ func TestUnreachableServicesFail(t *testing.T) {
 	}
 }
 
-func TestTimescaleMissingPackagesFail(t *testing.T) {
-	root := t.TempDir()
-	dir := filepath.Join(root, "tools", "tsdb")
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "server.mjs"), []byte("process.exit(3)\n"), 0o644))
-	pkgDir := filepath.Join(root, "internal", "x")
-	require.NoError(t, os.MkdirAll(pkgDir, 0o755))
-	t.Chdir(pkgDir)
-
-	msg, cleanups := runFatal(t, func(tb testing.TB) { Timescale(tb) })
-	require.Contains(t, msg, "npm ci --prefix tools/tsdb")
-	require.Contains(t, msg, "make tsdb-deps")
-	require.Zero(t, cleanups)
-}
-
 func TestRequireRedis(t *testing.T) {
 	u := RequireRedis(t)
 	require.Equal(t, RedisURL(), u)
@@ -225,24 +208,4 @@ func TestRedact(t *testing.T) {
 	require.Equal(t, "postgres://u:xxxxx@h/db", redact("postgres://u:secret@h/db"))
 	require.Equal(t, "redis://h:6379/0", redact("redis://h:6379/0"))
 	require.NotContains(t, redact("host=h password=secret"), "secret")
-}
-
-func TestParseReady(t *testing.T) {
-	tests := []struct {
-		line string
-		want string
-		ok   bool
-	}{
-		{"tsdb ready host=127.0.0.1 port=5433", "127.0.0.1:5433", true},
-		{"tsdb ready host=::1 port=5433", "[::1]:5433", true},
-		{"tsdb ready host=127.0.0.1 port=0", "", false},
-		{"tsdb ready host=127.0.0.1", "", false},
-		{"tsdb ready port=5433", "", false},
-		{"Initializing PGlite", "", false},
-	}
-	for _, tt := range tests {
-		got, ok := parseReady(tt.line)
-		require.Equal(t, tt.ok, ok, tt.line)
-		require.Equal(t, tt.want, got, tt.line)
-	}
 }

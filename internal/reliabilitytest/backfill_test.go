@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/pgtest"
 )
 
 // moduleRoot is where go.mod is, above this package.
@@ -48,7 +50,7 @@ func build(t *testing.T, pkgs ...string) string {
 // replayServer runs cmd/exchange-replay on a free port.
 func replayServer(t *testing.T, bin string) string {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
 	cmd := exec.Command(filepath.Join(bin, "exchange-replay"), "--listen", addr,
 		"--fixtures", filepath.Join(moduleRoot(t), "testdata", "replay"), "--rate-limit", "none")
 	var logs bytes.Buffer
@@ -114,8 +116,10 @@ func klineRequests(t *testing.T, replay string) int {
 // the middle of a range continues, when run again, from the page after
 // the last one it stored: every candle once, and no page fetched twice
 // (but the one in flight at the kill).
-func TestBackfillResumesAfterKill(t *testing.T) {
-	c := newCluster(t)
+func TestBackfillResumesAfterKill(t *testing.T) { onBothBackends(t, testBackfillResumesAfterKill) }
+
+func testBackfillResumesAfterKill(t *testing.T, timescale bool) {
+	c := newCluster(t, timescale)
 	bin := build(t, "./cmd/mdingest", "./cmd/exchange-replay")
 	replay := replayServer(t, bin)
 	cfg := filepath.Join(t.TempDir(), "mdingest.yaml")

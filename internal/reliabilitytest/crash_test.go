@@ -191,8 +191,10 @@ func (ch *child) kill(t *testing.T) {
 // one replaying the spool with the database back is killed too; a third
 // finishes. Every batch the first reported durable is stored, nothing is
 // stored twice, nothing made up.
-func TestCrashLosesNothingSpooled(t *testing.T) {
-	c := newCluster(t)
+func TestCrashLosesNothingSpooled(t *testing.T) { onBothBackends(t, testCrashLosesNothingSpooled) }
+
+func testCrashLosesNothingSpooled(t *testing.T, timescale bool) {
+	c := newCluster(t, timescale)
 	c.stop()
 	dir := t.TempDir()
 	dbURL := c.url("mdingest")

@@ -20,6 +20,7 @@ import (
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -53,7 +54,11 @@ var (
 // Binance and OKX only: their candle answers hold just the candles asked
 // for, so candles are comparable too (see BenchmarkSoak in internal/daemon).
 func TestDaemonSurvivesDatabaseOutage(t *testing.T) {
-	c := newCluster(t)
+	onBothBackends(t, testDaemonSurvivesDatabaseOutage)
+}
+
+func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
+	c := newCluster(t, timescale)
 	rp := newKeyLogReplay(t)
 	cfg := outageConfig(t, rp.url, c.url("mdingest"))
 	d := runDaemon(t, cfg)
@@ -200,7 +205,7 @@ func outageConfig(t *testing.T, replayURL, dbURL string) config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DatabaseURL = config.Secret(dbURL)
-	cfg.Listen = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	cfg.Listen = "127.0.0.1:" + strconv.Itoa(pgtest.FreePort(t))
 	cfg.Instance = "outage"
 	cfg.Store.SpoolDir = t.TempDir()
 	cfg.Store.FlushInterval = config.Duration(250 * time.Millisecond)

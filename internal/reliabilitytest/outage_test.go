@@ -94,8 +94,10 @@ func (f *feeder) halt() (int, error) {
 // while rows keep coming; they go to the disk spool, the intake stays
 // open, and once the server is back everything produced is stored, once,
 // with the exact values.
-func TestDatabaseOutage(t *testing.T) {
-	c := newCluster(t)
+func TestDatabaseOutage(t *testing.T) { onBothBackends(t, testDatabaseOutage) }
+
+func testDatabaseOutage(t *testing.T, timescale bool) {
+	c := newCluster(t, timescale)
 	st := c.openStore(t)
 	reg := prometheus.NewRegistry()
 	sp, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: 256 << 20, Registerer: reg})

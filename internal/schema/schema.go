@@ -111,6 +111,18 @@ func detect(ctx context.Context, db *sql.DB, mode Mode, logger *slog.Logger) (Va
 		return "", fmt.Errorf("checking for timescaledb: %w", err)
 	}
 	if available {
+		// Without the preload, CREATE EXTENSION ends the session with a FATAL.
+		var preload string
+		if err := db.QueryRowContext(ctx, `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err != nil {
+			return "", fmt.Errorf("checking shared_preload_libraries: %w", err)
+		}
+		if !strings.Contains(preload, "timescaledb") {
+			if mode == ModeOn {
+				return "", fmt.Errorf("%w: the extension is installed but not in shared_preload_libraries", ErrTimescaleRequired)
+			}
+			logger.Warn("timescaledb is installed but not preloaded (shared_preload_libraries); using plain PostgreSQL")
+			return Postgres, nil
+		}
 		_, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS timescaledb`)
 		if err == nil {
 			return TimescaleDB, nil

@@ -50,6 +50,8 @@ func requireRelations(t *testing.T, conn *pgx.Conn) {
 	}
 }
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
 func TestPostgres(t *testing.T) {
 	url := pgtest.NewDB(t)
 	require.Equal(t, schema.Postgres, upDownUp(t, url, schema.ModeAuto))
@@ -67,7 +69,7 @@ func TestTimescaleRequiredButMissing(t *testing.T) {
 }
 
 func TestTimescaleDB(t *testing.T) {
-	url := pgtest.Timescale(t)
+	url := pgtest.TimescaleDB(t)
 	require.Equal(t, schema.TimescaleDB, upDownUp(t, url, schema.ModeAuto))
 	ctx := context.Background()
 	require.NoError(t, schema.ApplyPolicies(ctx, url, schema.Policies{

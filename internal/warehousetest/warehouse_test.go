@@ -30,8 +30,10 @@ type backend struct {
 
 var backends = []backend{
 	{"postgres", pgtest.NewDB, schema.Postgres},
-	{"timescaledb", pgtest.Timescale, schema.TimescaleDB},
+	{"timescaledb", pgtest.TimescaleDB, schema.TimescaleDB},
 }
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // TestWarehouse seeds one database per backend and runs every check on it.
 // The TimescaleDB test server takes one connection at a time, so each
