@@ -2,6 +2,7 @@ package warehousetest
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mdingest/mdingest/internal/pgtest"
 )
 
 // No container engine runs here, so docker-compose.yml is checked
@@ -102,7 +105,14 @@ func TestCompose(t *testing.T) {
 
 	t.Run("timescaledb", func(t *testing.T) {
 		svc := p.Services["timescaledb"]
-		require.True(t, strings.HasPrefix(svc.Image, "timescale/timescaledb:"), svc.Image)
+		// What users run is what the tests run: the same TimescaleDB on the
+		// same PostgreSQL major, read from the tests' own server.
+		conn := connect(t, pgtest.TimescaleDB(t))
+		var ext string
+		var pgVersion int
+		require.NoError(t, conn.QueryRow(context.Background(), `SELECT default_version, current_setting('server_version_num')::int
+			FROM pg_available_extensions WHERE name = 'timescaledb'`).Scan(&ext, &pgVersion))
+		require.Equal(t, fmt.Sprintf("timescale/timescaledb:%s-pg%d", ext, pgVersion/10000), svc.Image)
 		require.Equal(t, "mdingest", *svc.Environment["POSTGRES_DB"])
 		require.True(t, slices.ContainsFunc(svc.Volumes, func(v types.ServiceVolumeConfig) bool {
 			return v.Type == types.VolumeTypeVolume && v.Target == "/var/lib/postgresql/data"
