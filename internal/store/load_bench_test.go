@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -53,25 +55,24 @@ func benchRows() []benchRow {
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
-// BenchmarkLoad1M compares our loader with psql's \copy on the same 1M
-// candles, in one run so that the ratios hold on a noisy machine:
-// (a) psql \copy of CSV into an empty candles table, the baseline;
-// (b) Store.Candles into an empty table; (c) the same rows again, all
-// duplicates; (d) `mdingest import` of the CSV files end to end.
-func BenchmarkLoad1M(b *testing.B) {
-	if _, err := exec.LookPath("psql"); err != nil {
-		b.Fatalf("psql is needed for the baseline: %v", err)
-	}
-	rows := benchRows()
-	n := len(rows)
-	dir := b.TempDir()
+// benchData is the benchmark's 1M candles in the three shapes the loaders
+// take: one CSV of market.candles' columns (psql \copy and
+// timescaledb-parallel-copy), ten Binance kline files (mdingest import), and
+// market.Candle values (the loader called in-process).
+type benchData struct {
+	n           int
+	copyCSV     string
+	importFiles []string
+	candles     []market.Candle
+}
 
-	// CSV for \copy (the table's columns) and per-symbol files for import.
-	copyCSV := filepath.Join(dir, "copy.csv")
-	f, err := os.Create(copyCSV)
+func newBenchData(b *testing.B) benchData {
+	rows := benchRows()
+	dir := b.TempDir()
+	d := benchData{n: len(rows), copyCSV: filepath.Join(dir, "copy.csv")}
+	f, err := os.Create(d.copyCSV)
 	require.NoError(b, err)
 	w := bufio.NewWriterSize(f, 1<<20)
-	var importFiles []string
 	var fw *bufio.Writer
 	var ff *os.File
 	for i, r := range rows {
@@ -82,7 +83,7 @@ func BenchmarkLoad1M(b *testing.B) {
 				require.NoError(b, ff.Close())
 			}
 			name := filepath.Join(dir, strings.ReplaceAll(r.sym, "/", "")+"-1m.csv")
-			importFiles = append(importFiles, name)
+			d.importFiles = append(d.importFiles, name)
 			ff, err = os.Create(name)
 			require.NoError(b, err)
 			fw = bufio.NewWriterSize(ff, 1<<20)
@@ -95,68 +96,170 @@ func BenchmarkLoad1M(b *testing.B) {
 	require.NoError(b, w.Flush())
 	require.NoError(b, f.Close())
 
-	candles := make([]market.Candle, n)
+	d.candles = make([]market.Candle, d.n)
 	for i, r := range rows {
-		candles[i] = market.Candle{Exchange: "binance", Symbol: market.Symbol(r.sym), Timeframe: market.TF1m, Time: r.ts,
+		d.candles[i] = market.Candle{Exchange: "binance", Symbol: market.Symbol(r.sym), Timeframe: market.TF1m, Time: r.ts,
 			Open: market.MustDecimal(r.open), High: market.MustDecimal(r.high), Low: market.MustDecimal(r.low),
 			Close: market.MustDecimal(r.cls), Volume: market.MustDecimal(r.vol), Closed: true}
 	}
+	return d
+}
 
-	bin := filepath.Join(dir, "mdingest")
+// benchSettings tune both backends' clusters alike for bulk loading, as an
+// operator would (and as timescaledb-tune does): durable (fsync on), with
+// room for the hot chunks in shared buffers and no checkpoint mid-load.
+var benchSettings = map[string]string{
+	"shared_buffers":     "1GB",
+	"max_wal_size":       "8GB",
+	"checkpoint_timeout": "30min",
+	"wal_compression":    "off",
+}
+
+// EnvParallelCopy names the timescaledb-parallel-copy binary; default
+// bin/timescaledb-parallel-copy, which `make parallel-copy` builds.
+const EnvParallelCopy = "MDINGEST_BENCH_PARALLEL_COPY"
+
+func parallelCopyBin(b *testing.B) string {
+	if p := os.Getenv(EnvParallelCopy); p != "" {
+		return p
+	}
+	p := filepath.Join(moduleRoot(b), "bin", "timescaledb-parallel-copy")
+	if _, err := os.Stat(p); err != nil {
+		b.Fatalf("timescaledb-parallel-copy, the peer loader, is not built: run `make parallel-copy` or set %s (%v)", EnvParallelCopy, err)
+	}
+	return p
+}
+
+func moduleRoot(b *testing.B) string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	require.NoError(b, err)
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// BenchmarkLoad1M loads the same 1M candles (10 symbols x 100,000 minutes)
+// into market.candles on TimescaleDB (a hypertable) and on plain
+// PostgreSQL, each a private cluster with the same settings, in one run so
+// that the ratios hold on a noisy machine. Every load gets a fresh migrated
+// database:
+//
+//	(a) psql \copy of the CSV, the baseline;
+//	(p) timescaledb-parallel-copy --workers 2 of the same CSV, TimescaleDB's own loader;
+//	(d) mdingest import of the 10 kline files, end to end;
+//	(b) Store.Candles in-process into an empty table;
+//	(c) the same rows again, all duplicates.
+func BenchmarkLoad1M(b *testing.B) {
+	if _, err := exec.LookPath("psql"); err != nil {
+		b.Fatalf("psql is needed for the baseline: %v", err)
+	}
+	peer := parallelCopyBin(b)
+	data := newBenchData(b)
+	bin := filepath.Join(b.TempDir(), "mdingest")
 	build := exec.Command("go", "build", "-o", bin, "github.com/mdingest/mdingest/cmd/mdingest")
 	build.Stderr = os.Stderr
 	require.NoError(b, build.Run())
 
-	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		// (a) the baseline
-		urlA := pgtest.MigratedDB(b)
-		start := time.Now()
-		out, err := exec.Command("psql", urlA, "-v", "ON_ERROR_STOP=1", "-c",
-			`\copy market.candles (exchange, symbol, timeframe, ts, open, high, low, close, volume, closed) FROM '`+copyCSV+`' CSV`).CombinedOutput()
-		require.NoError(b, err, string(out))
-		a := rate(n, time.Since(start))
-
-		// (b) and (c)
-		urlB := pgtest.MigratedDB(b)
-		st, err := store.Open(ctx, urlB, store.Options{})
-		require.NoError(b, err)
-		loadAll := func() (store.Result, time.Duration) {
-			var total store.Result
-			start := time.Now()
-			for i := 0; i < n; i += benchBatch {
-				r, err := st.Candles(ctx, candles[i:min(i+benchBatch, n)])
-				require.NoError(b, err)
-				total = total.Add(r)
+	for _, backend := range []struct {
+		name      string
+		timescale bool
+	}{{"timescaledb", true}, {"postgres", false}} {
+		b.Run(backend.name, func(b *testing.B) {
+			c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: backend.timescale, Durable: true, Settings: benchSettings})
+			require.NoError(b, err)
+			defer func() { require.NoError(b, c.Remove()) }()
+			mode := schema.ModeOff
+			if backend.timescale {
+				mode = schema.ModeOn
 			}
-			return total, time.Since(start)
-		}
-		rb, db := loadAll()
-		require.Equal(b, n, rb.Inserted)
-		rc, dc := loadAll()
-		require.Equal(b, n, rc.Duplicates)
-		st.Close()
-
-		// (d) end to end, one import per symbol file
-		urlD := pgtest.MigratedDB(b)
-		start = time.Now()
-		for i, file := range importFiles {
-			cmd := exec.Command(bin, "import", "--database-url", urlD, "--exchange", "binance",
-				"--symbol", fmt.Sprintf("SYM%d/USDT", i), file)
-			out, err := cmd.CombinedOutput()
-			require.NoError(b, err, string(out))
-		}
-		d := rate(n, time.Since(start))
-
-		vb, vc := rate(n, db), rate(n, dc)
-		fmt.Printf("load of %d candles, GOMAXPROCS=%d:\n", n, runtime.GOMAXPROCS(0))
-		fmt.Printf("  (a) psql \\copy CSV, baseline     %9.0f rows/s\n", a)
-		fmt.Printf("  (b) loader, empty table          %9.0f rows/s  b/a = %.2f\n", vb, vb/a)
-		fmt.Printf("  (c) loader, all duplicates       %9.0f rows/s  c/a = %.2f\n", vc, vc/a)
-		fmt.Printf("  (d) mdingest import, end to end  %9.0f rows/s  d/a = %.2f\n", d, d/a)
-		b.ReportMetric(vb/a, "b/a")
-		b.ReportMetric(vc/a, "c/a")
-		b.ReportMetric(d/a, "d/a")
+			fresh := func(name string) string {
+				require.NoError(b, c.CreateDB(context.Background(), name))
+				url := c.URL(name)
+				m, err := schema.Open(context.Background(), url, mode, nil)
+				require.NoError(b, err)
+				require.NoError(b, m.Up())
+				require.NoError(b, m.Close())
+				return url
+			}
+			for i := 0; b.Loop(); i++ {
+				r := loadWays(b, data, bin, peer, func(way string) string { return fresh(fmt.Sprintf("%s_%d", way, i)) })
+				r.print(backend.name, data.n)
+				b.ReportMetric(r.d/r.a, "d/a")
+				b.ReportMetric(r.d/r.p, "d/p")
+				b.ReportMetric(r.b/r.a, "b/a")
+				b.ReportMetric(r.c/r.a, "c/a")
+			}
+		})
 	}
+}
+
+// loadRates are rows/s of each way.
+type loadRates struct{ a, p, d, b, c float64 }
+
+func (r loadRates) print(backend string, n int) {
+	fmt.Printf("load of %d candles into %s, GOMAXPROCS=%d:\n", n, backend, runtime.GOMAXPROCS(0))
+	fmt.Printf("  (a) psql \\copy CSV, baseline                %9.0f rows/s\n", r.a)
+	fmt.Printf("  (p) timescaledb-parallel-copy, 2 workers    %9.0f rows/s  p/a = %.2f\n", r.p, r.p/r.a)
+	fmt.Printf("  (d) mdingest import, 10 files               %9.0f rows/s  d/a = %.2f  d/p = %.2f\n", r.d, r.d/r.a, r.d/r.p)
+	fmt.Printf("  (b) loader in-process, empty table          %9.0f rows/s  b/a = %.2f\n", r.b, r.b/r.a)
+	fmt.Printf("  (c) loader in-process, all duplicates       %9.0f rows/s  c/a = %.2f\n", r.c, r.c/r.a)
+}
+
+func loadWays(b *testing.B, data benchData, bin, peer string, fresh func(way string) string) loadRates {
+	ctx := context.Background()
+	n := data.n
+	var r loadRates
+	timed := func(name string, args ...string) float64 {
+		start := time.Now()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		require.NoError(b, err, string(out))
+		return rate(n, time.Since(start))
+	}
+	count := func(url string) int {
+		conn, err := pgx.Connect(ctx, url)
+		require.NoError(b, err)
+		defer conn.Close(ctx)
+		var got int
+		require.NoError(b, conn.QueryRow(ctx, "SELECT count(*) FROM market.candles").Scan(&got))
+		return got
+	}
+
+	url := fresh("copy")
+	r.a = timed("psql", url, "-v", "ON_ERROR_STOP=1", "-c",
+		`\copy market.candles (exchange, symbol, timeframe, ts, open, high, low, close, volume, closed) FROM '`+data.copyCSV+`' CSV`)
+	require.Equal(b, n, count(url))
+
+	url = fresh("peer")
+	r.p = timed(peer, "--connection", url, "--schema", "market", "--table", "candles", "--workers", "2",
+		"--columns", "exchange,symbol,timeframe,ts,open,high,low,close,volume,closed", "--file", data.copyCSV)
+	require.Equal(b, n, count(url))
+
+	url = fresh("import")
+	start := time.Now()
+	for i, file := range data.importFiles {
+		out, err := exec.Command(bin, "import", "--database-url", url, "--exchange", "binance",
+			"--symbol", fmt.Sprintf("SYM%d/USDT", i), file).CombinedOutput()
+		require.NoError(b, err, string(out))
+	}
+	r.d = rate(n, time.Since(start))
+	require.Equal(b, n, count(url))
+
+	url = fresh("loader")
+	st, err := store.Open(ctx, url, store.Options{})
+	require.NoError(b, err)
+	defer st.Close()
+	loadAll := func() (store.Result, float64) {
+		var total store.Result
+		start := time.Now()
+		for i := 0; i < n; i += benchBatch {
+			res, err := st.Candles(ctx, data.candles[i:min(i+benchBatch, n)])
+			require.NoError(b, err)
+			total = total.Add(res)
+		}
+		return total, rate(n, time.Since(start))
+	}
+	var res store.Result
+	res, r.b = loadAll()
+	require.Equal(b, n, res.Inserted)
+	res, r.c = loadAll()
+	require.Equal(b, n, res.Duplicates)
+	return r
 }
