@@ -14,6 +14,17 @@
 // itself lives as long as its longest-lived entry. A candle older than the
 // one cached for its timeframe does not replace it (a backfill does not
 // hide the live candle).
+//
+// Every value written is also published, for downstream consumers, on the
+// channel `{prefix}:{kind}` (kinds ticker, orderbook, ohlcv, and quality and
+// error for the pipeline's quality reports and failed fetches) as an
+// envelope:
+//
+//	{"kind": "ticker", "exchange": "binance", "symbol": "BTC/USDT", "key": "mdingest:ticker:binance:BTC/USDT", "value": {...}}
+//
+// An ohlcv message carries one candle: {"timeframe": "1m", "ohlcv": [...], "closed": true}.
+// Without Redis nothing is published: the in-process cache has no
+// subscribers.
 package cache
 
 import (
@@ -38,16 +49,22 @@ var (
 	ErrUnknownKind      = errors.New("not a cached kind (ticker, orderbook, ohlcv)")
 	ErrNoTTL            = errors.New("value without a positive TTL")
 	ErrContention       = errors.New("key changed by other writers on every attempt")
+	// ErrNotPublished is a backend's answer to Publish when nobody can
+	// subscribe (the in-process cache); not a failure.
+	ErrNotPublished = errors.New("no subscribers without redis")
 )
 
 // DefaultPrefix starts every key.
 const DefaultPrefix = "mdingest"
 
-// Entry is one value to store.
+// Entry is one value to store, and optionally to publish.
 type Entry struct {
 	Key   string
 	Value []byte
 	TTL   time.Duration
+	// Publish, when its Channel is set, is sent to subscribers in the same
+	// round trip as the write.
+	Publish Message
 }
 
 // UpdateFunc computes a key's new value from its current one (found false:
@@ -66,6 +83,30 @@ type Backend interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	// Update replaces a key's value atomically with fn's result.
 	Update(ctx context.Context, key string, fn UpdateFunc) error
+	// Publish sends messages to channels' subscribers, in one round trip
+	// where the backend can; a backend without subscribers drops them.
+	Publish(ctx context.Context, msgs []Message) error
+}
+
+// Message is one published value.
+type Message struct {
+	Channel string
+	Payload []byte
+}
+
+// Kinds published besides the cached ones.
+const (
+	KindQuality = "quality"
+	KindError   = "error"
+)
+
+// envelope is a published message: what, where from, and the value.
+type envelope struct {
+	Kind     string `json:"kind"`
+	Exchange string `json:"exchange"`
+	Symbol   string `json:"symbol,omitempty"`
+	Key      string `json:"key,omitempty"`
+	Value    any    `json:"value"`
 }
 
 // Options configure a Cache.
@@ -89,7 +130,7 @@ type Cache struct {
 }
 
 type cacheMetrics struct {
-	hits, misses, errors *prometheus.CounterVec
+	hits, misses, errors, published *prometheus.CounterVec
 }
 
 // New returns a Cache over b.
@@ -112,10 +153,25 @@ func New(b Backend, cfg Config, opts Options) (*Cache, error) {
 			Name: "cache_misses_total", Help: "Cache reads that found no value, by kind.",
 		}, []string{"kind"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cache_errors_total", Help: "Cache operations that failed, by operation (get, set).",
+			Name: "cache_errors_total", Help: "Cache operations that failed, by operation (get, set, publish).",
 		}, []string{"op"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cache_published_total", Help: "Values published to downstream consumers, by kind.",
+		}, []string{"kind"}),
 	}
-	if err := register(opts.Registerer, c.m.hits, c.m.misses, c.m.errors); err != nil {
+	// Every series exists from the start, so dashboards and alerts see
+	// zeros rather than nothing (the daemon itself only writes).
+	for _, kind := range []string{string(market.TypeTicker), string(market.TypeOrderBook), string(market.TypeOHLCV)} {
+		c.m.hits.WithLabelValues(kind)
+		c.m.misses.WithLabelValues(kind)
+		c.m.published.WithLabelValues(kind)
+	}
+	c.m.published.WithLabelValues(KindQuality)
+	c.m.published.WithLabelValues(KindError)
+	for _, op := range []string{"get", "set", "publish"} {
+		c.m.errors.WithLabelValues(op)
+	}
+	if err := register(opts.Registerer, c.m.hits, c.m.misses, c.m.errors, c.m.published); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -163,7 +219,7 @@ func (c *Cache) SetTickers(ctx context.Context, ts []market.Ticker) error {
 		}
 		entries = append(entries, e)
 	}
-	return c.set(ctx, entries)
+	return c.set(ctx, market.TypeTicker, entries)
 }
 
 // SetOrderBook caches b for cache.ttl.orderbook.
@@ -181,9 +237,46 @@ func (c *Cache) SetOrderBooks(ctx context.Context, bs []market.OrderBook) error 
 		}
 		entries = append(entries, e)
 	}
-	return c.set(ctx, entries)
+	return c.set(ctx, market.TypeOrderBook, entries)
 }
 
+func (c *Cache) message(kind, exchange, symbol, key string, v any) (Message, error) {
+	b, err := json.Marshal(envelope{Kind: kind, Exchange: exchange, Symbol: symbol, Key: key, Value: v})
+	if err != nil {
+		return Message{}, fmt.Errorf("encoding %s message: %w", kind, err)
+	}
+	return Message{Channel: c.Channel(kind), Payload: b}, nil
+}
+
+func (c *Cache) publish(ctx context.Context, kind string, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := c.b.Publish(ctx, msgs); err != nil {
+		if errors.Is(err, ErrNotPublished) {
+			return nil
+		}
+		return c.fail("publish", fmt.Errorf("publishing %d %s values: %w", len(msgs), kind, err))
+	}
+	c.m.published.WithLabelValues(kind).Add(float64(len(msgs)))
+	return nil
+}
+
+// Channel is the channel a kind's values are published on.
+func (c *Cache) Channel(kind string) string { return c.prefix + ":" + kind }
+
+// Notify publishes an event that is not cached (KindQuality: a batch's
+// quality report; KindError: a failed fetch) for downstream consumers.
+func (c *Cache) Notify(ctx context.Context, kind, exchange, symbol string, value any) error {
+	m, err := c.message(kind, exchange, symbol, "", value)
+	if err != nil {
+		return c.fail("publish", err)
+	}
+	return c.publish(ctx, kind, []Message{m})
+}
+
+// entry is v cached under its key and published with the cached JSON as
+// the envelope's value.
 func (c *Cache) entry(kind market.DataType, exchange string, symbol market.Symbol, v any, ttl time.Duration) (Entry, error) {
 	key, err := c.key(kind, exchange, symbol)
 	if err != nil {
@@ -193,15 +286,22 @@ func (c *Cache) entry(kind market.DataType, exchange string, symbol market.Symbo
 	if err != nil {
 		return Entry{}, fmt.Errorf("encoding %s: %w", key, err)
 	}
-	return Entry{Key: key, Value: b, TTL: ttl}, nil
+	m, err := c.message(string(kind), exchange, string(symbol), key, json.RawMessage(b))
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Key: key, Value: b, TTL: ttl, Publish: m}, nil
 }
 
-func (c *Cache) set(ctx context.Context, entries []Entry) error {
+func (c *Cache) set(ctx context.Context, kind market.DataType, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	if err := c.b.Set(ctx, entries); err != nil {
 		return c.fail("set", fmt.Errorf("caching %d values: %w", len(entries), err))
+	}
+	if c.b.Name() == "redis" { // the in-process cache publishes nothing
+		c.m.published.WithLabelValues(string(kind)).Add(float64(len(entries)))
 	}
 	return nil
 }
@@ -256,7 +356,23 @@ func (c *Cache) SetCandles(ctx context.Context, ks []market.Candle) error {
 			return c.fail("set", fmt.Errorf("caching candles of %s: %w", key, err))
 		}
 	}
-	return nil
+	msgs := make([]Message, 0, len(ks))
+	for _, k := range ks {
+		m, err := c.message(string(market.TypeOHLCV), k.Exchange, string(k.Symbol), c.Key(market.TypeOHLCV, k.Exchange, k.Symbol),
+			publishedCandle{Timeframe: k.Timeframe, Candle: ccxtCandle{k}, Closed: k.Closed})
+		if err != nil {
+			return c.fail("publish", err)
+		}
+		msgs = append(msgs, m)
+	}
+	return c.publish(ctx, string(market.TypeOHLCV), msgs)
+}
+
+// publishedCandle is one candle as an ohlcv message's value.
+type publishedCandle struct {
+	Timeframe market.Timeframe `json:"timeframe"`
+	Candle    ccxtCandle       `json:"ohlcv"`
+	Closed    bool             `json:"closed"`
 }
 
 // ohlcvEntry is one timeframe's latest candle in an ohlcv value.

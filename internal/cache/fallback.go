@@ -101,6 +101,19 @@ func (f *Fallback) Update(ctx context.Context, key string, fn UpdateFunc) error 
 	return f.mem.Update(ctx, key, fn)
 }
 
+// Publish publishes through Redis; while Redis is unreachable there are no
+// subscribers to reach, so messages are dropped.
+func (f *Fallback) Publish(ctx context.Context, msgs []Message) error {
+	if !f.down.Load() {
+		err := f.redis.Publish(ctx, msgs)
+		if !unavailable(ctx, err) {
+			return err
+		}
+		f.toMemory(err)
+	}
+	return f.mem.Publish(ctx, msgs)
+}
+
 func (f *Fallback) toMemory(err error) {
 	if f.down.CompareAndSwap(false, true) {
 		f.log.Warn("redis unreachable, caching in memory until it answers again", "error", err)

@@ -49,6 +49,9 @@ func NewMemory(opts MemoryOptions) *Memory {
 // Name is "memory".
 func (m *Memory) Name() string { return "memory" }
 
+// Publish drops the messages: an in-process cache has no subscribers.
+func (m *Memory) Publish(context.Context, []Message) error { return ErrNotPublished }
+
 // Set stores copies of the entries' values.
 func (m *Memory) Set(_ context.Context, entries []Entry) error {
 	m.mu.Lock()

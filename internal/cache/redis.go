@@ -57,13 +57,27 @@ func (r *Redis) Set(ctx context.Context, entries []Entry) error {
 			return fmt.Errorf("%w: %s", ErrNoTTL, e.Key)
 		}
 	}
-	if len(entries) == 1 {
+	if len(entries) == 1 && entries[0].Publish.Channel == "" {
 		e := entries[0]
 		return r.client.Set(ctx, e.Key, e.Value, e.TTL).Err()
 	}
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, e := range entries {
 			p.Set(ctx, e.Key, e.Value, e.TTL)
+			if e.Publish.Channel != "" {
+				p.Publish(ctx, e.Publish.Channel, e.Publish.Payload)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// Publish sends the messages in one pipelined round trip.
+func (r *Redis) Publish(ctx context.Context, msgs []Message) error {
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range msgs {
+			p.Publish(ctx, m.Channel, m.Payload)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -153,7 +154,9 @@ func TestRedisSetTickersOneRoundTrip(t *testing.T) {
 	for _, p := range hook.pipelines {
 		if slices.Contains(p, "set") {
 			// go-redis may pass one pipeline through the hook at two layers.
-			require.Len(t, p, 50, "all SETs in one pipeline: %v", p)
+			require.Len(t, p, 100, "all SETs and their PUBLISHes in one pipeline: %v", p)
+			require.Equal(t, 50, countOf(p, "set"))
+			require.Equal(t, 50, countOf(p, "publish"))
 			sets++
 		}
 	}
@@ -165,6 +168,96 @@ func TestRedisSetTickersOneRoundTrip(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, tk.Last, got.Last)
 	}
+}
+
+func countOf(ss []string, s string) int {
+	n := 0
+	for _, x := range ss {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRedisPublishes checks every cached value, and every quality or error
+// event, reaches a subscriber of its kind's channel as an envelope naming
+// what it is.
+func TestRedisPublishes(t *testing.T) {
+	ctx := context.Background()
+	c, client := newRedisCache(t)
+	sub := client.Subscribe(ctx, c.Channel("ticker"), c.Channel("orderbook"), c.Channel("ohlcv"), c.Channel(KindQuality), c.Channel(KindError))
+	defer sub.Close()
+	_, err := sub.Receive(ctx) // the subscription is active before anything is published
+	require.NoError(t, err)
+	msgs := sub.Channel()
+	next := func() (string, map[string]any) {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			var v map[string]any
+			require.NoError(t, json.Unmarshal([]byte(m.Payload), &v), m.Payload)
+			return m.Channel, v
+		case <-time.After(5 * time.Second):
+			t.Fatal("no message")
+			return "", nil
+		}
+	}
+
+	require.NoError(t, c.SetTickers(ctx, []market.Ticker{ticker("binance", "BTC/USDT", "100.5")}))
+	ch, v := next()
+	require.Equal(t, c.Channel("ticker"), ch)
+	require.Equal(t, "ticker", v["kind"])
+	require.Equal(t, "binance", v["exchange"])
+	require.Equal(t, "BTC/USDT", v["symbol"])
+	require.Equal(t, c.Key(market.TypeTicker, "binance", "BTC/USDT"), v["key"])
+	cached, err := client.Get(ctx, c.Key(market.TypeTicker, "binance", "BTC/USDT")).Result()
+	require.NoError(t, err)
+	value, err := json.Marshal(v["value"])
+	require.NoError(t, err)
+	require.JSONEq(t, cached, string(value), "the message carries the cached value")
+
+	require.NoError(t, c.SetOrderBooks(ctx, []market.OrderBook{book("kraken", "ETH/USDT")}))
+	ch, v = next()
+	require.Equal(t, c.Channel("orderbook"), ch)
+	require.Equal(t, "kraken", v["exchange"])
+	require.Contains(t, v["value"], "bids")
+
+	k := candle("okx", "BTC/USDT", market.TF1m, t0, "42.5")
+	k.Closed = true
+	require.NoError(t, c.SetCandles(ctx, []market.Candle{k}))
+	ch, v = next()
+	require.Equal(t, c.Channel("ohlcv"), ch)
+	val := v["value"].(map[string]any)
+	require.Equal(t, "1m", val["timeframe"])
+	require.Equal(t, true, val["closed"])
+	require.Equal(t, []any{float64(t0.UnixMilli()), 100.0, 101.5, 99.0, 42.5, 12.0}, val["ohlcv"])
+
+	require.NoError(t, c.Notify(ctx, KindQuality, "binance", "BTC/USDT", map[string]any{"score": 0.97, "passed": true}))
+	ch, v = next()
+	require.Equal(t, c.Channel(KindQuality), ch)
+	require.Equal(t, 0.97, v["value"].(map[string]any)["score"])
+
+	require.NoError(t, c.Notify(ctx, KindError, "kraken", "", map[string]any{"error": "fetching ticker: 503"}))
+	ch, v = next()
+	require.Equal(t, c.Channel(KindError), ch)
+	require.NotContains(t, v, "symbol", "no symbol: omitted")
+
+	for kind, n := range map[string]float64{"ticker": 1, "orderbook": 1, "ohlcv": 1, KindQuality: 1, KindError: 1} {
+		require.Equal(t, n, testutil.ToFloat64(c.m.published.WithLabelValues(kind)), kind)
+	}
+}
+
+// TestMemoryPublishesNothing checks the in-process cache neither fails nor
+// counts values as published: nobody can subscribe to it.
+func TestMemoryPublishesNothing(t *testing.T) {
+	ctx := context.Background()
+	c, _, _ := newMemoryCache(t)
+	require.NoError(t, c.SetTickers(ctx, []market.Ticker{ticker("binance", "BTC/USDT", "1")}))
+	require.NoError(t, c.Notify(ctx, KindQuality, "binance", "BTC/USDT", map[string]any{"score": 1}))
+	require.Zero(t, testutil.ToFloat64(c.m.published.WithLabelValues("ticker")))
+	require.Zero(t, testutil.ToFloat64(c.m.published.WithLabelValues(KindQuality)))
+	require.Zero(t, testutil.ToFloat64(c.m.errors.WithLabelValues("publish")))
 }
 
 func TestRedisConcurrentCandles(t *testing.T) {

@@ -254,7 +254,7 @@ func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, ch
 	hot *cache.Cache, w *writer.Writer, m *ingest.Metrics, logger *slog.Logger) error {
 	ex := cfg.Exchanges[id]
 	p, err := ingest.New(ingest.Options{
-		Fetcher: c, Checker: checker, Cache: hot, Sink: w, Rejects: w,
+		Fetcher: c, Checker: checker, Cache: hot, Notify: hot, Sink: w, Rejects: w,
 		Symbols: ex.Symbols, CriticalSymbols: ex.CriticalSymbols, Timeframes: ex.Timeframes, Depth: ex.Depth,
 		MaxAge: checker.Config().MaxAge, Metrics: m, Logger: logger,
 	})

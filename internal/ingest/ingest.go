@@ -64,6 +64,19 @@ type Sink interface {
 	PutQualityReports(ctx context.Context, started time.Time, rows []store.QualityReport) error
 }
 
+// Notifier tells downstream consumers about what is not cached: a batch's
+// quality report (kind "quality") and a failed fetch ("error"). The cache's
+// Redis pub/sub implements it (*cache.Cache).
+type Notifier interface {
+	Notify(ctx context.Context, kind, exchange, symbol string, value any) error
+}
+
+// Kinds of notification.
+const (
+	NotifyQuality = "quality"
+	NotifyError   = "error"
+)
+
 // RejectSink takes rejected rows.
 type RejectSink interface {
 	PutRejectedRows(ctx context.Context, started time.Time, rows []store.RejectedRow) error
@@ -85,7 +98,8 @@ var (
 type Options struct {
 	Fetcher Fetcher
 	Checker Checker
-	Cache   Cache // nil: nothing is cached
+	Cache   Cache    // nil: nothing is cached
+	Notify  Notifier // nil: quality reports and failures are not published
 	Sink    Sink
 	Rejects RejectSink
 	// Symbols are the configured symbols; after a markets refresh, those
@@ -411,6 +425,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 		reports := make([]store.QualityReport, 0, len(res.Reports))
 		for _, r := range res.Reports {
 			reports = append(reports, qualityRow(now, r))
+			p.notify(ctx, NotifyQuality, string(r.Symbol), r)
 			if !r.Passed {
 				p.logger.Warn("batch below quality thresholds", "symbol", r.Symbol, "type", r.DataType,
 					"timeframe", r.Timeframe, "score", r.Score, "rejected", r.Rejected)
@@ -444,10 +459,29 @@ func qualityRow(now time.Time, r quality.Report) store.QualityReport {
 	}
 }
 
+// notify publishes an event; like the cache, it is best effort.
+func (p *Pipeline) notify(ctx context.Context, kind, symbol string, v any) {
+	if p.opts.Notify == nil {
+		return
+	}
+	if err := p.opts.Notify.Notify(ctx, kind, p.exchange, symbol, v); err != nil {
+		p.logger.Warn("publishing failed", "kind", kind, "err", err)
+	}
+}
+
+// fetchError is a failed fetch as published.
+type fetchError struct {
+	DataType market.DataType `json:"data_type"`
+	Error    string          `json:"error"`
+	Decode   bool            `json:"decode"` // the response came but could not be parsed
+}
+
 // fetchFailed counts a failed fetch; an undecodable response is kept as a
 // rejected row with its raw payload.
 func (p *Pipeline) fetchFailed(ctx context.Context, dt market.DataType, symbol string, started time.Time, err error) error {
 	p.m.fetchErrors.WithLabelValues(p.exchange, string(dt)).Inc()
+	var decode *exchange.DecodeError
+	p.notify(ctx, NotifyError, symbol, fetchError{DataType: dt, Error: err.Error(), Decode: errors.As(err, &decode)})
 	var de *exchange.DecodeError
 	if !errors.As(err, &de) {
 		if symbol != "" {

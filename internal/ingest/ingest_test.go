@@ -448,3 +448,41 @@ func TestNewRejectsMissingParts(t *testing.T) {
 	_, err = ingest.NewMetrics(reg)
 	require.Error(t, err, "registering twice on one registry")
 }
+
+// notes records notifications.
+type notes struct {
+	mu   sync.Mutex
+	got  []string // kind exchange symbol
+	vals []any
+}
+
+func (n *notes) Notify(_ context.Context, kind, exchange, symbol string, v any) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.got = append(n.got, kind+" "+exchange+" "+symbol)
+	n.vals = append(n.vals, v)
+	return nil
+}
+
+// TestNotifiesQualityAndErrors checks downstream consumers hear of every
+// batch's quality report and every failed fetch, as the original design's
+// quality and error callbacks did.
+func TestNotifiesQualityAndErrors(t *testing.T) {
+	n := &notes{}
+	f := &fetcher{tickers: []market.Ticker{ticker("BTC/USDT"), ticker(bad)},
+		err: map[string]error{"OrderBook BTC/USDT": errors.New("503")}}
+	e := newEnv(t, f, func(o *ingest.Options) { o.Notify = n })
+	_, err := e.p.Tickers(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []string{"quality fakex BTC/USDT", "quality fakex " + string(bad)}, n.got)
+	rep, ok := n.vals[1].(quality.Report)
+	require.True(t, ok, "the report itself: %T", n.vals[1])
+	require.False(t, rep.Passed)
+
+	_, err = e.p.OrderBooks(context.Background())
+	require.Error(t, err)
+	require.Equal(t, "error fakex BTC/USDT", n.got[2])
+	b, err := json.Marshal(n.vals[2])
+	require.NoError(t, err)
+	require.JSONEq(t, `{"data_type":"orderbook","error":"503","decode":false}`, string(b))
+}
