@@ -61,7 +61,6 @@ func TestPostgres(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 	requireRelations(t, conn)
-	requireRetention(t, conn)
 }
 
 func TestTimescaleRequiredButMissing(t *testing.T) {
@@ -109,24 +108,6 @@ func TestTimescaleDB(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT config->>'compress_after' FROM timescaledb_information.jobs
 		WHERE proc_name = 'policy_compression' AND hypertable_name = 'candles'`).Scan(&compressAfter))
 	require.Equal(t, "10 days", compressAfter)
-	requireRetention(t, conn)
-}
-
-// requireRetention checks ops.apply_retention removes old rows only.
-func requireRetention(t *testing.T, conn *pgx.Conn) {
-	t.Helper()
-	ctx := context.Background()
-	_, err := conn.Exec(ctx, `INSERT INTO market.tickers (exchange, symbol, ts, last) VALUES
-		('binance', 'BTC/USDT', now() - interval '400 days', 1), ('binance', 'BTC/USDT', now(), 2)`)
-	require.NoError(t, err)
-	var dropped int64
-	require.NoError(t, conn.QueryRow(ctx, `SELECT ops.apply_retention('market.tickers', interval '90 days')`).Scan(&dropped))
-	require.Positive(t, dropped)
-	var left int
-	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM market.tickers`).Scan(&left))
-	require.Equal(t, 1, left)
-	_, err = conn.Exec(ctx, `SELECT ops.apply_retention('market.symbols', interval '1 day')`)
-	require.Error(t, err, "only time-keyed tables")
 }
 
 // ownedDB makes a login role without superuser, gives it a fresh database
