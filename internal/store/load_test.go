@@ -150,19 +150,6 @@ func TestLoadPaths(t *testing.T) {
 	}
 }
 
-// compressAll compresses every chunk of market.candles and returns how
-// many there are.
-func compressAll(t *testing.T, s *store.Store) int {
-	t.Helper()
-	ctx := context.Background()
-	n := count(t, s, `SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks('market.candles') c`)
-	require.Zero(t, count(t, s, `SELECT count(*) FROM timescaledb_information.chunks
-WHERE hypertable_schema = 'market' AND hypertable_name = 'candles' AND NOT is_compressed`))
-	_, err := s.Pool().Exec(ctx, `ANALYZE market.candles`)
-	require.NoError(t, err)
-	return n
-}
-
 // closedDigest is a digest of the values of the closed candles, but those
 // at except.
 func closedDigest(t *testing.T, s *store.Store, except time.Time) string {
@@ -194,7 +181,7 @@ func TestCompressedChunks(t *testing.T) {
 	}
 	openAt := t0.Add(10*24*time.Hour + time.Minute)
 	require.Equal(t, len(btc)+1, load(append(slices.Clone(btc), candleAt("BTC/USDT", openAt, "100.1", false))).Inserted)
-	require.GreaterOrEqual(t, compressAll(t, s), 3)
+	require.GreaterOrEqual(t, pgtest.CompressChunks(t, s.Pool(), "market.candles"), 3)
 	closedBefore := closedDigest(t, s, openAt)
 	closeAt := func(ts time.Time) (string, bool) {
 		var c string
