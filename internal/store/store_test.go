@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -53,6 +54,33 @@ func candleAt(sym string, ts time.Time, closeVal string, closed bool) market.Can
 	return market.Candle{Exchange: "binance", Symbol: market.Symbol(sym), Timeframe: market.TF1m,
 		Time: ts, Open: d("100.10"), High: d("101.00000000"),
 		Low: d("99.5"), Close: d(closeVal), Volume: d("12.345"), Closed: closed}
+}
+
+// loadConcurrently loads rows from writers goroutines at once, every other
+// one in reverse order, and returns their results summed.
+func loadConcurrently(t *testing.T, s *store.Store, rows []market.Candle, writers int) store.Result {
+	t.Helper()
+	var wg sync.WaitGroup
+	results := make([]store.Result, writers)
+	errs := make([]error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := slices.Clone(rows)
+			if w%2 == 1 {
+				slices.Reverse(batch)
+			}
+			results[w], errs[w] = s.Candles(context.Background(), batch)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	var sum store.Result
+	for _, r := range results {
+		sum = sum.Add(r)
+	}
+	return sum
 }
 
 func count(t *testing.T, s *store.Store, sql string, args ...any) int {
@@ -229,39 +257,13 @@ func TestOpsTablesIdempotent(t *testing.T) {
 // stored once.
 func TestConcurrentLoads(t *testing.T) {
 	onBackends(t, func(t *testing.T, s *store.Store) {
-		ctx := context.Background()
 		var keys []market.Candle
 		for sym := range 5 {
 			for h := range 100 { // 500 hours: four 7-day chunks
 				keys = append(keys, candleAt(fmt.Sprintf("S%d/USDT", sym), t0.Add(time.Duration(5*h)*time.Hour), "100", true))
 			}
 		}
-		var wg sync.WaitGroup
-		results := make(chan store.Result, 8)
-		errs := make(chan error, 8)
-		for w := range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				batch := slices.Clone(keys)
-				if w%2 == 1 {
-					slices.Reverse(batch)
-				}
-				r, err := s.Candles(ctx, batch)
-				results <- r
-				errs <- err
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		close(results)
-		for err := range errs {
-			require.NoError(t, err)
-		}
-		var sum store.Result
-		for r := range results {
-			sum = sum.Add(r)
-		}
+		sum := loadConcurrently(t, s, keys, 8)
 		require.Equal(t, store.Result{Requested: 8 * 500, Inserted: 500, Duplicates: 7 * 500}, sum)
 		require.Equal(t, 500, count(t, s, `SELECT count(*) FROM market.candles`))
 		require.Equal(t, 500, count(t, s, `SELECT count(DISTINCT (symbol, ts)) FROM market.candles`))
