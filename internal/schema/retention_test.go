@@ -55,6 +55,9 @@ func TestApplyRetention(t *testing.T) {
 			cutoff := today.Add(-5*day + 12*time.Hour + 30*time.Minute)
 			older := count(t, db, `SELECT count(*) FROM market.tickers WHERE ts < $1`, cutoff)
 			require.Equal(t, 5*24+13, older)
+			if b.Variant == schema.TimescaleDB {
+				require.Equal(t, 11, chunks(t, db), "one a day")
+			}
 
 			var n int
 			require.NoError(t, db.QueryRow(ctx, `SELECT ops.apply_retention('market.tickers', $1)`, time.Since(cutoff)).Scan(&n))
