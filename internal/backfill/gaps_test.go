@@ -26,76 +26,81 @@ func gap(s market.Symbol, from, to string, noData bool) backfill.Gap {
 
 // TestGapsAndFill deletes ranges from backfilled candles (at both edges,
 // in the middle, a single candle), finds exactly those, and fills them
-// back to the same data.
+// back to the same data, on both backends.
 func TestGapsAndFill(t *testing.T) {
-	from, to := day("2024-03-10T00:00:00Z"), day("2024-03-12T00:00:00Z")
-	e := newEnv(t, day("2024-06-01T00:00:00Z"))
-	ctx := context.Background()
-	db := e.store.Pool()
-	b := e.backfiller(t, nil, nil)
-	_, err := b.Run(ctx, backfill.Ranges([]market.Symbol{btc, eth, sol}, from, to, false))
-	require.NoError(t, err)
-	var before string
-	require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&before))
+	for _, backend := range pgtest.Backends {
+		t.Run(backend.Name, func(t *testing.T) {
+			t.Parallel()
+			from, to := day("2024-03-10T00:00:00Z"), day("2024-03-12T00:00:00Z")
+			e := newEnvOn(t, backend.MigratedDB(t), day("2024-06-01T00:00:00Z"))
+			ctx := context.Background()
+			db := e.store.Pool()
+			b := e.backfiller(t, nil, nil)
+			_, err := b.Run(ctx, backfill.Ranges([]market.Symbol{btc, eth, sol}, from, to, false))
+			require.NoError(t, err)
+			var before string
+			require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&before))
 
-	q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to}
-	none, err := backfill.FindGaps(ctx, db, q)
-	require.NoError(t, err)
-	require.Empty(t, none)
+			q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to}
+			none, err := backfill.FindGaps(ctx, db, q)
+			require.NoError(t, err)
+			require.Empty(t, none)
 
-	for _, d := range []struct {
-		sym      market.Symbol
-		from, to string
-	}{
-		{btc, "2024-03-10T00:00:00Z", "2024-03-10T00:10:00Z"}, // leading edge
-		{btc, "2024-03-10T12:00:00Z", "2024-03-10T13:40:00Z"},
-		{btc, "2024-03-11T05:17:00Z", "2024-03-11T05:18:00Z"}, // one candle
-		{eth, "2024-03-11T23:53:00Z", "2024-03-12T00:00:00Z"}, // trailing edge
-	} {
-		_, err := db.Exec(ctx, `DELETE FROM market.candles WHERE symbol = $1 AND ts >= $2 AND ts < $3`, string(d.sym), day(d.from), day(d.to))
-		require.NoError(t, err)
+			for _, d := range []struct {
+				sym      market.Symbol
+				from, to string
+			}{
+				{btc, "2024-03-10T00:00:00Z", "2024-03-10T00:10:00Z"}, // leading edge
+				{btc, "2024-03-10T12:00:00Z", "2024-03-10T13:40:00Z"},
+				{btc, "2024-03-11T05:17:00Z", "2024-03-11T05:18:00Z"}, // one candle
+				{eth, "2024-03-11T23:53:00Z", "2024-03-12T00:00:00Z"}, // trailing edge
+			} {
+				_, err := db.Exec(ctx, `DELETE FROM market.candles WHERE symbol = $1 AND ts >= $2 AND ts < $3`, string(d.sym), day(d.from), day(d.to))
+				require.NoError(t, err)
+			}
+			want := []backfill.Gap{
+				gap(btc, "2024-03-10T00:00:00Z", "2024-03-10T00:10:00Z", false),
+				gap(btc, "2024-03-10T12:00:00Z", "2024-03-10T13:40:00Z", false),
+				gap(btc, "2024-03-11T05:17:00Z", "2024-03-11T05:18:00Z", false),
+				gap(eth, "2024-03-11T23:53:00Z", "2024-03-12T00:00:00Z", false),
+			}
+			gaps, err := backfill.FindGaps(ctx, db, q)
+			require.NoError(t, err)
+			require.Equal(t, want, gaps)
+			require.Equal(t, []int{10, 100, 1, 7}, []int{gaps[0].Missing, gaps[1].Missing, gaps[2].Missing, gaps[3].Missing})
+
+			// By name: a symbol without a candle is one gap over the whole range;
+			// without From, the range starts at each symbol's first candle.
+			named, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m,
+				Symbols: []market.Symbol{eth, "XRP/USDT"}, From: from, To: to})
+			require.NoError(t, err)
+			require.Equal(t, []backfill.Gap{want[3], gap("XRP/USDT", "2024-03-10T00:00:00Z", "2024-03-12T00:00:00Z", false)}, named)
+			open, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, To: to})
+			require.NoError(t, err)
+			require.Equal(t, want[1:], open)
+			other, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1h, From: from, To: to})
+			require.NoError(t, err)
+			require.Empty(t, other, "no 1h candles were ever stored for these symbols")
+
+			e.req.take()
+			sum, err := b.Fill(ctx, gaps, false)
+			require.NoError(t, err)
+			require.Equal(t, 4, sum.Requests)
+			require.Equal(t, 118, sum.Inserted)
+			require.Zero(t, sum.Duplicates)
+			require.Len(t, e.req.take(), 4)
+			after, err := backfill.FindGaps(ctx, db, q)
+			require.NoError(t, err)
+			require.Empty(t, after)
+			var restored string
+			require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&restored))
+			require.Equal(t, before, restored)
+
+			// A gap of another timeframe is not this backfiller's to fill.
+			_, err = b.Fill(ctx, []backfill.Gap{{Exchange: "binance", Symbol: btc, Timeframe: market.TF1h, From: from, To: to}}, false)
+			require.ErrorIs(t, err, backfill.ErrMismatch)
+		})
 	}
-	want := []backfill.Gap{
-		gap(btc, "2024-03-10T00:00:00Z", "2024-03-10T00:10:00Z", false),
-		gap(btc, "2024-03-10T12:00:00Z", "2024-03-10T13:40:00Z", false),
-		gap(btc, "2024-03-11T05:17:00Z", "2024-03-11T05:18:00Z", false),
-		gap(eth, "2024-03-11T23:53:00Z", "2024-03-12T00:00:00Z", false),
-	}
-	gaps, err := backfill.FindGaps(ctx, db, q)
-	require.NoError(t, err)
-	require.Equal(t, want, gaps)
-	require.Equal(t, []int{10, 100, 1, 7}, []int{gaps[0].Missing, gaps[1].Missing, gaps[2].Missing, gaps[3].Missing})
-
-	// By name: a symbol without a candle is one gap over the whole range;
-	// without From, the range starts at each symbol's first candle.
-	named, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m,
-		Symbols: []market.Symbol{eth, "XRP/USDT"}, From: from, To: to})
-	require.NoError(t, err)
-	require.Equal(t, []backfill.Gap{want[3], gap("XRP/USDT", "2024-03-10T00:00:00Z", "2024-03-12T00:00:00Z", false)}, named)
-	open, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, To: to})
-	require.NoError(t, err)
-	require.Equal(t, want[1:], open)
-	other, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1h, From: from, To: to})
-	require.NoError(t, err)
-	require.Empty(t, other, "no 1h candles were ever stored for these symbols")
-
-	e.req.take()
-	sum, err := b.Fill(ctx, gaps, false)
-	require.NoError(t, err)
-	require.Equal(t, 4, sum.Requests)
-	require.Equal(t, 118, sum.Inserted)
-	require.Zero(t, sum.Duplicates)
-	require.Len(t, e.req.take(), 4)
-	after, err := backfill.FindGaps(ctx, db, q)
-	require.NoError(t, err)
-	require.Empty(t, after)
-	var restored string
-	require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&restored))
-	require.Equal(t, before, restored)
-
-	// A gap of another timeframe is not this backfiller's to fill.
-	_, err = b.Fill(ctx, []backfill.Gap{{Exchange: "binance", Symbol: btc, Timeframe: market.TF1h, From: from, To: to}}, false)
-	require.ErrorIs(t, err, backfill.ErrMismatch)
 }
 
 // TestGapsNoData: gaps the exchange was asked about and had nothing for

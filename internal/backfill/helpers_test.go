@@ -106,8 +106,13 @@ type env struct {
 
 func newEnv(t testing.TB, now time.Time) *env {
 	t.Helper()
+	return newEnvOn(t, pgtest.MigratedDB(t), now)
+}
+
+// newEnvOn is newEnv on the migrated database at url.
+func newEnvOn(t testing.TB, url string, now time.Time) *env {
+	t.Helper()
 	ctx := context.Background()
-	url := pgtest.MigratedDB(t)
 	s, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)

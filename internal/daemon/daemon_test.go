@@ -14,7 +14,9 @@ import (
 
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/httpclient"
+	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/schema"
 )
 
 var (
@@ -37,11 +39,21 @@ func everyExchangeHasRows(t *testing.T, pool *pgxpool.Pool, tables []string, exc
 
 // TestEndToEnd runs the daemon against four replayed exchanges until every
 // market and ops table has rows of each, then stops it: Run returns nil and
-// what was fetched before the stop is stored.
+// what was fetched before the stop is stored. On PostgreSQL and on
+// TimescaleDB, where the rows land in hypertable chunks.
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			testEndToEnd(t, b)
+		})
+	}
+}
+
+func testEndToEnd(t *testing.T, b pgtest.Backend) {
 	rp := newReplay(t, nil)
-	dbURL := migratedDB(t)
+	dbURL := b.MigratedDB(t)
 	pool := openPool(t, dbURL)
 	cfg := testConfig(t, rp.URL, dbURL, testExchanges...)
 	d := startDaemon(t, cfg)
@@ -101,6 +113,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// Nothing the replay served failed to decode.
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode'`))
+	if b.Variant == schema.TimescaleDB {
+		for _, table := range append(marketTables, opsTables...) {
+			if table == "market.symbols" {
+				continue // not time-keyed
+			}
+			require.Positive(t, count(t, pool, `SELECT count(*) FROM show_chunks($1::regclass)`, table), "chunks of %s", table)
+		}
+	}
 }
 
 // TestFaultsOpenCircuit makes one exchange answer 503 and another hang:

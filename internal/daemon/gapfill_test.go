@@ -16,51 +16,59 @@ import (
 	"github.com/mdingest/mdingest/internal/store"
 )
 
+// TestGapFillJobRestoresMissingCandles: the daemon's gap-fill job finds
+// the holes in recent candles and fills them from the exchange, on both
+// backends.
 func TestGapFillJobRestoresMissingCandles(t *testing.T) {
-	ctx := context.Background()
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"binance": false}})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"binance": false}})
+			require.NoError(t, err)
+			srv := httptest.NewServer(h)
+			defer srv.Close()
 
-	url := pgtest.MigratedDB(t)
-	st, err := store.Open(ctx, url, store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+			url := b.MigratedDB(t)
+			st, err := store.Open(ctx, url, store.Options{})
+			require.NoError(t, err)
+			defer st.Close()
 
-	cfg := config.Default()
-	ex := cfg.Exchanges["binance"]
-	ex.BaseURL = srv.URL + "/binance"
-	cfg.Exchanges["binance"] = ex
-	c, err := NewClient(cfg, "binance", ClientDeps{})
-	require.NoError(t, err)
-	defer c.HTTP.Close()
+			cfg := config.Default()
+			ex := cfg.Exchanges["binance"]
+			ex.BaseURL = srv.URL + "/binance"
+			cfg.Exchanges["binance"] = ex
+			c, err := NewClient(cfg, "binance", ClientDeps{})
+			require.NoError(t, err)
+			defer c.HTTP.Close()
 
-	// Store six hours of BTC/USDT candles as served, then cut two holes.
-	end := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
-	start := end.Add(-6 * time.Hour)
-	var all []market.Candle
-	for since := start; since.Before(end); since = since.Add(1000 * time.Minute) {
-		cs, err := c.OHLCV(ctx, "BTC/USDT", market.TF1m, since, 1000)
-		require.NoError(t, err)
-		for _, x := range cs {
-			if x.Time.Before(end) {
-				x.Closed = true
-				all = append(all, x)
+			// Store six hours of BTC/USDT candles as served, then cut two holes.
+			end := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
+			start := end.Add(-6 * time.Hour)
+			var all []market.Candle
+			for since := start; since.Before(end); since = since.Add(1000 * time.Minute) {
+				cs, err := c.OHLCV(ctx, "BTC/USDT", market.TF1m, since, 1000)
+				require.NoError(t, err)
+				for _, x := range cs {
+					if x.Time.Before(end) {
+						x.Closed = true
+						all = append(all, x)
+					}
+				}
 			}
-		}
-	}
-	require.Len(t, all, 360)
-	_, err = st.Candles(ctx, all)
-	require.NoError(t, err)
-	_, err = st.Pool().Exec(ctx, `DELETE FROM market.candles WHERE (ts >= $1 AND ts < $2) OR (ts >= $3 AND ts < $4)`,
-		start.Add(time.Hour), start.Add(90*time.Minute), start.Add(4*time.Hour), start.Add(4*time.Hour+time.Minute))
-	require.NoError(t, err)
+			require.Len(t, all, 360)
+			_, err = st.Candles(ctx, all)
+			require.NoError(t, err)
+			_, err = st.Pool().Exec(ctx, `DELETE FROM market.candles WHERE (ts >= $1 AND ts < $2) OR (ts >= $3 AND ts < $4)`,
+				start.Add(time.Hour), start.Add(90*time.Minute), start.Add(4*time.Hour), start.Add(4*time.Hour+time.Minute))
+			require.NoError(t, err)
 
-	g := gapFiller{st: st, client: c, symbols: []market.Symbol{"BTC/USDT"}, tfs: []market.Timeframe{market.TF1m}, window: 6 * time.Hour}
-	_, err = g.run(ctx)
-	require.NoError(t, err)
-	var n int
-	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM market.candles WHERE ts >= $1 AND ts < $2`, start, end).Scan(&n))
-	require.Equal(t, 360, n, "both holes refilled with what the exchange serves, nothing else")
+			g := gapFiller{st: st, client: c, symbols: []market.Symbol{"BTC/USDT"}, tfs: []market.Timeframe{market.TF1m}, window: 6 * time.Hour}
+			_, err = g.run(ctx)
+			require.NoError(t, err)
+			var n int
+			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM market.candles WHERE ts >= $1 AND ts < $2`, start, end).Scan(&n))
+			require.Equal(t, 360, n, "both holes refilled with what the exchange serves, nothing else")
+		})
+	}
 }

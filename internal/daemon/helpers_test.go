@@ -44,8 +44,8 @@ func TestMain(m *testing.M) {
 	func() {
 		defer os.RemoveAll(dir)
 		// goleak's VerifyTestMain calls os.Exit itself, so check by hand to
-		// remove the binaries first.
-		code = m.Run()
+		// remove the binaries first. Wrap stops the TimescaleDB cluster.
+		code = pgtest.Wrap(m).Run()
 		if code == 0 {
 			if err := goleak.Find(); err != nil {
 				fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -26,7 +26,7 @@ type Policies struct {
 // ApplyPolicies sets TimescaleDB's retention and compression policies to
 // the configured ages, replacing the migration's defaults. On plain
 // PostgreSQL there are no policies: retention runs through
-// ops.apply_retention (the daemon's daily job, or psql/cron). It opens its
+// ops.apply_retention, run from cron or psql. It opens its
 // own connection: the migrator's is held by golang-migrate.
 func ApplyPolicies(ctx context.Context, url string, p Policies) error {
 	cfg, err := pgx.ParseConfig(url)

@@ -112,11 +112,14 @@ func detect(ctx context.Context, db *sql.DB, mode Mode, logger *slog.Logger) (Va
 	}
 	if available {
 		// Without the preload, CREATE EXTENSION ends the session with a FATAL.
-		var preload string
-		if err := db.QueryRowContext(ctx, `SELECT current_setting('shared_preload_libraries')`).Scan(&preload); err != nil {
-			return "", fmt.Errorf("checking shared_preload_libraries: %w", err)
+		// Only privileged roles may read shared_preload_libraries, but any
+		// role sees the settings the preloaded loader defines (pg_settings
+		// lists no mere placeholders).
+		var preloaded bool
+		if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers')`).Scan(&preloaded); err != nil {
+			return "", fmt.Errorf("checking whether timescaledb is preloaded: %w", err)
 		}
-		if !strings.Contains(preload, "timescaledb") {
+		if !preloaded {
 			if mode == ModeOn {
 				return "", fmt.Errorf("%w: the extension is installed but not in shared_preload_libraries", ErrTimescaleRequired)
 			}

@@ -2,6 +2,8 @@ package schema_test
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,7 +61,6 @@ func TestPostgres(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 	requireRelations(t, conn)
-	requireRetention(t, conn)
 }
 
 func TestTimescaleRequiredButMissing(t *testing.T) {
@@ -107,22 +108,58 @@ func TestTimescaleDB(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT config->>'compress_after' FROM timescaledb_information.jobs
 		WHERE proc_name = 'policy_compression' AND hypertable_name = 'candles'`).Scan(&compressAfter))
 	require.Equal(t, "10 days", compressAfter)
-	requireRetention(t, conn)
 }
 
-// requireRetention checks ops.apply_retention removes old rows only.
-func requireRetention(t *testing.T, conn *pgx.Conn) {
+// ownedDB makes a login role without superuser, gives it a fresh database
+// on the server of admin, and returns the database's URL as that role.
+func ownedDB(t *testing.T, admin string, newDB func(testing.TB) string) string {
 	t.Helper()
 	ctx := context.Background()
-	_, err := conn.Exec(ctx, `INSERT INTO market.tickers (exchange, symbol, ts, last) VALUES
-		('binance', 'BTC/USDT', now() - interval '400 days', 1), ('binance', 'BTC/USDT', now(), 2)`)
+	role := "mdingest_owner_" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "_")
+	conn, err := pgx.Connect(ctx, admin)
 	require.NoError(t, err)
-	var dropped int64
-	require.NoError(t, conn.QueryRow(ctx, `SELECT ops.apply_retention('market.tickers', interval '90 days')`).Scan(&dropped))
-	require.Positive(t, dropped)
-	var left int
-	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM market.tickers`).Scan(&left))
-	require.Equal(t, 1, left)
-	_, err = conn.Exec(ctx, `SELECT ops.apply_retention('market.symbols', interval '1 day')`)
-	require.Error(t, err, "only time-keyed tables")
+	defer conn.Close(ctx)
+	ident := pgx.Identifier{role}.Sanitize()
+	_, err = conn.Exec(ctx, "CREATE ROLE "+ident+" LOGIN")
+	require.NoError(t, err)
+	t.Cleanup(func() { // after the database is dropped
+		c, err := pgx.Connect(context.Background(), admin)
+		require.NoError(t, err)
+		defer c.Close(context.Background())
+		_, err = c.Exec(context.Background(), "DROP ROLE "+ident)
+		require.NoError(t, err)
+	})
+	dbURL := newDB(t)
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" OWNER TO "+ident)
+	require.NoError(t, err)
+	u.User = url.User(role)
+	return u.String()
+}
+
+// TestMigrateAsOwner migrates as a database owner without superuser, who
+// may not read shared_preload_libraries: on a server with TimescaleDB
+// installed but not preloaded the plain-PostgreSQL variant is used (creating
+// the extension there would end the session), and on one that preloads it
+// the owner creates the (trusted) extension.
+func TestMigrateAsOwner(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		admin func(testing.TB) string
+		newDB func(testing.TB) string
+		want  schema.Variant
+	}{
+		{"installed not preloaded", func(testing.TB) string { return pgtest.AdminURL() }, pgtest.NewDB, schema.Postgres},
+		{"preloaded", pgtest.TimescaleAdminURL, pgtest.TimescaleDB, schema.TimescaleDB},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := ownedDB(t, c.admin(t), c.newDB)
+			m, err := schema.Open(context.Background(), url, schema.ModeAuto, nil)
+			require.NoError(t, err)
+			defer m.Close()
+			require.Equal(t, c.want, m.Variant())
+			require.NoError(t, m.Up())
+		})
+	}
 }

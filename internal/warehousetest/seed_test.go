@@ -10,6 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // The dataset: two exchanges x two symbols over three hours of 1m candles,
@@ -106,152 +109,177 @@ func newDataset() dataset {
 	return dataset{base: time.Now().UTC().Truncate(time.Hour).Add(-4 * time.Hour)}
 }
 
-// seed writes the dataset with plain INSERTs (the TimescaleDB test server
-// cannot COPY).
-func seed(t *testing.T, conn *pgx.Conn, d dataset) {
+// seed writes the dataset through the product's own loader (store.Store,
+// the COPY path the daemon and the backfills take), requiring every row to
+// be stored.
+func seed(t *testing.T, url string, d dataset) {
 	t.Helper()
 	ctx := context.Background()
-	b := &pgx.Batch{}
-	q := func(sql string, args ...any) { b.Queue(sql, args...) }
-
-	for _, s := range streams() {
-		base, quote, _ := strings.Cut(s.symbol, "/")
-		q(`INSERT INTO market.symbols (exchange, symbol, exchange_symbol, base, quote, active) VALUES ($1, $2, $3, $4, $5, true)`,
-			s.exchange, s.symbol, base+quote, base, quote)
+	s, err := store.Open(ctx, url, store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	stored := func(what string, n int) func(store.Result, error) {
+		return func(r store.Result, err error) {
+			t.Helper()
+			require.NoError(t, err, what)
+			require.Equal(t, store.Result{Requested: n, Inserted: n}, r, what)
+		}
 	}
-	q(`INSERT INTO market.symbols (exchange, symbol, exchange_symbol, base, quote, active) VALUES ('binance', 'SOL/USDT', 'SOLUSDT', 'SOL', 'USDT', false)`)
 
-	const candleSQL = `INSERT INTO market.candles (exchange, symbol, timeframe, ts, open, high, low, close, volume, closed)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)`
-	for _, s := range streams() {
+	var markets []market.Market
+	for _, st := range streams() {
+		base, quote, _ := strings.Cut(st.symbol, "/")
+		markets = append(markets, market.Market{Exchange: st.exchange, Symbol: market.Symbol(st.symbol), ID: base + quote,
+			Base: base, Quote: quote, Active: true})
+	}
+	markets = append(markets, market.Market{Exchange: "binance", Symbol: "SOL/USDT", ID: "SOLUSDT", Base: "SOL", Quote: "USDT"})
+	stored("markets", len(markets))(s.Markets(ctx, markets))
+
+	var candles []market.Candle
+	bar := func(st stream, tf market.Timeframe, ts time.Time, c candle, volume string) market.Candle {
+		return market.Candle{Exchange: st.exchange, Symbol: market.Symbol(st.symbol), Timeframe: tf, Time: ts,
+			Open: num(c.open), High: num(c.high), Low: num(c.low), Close: num(c.close), Volume: market.MustDecimal(volume), Closed: true}
+	}
+	for _, st := range streams() {
 		for i := range minutes {
-			if !s.hasMinute(i) {
-				continue
+			if st.hasMinute(i) {
+				c := st.candle(i)
+				candles = append(candles, bar(st, market.TF1m, d.base.Add(time.Duration(i)*time.Minute), c, dec(c.volume)))
 			}
-			c := s.candle(i)
-			q(candleSQL, s.exchange, s.symbol, "1m", d.base.Add(time.Duration(i)*time.Minute),
-				dec(c.open), dec(c.high), dec(c.low), dec(c.close), dec(c.volume))
 		}
 		// Hourly candles as an exchange serves them: a query that forgets
 		// its timeframe filter double-counts these.
 		for h := range 3 {
-			c := s.candle(60 * h)
-			q(candleSQL, s.exchange, s.symbol, "1h", d.base.Add(time.Duration(h)*time.Hour),
-				dec(c.open), dec(c.high), dec(c.low), dec(c.close), "999")
+			candles = append(candles, bar(st, market.TF1h, d.base.Add(time.Duration(h)*time.Hour), st.candle(60*h), "999"))
 		}
 	}
+	stored("candles", len(candles))(s.Candles(ctx, candles))
 
-	for _, s := range streams() {
+	var (
+		tickers []market.Ticker
+		books   []market.OrderBook
+		trades  []market.Trade
+	)
+	for _, st := range streams() {
+		sym := market.Symbol(st.symbol)
 		for i := 0; i < minutes; i += 5 {
-			c := s.candle(i)
-			half := new(big.Rat).Quo(s.step, big.NewRat(2, 1))
+			c := st.candle(i)
+			half := new(big.Rat).Quo(st.step, big.NewRat(2, 1))
 			bid := new(big.Rat).Sub(c.close, half)
 			ask := new(big.Rat).Add(c.close, half)
 			ts := d.base.Add(time.Duration(i)*time.Minute + 10*time.Second)
-			q(`INSERT INTO market.tickers (exchange, symbol, ts, bid, bid_volume, ask, ask_volume, last, base_volume)
-				VALUES ($1, $2, $3, $4, '1.5', $5, '2.5', $6, '1000')`,
-				s.exchange, s.symbol, ts, dec(bid), dec(ask), dec(c.close))
+			tickers = append(tickers, market.Ticker{Exchange: st.exchange, Symbol: sym, Time: ts, Bid: num(bid),
+				BidVolume: market.MustDecimal("1.5"), Ask: num(ask), AskVolume: market.MustDecimal("2.5"), Last: num(c.close),
+				BaseVolume: market.MustDecimal("1000")})
 			// The book's best levels sit a quarter step inside the ticker's.
-			quarter := new(big.Rat).Quo(s.step, big.NewRat(4, 1))
+			quarter := new(big.Rat).Quo(st.step, big.NewRat(4, 1))
 			bb := new(big.Rat).Add(bid, quarter)
 			ba := new(big.Rat).Sub(ask, quarter)
-			bids := []string{dec(bb), dec(new(big.Rat).Sub(bb, s.step)), dec(new(big.Rat).Sub(bb, new(big.Rat).Mul(s.step, big.NewRat(2, 1))))}
-			asks := []string{dec(ba), dec(new(big.Rat).Add(ba, s.step)), dec(new(big.Rat).Add(ba, new(big.Rat).Mul(s.step, big.NewRat(2, 1))))}
-			q(`INSERT INTO market.order_books (exchange, symbol, ts, nonce, best_bid, best_bid_amount, best_ask, best_ask_amount,
-				bid_prices, bid_amounts, ask_prices, ask_amounts)
-				VALUES ($1, $2, $3, $4, $5, '0.5', $6, '0.7', $7::numeric[], '{0.5,1,2}', $8::numeric[], '{0.7,1,3}')`,
-				s.exchange, s.symbol, ts.Add(5*time.Second), int64(i), bids[0], asks[0], bids, asks)
+			level := func(p *big.Rat, amount string) market.Level {
+				return market.Level{Price: num(p), Amount: market.MustDecimal(amount)}
+			}
+			books = append(books, market.OrderBook{Exchange: st.exchange, Symbol: sym, Time: ts.Add(5 * time.Second), Nonce: int64(i),
+				Bids: []market.Level{level(bb, "0.5"), level(new(big.Rat).Sub(bb, st.step), "1"),
+					level(new(big.Rat).Sub(bb, new(big.Rat).Mul(st.step, big.NewRat(2, 1))), "2")},
+				Asks: []market.Level{level(ba, "0.7"), level(new(big.Rat).Add(ba, st.step), "1"),
+					level(new(big.Rat).Add(ba, new(big.Rat).Mul(st.step, big.NewRat(2, 1))), "3")}})
 		}
 		for i := range tradesPer {
-			tr := s.trade(d.base, i)
-			side := "buy"
+			tr := st.trade(d.base, i)
+			side := market.SideBuy
 			if i%2 == 1 {
-				side = "sell"
+				side = market.SideSell
 			}
-			q(`INSERT INTO market.trades (exchange, symbol, ts, trade_id, price, amount, side) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				s.exchange, s.symbol, tr.ts, fmt.Sprintf("%s-%d", s.exchange, i), dec(tr.price), dec(tr.amount), side)
+			trades = append(trades, market.Trade{Exchange: st.exchange, Symbol: sym, ID: fmt.Sprintf("%s-%d", st.exchange, i),
+				Time: tr.ts, Side: side, Price: num(tr.price), Amount: num(tr.amount)})
 		}
 	}
+	stored("tickers", len(tickers))(s.Tickers(ctx, tickers))
+	stored("order books", len(books))(s.OrderBooks(ctx, books))
+	stored("trades", len(trades))(s.Trades(ctx, trades))
 
-	seedOps(q, d)
-	require.NoError(t, conn.SendBatch(ctx, b).Close(), "seeding")
+	seedOps(t, ctx, s, d, stored)
 }
+
+// num is r as the exact decimal a seeded price is written with.
+func num(r *big.Rat) market.Decimal { return market.MustDecimal(dec(r)) }
 
 // requestsPer and the failures among them, per exchange.
 var requestsPer = map[string]int{"binance": 100, "kraken": 60}
 
-// requestKind returns the status, outcome and category of request i.
-func requestKind(exchange string, i int) (status *int, outcome, category string) {
-	code := func(c int) *int { return &c }
+// requestKind returns the status (0: no response), outcome and category of
+// request i.
+func requestKind(exchange string, i int) (status int, outcome, category string) {
 	switch {
 	case exchange == "binance" && i%20 == 0:
-		return code(429), "retry", "rate_limited"
+		return 429, "retry", "rate_limited"
 	case exchange == "binance" && i%25 == 7:
-		return code(503), "retry", "server"
+		return 503, "retry", "server"
 	case exchange == "kraken" && i%30 == 0:
-		return nil, "error", "network"
+		return 0, "error", "network"
 	}
-	return code(200), "ok", ""
+	return 200, "ok", ""
 }
 
-func seedOps(q func(string, ...any), d dataset) {
-	n := 0
-	id := func() string { n++; return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
-
+func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, stored func(string, int) func(store.Result, error)) {
+	t.Helper()
+	var requests []store.RequestMetric
 	for _, ex := range exchanges {
 		per := requestsPer[ex]
 		for i := range per {
 			status, outcome, category := requestKind(ex, i)
-			var cat *string
-			if category != "" {
-				cat = &category
-			}
-			ts := d.base.Add(time.Duration(i) * 3 * time.Hour / time.Duration(per))
-			endpoint := []string{"ohlcv", "ticker", "orderbook"}[i%3]
-			q(`INSERT INTO ops.request_metrics (id, ts, exchange, endpoint, http_status, latency_ms, attempt, outcome, error_category)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-				id(), ts, ex, endpoint, status, float64(50+10*(i%10)), 1+i%2, outcome, cat)
+			requests = append(requests, store.RequestMetric{Time: d.base.Add(time.Duration(i) * 3 * time.Hour / time.Duration(per)),
+				Exchange: ex, Endpoint: []string{"ohlcv", "ticker", "orderbook"}[i%3], HTTPStatus: status,
+				Latency: time.Duration(50+10*(i%10)) * time.Millisecond, Attempt: 1 + i%2, Outcome: outcome, ErrorCategory: category})
 		}
 	}
+	stored("request metrics", len(requests))(s.RequestMetrics(ctx, requests))
 
-	for _, s := range streams() {
+	var reports []store.QualityReport
+	for _, st := range streams() {
 		for _, dt := range []string{"ohlcv", "ticker"} {
 			for k := range 12 {
 				score, passed, rejected := 0.98, true, 0
 				if k%6 == 5 {
 					score, passed, rejected = 0.6, false, 3
 				}
-				q(`INSERT INTO ops.quality_reports (id, ts, exchange, symbol, data_type, rows_total, rows_rejected,
-					completeness, accuracy, consistency, timeliness, validity, uniqueness, score, passed, issues)
-					VALUES ($1, $2, $3, $4, $5, 60, $6, $7, 1, 1, 0.95, 1, 1, $8, $9, $10)`,
-					id(), d.base.Add(time.Duration(k)*15*time.Minute), s.exchange, s.symbol, dt, rejected,
-					score, score, passed, `[{"check":"completeness","detail":"3 rows missing"}]`)
+				reports = append(reports, store.QualityReport{Time: d.base.Add(time.Duration(k) * 15 * time.Minute),
+					Exchange: st.exchange, Symbol: st.symbol, DataType: dt, RowsTotal: 60, RowsRejected: rejected,
+					Completeness: score, Accuracy: 1, Consistency: 1, Timeliness: 0.95, Validity: 1, Uniqueness: 1,
+					Score: score, Passed: passed, Issues: []byte(`[{"check":"completeness","detail":"3 rows missing"}]`)})
 			}
 		}
 	}
+	stored("quality reports", len(reports))(s.QualityReports(ctx, reports))
 
+	var rejects []store.RejectedRow
 	for k, reason := range []string{"high below low", "high below low", "non-positive price"} {
-		q(`INSERT INTO ops.rejected_rows (id, ts, exchange, symbol, data_type, source, reason, payload)
-			VALUES ($1, $2, 'kraken', 'ETH/USDT', 'ohlcv', 'validation', $3, $4)`,
-			id(), d.base.Add(time.Duration(30+k)*time.Minute), reason, `{"ts": 1700000000000, "high": "1", "low": "2"}`)
+		rejects = append(rejects, store.RejectedRow{Time: d.base.Add(time.Duration(30+k) * time.Minute), Exchange: "kraken",
+			Symbol: "ETH/USDT", DataType: "ohlcv", Source: "validation", Reason: reason,
+			Payload: []byte(`{"ts": 1700000000000, "high": "1", "low": "2"}`)})
 	}
+	stored("rejected rows", len(rejects))(s.RejectedRows(ctx, rejects))
 
+	var runs []store.JobRun
 	for _, ex := range exchanges {
 		for _, job := range []string{"ohlcv", "ticker"} {
 			for k := range 12 {
 				start := d.base.Add(time.Duration(k) * 15 * time.Minute)
-				outcome, errText := "ok", (*string)(nil)
+				outcome, errText := "ok", ""
 				if ex == "kraken" && job == "ohlcv" && k == 4 {
-					msg := "fetching ohlcv: HTTP 503"
-					outcome, errText = "error", &msg
+					outcome, errText = "error", "fetching ohlcv: HTTP 503"
 				}
-				q(`INSERT INTO ops.job_runs (id, job, exchange, instance, started_at, finished_at, outcome, rows, error)
-					VALUES ($1, $2, $3, 'test', $4, $5, $6, $7, $8)`,
-					id(), job, ex, start, start.Add(time.Duration(200+k*10)*time.Millisecond), outcome, int64(4*(k+1)), errText)
+				runs = append(runs, store.JobRun{Job: job, Exchange: ex, Instance: "test", Started: start,
+					Finished: start.Add(time.Duration(200+k*10) * time.Millisecond), Outcome: outcome, Rows: int64(4 * (k + 1)), Error: errText})
 			}
 		}
 	}
+	stored("job runs", len(runs))(s.JobRuns(ctx, runs))
 
+	// The backfill journal's own tables, which the backfiller keeps with
+	// plain upserts (not the COPY loader).
+	b := &pgx.Batch{}
+	q := func(sql string, args ...any) { b.Queue(sql, args...) }
 	week := 7 * 24 * time.Hour
 	q(`INSERT INTO ops.backfill_progress (exchange, symbol, kind, timeframe, range_from, range_to, cursor_ts, rows, requests, done)
 		VALUES ('binance', 'BTC/USDT', 'ohlcv', '1m', $1, $2, $2, 10080, 11, true),
@@ -274,6 +302,7 @@ func seedOps(q func(string, ...any), d dataset) {
 				VALUES ($1, 'BTC/USDT', 'ohlcv', '1m', $2, $3, $4, $5, $6)`, ex, from, to, rows, first, last)
 		}
 	}
+	require.NoError(t, s.Pool().SendBatch(ctx, b).Close(), "seeding the backfill journal")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,8 +1,9 @@
 // Package warehousetest checks the warehouse's user-facing surface against
 // real databases: the queries and views of sql/, the Grafana dashboards and
 // provisioning of deploy/grafana, docker-compose.yml and the notebook
-// example. Every check runs on plain PostgreSQL and on the TimescaleDB test
-// server, over a migrated database seeded with a small known dataset.
+// example. Every check runs on plain PostgreSQL and on TimescaleDB, over a
+// migrated database into which the product's loader wrote a small known
+// dataset.
 package warehousetest
 
 import (
@@ -35,9 +36,8 @@ var backends = []backend{
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// TestWarehouse seeds one database per backend and runs every check on it.
-// The TimescaleDB test server takes one connection at a time, so each
-// backend uses a single connection, closed before the notebook connects.
+// TestWarehouse seeds one database per backend through the product's
+// loader and runs every check on it, each on its own session.
 func TestWarehouse(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -45,14 +45,15 @@ func TestWarehouse(t *testing.T) {
 			url := b.url(t)
 			migrate(t, url, b.variant)
 			d := newDataset()
-			conn := connect(t, url)
-			seed(t, conn, d)
+			seed(t, url, d)
 
-			t.Run("sql", func(t *testing.T) { checkSQLFiles(t, conn, d) })
-			t.Run("views", func(t *testing.T) { checkViews(t, conn, d) })
-			t.Run("grafana", func(t *testing.T) { checkDashboards(t, conn, d, b.variant == schema.TimescaleDB) })
-			require.NoError(t, conn.Close(context.Background()))
-			t.Run("notebook", func(t *testing.T) { checkNotebook(t, url) })
+			t.Run("sql", func(t *testing.T) { t.Parallel(); checkSQLFiles(t, connect(t, url), d) })
+			t.Run("views", func(t *testing.T) { t.Parallel(); checkViews(t, connect(t, url), d) })
+			t.Run("grafana", func(t *testing.T) {
+				t.Parallel()
+				checkDashboards(t, connect(t, url), d, b.variant == schema.TimescaleDB)
+			})
+			t.Run("notebook", func(t *testing.T) { t.Parallel(); checkNotebook(t, url) })
 		})
 	}
 }
@@ -66,8 +67,8 @@ func migrate(t *testing.T, url string, want schema.Variant) {
 	require.NoError(t, m.Up())
 }
 
-// connect opens the one connection a backend is used through, with UTC as
-// the session time zone so timestamps read back in a known form.
+// connect opens a connection for a check, with UTC as the session time
+// zone so timestamps read back in a known form.
 func connect(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
