@@ -79,8 +79,7 @@ func migrate(ctx context.Context, e *env, cfg config.Config, op string, n int) e
 	}
 	v, dirty, verr := m.Version()
 	variant := m.Variant()
-	// Close before applying policies: a single-session server (the
-	// TimescaleDB test server) takes one connection at a time.
+	// Close before applying policies, which open their own connection.
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}
