@@ -287,9 +287,12 @@ func yamlMsg(err error) string {
 	return err.Error()
 }
 
-// ExchangeMap is the exchanges section. Each exchange named in a file
-// starts from its defaults, so a file may set one field of one exchange
-// (yaml.v3 would otherwise replace the whole entry).
+// ExchangeMap is the exchanges section. A file's map runs exactly the
+// exchanges it names: a config pointed at exchange-replay must never reach
+// a real exchange. Each named exchange is enabled and starts from its
+// defaults, so a file may set one field of one exchange (yaml.v3 would
+// otherwise replace the whole entry); the others stay known (fetch can
+// still name them) but disabled.
 type ExchangeMap map[string]ExchangeConfig
 
 // UnmarshalYAML merges each entry onto its defaults, strictly.
@@ -300,12 +303,23 @@ func (m *ExchangeMap) UnmarshalYAML(n *yaml.Node) error {
 	if *m == nil {
 		*m = ExchangeMap{}
 	}
+	named := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		named[n.Content[i].Value] = true
+	}
+	for id, e := range *m {
+		if !named[id] {
+			e.Enabled = false
+			(*m)[id] = e
+		}
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		id := n.Content[i].Value
 		e, ok := (*m)[id]
 		if !ok {
 			e = defaultExchange(id)
 		}
+		e.Enabled = true // named: on unless the entry says enabled: false
 		b, err := yaml.Marshal(n.Content[i+1])
 		if err != nil {
 			return &Error{Key: "exchanges." + id, Msg: err.Error()}

@@ -46,12 +46,27 @@ store:
 	require.True(t, c.Exchanges["binance"].Enabled, "unset fields keep their defaults")
 	require.Equal(t, 30*time.Second, c.Exchanges["binance"].Timeout.D())
 	require.True(t, c.Exchanges["okx"].Enabled)
-	require.Equal(t, []string{"binance", "htx", "kraken", "kucoin", "okx"}, c.Enabled())
+	require.Equal(t, []string{"binance", "okx"}, c.Enabled(), "the file's exchanges, exactly")
 	require.Equal(t, 2*time.Second, c.Jobs.Realtime.D())
 	require.Equal(t, 30*time.Second, c.Jobs.High.D())
 	require.Equal(t, 7*24*time.Hour, c.Store.Retention["tickers"].D())
 	require.Equal(t, "postgres://u:xxxxx@db:5432/x", c.DatabaseURL.String())
 	require.Equal(t, "postgres://u:pw@db:5432/x", c.DatabaseURL.Reveal())
+}
+
+// TestExchangesMapIsExact: a file naming some exchanges runs exactly those,
+// enabled unless it says otherwise; one naming none keeps the built-in set.
+func TestExchangesMapIsExact(t *testing.T) {
+	c := Default()
+	require.NoError(t, c.LoadYAML([]byte("exchanges:\n  bitstamp: {base_url: 'http://127.0.0.1:8700/bitstamp'}\n  kraken: {enabled: false}\n")))
+	require.NoError(t, c.Validate())
+	require.Equal(t, []string{"bitstamp"}, c.Enabled())
+	require.Equal(t, Default().Exchanges["binance"].Symbols, c.Exchanges["binance"].Symbols, "unnamed ones stay known, with defaults")
+
+	c = Default()
+	require.NoError(t, c.LoadYAML([]byte("listen: 127.0.0.1:1\n")))
+	def := Default()
+	require.Equal(t, def.Enabled(), c.Enabled())
 }
 
 func TestMissingOptionalFileIsDefaults(t *testing.T) {

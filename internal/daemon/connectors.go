@@ -64,16 +64,7 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 	}
 	ex := cfg.Exchanges[id]
 	spec := c.spec()
-	rl := spec.RateLimit
-	if ex.RateLimit.Limit > 0 {
-		rl.Limit = ex.RateLimit.Limit
-	}
-	if ex.RateLimit.Window > 0 {
-		rl.Window = ex.RateLimit.Window.D()
-	}
-	if ex.RateLimit.Burst > 0 {
-		rl.Burst = ex.RateLimit.Burst
-	}
+	rl := effectiveLimit(spec.RateLimit, ex.RateLimit)
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -90,9 +81,7 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 		return nil, fmt.Errorf("rate limiter for %s: %w", id, err)
 	}
 	o := httpclient.SpecOptions(spec)
-	if ex.BaseURL != "" {
-		o.BaseURL = ex.BaseURL
-	}
+	o.BaseURL = effectiveBaseURL(spec, ex)
 	o.Timeout = ex.Timeout.D()
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
@@ -103,4 +92,44 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 		return nil, fmt.Errorf("http client for %s: %w", id, err)
 	}
 	return &Client{Connector: c.new(hc), HTTP: hc, Limiter: lim}, nil
+}
+
+// Effective returns cfg with every exchange's base URL and rate limit as
+// the daemon uses them: the configured override, else the exchange's real
+// API and published limits.
+func Effective(cfg config.Config) config.Config {
+	out := cfg
+	out.Exchanges = make(config.ExchangeMap, len(cfg.Exchanges))
+	for id, ex := range cfg.Exchanges {
+		if c, ok := connectors[id]; ok {
+			spec := c.spec()
+			ex.BaseURL = effectiveBaseURL(spec, ex)
+			rl := effectiveLimit(spec.RateLimit, ex.RateLimit)
+			ex.RateLimit = config.RateLimitConfig{Limit: rl.Limit, Window: config.Duration(rl.Window), Burst: rl.Burst}
+		}
+		out.Exchanges[id] = ex
+	}
+	return out
+}
+
+func effectiveBaseURL(spec exchange.Spec, ex config.ExchangeConfig) string {
+	if ex.BaseURL != "" {
+		return ex.BaseURL
+	}
+	return spec.BaseURL
+}
+
+// effectiveLimit is the exchange's published limit with the configured
+// fields laid over it.
+func effectiveLimit(rl exchange.RateLimit, over config.RateLimitConfig) exchange.RateLimit {
+	if over.Limit > 0 {
+		rl.Limit = over.Limit
+	}
+	if over.Window > 0 {
+		rl.Window = over.Window.D()
+	}
+	if over.Burst > 0 {
+		rl.Burst = over.Burst
+	}
+	return rl
 }
