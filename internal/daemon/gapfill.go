@@ -18,6 +18,7 @@ import (
 type gapFiller struct {
 	st      *store.Store
 	client  *Client
+	checks  backfill.Checks // the exchange's pipeline: the jobs' checks and records
 	symbols []market.Symbol
 	tfs     []market.Timeframe
 	window  time.Duration
@@ -40,7 +41,7 @@ func (g gapFiller) run(ctx context.Context) (int64, error) {
 			continue
 		}
 		b, err := backfill.New(backfill.Options{
-			Connector: g.client, Sink: g.st, Journal: backfill.NewJournal(g.st.Pool()), Timeframe: tf,
+			Connector: g.client, Sink: g.st, Checks: g.checks, Journal: backfill.NewJournal(g.st.Pool()), Timeframe: tf,
 			Logger: g.logger,
 		})
 		if err != nil {
