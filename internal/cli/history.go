@@ -108,7 +108,7 @@ func init() {
 	})
 	register(&command{
 		name:    "gaps",
-		summary: "list missing candle ranges; --fill backfills exactly those",
+		summary: "list missing candle ranges and candles left open; --fill fetches exactly those again",
 		flags: func(fs *flag.FlagSet) {
 			gp.register(fs)
 			fs.BoolVar(&gp.fill, "fill", false, "backfill the gaps found")

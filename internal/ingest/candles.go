@@ -118,7 +118,10 @@ func (p *Pipeline) candleSeries(ctx context.Context, k seriesKey) (int64, error)
 		if len(a.holes) > 0 {
 			p.recordHoles(ctx, k, a.holes)
 		}
-		b.started, b.rows = started, a.rows
+		// A page another follows is old by construction (a catch-up):
+		// only the page reaching the running period is judged on
+		// freshness.
+		b.started, b.rows, b.history = started, a.rows, a.more
 		n, err := process(ctx, p, b)
 		total += n
 		if err != nil {

@@ -129,16 +129,20 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
 
 // candleEnv is a pipeline of one 1m series over the fakes.
-func candleEnv(t *testing.T, maxPage int) (*series, *db, *clock, func() *ingest.Pipeline) {
+func candleEnv(t *testing.T, maxPage int, mod ...func(*ingest.Options)) (*series, *db, *clock, func() *ingest.Pipeline) {
 	ck := &clock{t: now}
 	ex := &series{now: ck.Now, maxPage: maxPage}
 	s := &sink{}
 	store := &db{s: s}
 	return ex, store, ck, func() *ingest.Pipeline {
-		p, err := ingest.New(ingest.Options{
+		opts := ingest.Options{
 			Fetcher: ex, Checker: checker{}, Sink: s, Rejects: s, Candles: store,
 			Symbols: []market.Symbol{"BTC/USDT"}, Now: ck.Now,
-		})
+		}
+		for _, m := range mod {
+			m(&opts)
+		}
+		p, err := ingest.New(opts)
 		require.NoError(t, err)
 		return p
 	}
@@ -303,4 +307,21 @@ func TestRoadForOtherCallers(t *testing.T) {
 	require.Equal(t, now, e.s.tickers[0].Time, "a ticker without a time gets the time it was handed over")
 	require.Equal(t, []time.Duration{0, 5 * time.Minute, time.Minute}, ck.ages)
 	require.Equal(t, 2.0, counter(t, e.reg, "rows_accepted_total", "exchange", "fakex", "type", "ohlcv"))
+}
+
+// TestCandleCatchupPagesAreHistory: only the page reaching the running
+// period is judged on freshness; the pages before it are old by
+// construction.
+func TestCandleCatchupPagesAreHistory(t *testing.T) {
+	ck := &ageChecker{}
+	_, _, clk, restart := candleEnv(t, 100, func(o *ingest.Options) {
+		o.Checker = ck
+		o.MaxAge = map[market.DataType]time.Duration{market.TypeOHLCV: 5 * time.Minute}
+	})
+	_, err := restart().Candles(context.Background())
+	require.NoError(t, err)
+	clk.add(250 * time.Minute)
+	_, err = restart().Candles(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{5 * time.Minute, 0, 0, 5 * time.Minute}, ck.ages)
 }
