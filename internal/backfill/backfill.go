@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/store"
@@ -47,6 +48,18 @@ type Sink interface {
 	Candles(ctx context.Context, rows []market.Candle) (store.Result, error)
 	Trades(ctx context.Context, rows []market.Trade) (store.Result, error)
 	RejectedRows(ctx context.Context, rows []store.RejectedRow) (store.Result, error)
+}
+
+// Checks is the daemon's road for what a backfill fetched
+// (*ingest.Pipeline): the quality checks, with rejected rows and quality
+// reports recorded and the pipeline's metrics counted as for the daemon's
+// own fetches. What passes is handed to put, which stores it through the
+// Sink before the cursor moves.
+type Checks interface {
+	HistoryCandles(ctx context.Context, started time.Time, rows []market.Candle,
+		put func(context.Context, []market.Candle) error) (ingest.Checked, error)
+	HistoryTrades(ctx context.Context, started time.Time, rows []market.Trade,
+		put func(context.Context, []market.Trade) error) (ingest.Checked, error)
 }
 
 // Range is one stretch of one symbol's history: [From, To).
@@ -76,6 +89,7 @@ func Ranges(symbols []market.Symbol, from, to time.Time, trades bool) []Range {
 type Options struct {
 	Connector exchange.Connector // required
 	Sink      Sink               // required
+	Checks    Checks             // required: the exchange's *ingest.Pipeline
 	Journal   Journal            // required: NewJournal(pool)
 	Timeframe market.Timeframe   // required: the candles' timeframe
 	// PageSize is candles per request; 0 or more than the exchange's
@@ -98,6 +112,7 @@ type Backfiller struct {
 	exchange string
 	caps     exchange.Capabilities
 	sink     Sink
+	checks   Checks
 	journal  Journal
 	tf       market.Timeframe
 	page     int
@@ -115,6 +130,8 @@ func New(opts Options) (*Backfiller, error) {
 		return nil, fmt.Errorf("%w: no connector", ErrInvalidOptions)
 	case opts.Sink == nil:
 		return nil, fmt.Errorf("%w: no sink", ErrInvalidOptions)
+	case opts.Checks == nil:
+		return nil, fmt.Errorf("%w: no checks", ErrInvalidOptions)
 	case opts.Journal == nil:
 		return nil, fmt.Errorf("%w: no journal", ErrInvalidOptions)
 	case opts.Timeframe.Duration() <= 0:
@@ -125,7 +142,7 @@ func New(opts Options) (*Backfiller, error) {
 	caps := opts.Connector.Capabilities()
 	b := &Backfiller{
 		conn: opts.Connector, exchange: opts.Connector.ID(), caps: caps,
-		sink: opts.Sink, journal: opts.Journal, tf: opts.Timeframe,
+		sink: opts.Sink, checks: opts.Checks, journal: opts.Journal, tf: opts.Timeframe,
 		page: pageSize(opts.PageSize, caps.MaxCandles), tradePg: pageSize(opts.TradePageSize, caps.MaxTrades),
 		conc: max(opts.Concurrency, 1), progress: opts.Progress, log: opts.Logger, now: opts.Now,
 	}
@@ -171,7 +188,7 @@ type Summary struct {
 	Inserted    int
 	Updated     int // open candles whose values changed
 	Duplicates  int // rows already stored
-	Rejected    int // rows the store refused (kept in ops.rejected_rows)
+	Rejected    int // rows the checks or the store refused (kept in ops.rejected_rows)
 	Elapsed     time.Duration
 }
 

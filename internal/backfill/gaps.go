@@ -25,6 +25,10 @@ type Gap struct {
 	// without candles in it (ops.backfill_coverage): not a miss of ours,
 	// so Fill leaves it alone unless told otherwise.
 	NoData bool
+	// Open says the candles are stored, but open: their period has ended
+	// since, and Fill fetches them again for their final values. Missing
+	// counts them.
+	Open bool
 }
 
 // GapQuery says where to look for gaps.
@@ -39,13 +43,19 @@ type GapQuery struct {
 	// past now: up to the last finished period.
 	From, To time.Time
 	Now      time.Time // zero: time.Now()
+	// Inner keeps only the holes between stored candles (the daemon's gap
+	// fill): what lies before a symbol's first candle is history for a
+	// backfill, and what follows its last one is the candle job's
+	// catch-up.
+	Inner bool
 }
 
 // FindGaps lists the missing candle ranges per symbol, oldest first: a
 // leading gap (From to the first candle), the holes between candles (a
 // lead() over the primary key's order, so an index scan), and a trailing
 // gap (the last candle to To). Each gap is split where coverage shows the
-// exchange had nothing.
+// exchange had nothing. Candles stored open whose period has ended are
+// listed too (Open), to be fetched again.
 func FindGaps(ctx context.Context, db DB, q GapQuery) ([]Gap, error) {
 	tf := q.Timeframe.Duration()
 	if tf <= 0 {
@@ -76,20 +86,62 @@ func FindGaps(ctx context.Context, db DB, q GapQuery) ([]Gap, error) {
 	}
 	var out []Gap
 	for _, s := range symbols {
-		gs, err := symbolGaps(ctx, db, q.Exchange, s, q.Timeframe, lo, hi, listed)
+		gs, err := symbolGaps(ctx, db, q.Exchange, s, q.Timeframe, lo, hi, listed, q.Inner)
 		if err != nil {
 			return nil, fmt.Errorf("finding gaps of %s %s: %w", q.Exchange, s, err)
 		}
-		if len(gs) == 0 {
-			continue
-		}
-		empty, err := emptyCoverage(ctx, db, q.Exchange, s, q.Timeframe, gs[0].From, gs[len(gs)-1].To)
+		open, err := openCandles(ctx, db, q.Exchange, s, q.Timeframe, lo, hi)
 		if err != nil {
-			return nil, fmt.Errorf("reading coverage of %s %s: %w", q.Exchange, s, err)
+			return nil, fmt.Errorf("finding open candles of %s %s: %w", q.Exchange, s, err)
 		}
-		for _, g := range gs {
-			out = append(out, splitGap(g, empty)...)
+		var split []Gap
+		if len(gs) > 0 {
+			empty, err := emptyCoverage(ctx, db, q.Exchange, s, q.Timeframe, gs[0].From, gs[len(gs)-1].To)
+			if err != nil {
+				return nil, fmt.Errorf("reading coverage of %s %s: %w", q.Exchange, s, err)
+			}
+			for _, g := range gs {
+				split = append(split, splitGap(g, empty)...)
+			}
 		}
+		// Both lists are in time order and do not overlap (open candles
+		// are stored): merge them.
+		for len(split) > 0 || len(open) > 0 {
+			if len(open) == 0 || (len(split) > 0 && split[0].From.Before(open[0].From)) {
+				out, split = append(out, split[0]), split[1:]
+				continue
+			}
+			out, open = append(out, open[0]), open[1:]
+		}
+	}
+	return out, nil
+}
+
+// openCandlesSQL finds runs of consecutive candles stored open (gaps and
+// islands over the primary key's order).
+const openCandlesSQL = `SELECT min(ts), max(ts) + $6::interval, count(*) FROM (
+	SELECT ts, ts - (row_number() OVER (ORDER BY ts)) * $6::interval AS run
+	FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND NOT closed AND ts >= $4 AND ts < $5
+) o GROUP BY run ORDER BY 1`
+
+// openCandles lists one symbol's candles stored open in [lo, hi) (hi is
+// the running period: everything before it has ended) as gaps.
+func openCandles(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time) ([]Gap, error) {
+	rows, err := db.Query(ctx, openCandlesSQL, exchange, string(sym), string(tf), lo, hi, tf.Duration())
+	if err != nil {
+		return nil, err
+	}
+	type run struct {
+		From, To time.Time
+		N        int64
+	}
+	runs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[run])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Gap, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, Gap{Exchange: exchange, Symbol: sym, Timeframe: tf, From: r.From.UTC(), To: r.To.UTC(), Missing: int(r.N), Open: true})
 	}
 	return out, nil
 }
@@ -120,7 +172,9 @@ SELECT symbol FROM s WHERE symbol IS NOT NULL`, exchange)
 }
 
 const boundsSQL = `SELECT min(ts), max(ts), EXISTS (
-	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3)
+	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3), EXISTS (
+	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts < $4), EXISTS (
+	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $5)
 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts < $5`
 
 const holesSQL = `SELECT ts + $6::interval, next_ts FROM (
@@ -131,7 +185,7 @@ const holesSQL = `SELECT ts + $6::interval, next_ts FROM (
 // symbolGaps finds one symbol's gaps in [lo, hi); zero lo: from its first
 // candle. A symbol without a candle of the timeframe is reported whole
 // only when it was asked for by name (listed).
-func symbolGaps(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time, listed bool) ([]Gap, error) {
+func symbolGaps(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time, listed, inner bool) ([]Gap, error) {
 	d := tf.Duration()
 	mk := func(from, to time.Time) Gap {
 		return Gap{Exchange: exchange, Symbol: sym, Timeframe: tf, From: from.UTC(), To: to.UTC(), Missing: int(to.Sub(from) / d)}
@@ -141,21 +195,21 @@ func symbolGaps(ctx context.Context, db DB, exchange string, sym market.Symbol, 
 		return nil, err
 	}
 	type bounds struct {
-		First, Last pgtype.Timestamptz
-		Any         bool
+		First, Last            pgtype.Timestamptz
+		Any, Before, AfterOrAt bool // any candle at all; before lo; at or after hi
 	}
 	bd, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[bounds])
 	if err != nil {
 		return nil, err
 	}
 	if !bd.First.Valid {
-		if lo.IsZero() || (!listed && !bd.Any) {
+		if lo.IsZero() || (!listed && !bd.Any) || (inner && !(bd.Before && bd.AfterOrAt)) {
 			return nil, nil
 		}
 		return []Gap{mk(lo, hi)}, nil
 	}
 	var out []Gap
-	if !lo.IsZero() && bd.First.Time.After(lo) {
+	if !lo.IsZero() && bd.First.Time.After(lo) && (!inner || bd.Before) {
 		out = append(out, mk(lo, bd.First.Time))
 	}
 	rows, err = db.Query(ctx, holesSQL, exchange, string(sym), string(tf), lo, hi, d)
@@ -170,7 +224,7 @@ func symbolGaps(ctx context.Context, db DB, exchange string, sym market.Symbol, 
 	for _, h := range holes {
 		out = append(out, mk(h.From, h.To))
 	}
-	if end := bd.Last.Time.Add(d); end.Before(hi) {
+	if end := bd.Last.Time.Add(d); end.Before(hi) && (!inner || bd.AfterOrAt) {
 		out = append(out, mk(end, hi))
 	}
 	return out, nil
@@ -278,7 +332,8 @@ func (b *Backfiller) Fill(ctx context.Context, gaps []Gap, withNoData bool) (Sum
 
 // RenderGaps writes gaps as an aligned table (times in RFC 3339, UTC), or
 // a line saying there are none. WHY tells a miss of ours ("missing") from
-// a stretch the exchange had nothing for ("no data at exchange").
+// a stretch the exchange had nothing for ("no data at exchange"), and both
+// from candles stored open whose period has ended ("stored open").
 func RenderGaps(w io.Writer, gaps []Gap) error {
 	if len(gaps) == 0 {
 		_, err := fmt.Fprintln(w, "no gaps")
@@ -288,8 +343,11 @@ func RenderGaps(w io.Writer, gaps []Gap) error {
 	fmt.Fprintln(tw, "EXCHANGE\tSYMBOL\tTIMEFRAME\tFROM\tTO\tMISSING\tWHY")
 	for _, g := range gaps {
 		why := "missing"
-		if g.NoData {
+		switch {
+		case g.NoData:
 			why = "no data at exchange"
+		case g.Open:
+			why = "stored open"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", g.Exchange, g.Symbol, g.Timeframe,
 			g.From.UTC().Format(time.RFC3339), g.To.UTC().Format(time.RFC3339), g.Missing, why)

@@ -166,6 +166,60 @@ binance   BTC/USDT  1m         2024-05-01T10:00:00Z  2024-05-01T12:00:00Z  120  
 	require.Equal(t, "no gaps\n", table.String())
 }
 
+// TestGapsOpenAndInner: candles stored open whose period has ended are
+// listed ("stored open") and fetched again closed; an inner query (the
+// daemon's gap fill) leaves out what lies before the first candle and
+// after the last one.
+func TestGapsOpenAndInner(t *testing.T) {
+	from, to := day("2024-05-01T00:00:00Z"), day("2024-05-01T02:00:00Z")
+	e := newEnv(t, day("2024-05-01T12:00:00Z"))
+	ctx := context.Background()
+	db := e.store.Pool()
+	b := e.backfiller(t, nil, nil)
+	_, err := b.Run(ctx, backfill.Ranges([]market.Symbol{btc}, from.Add(10*time.Minute), to.Add(-10*time.Minute), false))
+	require.NoError(t, err)
+	var before string
+	require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&before))
+	// What the old candle job left: candles stored open while running,
+	// with partial values, and a hole.
+	_, err = db.Exec(ctx, `UPDATE market.candles SET closed = false, close = open
+WHERE ts IN ('2024-05-01T00:30:00Z', '2024-05-01T00:31:00Z', '2024-05-01T01:00:00Z')`)
+	require.NoError(t, err)
+	_, err = db.Exec(ctx, `DELETE FROM market.candles WHERE ts >= '2024-05-01T00:40:00Z' AND ts < '2024-05-01T00:43:00Z'`)
+	require.NoError(t, err)
+
+	open := func(from, to string) backfill.Gap { g := gap(btc, from, to, false); g.Open = true; return g }
+	q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, Symbols: []market.Symbol{btc}, From: from, To: to}
+	gaps, err := backfill.FindGaps(ctx, db, q)
+	require.NoError(t, err)
+	inner := []backfill.Gap{
+		open("2024-05-01T00:30:00Z", "2024-05-01T00:32:00Z"),
+		gap(btc, "2024-05-01T00:40:00Z", "2024-05-01T00:43:00Z", false),
+		open("2024-05-01T01:00:00Z", "2024-05-01T01:01:00Z"),
+	}
+	require.Equal(t, append(append([]backfill.Gap{gap(btc, "2024-05-01T00:00:00Z", "2024-05-01T00:10:00Z", false)}, inner...),
+		gap(btc, "2024-05-01T01:50:00Z", "2024-05-01T02:00:00Z", false)), gaps)
+	q.Inner = true
+	gaps, err = backfill.FindGaps(ctx, db, q)
+	require.NoError(t, err)
+	require.Equal(t, inner, gaps)
+
+	var table bytes.Buffer
+	require.NoError(t, backfill.RenderGaps(&table, gaps[:1]))
+	require.Contains(t, table.String(), "2024-05-01T00:32:00Z  2        stored open")
+
+	sum, err := b.Fill(ctx, gaps, false)
+	require.NoError(t, err)
+	require.Equal(t, 3, sum.Inserted)
+	require.Equal(t, 3, sum.Updated, "the open candles closed with their final values")
+	var after string
+	require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&after))
+	require.Equal(t, before, after)
+	gaps, err = backfill.FindGaps(ctx, db, q)
+	require.NoError(t, err)
+	require.Empty(t, gaps)
+}
+
 // TestGapsTimescale runs the gap queries and the journal on TimescaleDB,
 // where market.candles is a hypertable.
 func TestGapsTimescale(t *testing.T) {

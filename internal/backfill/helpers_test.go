@@ -17,11 +17,14 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/binance"
 	"github.com/mdingest/mdingest/internal/httpclient"
+	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
@@ -145,7 +148,7 @@ func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfi
 		conn = e.conn
 	}
 	opts := backfill.Options{
-		Connector: conn, Sink: e.store, Journal: backfill.NewJournal(e.store.Pool()),
+		Connector: conn, Sink: e.store, Checks: e.road(t, conn), Journal: backfill.NewJournal(e.store.Pool()),
 		Timeframe: market.TF1m, Now: e.clock.Now,
 	}
 	if mod != nil {
@@ -154,6 +157,18 @@ func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfi
 	b, err := backfill.New(opts)
 	require.NoError(t, err)
 	return b
+}
+
+// road is the daemon's road for conn's rows, as the commands build it: the
+// default quality checks, rows written synchronously.
+func (e *env) road(t *testing.T, conn exchange.Connector) *ingest.Pipeline {
+	t.Helper()
+	checker, err := quality.NewChecker(quality.DefaultConfig())
+	require.NoError(t, err)
+	direct := writer.Direct{Store: e.store}
+	p, err := ingest.New(ingest.Options{Fetcher: conn, Checker: checker, Sink: direct, Rejects: direct, Now: e.clock.Now})
+	require.NoError(t, err)
+	return p
 }
 
 func (e *env) count(t *testing.T, sql string, args ...any) int {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Key identifies one range in ops.backfill_progress.
@@ -30,15 +31,9 @@ type Checkpoint struct {
 	Done     bool
 }
 
-// Coverage is what one request asked for and what came back: Rows rows
-// with times in [AskedFrom, AskedTo), the first and last at First and Last
-// (zero when there were none). Rows = 0 says the exchange had nothing
-// there when asked.
-type Coverage struct {
-	AskedFrom, AskedTo time.Time
-	Rows               int
-	First, Last        time.Time
-}
+// Coverage is what one request asked for and what came back (see
+// store.Coverage): Rows = 0 says the exchange had nothing there when asked.
+type Coverage = store.Coverage
 
 // Journal keeps the backfill's own records: where each range stands, and
 // the coverage of every page.
@@ -92,34 +87,12 @@ ON CONFLICT (exchange, symbol, kind, timeframe, range_from, range_to) DO UPDATE 
 	cursor_ts = EXCLUDED.cursor_ts, rows = p.rows + EXCLUDED.rows, requests = p.requests + EXCLUDED.requests,
 	done = EXCLUDED.done, updated_at = now()`
 
-// A refetch of the same window replaces what the earlier answer said.
-const upsertCoverage = `INSERT INTO ops.backfill_coverage
-	(exchange, symbol, kind, timeframe, asked_from, asked_to, rows, first_ts, last_ts, requested_at)
-SELECT $1, $2, $3, $4, u.f, u.t, u.n, u.ft, u.lt, now()
-FROM unnest($5::timestamptz[], $6::timestamptz[], $7::int[], $8::timestamptz[], $9::timestamptz[]) AS u(f, t, n, ft, lt)
-ON CONFLICT (exchange, symbol, kind, timeframe, asked_from) DO UPDATE SET
-	asked_to = EXCLUDED.asked_to, rows = EXCLUDED.rows, first_ts = EXCLUDED.first_ts,
-	last_ts = EXCLUDED.last_ts, requested_at = EXCLUDED.requested_at`
-
 // Commit implements Journal.
 func (j *PGJournal) Commit(ctx context.Context, p Checkpoint, cov []Coverage) error {
 	k := p.Key
 	return pgx.BeginFunc(ctx, j.db, func(tx pgx.Tx) error {
-		if len(cov) > 0 {
-			from := make([]time.Time, len(cov))
-			to := make([]time.Time, len(cov))
-			n := make([]int32, len(cov))
-			first := make([]pgtype.Timestamptz, len(cov))
-			last := make([]pgtype.Timestamptz, len(cov))
-			for i, c := range cov {
-				from[i], to[i], n[i] = c.AskedFrom, c.AskedTo, int32(c.Rows)
-				first[i] = pgtype.Timestamptz{Time: c.First, Valid: !c.First.IsZero()}
-				last[i] = pgtype.Timestamptz{Time: c.Last, Valid: !c.Last.IsZero()}
-			}
-			if _, err := tx.Exec(ctx, upsertCoverage, k.Exchange, string(k.Symbol), string(k.Kind), string(k.Timeframe),
-				from, to, n, first, last); err != nil {
-				return fmt.Errorf("writing backfill coverage: %w", err)
-			}
+		if err := store.WriteCoverage(ctx, tx, k.Exchange, k.Symbol, k.Kind, k.Timeframe, cov); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, upsertProgress, k.Exchange, string(k.Symbol), string(k.Kind), string(k.Timeframe),
 			k.From, k.To, p.Cursor, p.Rows, p.Requests, p.Done); err != nil {

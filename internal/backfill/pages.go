@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -148,7 +149,7 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 			return res
 		}
 		stored, err := b.persist(ctx, t, cursor, pg.next, len(pg.rows), pg.coverage, func(ctx context.Context) (store.Result, error) {
-			return b.sink.Candles(ctx, pg.rows)
+			return checkedWrite(ctx, asked, pg.rows, b.checks.HistoryCandles, b.sink.Candles)
 		})
 		if err != nil {
 			res.err = err
@@ -247,7 +248,7 @@ func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageRes
 				"symbol", t.r.Symbol, "at", cursor)
 		}
 		stored, err := b.persist(ctx, t, cursor, pg.next, len(pg.rows), pg.coverage, func(ctx context.Context) (store.Result, error) {
-			return b.sink.Trades(ctx, pg.rows)
+			return checkedWrite(ctx, asked, pg.rows, b.checks.HistoryTrades, b.sink.Trades)
 		})
 		if err != nil {
 			res.err = err
@@ -314,6 +315,23 @@ func tradePage(got []market.Trade, cursor, to time.Time, limit int, asked time.T
 	}
 	pg.coverage = []Coverage{cov}
 	return pg
+}
+
+// checkedWrite runs a page down the daemon's road (check) and stores what
+// passes with write, synchronously. The result counts the rows the checks
+// refused as rejected too: they are in ops.rejected_rows as well.
+func checkedWrite[T any](ctx context.Context, started time.Time, rows []T,
+	check func(context.Context, time.Time, []T, func(context.Context, []T) error) (ingest.Checked, error),
+	write func(context.Context, []T) (store.Result, error)) (store.Result, error) {
+	var res store.Result
+	c, err := check(ctx, started, rows, func(ctx context.Context, accepted []T) error {
+		var err error
+		res, err = write(ctx, accepted)
+		return err
+	})
+	res.Requested += c.Rejected
+	res.Rejected += c.Rejected
+	return res, err
 }
 
 // persist stores a page's rows, then records its coverage and the

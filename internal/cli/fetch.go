@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"time"
 
 	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/store"
 )
 
 type fetchFlags struct {
@@ -37,7 +38,7 @@ func init() {
 	})
 }
 
-func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
 	f := fetchF
 	if len(args) > 0 {
 		return usagef("fetch takes no arguments, got %q", args[0])
@@ -69,32 +70,44 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return err
 	}
-	var st *store.Store
-	var attempts []store.RequestMetric
-	deps := daemon.ClientDeps{Logger: e.logger}
+	// With --store, the request goes through the daemon's road: the
+	// attempt is recorded in ops.request_metrics, and the result is checked
+	// as the daemon checks it before it is stored.
+	var c *daemon.Client
+	var road *daemon.Road
 	if f.store {
-		if st, err = openStore(ctx, e, cfg); err != nil {
-			return err
+		st, serr := openStore(ctx, e, cfg)
+		if serr != nil {
+			return serr
 		}
 		defer st.Close()
-		deps.Observer = requestMetricsInto(&attempts)
+		var release func() error
+		if road, release, serr = openRoad(e, cfg, f.exchange, st); serr != nil {
+			return serr
+		}
+		// Request records are written before the store closes.
+		defer func() { err = errors.Join(err, release()) }()
+		c = road.Client
+	} else {
+		if c, err = daemon.NewClient(cfg, f.exchange, daemon.ClientDeps{Logger: e.logger}); err != nil {
+			return err
+		}
+		defer c.HTTP.Close()
 	}
-	c, err := daemon.NewClient(cfg, f.exchange, deps)
-	if err != nil {
-		return err
-	}
-	defer c.HTTP.Close()
 
 	var out any
 	// Each kind fetches and says how to store what it got.
-	var save func() (store.Result, error)
+	var save func() (ingest.Checked, error)
+	started := time.Now()
 	switch kind {
 	case market.TypeMarkets:
 		ms, err := c.Markets(ctx)
 		if err != nil {
 			return err
 		}
-		out, save = ms, func() (store.Result, error) { return st.Markets(ctx, ms) }
+		out, save = ms, func() (ingest.Checked, error) {
+			return ingest.Checked{Accepted: len(ms)}, road.Pipeline.IngestMarkets(ctx, started, ms)
+		}
 	case market.TypeTicker:
 		ts, err := c.Tickers(ctx, []market.Symbol{sym})
 		if err != nil {
@@ -103,15 +116,16 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		if len(ts) == 0 {
 			return fmt.Errorf("%s returned no ticker for %s", f.exchange, sym)
 		}
-		out, save = ts[0], func() (store.Result, error) { return st.Tickers(ctx, ts[:1]) }
+		out, save = ts[0], func() (ingest.Checked, error) { return road.Pipeline.IngestTickers(ctx, started, ts[:1]) }
 	case market.TypeOrderBook:
 		b, err := c.OrderBook(ctx, sym, f.depth)
 		if err != nil {
 			return err
 		}
-		out, save = b, func() (store.Result, error) { return st.OrderBooks(ctx, []market.OrderBook{b}) }
+		out, save = b, func() (ingest.Checked, error) {
+			return road.Pipeline.IngestOrderBooks(ctx, started, []market.OrderBook{b})
+		}
 	case market.TypeOHLCV:
-		started := time.Now()
 		cs, err := c.OHLCV(ctx, sym, tf, time.Time{}, f.limit)
 		if err != nil {
 			return err
@@ -119,16 +133,16 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 		for i := range cs {
 			cs[i].Closed = cs[i].ClosedAt(started)
 		}
-		out, save = cs, func() (store.Result, error) { return st.Candles(ctx, cs) }
+		out, save = cs, func() (ingest.Checked, error) { return road.Pipeline.IngestCandles(ctx, started, cs) }
 	case market.TypeTrades:
 		ts, err := c.Trades(ctx, sym, time.Time{}, f.limit)
 		if err != nil {
 			return err
 		}
-		out, save = ts, func() (store.Result, error) { return st.Trades(ctx, ts) }
+		out, save = ts, func() (ingest.Checked, error) { return road.Pipeline.IngestTrades(ctx, started, ts) }
 	}
-	var stored store.Result
-	if st != nil {
+	var stored ingest.Checked
+	if road != nil {
 		if stored, err = save(); err != nil {
 			return fmt.Errorf("storing: %w", err)
 		}
@@ -138,12 +152,9 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err := enc.Encode(out); err != nil {
 		return err
 	}
-	if st != nil {
-		if _, err := st.RequestMetrics(ctx, attempts); err != nil {
-			return fmt.Errorf("storing request metrics: %w", err)
-		}
-		fmt.Fprintf(e.stderr, "stored: %d inserted, %d updated, %d duplicates, %d rejected\n",
-			stored.Inserted, stored.Updated, stored.Duplicates, stored.Rejected)
+	if road != nil {
+		fmt.Fprintf(e.stderr, "stored: %d accepted, %d rejected by the quality checks (see ops.rejected_rows)\n",
+			stored.Accepted, stored.Rejected)
 	}
 	return nil
 }

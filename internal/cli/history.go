@@ -108,7 +108,7 @@ func init() {
 	})
 	register(&command{
 		name:    "gaps",
-		summary: "list missing candle ranges; --fill backfills exactly those",
+		summary: "list missing candle ranges and candles left open; --fill fetches exactly those again",
 		flags: func(fs *flag.FlagSet) {
 			gp.register(fs)
 			fs.BoolVar(&gp.fill, "fill", false, "backfill the gaps found")
@@ -119,43 +119,62 @@ func init() {
 }
 
 // historyClient builds what backfill and gaps --fill need: the store and a
-// backfiller whose client shares the daemon's rate budget through Redis
-// when one is configured. done releases them.
-func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange, concurrency int) (*store.Store, *backfill.Backfiller, func(), error) {
+// backfiller on the daemon's road (its checks, quality reports, rejected
+// rows and request metrics), whose client shares the daemon's rate budget
+// through Redis when one is configured. done releases them and writes the
+// request records still queued.
+func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange, concurrency int) (*store.Store, *backfill.Backfiller, func() error, error) {
 	st, err := openStore(ctx, e, cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	deps := daemon.ClientDeps{Logger: e.logger}
-	var rdb *redis.Client
-	if cfg.RedisURL != "" {
-		if rdb, err = cache.NewRedisClient(cfg.RedisURL.Reveal()); err != nil {
-			st.Close()
-			return nil, nil, nil, &config.Error{Key: "redis_url", Msg: err.Error()}
-		}
-		deps.Redis = rdb
-	}
-	done := func() {
-		if rdb != nil {
-			_ = rdb.Close()
-		}
-		st.Close()
-	}
-	c, err := daemon.NewClient(cfg, p.exchange, deps)
+	road, release, err := openRoad(e, cfg, p.exchange, st)
 	if err != nil {
-		done()
+		st.Close()
 		return nil, nil, nil, err
 	}
+	done := func() error {
+		err := release()
+		st.Close()
+		return err
+	}
 	b, err := backfill.New(backfill.Options{
-		Connector: c, Sink: st, Journal: backfill.NewJournal(st.Pool()), Timeframe: p.tf,
+		Connector: road.Client, Sink: st, Checks: road.Pipeline, Journal: backfill.NewJournal(st.Pool()), Timeframe: p.tf,
 		Concurrency: concurrency, Progress: backfill.NewProgress(e.stderr, e.logger), Logger: e.logger,
 	})
 	if err != nil {
-		c.HTTP.Close()
-		done()
+		_ = done()
 		return nil, nil, nil, err
 	}
-	return st, b, func() { c.HTTP.Close(); done() }, nil
+	return st, b, done, nil
+}
+
+// openRoad opens exchange id's road (daemon.Road) over st, with the rate
+// budget shared through Redis when one is configured. release closes it.
+func openRoad(e *env, cfg config.Config, id string, st *store.Store) (*daemon.Road, func() error, error) {
+	deps := daemon.RoadDeps{Logger: e.logger}
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		var err error
+		if rdb, err = cache.NewRedisClient(cfg.RedisURL.Reveal()); err != nil {
+			return nil, nil, &config.Error{Key: "redis_url", Msg: err.Error()}
+		}
+		deps.Redis = rdb
+	}
+	road, err := daemon.OpenRoad(cfg, id, st, deps)
+	if err != nil {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		return nil, nil, err
+	}
+	return road, func() error {
+		err := road.Close()
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		return err
+	}, nil
 }
 
 func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -177,9 +196,9 @@ func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
-	defer done()
 	sum, err := b.Run(ctx, backfill.Ranges(p.symbols, p.from, p.to, bf.trades))
 	fmt.Fprintln(e.stdout, sum)
+	err = errors.Join(err, done())
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted: rerun the same command to resume")
 	}
@@ -202,18 +221,14 @@ func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if err != nil {
 		return err
 	}
-	defer done()
 	gaps, err := backfill.FindGaps(ctx, st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: p.tf, Symbols: p.symbols, From: p.from, To: p.to})
-	if err != nil {
-		return err
+	if err == nil {
+		err = backfill.RenderGaps(e.stdout, gaps)
 	}
-	if err := backfill.RenderGaps(e.stdout, gaps); err != nil {
-		return err
+	if err == nil && gp.fill && len(gaps) > 0 {
+		var sum backfill.Summary
+		sum, err = b.Fill(ctx, gaps, gp.withNoData)
+		fmt.Fprintln(e.stdout, sum)
 	}
-	if !gp.fill || len(gaps) == 0 {
-		return nil
-	}
-	sum, err := b.Fill(ctx, gaps, gp.withNoData)
-	fmt.Fprintln(e.stdout, sum)
-	return err
+	return errors.Join(err, done())
 }

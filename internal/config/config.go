@@ -73,6 +73,10 @@ type JobsConfig struct {
 	FailureThreshold int      `yaml:"failure_threshold"`
 	GapFill          bool     `yaml:"gap_fill"`        // run gap filling as a daily, low-priority job
 	GapFillWindow    Duration `yaml:"gap_fill_window"` // how far back it looks
+	// CandleCatchup is how far back the candle job pages from a series'
+	// cursor in one run (after a stop, say); older missing candles are left
+	// to the gap fill.
+	CandleCatchup Duration `yaml:"candle_catchup"`
 }
 
 // Metrics holds one value per quality metric.
@@ -145,7 +149,8 @@ func Default() Config {
 			Realtime: Duration(5 * time.Second), High: Duration(30 * time.Second),
 			Medium: Duration(5 * time.Minute), Low: Duration(15 * time.Minute),
 			Daily: Duration(24 * time.Hour), Jitter: Duration(500 * time.Millisecond),
-			FailureThreshold: 5, GapFillWindow: Duration(7 * 24 * time.Hour),
+			FailureThreshold: 5, GapFill: true, GapFillWindow: Duration(7 * 24 * time.Hour),
+			CandleCatchup: Duration(24 * time.Hour),
 		},
 		Quality: QualityConfig{
 			Thresholds:      Metrics{Completeness: 0.95, Accuracy: 0.98, Consistency: 0.90, Timeliness: 0.95, Validity: 0.99, Uniqueness: 0.98},
@@ -510,6 +515,9 @@ func (j JobsConfig) validate() error {
 	}
 	if j.GapFill && j.GapFillWindow.D() < time.Hour {
 		return bad("jobs.gap_fill_window", "must be at least 1h when gap_fill is on")
+	}
+	if j.CandleCatchup.D() < time.Minute {
+		return bad("jobs.candle_catchup", "must be at least 1m, got %s", j.CandleCatchup)
 	}
 	return nil
 }

@@ -17,6 +17,10 @@ func TestDefaultIsValid(t *testing.T) {
 	c := Default()
 	require.NoError(t, c.Validate())
 	require.Equal(t, []string{"binance", "htx", "kraken", "kucoin"}, c.Enabled())
+	// Candle series are kept whole by default: holes are filled daily and a
+	// restart catches up a day.
+	require.True(t, c.Jobs.GapFill)
+	require.Equal(t, 24*time.Hour, c.Jobs.CandleCatchup.D())
 }
 
 func TestLayering(t *testing.T) {
@@ -95,6 +99,8 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"exchanges: {binance: {rate_limit: {limit: -1}}}", "exchanges.binance.rate_limit.limit"},
 		{"jobs: {realtime: 10ms}", "jobs.realtime"},
 		{"jobs: {failure_threshold: 0}", "jobs.failure_threshold"},
+		{"jobs: {candle_catchup: 30s}", "jobs.candle_catchup"},
+		{"jobs: {gap_fill_window: 10m}", "jobs.gap_fill_window"},
 		{"quality: {thresholds: {accuracy: 1.5}}", "quality.thresholds.accuracy"},
 		{"quality: {weights: {completeness: 0, accuracy: 0, consistency: 0, timeliness: 0, validity: 0, uniqueness: 0}}", "quality.weights"},
 		{"quality: {weights: {completeness: 0.9}}", "quality.weights"},

@@ -123,15 +123,18 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		}
 		defer c.HTTP.Close()
 		clients[id] = c
-		if err := addJobs(sched, cfg, id, c, checker, hot, w, metrics, logger); err != nil {
+		p, err := addJobs(sched, cfg, id, c, checker, hot, w, st, metrics, logger)
+		if err != nil {
 			return err
 		}
 		if cfg.Jobs.GapFill {
 			ex := cfg.Exchanges[id]
-			g := gapFiller{st: st, client: c, symbols: ex.Symbols, tfs: ex.Timeframes, window: cfg.Jobs.GapFillWindow.D(),
+			g := gapFiller{st: st, client: c, checks: p, symbols: ex.Symbols, tfs: ex.Timeframes, window: cfg.Jobs.GapFillWindow.D(),
 				logger: logger.With("component", "gapfill", "exchange", id)}
+			// After the candle job's first run: by then it has caught up
+			// what a stop left, and what is older lies between candles.
 			if err := sched.Add(scheduler.Job{Name: "gapfill/" + id, Exchange: id, Tier: scheduler.Daily,
-				After: []string{"markets/" + id}, Run: g.run}); err != nil {
+				After: []string{"markets/" + id, "ohlcv/" + id}, Run: g.run}); err != nil {
 				return err
 			}
 		}
@@ -251,15 +254,12 @@ func scripterOrNil(c *redis.Client) redis.Scripter {
 
 // addJobs schedules one exchange's jobs; markets load before the rest.
 func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, checker *quality.Checker,
-	hot *cache.Cache, w *writer.Writer, m *ingest.Metrics, logger *slog.Logger) error {
-	ex := cfg.Exchanges[id]
-	p, err := ingest.New(ingest.Options{
-		Fetcher: c, Checker: checker, Cache: hot, Notify: hot, Sink: w, Rejects: w,
-		Symbols: ex.Symbols, CriticalSymbols: ex.CriticalSymbols, Timeframes: ex.Timeframes, Depth: ex.Depth,
-		MaxAge: checker.Config().MaxAge, Metrics: m, Logger: logger,
+	hot *cache.Cache, w *writer.Writer, st *store.Store, m *ingest.Metrics, logger *slog.Logger) (*ingest.Pipeline, error) {
+	p, err := newPipeline(cfg, id, c, checker, pipelineParts{
+		cache: hot, notify: hot, sink: w, rejects: w, metrics: m, candles: st, logger: logger,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	markets := "markets/" + id
 	for _, j := range []scheduler.Job{
@@ -270,10 +270,10 @@ func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, ch
 		{Name: "trades/" + id, Exchange: id, Tier: scheduler.Medium, After: []string{markets}, Run: p.Trades},
 	} {
 		if err := s.Add(j); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // jobRecorder writes every run to ops.job_runs.

@@ -109,8 +109,15 @@ type Options struct {
 	CriticalSymbols []market.Symbol
 	Timeframes      []market.Timeframe // default: 1m
 	Depth           int                // order-book depth; 0: the exchange's default
-	CandleLimit     int                // latest candles per fetch; default 3
+	CandleLimit     int                // latest candles fetched for a series with nothing stored; default 3
 	TradeLimit      int                // recent trades per fetch; 0: the exchange's default
+	// Candles holds the stored series' cursors and records their holes
+	// (*store.Store); nil: cursors live in memory only.
+	Candles CandleStore
+	// CandleCatchup is how far back a run pages from a series' cursor;
+	// older missing candles are left to the gap fill. Default
+	// DefaultCandleCatchup.
+	CandleCatchup time.Duration
 	// MaxAge is the freshness bound passed to the checker per data type
 	// (quality.Config.MaxAge).
 	MaxAge  map[market.DataType]time.Duration
@@ -130,6 +137,9 @@ type Pipeline struct {
 	now      func() time.Time
 	symbols  atomic.Pointer[[]market.Symbol]
 	markets  atomic.Pointer[[]market.Market]
+	// candlePage is the largest OHLCV page the exchange serves.
+	candlePage int
+	cursors    candleCursors
 }
 
 // New checks opts and returns a Pipeline.
@@ -137,8 +147,11 @@ func New(opts Options) (*Pipeline, error) {
 	switch {
 	case opts.Fetcher == nil || opts.Checker == nil || opts.Sink == nil || opts.Rejects == nil:
 		return nil, fmt.Errorf("%w: fetcher, checker, sink and reject sink are required", ErrInvalid)
-	case opts.Depth < 0 || opts.CandleLimit < 0 || opts.TradeLimit < 0:
-		return nil, fmt.Errorf("%w: negative depth or limit", ErrInvalid)
+	case opts.Depth < 0 || opts.CandleLimit < 0 || opts.TradeLimit < 0 || opts.CandleCatchup < 0:
+		return nil, fmt.Errorf("%w: negative depth, limit or catch-up", ErrInvalid)
+	}
+	if opts.CandleCatchup == 0 {
+		opts.CandleCatchup = DefaultCandleCatchup
 	}
 	if len(opts.Timeframes) == 0 {
 		opts.Timeframes = []market.Timeframe{market.TF1m}
@@ -169,7 +182,10 @@ func New(opts Options) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pipeline{opts: opts, exchange: opts.Fetcher.ID(), m: opts.Metrics, now: opts.Now}
+	p := &Pipeline{opts: opts, exchange: opts.Fetcher.ID(), m: opts.Metrics, now: opts.Now, candlePage: caps.MaxCandles}
+	if p.candlePage <= 0 {
+		p.candlePage = defaultCandlePage
+	}
 	p.logger = logger.With("component", "ingest", "exchange", p.exchange)
 	syms := slices.Clone(opts.Symbols)
 	p.symbols.Store(&syms)
@@ -247,12 +263,9 @@ func (p *Pipeline) Tickers(ctx context.Context) (int64, error) {
 	for i := range ts {
 		stampReceived(&ts[i].Time, received)
 	}
-	return process(ctx, p, batch[market.Ticker]{
-		dataType: market.TypeTicker, started: started, rows: ts,
-		check: p.opts.Checker.CheckTickers, put: p.opts.Sink.PutTickers,
-		cache: cacheFn(p.opts.Cache, Cache.SetTickers),
-		row:   func(t market.Ticker) (string, any) { return string(t.Symbol), t },
-	})
+	b := p.tickerBatch()
+	b.started, b.rows = started, ts
+	return process(ctx, p, b)
 }
 
 // stampReceived gives a snapshot the exchange sent without a time (Binance
@@ -273,11 +286,7 @@ func (p *Pipeline) OrderBooks(ctx context.Context) (int64, error) {
 			syms = append(syms, s)
 		}
 	}
-	return perKey(ctx, p, market.TypeOrderBook, syms, symbolOf, batch[market.OrderBook]{
-		check: p.opts.Checker.CheckOrderBooks, put: p.opts.Sink.PutOrderBooks,
-		cache: cacheFn(p.opts.Cache, Cache.SetOrderBooks),
-		row:   func(b market.OrderBook) (string, any) { return string(b.Symbol), b },
-	}, func(ctx context.Context, s market.Symbol, _ time.Time) ([]market.OrderBook, error) {
+	return perKey(ctx, p, market.TypeOrderBook, syms, symbolOf, p.bookBatch(), func(ctx context.Context, s market.Symbol, _ time.Time) ([]market.OrderBook, error) {
 		b, err := p.opts.Fetcher.OrderBook(ctx, s, p.opts.Depth)
 		if err != nil {
 			return nil, err
@@ -285,40 +294,6 @@ func (p *Pipeline) OrderBooks(ctx context.Context) (int64, error) {
 		stampReceived(&b.Time, p.now())
 		return []market.OrderBook{b}, nil
 	})
-}
-
-// Candles fetches the latest few candles of each symbol and timeframe.
-// Candles whose period had not ended when the fetch began are marked open:
-// the store replaces them when a later fetch brings their final values.
-func (p *Pipeline) Candles(ctx context.Context) (int64, error) {
-	type series struct {
-		s  market.Symbol
-		tf market.Timeframe
-	}
-	var all []series
-	for _, s := range p.Symbols() {
-		for _, tf := range p.opts.Timeframes {
-			all = append(all, series{s, tf})
-		}
-	}
-	b := batch[market.Candle]{
-		check: p.opts.Checker.CheckCandles, put: p.opts.Sink.PutCandles,
-		cache: cacheFn(p.opts.Cache, Cache.SetCandles),
-		row: func(k market.Candle) (string, any) {
-			return string(k.Symbol), map[string]any{"timeframe": k.Timeframe, "closed": k.Closed, "ohlcv": k}
-		},
-	}
-	return perKey(ctx, p, market.TypeOHLCV, all, func(sr series) string { return string(sr.s) }, b,
-		func(ctx context.Context, sr series, started time.Time) ([]market.Candle, error) {
-			ks, err := p.opts.Fetcher.OHLCV(ctx, sr.s, sr.tf, time.Time{}, p.opts.CandleLimit)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", sr.tf, err)
-			}
-			for j := range ks {
-				ks[j].Closed = ks[j].ClosedAt(started)
-			}
-			return ks, nil
-		})
 }
 
 // Trades fetches the recent trades of each symbol.
@@ -340,6 +315,7 @@ type batch[T any] struct {
 	cache    func(context.Context, []T) error // nil: not cached
 	put      func(context.Context, time.Time, []T) error
 	row      func(T) (symbol string, payload any) // for rejected rows
+	history  bool                                 // old by design: no freshness bound
 }
 
 func cacheFn[T any](c Cache, set func(Cache, context.Context, []T) error) func(context.Context, []T) error {
@@ -390,7 +366,11 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 	dt := string(b.dataType)
 	p.m.fetched.WithLabelValues(p.exchange, dt).Add(float64(len(b.rows)))
 	now := p.now()
-	res := b.check(b.rows, now, p.opts.MaxAge[b.dataType])
+	maxAge := p.opts.MaxAge[b.dataType]
+	if b.history {
+		maxAge = 0
+	}
+	res := b.check(b.rows, now, maxAge)
 
 	var errs []error
 	if len(res.Accepted) > 0 {
