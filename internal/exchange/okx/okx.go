@@ -42,14 +42,17 @@ const (
 
 // Page sizes from OKX's docs.
 const (
-	defaultCandles   = 100 // CCXT's default; OKX's too
-	maxCandles       = 300
-	recentCandles    = 1440 // /market/candles serves only the latest 1440 bars
-	maxTrades        = 500
-	maxHistoryTrades = 100
-	defaultDepth     = 100 // CCXT's default; OKX's own (1) is a top of book
-	maxBooks         = 400
-	maxBooksFull     = 5000
+	defaultCandles = 100 // CCXT's default; OKX's too
+	maxCandles     = 300
+	// maxHistoryCandles is history-candles' largest page (OKX's docs: "The
+	// maximum is 100").
+	maxHistoryCandles = 100
+	recentCandles     = 1440 // /market/candles serves only the latest 1440 bars
+	maxTrades         = 500
+	maxHistoryTrades  = 100
+	defaultDepth      = 100 // CCXT's default; OKX's own (1) is a top of book
+	maxBooks          = 400
+	maxBooksFull      = 5000
 )
 
 // errCode is an error OKX reported in a 2xx body.
@@ -246,13 +249,17 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		limit = defaultCandles
 	}
 	limit = min(limit, maxCandles)
-	q := url.Values{"instId": {id}, "bar": {bar}, "limit": {strconv.Itoa(limit)}}
 	ep, path, weight := "ohlcv", "/api/v5/market/candles", weightCandles
 	if !since.IsZero() {
 		dur := tf.Duration()
 		if since.Before(c.now().Add(-(recentCandles - 1) * dur)) {
 			ep, path, weight = "ohlcv_history", "/api/v5/market/history-candles", weightHistoryCandles
+			limit = min(limit, maxHistoryCandles)
 		}
+	}
+	q := url.Values{"instId": {id}, "bar": {bar}, "limit": {strconv.Itoa(limit)}}
+	if !since.IsZero() {
+		dur := tf.Duration()
 		ms := since.UnixMilli()
 		q.Set("before", strconv.FormatInt(max(ms-1, 0), 10))
 		q.Set("after", strconv.FormatInt(ms+int64(limit)*dur.Milliseconds(), 10))

@@ -148,6 +148,10 @@ func TestOHLCVRequests(t *testing.T) {
 			"/api/v5/market/candles?after=1710313200000&bar=1H&before=1710295199999&instId=BTC-USDT&limit=5"},
 		{"since older", market.TF4h, now.Add(-1440 * 4 * time.Hour), 2,
 			"/api/v5/market/history-candles?after=1689624000000&bar=4H&before=1689595199999&instId=BTC-USDT&limit=2"},
+		// history-candles serves at most 100 bars: asking 300 would get a
+		// page of 100 ending long before "after", read as a hole.
+		{"history pages of 100", market.TF1m, now.Add(-2000 * time.Minute), 300,
+			"/api/v5/market/history-candles?after=1710217200000&bar=1m&before=1710211199999&instId=BTC-USDT&limit=100"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return nil, exchangetest.ErrNoAnswer })
