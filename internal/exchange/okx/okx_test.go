@@ -45,8 +45,13 @@ var cases = exchangetest.CaseConfig{
 		_, _, err := exchangetest.CallCase(ctx, t, conn, c)
 		return err
 	},
+	// CCXT asks history-candles for 300 bars, of which OKX serves 100; we
+	// ask for the 100 it serves (TestOHLCVRequests checks that URL).
+	SkipURL: func(c exchangetest.Case) bool {
+		return c.Name() == "fetchOHLCV/historical endpoint instead of recent"
+	},
 	ParityCases: 5, // recorded spot/swap market-data cases
-	URLCases:    6, // spot requests, request-only cases included
+	URLCases:    5, // spot requests, request-only cases included, less the one above
 }
 
 // TestParity feeds every recorded response of the CCXT fixture through the
