@@ -111,6 +111,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 	return exchange.Capabilities{
 		AllTickers: true, HistoricalTrades: true,
 		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxBooksFull,
+		ConsecutiveTradeIDs: true,
 	}
 }
 
