@@ -139,3 +139,20 @@ func PageSize(limit, largest int) int {
 	}
 	return limit
 }
+
+// PagerOf returns c as a TradePager, looking through wrappers that expose
+// the connector they wrap (Unwrap() Connector), such as the daemon's
+// client. ok is false for an exchange that serves only its latest trades.
+func PagerOf(c Connector) (TradePager, bool) {
+	for c != nil {
+		if p, ok := c.(TradePager); ok {
+			return p, true
+		}
+		u, ok := c.(interface{ Unwrap() Connector })
+		if !ok {
+			return nil, false
+		}
+		c = u.Unwrap()
+	}
+	return nil, false
+}
