@@ -94,9 +94,12 @@ type TradeOptions struct {
 	Concurrency int
 	Lease       Lease // nil: always capture
 	// Report is called with each period's sums, every ReportEvery (default
-	// a minute) and first once every symbol has been polled.
+	// a minute) and at the stop.
 	Report      func(context.Context, CaptureReport)
 	ReportEvery time.Duration
+	// StopGrace is how long polls in flight when Run's context ends may
+	// go on (their answers are handed on); default 10s, as the scheduler's.
+	StopGrace time.Duration
 }
 
 // Errors.
@@ -118,7 +121,6 @@ type TradeCapture struct {
 
 	mu     sync.Mutex
 	period CaptureReport
-	polled map[market.Symbol]bool // symbols polled at least once
 }
 
 // NewTradeCapture returns the trade capture of p's exchange.
@@ -145,12 +147,15 @@ func (p *Pipeline) NewTradeCapture(o TradeOptions) (*TradeCapture, error) {
 	if o.ReportEvery <= 0 {
 		o.ReportEvery = time.Minute
 	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = 10 * time.Second
+	}
 	caps := p.opts.Fetcher.Capabilities()
 	c := &TradeCapture{
 		p: p, o: o, log: p.logger.With("job", "trades"), sem: semaphore.NewWeighted(int64(o.Concurrency)),
 		page:   exchange.PageSize(p.opts.TradeLimit, min(max(caps.MaxTrades, 1), 1000)),
 		latest: exchange.PageSize(p.opts.TradeLimit, max(caps.MaxTrades, 1)), ids: caps.ConsecutiveTradeIDs,
-		polled: map[market.Symbol]bool{}, states: map[market.Symbol]*symbolState{},
+		states: map[market.Symbol]*symbolState{},
 	}
 	for _, s := range p.opts.Symbols {
 		c.states[s] = &symbolState{sym: s}
@@ -170,12 +175,37 @@ func (c *TradeCapture) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.period.Started = c.p.now()
 	c.mu.Unlock()
+	// Polls in flight at the stop finish within the grace: no new one starts.
+	polls, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(c.o.StopGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-finished:
+		}
+	}()
+	reported := make(chan struct{})
+	go func() { defer close(reported); c.reporter(ctx) }()
 	var g errgroup.Group
-	g.Go(func() error { c.reporter(ctx); return nil })
 	for _, st := range c.states {
-		g.Go(func() error { c.loop(ctx, st); return nil })
+		g.Go(func() error { c.loop(ctx, polls, st); return nil })
 	}
-	return g.Wait()
+	err := g.Wait()
+	close(finished)
+	<-reported
+	if c.o.Report != nil {
+		c.report(context.WithoutCancel(ctx)) // the last period, polls at the stop included
+	}
+	return err
 }
 
 // PollOnce polls every active symbol once, in turn, and returns the
@@ -218,7 +248,9 @@ type symbolState struct {
 	holes     []store.TradeHole // recorded, not yet stored
 }
 
-func (c *TradeCapture) loop(ctx context.Context, st *symbolState) {
+// loop polls one symbol until ctx ends; polls run with pctx, which
+// outlives ctx by the stop grace.
+func (c *TradeCapture) loop(ctx, pctx context.Context, st *symbolState) {
 	s := st.sym
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -240,10 +272,10 @@ func (c *TradeCapture) loop(ctx context.Context, st *symbolState) {
 				return
 			}
 			// High: a late poll of a latest-N exchange loses trades for good.
-			rows, err := c.poll(ratelimit.WithPriority(ctx, ratelimit.High), st)
+			rows, err := c.poll(ratelimit.WithPriority(pctx, ratelimit.High), st)
 			c.sem.Release(1)
 			if ctx.Err() != nil {
-				c.count(s, rows, nil) // what was fetched before the stop was handed on
+				c.count(s, rows, err)
 				return
 			}
 			c.count(s, rows, err)
@@ -302,7 +334,6 @@ func (c *TradeCapture) target(st *symbolState) time.Duration {
 func (c *TradeCapture) count(s market.Symbol, rows int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.polled[s] = true
 	c.period.Polls++
 	c.period.Rows += rows
 	if err != nil {
@@ -313,34 +344,20 @@ func (c *TradeCapture) count(s market.Symbol, rows int64, err error) {
 	}
 }
 
-// reporter hands on the period's sums: first when every symbol has been
-// polled once, then every ReportEvery.
+// reporter hands on the period's sums every ReportEvery; Run hands on
+// the last one when the loops have stopped.
 func (c *TradeCapture) reporter(ctx context.Context) {
 	if c.o.Report == nil {
 		return
 	}
-	tick := time.NewTicker(min(c.o.MinInterval*5, c.o.ReportEvery))
+	tick := time.NewTicker(c.o.ReportEvery)
 	defer tick.Stop()
-	first := true
-	last := c.p.now()
 	for {
 		select {
 		case <-ctx.Done():
-			c.report(context.WithoutCancel(ctx))
 			return
 		case <-tick.C:
-		}
-		now := c.p.now()
-		c.mu.Lock()
-		ready := len(c.polled) > 0
-		for _, s := range c.p.Symbols() {
-			ready = ready && c.polled[s]
-		}
-		c.mu.Unlock()
-		if (first && ready) || now.Sub(last) >= c.o.ReportEvery {
-			if c.report(ctx) {
-				first, last = false, now
-			}
+			c.report(ctx)
 		}
 	}
 }

@@ -388,8 +388,8 @@ func TestCaptureWithoutTheDatabase(t *testing.T) {
 
 // TestCaptureRun runs the loops on the wall clock against a latest-N
 // exchange making 1000 trades a second, answers of 100 (0.1 s): every
-// trade is kept, the first report comes once the symbol was polled, and
-// a lease held elsewhere stops capture.
+// trade is kept, each period is reported, and a lease held elsewhere
+// stops capture.
 func TestCaptureRun(t *testing.T) {
 	start := time.Now()
 	s := &stream{spacing: time.Millisecond, latestN: 100}
@@ -399,6 +399,7 @@ func TestCaptureRun(t *testing.T) {
 	reports := make(chan CaptureReport, 100)
 	e := newCapture(t, s, false, func(o *TradeOptions) {
 		o.MinInterval = 5 * time.Millisecond
+		o.ReportEvery = 200 * time.Millisecond
 		o.Report = func(_ context.Context, r CaptureReport) { reports <- r }
 	})
 	e.c.p.opts.Fetcher = sw
@@ -413,9 +414,14 @@ func TestCaptureRun(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
+	var rows int64
+	for rows = r.Rows; len(reports) > 0; {
+		rows += (<-reports).Rows
+	}
 	lo, hi, n := e.storedRange()
 	require.Greater(t, n, 400)
 	require.Equal(t, hi-lo+1, n, "every trade kept")
+	require.Equal(t, int64(n), rows, "the reports, the last at the stop, count every trade")
 	require.Empty(t, e.log.holes)
 	require.Less(t, e.c.interval(e.c.states[btc]), 100*time.Millisecond)
 
