@@ -305,12 +305,20 @@ func (c *TradeCapture) holds(ctx context.Context) bool {
 
 // interval is how long after the start of its last poll a symbol is
 // polled again: the time its trade rate takes to fill (1 - Overlap) of an
-// answer, within the bounds. A quiet symbol waits up to MaxInterval, but
-// the wait at most doubles from poll to poll (from a second at the
-// start), so a symbol that wakes up is soon polled at its pace again.
-// After a failure the wait is at least a second.
+// answer, within the bounds. A symbol that turns quiet waits up to
+// MaxInterval, but the wait at most doubles from poll to poll, so one
+// that wakes up is soon polled at its pace again; before any rate is
+// known the wait starts at a second. After a failure it is at least a
+// second.
 func (c *TradeCapture) interval(st *symbolState) time.Duration {
-	d := min(c.target(st), max(2*st.wait, time.Second))
+	limit := 2 * st.wait
+	switch {
+	case st.wait == 0 && st.rate > 0:
+		limit = c.o.MaxInterval // the first answer's rate is the best guess
+	case st.wait == 0:
+		limit = time.Second
+	}
+	d := min(c.target(st), max(limit, c.o.MinInterval))
 	st.wait = d
 	return d
 }

@@ -262,11 +262,14 @@ func TestCapturePagesFromTheStoredCursor(t *testing.T) {
 	require.InDelta(t, 100, e.c.states[btc].rate, 1)
 	require.Equal(t, 5*time.Second, e.c.target(e.c.states[btc]).Round(100*time.Millisecond))
 	st := e.c.states[btc]
+	require.Equal(t, 5*time.Second, e.c.interval(st).Round(100*time.Millisecond), "the first answer's rate")
+	st.rate = 0.01 // the symbol turns quiet
 	var ramp []time.Duration
 	for range 4 {
 		ramp = append(ramp, e.c.interval(st).Round(100*time.Millisecond))
 	}
-	require.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}, ramp, "the wait at most doubles")
+	require.Equal(t, []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, time.Minute}, ramp, "the wait at most doubles, up to MaxInterval")
+	st.rate, st.wait = 100, 0
 
 	// MaxPages bounds one poll; the rest comes at once on the next.
 	s.advance(30 * time.Second)
