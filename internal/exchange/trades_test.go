@@ -1,6 +1,7 @@
 package exchange_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -57,4 +58,29 @@ func TestSortTrades(t *testing.T) {
 		ids = append(ids, t.ID)
 	}
 	require.Equal(t, []string{"1", "9", "10", "11"}, ids)
+}
+
+type latestOnly struct{ exchange.Connector }
+
+type pagerConn struct{ latestOnly }
+
+func (pagerConn) TradesAfter(context.Context, market.Symbol, exchange.TradeCursor, int) (exchange.TradePage, error) {
+	return exchange.TradePage{}, nil
+}
+
+type wrapper struct{ exchange.Connector }
+
+func (w wrapper) Unwrap() exchange.Connector { return w.Connector }
+
+func TestPagerOf(t *testing.T) {
+	_, ok := exchange.PagerOf(latestOnly{})
+	require.False(t, ok)
+	_, ok = exchange.PagerOf(pagerConn{})
+	require.True(t, ok)
+	_, ok = exchange.PagerOf(wrapper{pagerConn{}})
+	require.True(t, ok, "through a wrapper that unwraps")
+	_, ok = exchange.PagerOf(wrapper{latestOnly{}})
+	require.False(t, ok)
+	_, ok = exchange.PagerOf(nil)
+	require.False(t, ok)
 }

@@ -85,7 +85,10 @@ type TradeOptions struct {
 	// long as its trade rate allows within them.
 	MinInterval, MaxInterval time.Duration
 	// Overlap is the share of a latest-N answer the next poll should find
-	// already captured; default 0.5.
+	// already captured; default 0.75, so that a poll may come late by
+	// three times its interval (a slow answer, a busy machine) and still
+	// overlap. After a poll that did not overlap, the symbol's share
+	// rises towards all of the answer, and eases back as polls overlap.
 	Overlap float64
 	// MaxPages is how many pages one poll fetches before the symbol waits
 	// its turn again; default 20.
@@ -136,7 +139,7 @@ func (p *Pipeline) NewTradeCapture(o TradeOptions) (*TradeCapture, error) {
 	}
 	o.MaxInterval = max(o.MaxInterval, o.MinInterval)
 	if !(o.Overlap > 0 && o.Overlap < 1) {
-		o.Overlap = 0.5
+		o.Overlap = 0.75
 	}
 	if o.MaxPages <= 0 {
 		o.MaxPages = 20
@@ -219,7 +222,7 @@ func (c *TradeCapture) PollOnce(ctx context.Context) (int64, error) {
 			continue
 		}
 		n, err := c.poll(ratelimit.WithPriority(ctx, ratelimit.High), st)
-		c.count(s, n, err)
+		c.count(n, err)
 		total += n
 		errs = append(errs, err)
 	}
@@ -244,6 +247,7 @@ type symbolState struct {
 	lastPoll  time.Time
 	rate      float64 // trades per second: quick to rise, slow to fall
 	wait      time.Duration
+	fill      float64 // share of an answer new trades may fill before the next poll; 0: 1 - Overlap
 	lost      exchange.TradeCursor
 	holes     []store.TradeHole // recorded, not yet stored
 }
@@ -275,10 +279,10 @@ func (c *TradeCapture) loop(ctx, pctx context.Context, st *symbolState) {
 			rows, err := c.poll(ratelimit.WithPriority(pctx, ratelimit.High), st)
 			c.sem.Release(1)
 			if ctx.Err() != nil {
-				c.count(s, rows, err)
+				c.count(rows, err)
 				return
 			}
-			c.count(s, rows, err)
+			c.count(rows, err)
 			wait = c.interval(st) - c.p.now().Sub(started)
 		}
 		timer.Reset(max(wait, 0))
@@ -328,9 +332,13 @@ func (c *TradeCapture) target(st *symbolState) time.Duration {
 	if c.o.Pager != nil {
 		n = c.page
 	}
+	fill := 0.5 // a pager loses nothing by waiting: half a page keeps requests few
+	if c.o.Pager == nil {
+		fill = c.fill(st)
+	}
 	d := c.o.MaxInterval
 	if st.rate > 0 {
-		d = time.Duration((1 - c.o.Overlap) * float64(n) / st.rate * float64(time.Second))
+		d = time.Duration(fill * float64(n) / st.rate * float64(time.Second))
 	}
 	if st.failed != nil {
 		d = max(d, time.Second)
@@ -338,8 +346,17 @@ func (c *TradeCapture) target(st *symbolState) time.Duration {
 	return min(max(d, c.o.MinInterval), c.o.MaxInterval)
 }
 
+// fill is the share of an answer a symbol's new trades may fill before
+// its next poll.
+func (c *TradeCapture) fill(st *symbolState) float64 {
+	if st.fill <= 0 {
+		st.fill = 1 - c.o.Overlap
+	}
+	return st.fill
+}
+
 // count adds a poll to the period.
-func (c *TradeCapture) count(s market.Symbol, rows int64, err error) {
+func (c *TradeCapture) count(rows int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.period.Polls++
@@ -508,8 +525,12 @@ func (c *TradeCapture) pollLatest(ctx context.Context, st *symbolState) (int64, 
 			reason, why = store.HoleOutage, "polls failed: "+st.failed.Error()
 		case st.restored:
 			reason, why = store.HoleOutage, "capture was not running"
+		default:
+			st.fill = c.fill(st) / 2 // poll sooner: polls come later than planned
 		}
 		gaps = append(gaps, c.addHole(st, st.cursor, got[0], reason, why))
+	} else if !st.cursor.IsZero() {
+		st.fill = min(c.fill(st)*1.01, 1-c.o.Overlap)
 	}
 	if st.reconcile && st.first == nil && len(got) > 0 {
 		f := got[0]

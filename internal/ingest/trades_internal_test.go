@@ -308,13 +308,13 @@ func TestCaptureLatestOverlap(t *testing.T) {
 	s := &stream{spacing: 10 * time.Millisecond, clock: origin.Add(time.Minute), latestN: 60} // 100/s, answers of 0.6 s
 	e := newCapture(t, s, false, nil)
 	e.poll(t)
-	require.Equal(t, 300*time.Millisecond, e.c.interval(e.c.states[btc]).Round(10*time.Millisecond), "half an answer at 100/s")
+	require.Equal(t, 150*time.Millisecond, e.c.interval(e.c.states[btc]).Round(10*time.Millisecond), "a quarter of an answer at 100/s")
 	quiet := &symbolState{}
 	require.Equal(t, time.Second, e.c.interval(quiet), "no rate yet: a second, then doubling")
 	require.Equal(t, 2*time.Second, e.c.interval(quiet))
 	require.Equal(t, time.Minute, e.c.target(quiet), "up to MaxInterval")
 	for range 20 {
-		s.advance(300 * time.Millisecond)
+		s.advance(400 * time.Millisecond) // later than planned, yet overlapping
 		e.poll(t)
 	}
 	lo, hi, n := e.storedRange()
@@ -330,6 +330,7 @@ func TestCaptureLatestOverlap(t *testing.T) {
 	require.Equal(t, strconv.Itoa(hi+141), h.ToID, "the oldest of the answer")
 	require.Equal(t, int64(140), h.Missed, "exact: ids are consecutive")
 	require.Less(t, e.sink.reports[len(e.sink.reports)-1].Completeness, 0.5)
+	require.InDelta(t, 75*time.Millisecond, e.c.target(e.c.states[btc]), float64(10*time.Millisecond), "after a hole, polls come twice as often")
 
 	s.fail = true
 	_, err := e.c.PollOnce(context.Background())
