@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
@@ -195,4 +198,62 @@ func (d *runningDaemon) stopTB(tb testing.TB) error {
 		tb.Fatalf("daemon did not stop; log:\n%s", d.log.String())
 		return nil
 	}
+}
+
+// TestTradeCaptureLease: two instances sharing a Redis capture an
+// exchange's trades one at a time; when the holder stops, the other
+// takes over from the newest stored trade.
+func TestTradeCaptureLease(t *testing.T) {
+	t.Parallel()
+	rp := newReplay(t, nil)
+	dbURL := migratedDB(t)
+	pool := openPool(t, dbURL)
+	rs := startRedis(t, "")
+	var ds []*runningDaemon
+	for _, name := range []string{"a", "b"} {
+		cfg := testConfig(t, rp.URL, dbURL, "binance")
+		cfg.Instance = name
+		cfg.RedisURL = config.Secret(rs.URL())
+		ds = append(ds, startDaemon(t, cfg))
+	}
+	// Exactly one of them fetches trades.
+	fetched := func(d *runningDaemon) bool {
+		resp, err := http.Get("http://" + d.cfg.Listen + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return strings.Contains(string(b), `mdingest_rows_fetched_total{exchange="binance",type="trades"}`)
+	}
+	require.Eventually(t, func() bool { return fetched(ds[0]) || fetched(ds[1]) }, waitFor, pollGap)
+	time.Sleep(2 * time.Second) // a few polls and lease checks more
+	holder, other := 0, 1
+	if fetched(ds[1]) {
+		holder, other = 1, 0
+	}
+	require.False(t, fetched(ds[other]), "both instances capture")
+	require.NoError(t, ds[other].stop(t))
+	require.NoError(t, ds[holder].stop(t))
+	require.Equal(t, []string{ds[holder].cfg.Instance}, instances(t, pool), "only the holder reports")
+
+	// Started alone, the other takes over at once (the lease was released)
+	// from the newest stored trade.
+	d := startDaemon(t, ds[other].cfg)
+	before := count(t, pool, `SELECT count(*) FROM market.trades WHERE exchange = 'binance'`)
+	require.Eventually(t, func() bool {
+		return count(t, pool, `SELECT count(*) FROM market.trades WHERE exchange = 'binance'`) > before
+	}, waitFor, pollGap, "the other instance captures")
+	require.NoError(t, d.stop(t))
+	require.Len(t, instances(t, pool), 2)
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM ops.trade_holes`), "the cursor carried over through the database")
+}
+
+// instances lists the instances that reported trade capture.
+func instances(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT DISTINCT instance FROM ops.job_runs WHERE job = 'trades/binance' ORDER BY 1`)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
 }
