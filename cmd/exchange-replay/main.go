@@ -62,6 +62,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&symbols, "symbols", strings.Join(replay.DefaultSymbols, ","), "unified symbols served on every exchange")
 	fs.IntVar(&cfg.opts.Scale, "scale", 0, "serve N symbols per exchange, generating names from --symbols (load tests)")
 	fs.BoolVar(&cfg.opts.KeepTimes, "keep-times", false, "serve recorded times instead of moving them to now")
+	fs.Float64Var(&cfg.opts.TradeRate, "trade-rate", 0, "derived trades per second per symbol (default: one every 2 s)")
 	fs.Var(&faults, "fault", "inject a fault, EXCHANGE[:ROUTE]=EFFECT[,count=N][,p=P][,retry-after=S] (repeatable)")
 	fs.StringVar(&rateLimits, "rate-limit", "all", "exchanges whose rate limits are enforced: all, none, or a list")
 	fs.BoolVar(&cfg.admin, "admin", true, "serve the admin API under /_admin/")
@@ -77,6 +78,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.opts.Scale < 0 {
 		return cfg, fmt.Errorf("--scale: must not be negative, got %d", cfg.opts.Scale)
+	}
+	if !(cfg.opts.TradeRate >= 0 && cfg.opts.TradeRate <= replay.MaxTradeRate) {
+		return cfg, fmt.Errorf("--trade-rate: want 0 (the default) up to %g trades per second, got %v", float64(replay.MaxTradeRate), cfg.opts.TradeRate)
 	}
 	if _, _, err := net.SplitHostPort(cfg.listen); err != nil {
 		return cfg, fmt.Errorf("--listen %q: %w", cfg.listen, err)

@@ -15,6 +15,8 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{[]string{"--scale", "-1"}, "--scale"},
 		{[]string{"--scale", "many"}, "-scale"},
+		{[]string{"--trade-rate", "-5"}, "--trade-rate"},
+		{[]string{"--trade-rate", "2e6"}, "--trade-rate"},
 		{[]string{"--fault", "binance=explode"}, "-fault"},
 		{[]string{"--rate-limit", "binance,nowhere"}, "--rate-limit"},
 		{[]string{"--symbols", "BTCUSDT"}, "BTCUSDT"},

@@ -22,6 +22,7 @@ import (
 // backfill and gaps.
 type rangeFlags struct {
 	exchange, symbols, timeframe, from, to string
+	kind                                   string // gaps: ohlcv or trades
 	trades, fill, withNoData               bool
 	concurrency                            int
 }
@@ -101,16 +102,17 @@ func init() {
 		summary: "fetch historical candles (and trades) at low priority; rerun the same command to resume",
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs)
-			fs.BoolVar(&bf.trades, "trades", false, "also fetch trades where the exchange keeps their history")
+			fs.BoolVar(&bf.trades, "trades", false, "also fetch trades where the exchange keeps their history, and fill the recorded trade holes of the range")
 			fs.IntVar(&bf.concurrency, "concurrency", 2, "ranges fetched at once")
 		},
 		run: runBackfill,
 	})
 	register(&command{
 		name:    "gaps",
-		summary: "list missing candle ranges and candles left open; --fill fetches exactly those again",
+		summary: "list missing candle ranges and candles left open, or recorded trade holes (--kind trades); --fill fetches exactly those again",
 		flags: func(fs *flag.FlagSet) {
 			gp.register(fs)
+			fs.StringVar(&gp.kind, "kind", "ohlcv", "ohlcv: missing candles; trades: trade holes recorded by the daemon (ops.trade_holes)")
 			fs.BoolVar(&gp.fill, "fill", false, "backfill the gaps found")
 			fs.BoolVar(&gp.withNoData, "include-no-data", false, "with --fill: also refetch ranges the exchange returned nothing for")
 		},
@@ -192,17 +194,43 @@ func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
-	_, b, done, err := historyClient(ctx, e, cfg, p, max(bf.concurrency, 1))
+	st, b, done, err := historyClient(ctx, e, cfg, p, max(bf.concurrency, 1))
 	if err != nil {
 		return err
 	}
 	sum, err := b.Run(ctx, backfill.Ranges(p.symbols, p.from, p.to, bf.trades))
 	fmt.Fprintln(e.stdout, sum)
+	if bf.trades && ctx.Err() == nil {
+		err = errors.Join(err, fillTradeHoles(ctx, e, st, b, p))
+	}
 	err = errors.Join(err, done())
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted: rerun the same command to resume")
 	}
 	return err
+}
+
+// fillTradeHoles fills the open trade holes of the range where the
+// exchange can, and prints what came of them.
+func fillTradeHoles(ctx context.Context, e *env, st *store.Store, b *backfill.Backfiller, p parsedRange) error {
+	holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, store.HoleOpen))
+	if err != nil {
+		return err
+	}
+	if len(holes) == 0 {
+		return nil
+	}
+	sum, err := b.FillTradeHoles(ctx, st, holes)
+	fmt.Fprintln(e.stdout, sum)
+	return err
+}
+
+func tradeHoleQuery(p parsedRange, status string) store.HoleQuery {
+	q := store.HoleQuery{Exchange: p.exchange, From: p.from, To: p.to, Status: status}
+	for _, s := range p.symbols {
+		q.Symbols = append(q.Symbols, string(s))
+	}
+	return q
 }
 
 func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
@@ -213,6 +241,10 @@ func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	if err != nil {
 		return err
 	}
+	kind, err := market.ParseDataType(gp.kind)
+	if err != nil || kind != market.TypeOHLCV && kind != market.TypeTrades {
+		return usagef("--kind %q: want ohlcv or trades", gp.kind)
+	}
 	cfg, err := e.loadConfig(fs)
 	if err != nil {
 		return err
@@ -220,6 +252,16 @@ func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	st, b, done, err := historyClient(ctx, e, cfg, p, 2)
 	if err != nil {
 		return err
+	}
+	if kind == market.TypeTrades {
+		holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, ""))
+		if err == nil {
+			err = backfill.RenderTradeHoles(e.stdout, holes)
+		}
+		if err == nil && gp.fill {
+			err = fillTradeHoles(ctx, e, st, b, p)
+		}
+		return errors.Join(err, done())
 	}
 	gaps, err := backfill.FindGaps(ctx, st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: p.tf, Symbols: p.symbols, From: p.from, To: p.to})
 	if err == nil {

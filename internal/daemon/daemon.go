@@ -115,6 +115,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 	clients := map[string]*Client{}
+	var captures []func(context.Context) error
 	observer := requestRecorder{w: w}.observe
 	for _, id := range cfg.Enabled() {
 		c, err := NewClient(cfg, id, ClientDeps{Redis: scripterOrNil(rdb), Registerer: reg, Logger: logger, Observer: observer})
@@ -127,6 +128,11 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		capture, err := newTradeCapture(cfg, id, c, p, st, checker, jobRecorder{w: w, instance: instance}, scripterOrNil(rdb), logger)
+		if err != nil {
+			return err
+		}
+		captures = append(captures, capture)
 		if cfg.Jobs.GapFill {
 			ex := cfg.Exchanges[id]
 			g := gapFiller{st: st, client: c, checks: p, symbols: ex.Symbols, tfs: ex.Timeframes, window: cfg.Jobs.GapFillWindow.D(),
@@ -161,7 +167,12 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		g.Go(func() error { return fallback.Run(tail) })
 	}
 	logger.Info("mdingest running", "listen", cfg.Listen, "exchanges", cfg.Enabled(), "cache", hot.Backend(), "instance", instance)
+	var trades errgroup.Group // trade capture runs beside the scheduler and stops with it
+	for _, capture := range captures {
+		trades.Go(func() error { return capture(ctx) })
+	}
 	runErr := sched.Run(ctx) // until the signal; stops jobs first
+	runErr = errors.Join(runErr, trades.Wait())
 
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DrainTimeout)
 	drainErr := w.Drain(drainCtx)
@@ -253,6 +264,8 @@ func scripterOrNil(c *redis.Client) redis.Scripter {
 }
 
 // addJobs schedules one exchange's jobs; markets load before the rest.
+// Trades are not a job: a trade capture (trades.go) polls each symbol on
+// its own clock.
 func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, checker *quality.Checker,
 	hot *cache.Cache, w *writer.Writer, st *store.Store, m *ingest.Metrics, logger *slog.Logger) (*ingest.Pipeline, error) {
 	p, err := newPipeline(cfg, id, c, checker, pipelineParts{
@@ -267,7 +280,6 @@ func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, ch
 		{Name: "orderbooks/" + id, Exchange: id, Tier: scheduler.Realtime, After: []string{markets}, Run: p.OrderBooks},
 		{Name: "tickers/" + id, Exchange: id, Tier: scheduler.High, After: []string{markets}, Run: p.Tickers},
 		{Name: "ohlcv/" + id, Exchange: id, Tier: scheduler.Medium, After: []string{markets}, Run: p.Candles},
-		{Name: "trades/" + id, Exchange: id, Tier: scheduler.Medium, After: []string{markets}, Run: p.Trades},
 	} {
 		if err := s.Add(j); err != nil {
 			return nil, err

@@ -44,6 +44,9 @@ type Capabilities struct {
 	MaxCandles       int  // largest OHLCV page
 	MaxTrades        int  // largest trades page
 	MaxDepth         int  // deepest order book
+	// ConsecutiveTradeIDs says trade ids are consecutive integers per
+	// symbol, so the distance between two ids counts the trades between.
+	ConsecutiveTradeIDs bool
 }
 
 // Request is one GET to an exchange's public REST API.

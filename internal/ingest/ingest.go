@@ -110,7 +110,7 @@ type Options struct {
 	Timeframes      []market.Timeframe // default: 1m
 	Depth           int                // order-book depth; 0: the exchange's default
 	CandleLimit     int                // latest candles fetched for a series with nothing stored; default 3
-	TradeLimit      int                // recent trades per fetch; 0: the exchange's default
+	TradeLimit      int                // trades per request of the trade capture; 0: the exchange's largest
 	// Candles holds the stored series' cursors and records their holes
 	// (*store.Store); nil: cursors live in memory only.
 	Candles CandleStore
@@ -296,15 +296,8 @@ func (p *Pipeline) OrderBooks(ctx context.Context) (int64, error) {
 	})
 }
 
-// Trades fetches the recent trades of each symbol.
-func (p *Pipeline) Trades(ctx context.Context) (int64, error) {
-	return perKey(ctx, p, market.TypeTrades, p.Symbols(), symbolOf, batch[market.Trade]{
-		check: p.opts.Checker.CheckTrades, put: p.opts.Sink.PutTrades,
-		row: func(t market.Trade) (string, any) { return string(t.Symbol), t },
-	}, func(ctx context.Context, s market.Symbol, _ time.Time) ([]market.Trade, error) {
-		return p.opts.Fetcher.Trades(ctx, s, time.Time{}, p.opts.TradeLimit)
-	})
-}
+// Trades are not a job of the Pipeline: a TradeCapture (trades.go) keeps
+// every trade, polling each symbol on its own clock.
 
 // batch describes how one data type goes through the pipeline.
 type batch[T any] struct {

@@ -377,20 +377,6 @@ func TestOrderBooksGoOnPastAFailedSymbol(t *testing.T) {
 	require.Equal(t, 1.0, counter(t, e.reg, "fetch_errors_total", "type", "orderbook"))
 }
 
-func TestTrades(t *testing.T) {
-	tr := func(s market.Symbol, id string) market.Trade {
-		return market.Trade{Exchange: "fakex", Symbol: s, ID: id, Time: now, Side: market.SideBuy, Price: d("100"), Amount: d("0.1")}
-	}
-	f := &fetcher{trades: map[market.Symbol][]market.Trade{"BTC/USDT": {tr("BTC/USDT", "1"), tr("BTC/USDT", "2")}, bad: {tr(bad, "3")}}}
-	e := newEnv(t, f, nil)
-	rows, err := e.p.Trades(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, int64(2), rows)
-	require.Len(t, e.s.trades, 2)
-	require.Len(t, e.s.rejected, 1)
-	require.Equal(t, "trades", e.s.rejected[0].DataType)
-}
-
 func TestCacheFailureDoesNotFailTheJob(t *testing.T) {
 	e := newEnv(t, &fetcher{tickers: []market.Ticker{ticker("BTC/USDT")}}, nil)
 	e.c.err = errors.New("redis down")

@@ -14,6 +14,8 @@ type Metrics struct {
 	rejected     *prometheus.CounterVec
 	fetchErrors  *prometheus.CounterVec
 	decodeErrors *prometheus.CounterVec
+	tradeHoles   *prometheus.CounterVec
+	tradesMissed *prometheus.CounterVec
 }
 
 func newMetrics() *Metrics {
@@ -33,6 +35,12 @@ func newMetrics() *Metrics {
 		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "decode_errors_total", Help: "Exchange responses the connector could not decode.",
 		}, []string{"exchange", "type"}),
+		tradeHoles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trade_holes_total", Help: "Spans of trades that could not be captured (ops.trade_holes), by reason.",
+		}, []string{"exchange", "reason"}),
+		tradesMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trades_missed_total", Help: "Trades estimated lost in trade holes.",
+		}, []string{"exchange"}),
 	}
 }
 
@@ -42,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.fetched, m.accepted, m.rejected, m.fetchErrors, m.decodeErrors} {
+	for _, c := range []prometheus.Collector{m.fetched, m.accepted, m.rejected, m.fetchErrors, m.decodeErrors, m.tradeHoles, m.tradesMissed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering ingest metrics: %w", err)
 		}

@@ -32,6 +32,38 @@ func (c *Checker) CheckTrades(batch []market.Trade, now time.Time, maxAge time.D
 	return run(c, &tradeSpec, batch, now, maxAge)
 }
 
+// TradeGap is a break in one symbol's trade stream just before a batch:
+// trades the exchange made that were not captured (a recorded hole).
+type TradeGap struct {
+	Exchange string
+	Symbol   market.Symbol
+	Missed   int    // trades lost, as well as the caller can tell; at least 1
+	Detail   string // the example, e.g. the hole's span and reason
+}
+
+// CheckTradeStream validates a batch of trades as CheckTrades does, and
+// counts the trades missed before it against completeness: a batch that
+// follows a hole scores (rows - failed) / (rows + missed), so a stream
+// with holes does not read as complete.
+func (c *Checker) CheckTradeStream(batch []market.Trade, gaps []TradeGap, now time.Time, maxAge time.Duration) Result[market.Trade] {
+	var holes map[seriesKey]TradeGap
+	for _, g := range gaps {
+		if g.Missed < 1 {
+			g.Missed = 1
+		}
+		if holes == nil {
+			holes = map[seriesKey]TradeGap{}
+		}
+		k := seriesKey{exchange: g.Exchange, symbol: g.Symbol, dataType: market.TypeTrades}
+		if prev, ok := holes[k]; ok {
+			g.Missed += prev.Missed
+			g.Detail = prev.Detail
+		}
+		holes[k] = g
+	}
+	return runWithHoles(c, &tradeSpec, batch, now, maxAge, holes)
+}
+
 var tickerSpec = spec[market.Ticker]{
 	dataType: market.TypeTicker,
 	group: func(t market.Ticker) seriesKey {

@@ -11,6 +11,7 @@
 //	missing_timestamp     completeness  no       tickers, order books
 //	empty_side            completeness  no       order books with one side empty
 //	gap                   completeness  no       candles: periods missing between rows sent (rejected ones count as sent)
+//	trade_hole            completeness  no       trades: trades missed just before the batch (a recorded hole), as the caller estimates them
 //	invalid_value         validity      yes      all: prices > 0, amounts >= 0 (> 0 for trades and book levels), finite; known side and timeframe
 //	crossed_book          consistency   yes      tickers, order books: bid > ask
 //	unsorted_levels       consistency   yes      order books: bids not strictly falling, asks not strictly rising
@@ -40,7 +41,7 @@
 // max(MAD, outlier_mad_floor * median).
 //
 // Metrics: each is the share of a report's rows that did not fail it
-// (completeness divides by rows + gap periods). A row rejected by one check
+// (completeness divides by rows + gap periods, or rows + trades missed). A row rejected by one check
 // is not judged by the later ones. Score is the weighted sum; Passed means
 // every metric reached its threshold. A batch that does not pass still
 // returns its accepted rows: the caller decides, nothing is dropped.
@@ -62,6 +63,7 @@ const (
 	CheckMissingTimestamp    = "missing_timestamp"
 	CheckEmptySide           = "empty_side"
 	CheckGap                 = "gap"
+	CheckTradeHole           = "trade_hole"
 	CheckInvalidValue        = "invalid_value"
 	CheckCrossedBook         = "crossed_book"
 	CheckUnsortedLevels      = "unsorted_levels"
@@ -243,6 +245,11 @@ func (r *row[T]) rejected() bool { return r.check != "" }
 
 // run checks batch with the rules of sp.
 func run[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxAge time.Duration) Result[T] {
+	return runWithHoles(c, sp, batch, now, maxAge, nil)
+}
+
+// runWithHoles is run with trades missed before the batch, per series.
+func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxAge time.Duration, holes map[seriesKey]TradeGap) Result[T] {
 	res := Result[T]{Accepted: make([]T, 0, len(batch))}
 	groups := make(map[seriesKey]*group)
 	var order []*group
@@ -301,7 +308,11 @@ func run[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxAge time.D
 	}
 	res.Reports = make([]Report, 0, len(order))
 	for _, g := range order {
-		res.Reports = append(res.Reports, report(c, sp, g, now, maxAge))
+		var hole *TradeGap
+		if h, ok := holes[g.key]; ok {
+			hole = &h
+		}
+		res.Reports = append(res.Reports, report(c, sp, g, now, maxAge, hole))
 	}
 	return res
 }
@@ -348,7 +359,7 @@ func accuracy[T any](c *Checker, sp *spec[T], g *group, r *row[T], v T, ts, now 
 }
 
 // report turns a group's counts into its Report.
-func report[T any](c *Checker, sp *spec[T], g *group, now time.Time, maxAge time.Duration) Report {
+func report[T any](c *Checker, sp *spec[T], g *group, now time.Time, maxAge time.Duration, hole *TradeGap) Report {
 	rep := Report{
 		Exchange: g.key.exchange, Symbol: g.key.symbol, DataType: sp.dataType, Timeframe: g.key.timeframe,
 		Rows: g.rows, Accepted: g.accepted, Rejected: g.rows - g.accepted,
@@ -371,6 +382,10 @@ func report[T any](c *Checker, sp *spec[T], g *group, now time.Time, maxAge time
 				}
 			}
 		}
+	}
+	if hole != nil && hole.Missed > 0 {
+		g.issue(Completeness, CheckTradeHole, hole.Detail, hole.Missed)
+		missing += hole.Missed
 	}
 	rep.Passed = true
 	for _, m := range Metrics() {

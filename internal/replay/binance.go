@@ -232,7 +232,7 @@ func binanceTrades(c *call) reply {
 		return *rp
 	}
 	tm := firstObj(c.x.tmpl["trades"])
-	base := idBase(tm.get("id"), integer(tm.get("time")))
+	base := c.x.idBase(tm.get("id"), integer(tm.get("time")))
 	pdec, qdec, qqdec := priceFormat(tm.get("price")), decimals(tm.get("qty")), decimals(tm.get("quoteQty"))
 	list := []any{}
 	for _, t := range c.trades(c.series(s), -1, -1, limit, true) {
@@ -271,7 +271,7 @@ func binanceAggTrades(c *call) reply {
 	}
 	tm := firstObj(c.x.tmpl["aggtrades"])
 	recMs := integer(tm.get("T"))
-	aBase, fBase := idBase(tm.get("a"), recMs), idBase(tm.get("f"), recMs)
+	aBase, fBase := c.x.idBase(tm.get("a"), recMs), c.x.idBase(tm.get("f"), recMs)
 	ser := c.series(s)
 	var trades []trade
 	switch {

@@ -210,9 +210,12 @@ func bitstampTransactions(c *call) reply {
 		return c.fail(errBadParam, "time: must be minute, hour or day")
 	}
 	tm := firstObj(c.x.tmpl["trades"])
-	base := idBase(tm.get("tid"), integer(tm.get("date"))*1000)
+	base := c.x.idBase(tm.get("tid"), integer(tm.get("date"))*1000)
 	pdec, adec := priceFormat(tm.get("price")), decimals(tm.get("amount"))
-	trades := c.trades(c.series(s), (c.now-span)*1000+1, -1, int(span/1000), false)
+	// Every trade of the window, however many: at a high trade rate the
+	// minute alone holds thousands.
+	ser := c.series(s)
+	trades := c.trades(ser, (c.now-span)*1000+1, -1, int(span*1000/ser.spacing)+2, false)
 	list := make([]any, 0, len(trades))
 	for _, t := range reverse(trades) {
 		e := clone(tm).(object)

@@ -91,7 +91,7 @@ func coinbaseTicker(c *call) reply {
 	t := c.tmpl("ticker").(object)
 	shift := c.shift(isoMs(t.get("time")))
 	t.set("time", shiftISO(t.get("time"), shift))
-	t.set("trade_id", shiftInt(t.get("trade_id"), shift*1000/tradeSpacing))
+	t.set("trade_id", shiftInt(t.get("trade_id"), shift*1000/c.x.spacing))
 	return ok(t, 1)
 }
 
@@ -202,7 +202,7 @@ func coinbaseTrades(c *call) reply {
 		return *rp
 	}
 	tm := firstObj(c.x.tmpl["trades"])
-	base := idBase(tm.get("trade_id"), isoMs(tm.get("time")))
+	base := c.x.idBase(tm.get("trade_id"), isoMs(tm.get("time")))
 	ser := c.series(s)
 	hi := ser.lastTrade(c.now * 1000)
 	lo := ser.firstTrade(historyStart * 1000)

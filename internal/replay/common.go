@@ -58,9 +58,16 @@ func clampRange(lo, hi int64, limit int, newest bool) (int64, int64) {
 }
 
 // idBase turns a recorded trade (id, time) into the offset of derived ids,
-// so that ids continue the recorded numbering.
-func idBase(recordedID any, recordedMs int64) int64 {
-	return integer(recordedID) - floorDiv(recordedMs*1000, tradeSpacing)
+// so that ids continue the recorded numbering. At a trade rate other than
+// the default, that numbering may run below 1 before the recording: then
+// the first derived trade (at historyStart) gets id 1 or more instead, so
+// that every id served is a positive integer, as the exchanges' are.
+func (x *exchange) idBase(recordedID any, recordedMs int64) int64 {
+	base := integer(recordedID) - floorDiv(recordedMs*1000, x.spacing)
+	if x.spacing == defaultTradeSpacing {
+		return base
+	}
+	return max(base, 2-floorDiv(historyStart*1000, x.spacing))
 }
 
 func reverse[T any](s []T) []T {

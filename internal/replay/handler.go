@@ -24,6 +24,7 @@ var (
 	ErrBadBudget       = errors.New("invalid rate-limit budget")
 	ErrFixtures        = errors.New("loading fixtures")
 	ErrUnknownExchange = errors.New("unknown exchange")
+	ErrBadTradeRate    = errors.New("invalid trade rate")
 )
 
 // SyntheticHeader marks every exchange response: the data is for tests and
@@ -35,10 +36,15 @@ var Exchanges = []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "
 
 // Options configures a Handler.
 type Options struct {
-	Fixtures  fs.FS    // testdata/replay: <exchange>/<name>.json
-	Symbols   []string // unified symbols served on every exchange; nil: DefaultSymbols
-	Scale     int      // >0: serve this many symbols per exchange, generating names
-	KeepTimes bool     // serve recorded times; the data clock stops at the recording
+	Fixtures fs.FS    // testdata/replay: <exchange>/<name>.json
+	Symbols  []string // unified symbols served on every exchange; nil: DefaultSymbols
+	Scale    int      // >0: serve this many symbols per exchange, generating names
+	// TradeRate is how many derived trades each symbol makes per second
+	// (0: one every 2 s; at most MaxTradeRate). Trade ids stay consecutive
+	// per symbol, so the exchanges' cursors page through them as they do
+	// through real trades.
+	TradeRate float64
+	KeepTimes bool // serve recorded times; the data clock stops at the recording
 	// RateLimits says per exchange whether its rate limit is enforced;
 	// exchanges not in the map are enforced.
 	RateLimits map[string]bool
@@ -80,6 +86,9 @@ func New(opts Options) (*Handler, error) {
 	syms, err := symbolList(opts.Symbols, opts.Scale)
 	if err != nil {
 		return nil, err
+	}
+	if !(opts.TradeRate >= 0 && opts.TradeRate <= MaxTradeRate) {
+		return nil, fmt.Errorf("%w: %v trades per second (want 0 for the default, or up to %g)", ErrBadTradeRate, opts.TradeRate, float64(MaxTradeRate))
 	}
 	h := &Handler{
 		mux:       http.NewServeMux(),
@@ -125,7 +134,7 @@ func New(opts Options) (*Handler, error) {
 		}
 	}
 	for _, def := range definitions() {
-		x, err := newExchange(def, opts.Fixtures, syms)
+		x, err := newExchange(def, opts.Fixtures, syms, tradeSpacing(opts.TradeRate))
 		if err != nil {
 			return nil, err
 		}
@@ -182,11 +191,12 @@ type exchange struct {
 	series  map[symbol]series
 	anchor  int64 // ms: the recording time; the data clock with KeepTimes
 	reverse map[symbol]string
+	spacing int64 // mean µs between derived trades
 }
 
-func newExchange(def *exchangeDef, fsys fs.FS, syms []symbol) (*exchange, error) {
+func newExchange(def *exchangeDef, fsys fs.FS, syms []symbol, spacing int64) (*exchange, error) {
 	x := &exchange{def: def, syms: syms, byID: map[string]symbol{}, tmpl: map[string]any{},
-		series: map[symbol]series{}, reverse: map[symbol]string{}}
+		series: map[symbol]series{}, reverse: map[symbol]string{}, spacing: spacing}
 	for _, name := range def.files {
 		p := def.name + "/" + name + ".json"
 		data, err := fs.ReadFile(fsys, p)
@@ -212,7 +222,7 @@ func newExchange(def *exchangeDef, fsys fs.FS, syms []symbol) (*exchange, error)
 	}
 	x.anchor = p.anchor
 	for _, s := range syms {
-		x.series[s] = newSeries(s, p.price, p.volPerMin, p.amount)
+		x.series[s] = newSeries(s, p.price, p.volPerMin, p.amount, spacing)
 	}
 	return x, nil
 }

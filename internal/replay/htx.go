@@ -216,7 +216,7 @@ func htxTrades(c *call) reply {
 	gm := firstObj(body.get("data"))
 	tm := firstObj(gm.get("data"))
 	recMs := integer(tm.get("ts"))
-	gBase, tBase := idBase(gm.get("id"), recMs), idBase(tm.get("trade-id"), recMs)
+	gBase, tBase := c.x.idBase(gm.get("id"), recMs), c.x.idBase(tm.get("trade-id"), recMs)
 	pdec, adec := priceFormat(tm.get("price")), decimals(tm.get("amount"))
 	trades := c.trades(c.series(s), -1, -1, size, true)
 	groups := make([]any, 0, len(trades))

@@ -210,7 +210,7 @@ func krakenTrades(c *call) reply {
 	result := body.obj("result")
 	tr := firstRow(krakenFirst(body))
 	recMs := int64(num(tr[2]) * 1000)
-	base := idBase(tr[6], recMs)
+	base := c.x.idBase(tr[6], recMs)
 	ser := c.series(s)
 	var trades []trade
 	if since >= 0 {

@@ -172,7 +172,7 @@ func kucoinHistories(c *call) reply {
 	body := c.tmpl("trades").(object)
 	tm := firstObj(body.get("data"))
 	recMs := integer(tm.get("time")) / 1_000_000
-	base := idBase(tm.get("sequence"), recMs)
+	base := c.x.idBase(tm.get("sequence"), recMs)
 	pdec, sdec := priceFormat(tm.get("price")), decimals(tm.get("size"))
 	list := []any{}
 	for _, t := range c.trades(c.series(s), -1, -1, 100, true) {

@@ -206,7 +206,7 @@ func okxCandles(maxLimit int, recent int64) func(c *call) reply {
 
 func (c *call) okxTradeRows(s symbol, trades []trade) []any {
 	tm := firstObj(c.x.tmpl["trades"].(object).get("data"))
-	base := idBase(tm.get("tradeId"), integer(tm.get("ts")))
+	base := c.x.idBase(tm.get("tradeId"), integer(tm.get("ts")))
 	pdec, sdec := priceFormat(tm.get("px")), decimals(tm.get("sz"))
 	rows := make([]any, 0, len(trades))
 	for _, t := range reverse(trades) {
@@ -265,7 +265,7 @@ func okxHistoryTrades(c *call) reply {
 	switch c.q.Get("type") {
 	case "", "1":
 		tm := firstObj(c.x.tmpl["trades"].(object).get("data"))
-		base := idBase(tm.get("tradeId"), integer(tm.get("ts")))
+		base := c.x.idBase(tm.get("tradeId"), integer(tm.get("ts")))
 		hi := ser.lastTrade(c.now * 1000)
 		lo := ser.firstTrade(historyStart * 1000)
 		if after >= 0 {

@@ -3,9 +3,11 @@ package replay
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -238,4 +240,136 @@ func TestPagingErrors(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.status)
 	r = f.get(t, "/kraken/0/public/OHLC?pair=XBTUSDT&interval=7")
 	require.Contains(t, string(r.body), "EGeneral:Invalid arguments")
+}
+
+// TestTradeRate: Options.TradeRate sets how many trades a symbol makes per
+// second, TradesBetween counts them, and each exchange's cursor pages
+// through them at that rate with every id once: Binance aggTrades fromId,
+// Kraken since, Coinbase before, OKX history-trades id windows, and
+// Bitstamp's minute window holding every trade of the minute. The
+// latest-N endpoints (KuCoin, HTX, Bybit) serve the newest N.
+func TestTradeRate(t *testing.T) {
+	const rate = 100
+	f := newFixture(t, Options{TradeRate: rate})
+	now := testNow.UnixMilli()
+	n, err := f.h.TradesBetween("binance", "BTC/USDT", testNow.Add(-time.Minute), testNow)
+	require.NoError(t, err)
+	require.InDelta(t, 60*rate, n, 2, "trades in a minute at %d/s", rate)
+	_, err = f.h.TradesBetween("nowhere", "BTC/USDT", testNow, testNow)
+	require.ErrorIs(t, err, ErrUnknownExchange)
+	_, err = New(Options{Fixtures: os.DirFS("../../testdata/replay"), TradeRate: -1})
+	require.ErrorIs(t, err, ErrBadTradeRate)
+
+	get := func(t *testing.T, path string) any {
+		t.Helper()
+		r := f.get(t, path)
+		require.Equal(t, http.StatusOK, r.status, "%s: %s", path, r.body)
+		return decode(t, r.body)
+	}
+	ids := func(t *testing.T, rows any, key func(any) any) []int64 {
+		t.Helper()
+		var out []int64
+		for _, r := range rows.([]any) {
+			n, err := strconv.ParseInt(str(key(r)), 10, 64)
+			require.NoError(t, err)
+			require.Positive(t, n)
+			out = append(out, n)
+		}
+		return out
+	}
+	field := func(k string) func(any) any { return func(r any) any { return r.(map[string]any)[k] } }
+	from := now - 2*minute // every pager starts here and runs to now
+	want, err := f.h.TradesBetween("binance", "BTC/USDT", time.UnixMilli(from), testNow)
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		pages func(t *testing.T) []int64
+	}{
+		{"binance aggTrades fromId", func(t *testing.T) []int64 {
+			first := ids(t, get(t, fmt.Sprintf("/binance/api/v3/aggTrades?symbol=BTCUSDT&startTime=%d&limit=1", from)), field("a"))
+			all := first
+			for {
+				page := ids(t, get(t, fmt.Sprintf("/binance/api/v3/aggTrades?symbol=BTCUSDT&fromId=%d&limit=1000", all[len(all)-1]+1)), field("a"))
+				if len(page) == 0 {
+					return all
+				}
+				all = append(all, page...)
+			}
+		}},
+		{"kraken since", func(t *testing.T) []int64 {
+			var all []int64
+			since := strconv.FormatInt(from*1_000_000-1, 10)
+			for {
+				v := get(t, "/kraken/0/public/Trades?pair=XBTUSDT&count=1000&since="+since)
+				page := ids(t, dig(t, v, "result", "XBTUSDT"), func(r any) any { return r.([]any)[6] })
+				if len(page) == 0 {
+					return all
+				}
+				all = append(all, page...)
+				since = str(dig(t, v, "result", "last"))
+			}
+		}},
+		{"coinbase before", func(t *testing.T) []int64 {
+			// Find the first trade of the span by paging back, then page forward with before=.
+			r := f.get(t, "/coinbaseexchange/products/BTC-USDT/trades?limit=1000")
+			newest := ids(t, decode(t, r.body), field("trade_id"))
+			cursor := newest[len(newest)-1] - int64(want) + int64(len(newest)) - 1
+			var all []int64
+			for {
+				page := ids(t, get(t, fmt.Sprintf("/coinbaseexchange/products/BTC-USDT/trades?limit=1000&before=%d", cursor)), field("trade_id"))
+				if len(page) == 0 {
+					return all
+				}
+				slices.Reverse(page) // newest first on the wire
+				all = append(all, page...)
+				cursor = page[len(page)-1]
+			}
+		}},
+		{"okx history-trades windows", func(t *testing.T) []int64 {
+			newest := ids(t, dig(t, get(t, "/okx/api/v5/market/trades?instId=BTC-USDT&limit=1"), "data"), field("tradeId"))
+			cursor := newest[0] - int64(want)
+			var all []int64
+			for {
+				page := ids(t, dig(t, get(t, fmt.Sprintf("/okx/api/v5/market/history-trades?instId=BTC-USDT&type=1&limit=100&before=%d&after=%d", cursor, cursor+101)), "data"), field("tradeId"))
+				if len(page) == 0 {
+					return all
+				}
+				slices.Reverse(page)
+				all = append(all, page...)
+				cursor = page[len(page)-1]
+			}
+		}},
+		{"bitstamp minute windows", func(t *testing.T) []int64 {
+			// Two polls a minute apart: each window holds every trade of its minute.
+			f.clock.Add(-time.Minute)
+			all := ids(t, get(t, "/bitstamp/api/v2/transactions/btcusdt/?time=minute"), field("tid"))
+			f.clock.Add(time.Minute)
+			require.InDelta(t, 60*rate, len(all), 2, "every trade of the minute")
+			all = append(all, ids(t, get(t, "/bitstamp/api/v2/transactions/btcusdt/?time=minute"), field("tid"))...)
+			return all
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			all := tt.pages(t)
+			slices.Sort(all)
+			require.InDelta(t, want, len(all), 1, "two minutes of trades")
+			for i := 1; i < len(all); i++ {
+				require.Equal(t, int64(1), all[i]-all[i-1], "gap or duplicate at %d", all[i])
+			}
+		})
+	}
+
+	latest := []struct {
+		path string
+		n    int
+		rows func(v any) any
+	}{
+		{"/kucoin/api/v1/market/histories?symbol=BTC-USDT", 100, func(v any) any { return dig(t, v, "data") }},
+		{"/htx/market/history/trade?symbol=btcusdt&size=2000", 2000, func(v any) any { return dig(t, v, "data") }},
+		{"/bybit/v5/market/recent-trade?category=spot&symbol=BTCUSDT&limit=60", 60, func(v any) any { return dig(t, v, "result", "list") }},
+	}
+	for _, l := range latest {
+		require.Equal(t, l.n, length(t, l.rows(get(t, l.path))), l.path)
+	}
 }

@@ -42,10 +42,11 @@ type series struct {
 	base      float64     // price level, from the recorded ticker
 	volPerMin float64     // base volume per minute, from the recorded candles
 	amount    float64     // typical trade size, from the recorded trades
+	spacing   int64       // mean gap between trades, µs (Options.TradeRate)
 	keys      *seriesKeys // with the key log on: records what is served
 }
 
-func newSeries(sym symbol, base, volPerMin, amount float64) series {
+func newSeries(sym symbol, base, volPerMin, amount float64, spacing int64) series {
 	if base <= 0 {
 		base = 100
 	}
@@ -55,7 +56,10 @@ func newSeries(sym symbol, base, volPerMin, amount float64) series {
 	if amount <= 0 {
 		amount = 0.01
 	}
-	return series{seed: hashString(sym.String()), base: base, volPerMin: volPerMin, amount: amount}
+	if spacing <= 0 {
+		spacing = defaultTradeSpacing
+	}
+	return series{seed: hashString(sym.String()), base: base, volPerMin: volPerMin, amount: amount, spacing: spacing}
 }
 
 // price is the path's value at ms: a few slow waves around the base.
@@ -134,8 +138,21 @@ func priceFormat(recorded ...any) decFormat {
 
 func (f decFormat) s(x float64) string { return fmtDec(roundTo(x, f.round), f.print) }
 
-// tradeSpacing is the mean gap between derived trades, in microseconds.
-const tradeSpacing = 2_000_000
+// defaultTradeSpacing is the mean gap between derived trades, in
+// microseconds, unless Options.TradeRate sets another (one every 2 s).
+const defaultTradeSpacing = 2_000_000
+
+// MaxTradeRate is the highest Options.TradeRate: one trade a microsecond.
+const MaxTradeRate = 1e6
+
+// tradeSpacing turns a rate (trades per second per symbol; 0: the default)
+// into the mean gap between trades in microseconds.
+func tradeSpacing(rate float64) int64 {
+	if rate <= 0 {
+		return defaultTradeSpacing
+	}
+	return max(1, int64(math.Round(1e6/rate)))
+}
 
 type trade struct {
 	k      int64 // sequence number; exchanges' ids are an offset plus k
@@ -149,7 +166,7 @@ type trade struct {
 // trades are strictly increasing in time and k.
 func (s series) trade(k int64) trade {
 	r := mix(s.seed*7 + uint64(k))
-	us := k*tradeSpacing + int64(unit(r)*tradeSpacing)
+	us := k*s.spacing + int64(unit(r)*float64(s.spacing))
 	p := s.price(us/1000) * (1 + 0.0004*(unit(mix(r+1))-0.5))
 	u := unit(mix(r + 2))
 	return trade{k: k, us: us, price: p, amount: s.amount * (0.05 + 2*u*u), buy: mix(r+3)&1 == 0}
@@ -157,7 +174,7 @@ func (s series) trade(k int64) trade {
 
 // firstTrade is the smallest k whose trade is at or after us.
 func (s series) firstTrade(us int64) int64 {
-	k := floorDiv(us, tradeSpacing)
+	k := floorDiv(us, s.spacing)
 	if s.trade(k).us < us {
 		k++
 	}
@@ -166,7 +183,7 @@ func (s series) firstTrade(us int64) int64 {
 
 // lastTrade is the largest k whose trade is at or before us.
 func (s series) lastTrade(us int64) int64 {
-	k := floorDiv(us, tradeSpacing)
+	k := floorDiv(us, s.spacing)
 	if s.trade(k).us > us {
 		k--
 	}

@@ -84,7 +84,7 @@ func (c *Connector) ID() string { return ID }
 
 // Capabilities implements exchange.Connector.
 func (c *Connector) Capabilities() exchange.Capabilities {
-	return exchange.Capabilities{AllTickers: true, HistoricalTrades: true, MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth}
+	return exchange.Capabilities{AllTickers: true, HistoricalTrades: true, MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth, ConsecutiveTradeIDs: true}
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values, weight int) ([]byte, error) {

@@ -83,6 +83,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 	return exchange.Capabilities{
 		AllTickers: false, HistoricalTrades: false,
 		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
+		ConsecutiveTradeIDs: true,
 	}
 }
 

@@ -114,6 +114,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 	return exchange.Capabilities{
 		AllTickers: true, HistoricalTrades: true,
 		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxBooksFull,
+		ConsecutiveTradeIDs: true,
 	}
 }
 

@@ -1,0 +1,47 @@
+package binance
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// TradesAfter implements exchange.TradePager with aggTrades fromId.
+// Aggregate trade ids are consecutive per symbol, so a page asked from the
+// id after the cursor starts with exactly that id; one that starts later
+// means Binance no longer has the trades between.
+func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after exchange.TradeCursor, limit int) (exchange.TradePage, error) {
+	limit = exchange.PageSize(limit, maxTrades)
+	if after.IsZero() {
+		ts, err := c.Trades(ctx, symbol, time.Time{}, limit)
+		return exchange.TradePage{Trades: ts}, err
+	}
+	next, ok := exchange.NextTradeID(after.ID)
+	if !ok {
+		return exchange.TradePage{}, fmt.Errorf("binance aggregate trade id %q: %w", after.ID, exchange.ErrBadCursor)
+	}
+	const ep = "aggTrades"
+	id, err := c.marketID(symbol)
+	if err != nil {
+		return exchange.TradePage{}, err
+	}
+	q := url.Values{"symbol": {id}, "fromId": {next}, "limit": {strconv.Itoa(limit)}}
+	body, err := c.get(ctx, ep, "/api/v3/aggTrades", q, 4)
+	if err != nil {
+		return exchange.TradePage{}, err
+	}
+	ts, err := ParseTrades(body)
+	if err != nil {
+		return exchange.TradePage{}, decodeError(ep, body, err)
+	}
+	exchange.SortTrades(ts)
+	for i := range ts {
+		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
+	}
+	return exchange.TradePage{Trades: ts, More: len(ts) >= limit, Lost: len(ts) > 0 && ts[0].ID != next}, nil
+}

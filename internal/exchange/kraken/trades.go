@@ -1,0 +1,51 @@
+package kraken
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/market"
+)
+
+// sinceMargin is how far before the cursor's time a page is asked from:
+// the time Kraken prints may be rounded, and trades up to the cursor are
+// dropped by id anyway.
+const sinceMargin = time.Millisecond
+
+// TradesAfter implements exchange.TradePager with Trades since, in
+// nanoseconds as Kraken's own "last" cursor. Kraken keeps its whole
+// history, so nothing is ever lost; a full page (count) means more follow.
+func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after exchange.TradeCursor, limit int) (exchange.TradePage, error) {
+	limit = exchange.PageSize(limit, maxTrades)
+	if after.IsZero() {
+		ts, err := c.Trades(ctx, symbol, time.Time{}, limit)
+		return exchange.TradePage{Trades: ts}, err
+	}
+	const ep = "Trades"
+	m, err := c.market(ctx, symbol)
+	if err != nil {
+		return exchange.TradePage{}, err
+	}
+	since := after.Time.Add(-sinceMargin).UnixNano()
+	q := url.Values{"pair": {m.ID}, "since": {strconv.FormatInt(since, 10)}, "count": {strconv.Itoa(limit)}}
+	body, err := c.get(ctx, ep, "/0/public/Trades", q)
+	if err != nil {
+		return exchange.TradePage{}, err
+	}
+	ts, err := ParseTrades(body)
+	if err != nil {
+		return exchange.TradePage{}, decodeError(ep, body, err)
+	}
+	exchange.SortTrades(ts)
+	page := exchange.TradePage{More: len(ts) >= limit}
+	for _, t := range ts {
+		if after.After(t) {
+			t.Symbol, t.ExchangeSymbol = symbol, m.ID
+			page.Trades = append(page.Trades, t)
+		}
+	}
+	return page, nil
+}

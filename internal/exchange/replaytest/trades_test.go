@@ -1,0 +1,83 @@
+package replaytest
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/replay"
+)
+
+// pagers are the exchanges whose trades page forward from a cursor; the
+// others serve only their latest trades.
+var pagers = map[string]bool{"binance": true, "kraken": true, "coinbaseexchange": true, "okx": true, "bitstamp": true}
+
+// TestTradePagers pages every cursor-paging exchange forward from a trade
+// a couple of seconds old, at 100 trades a second, through the real client
+// and the exchange's own limits: every trade after the cursor comes once,
+// in order, up to the present. The latest-N exchanges do not claim paging.
+func TestTradePagers(t *testing.T) {
+	s := newServer(t, replay.Options{TradeRate: 100})
+	for _, id := range replay.Exchanges {
+		t.Run(id, func(t *testing.T) {
+			t.Parallel()
+			c := newClient(t, s, id, clientOpts{})
+			p, ok := c.Connector.(exchange.TradePager)
+			require.Equal(t, pagers[id], ok, "%s implements TradePager", id)
+			if !ok {
+				return
+			}
+			first, err := p.TradesAfter(testCtx(t), btcUSDT, exchange.TradeCursor{}, 0)
+			require.NoError(t, err)
+			require.NotEmpty(t, first.Trades, "the latest trades start capture")
+			require.False(t, first.Lost)
+			cursor := exchange.CursorOf(first.Trades[len(first.Trades)-1])
+			time.Sleep(1500 * time.Millisecond) // 150 more trades
+			var got []market.Trade
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 50, "paging does not end")
+				pg, err := p.TradesAfter(testCtx(t), btcUSDT, cursor, 0)
+				require.NoError(t, err)
+				require.False(t, pg.Lost, "a recent cursor loses nothing")
+				got = append(got, pg.Trades...)
+				if len(pg.Trades) > 0 {
+					cursor = exchange.CursorOf(pg.Trades[len(pg.Trades)-1])
+				}
+				if !pg.More {
+					break
+				}
+			}
+			require.Greater(t, len(got), 100)
+			prev, err := strconv.ParseInt(first.Trades[len(first.Trades)-1].ID, 10, 64)
+			require.NoError(t, err)
+			for i, tr := range got {
+				require.Equal(t, btcUSDT, tr.Symbol)
+				n, err := strconv.ParseInt(tr.ID, 10, 64)
+				require.NoError(t, err)
+				require.Equal(t, prev+1, n, "trade %d: gap or repeat after id %d", i, prev)
+				prev = n
+				if i > 0 {
+					require.False(t, tr.Time.Before(got[i-1].Time), "trade %d out of order", i)
+				}
+			}
+			require.WithinDuration(t, time.Now(), got[len(got)-1].Time, 2*time.Second, "paged up to the present")
+		})
+	}
+}
+
+// TestTradePagerLost: a cursor older than the day Bitstamp serves pages
+// on from what is served, saying the trades between are lost.
+func TestTradePagerLost(t *testing.T) {
+	s := newServer(t, replay.Options{TradeRate: 0.5})
+	c := newClient(t, s, "bitstamp", clientOpts{})
+	old := exchange.TradeCursor{ID: "1", Time: time.Now().Add(-48 * time.Hour)}
+	pg, err := c.Connector.(exchange.TradePager).TradesAfter(testCtx(t), btcUSDT, old, 0)
+	require.NoError(t, err)
+	require.True(t, pg.Lost)
+	require.NotEmpty(t, pg.Trades)
+	require.True(t, pg.Trades[0].Time.After(time.Now().Add(-25*time.Hour)))
+}

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS ops.trade_holes;
+DROP INDEX IF EXISTS market.trades_latest;
