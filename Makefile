@@ -34,6 +34,7 @@ bench: timescaledb parallel-copy
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/exchange/replaytest/
 	$(GO) test -run '^$$' -bench BenchmarkDaemonLoad -benchtime 1x -timeout 30m ./internal/daemon/
+	$(GO) test -run '^$$' -bench BenchmarkTradeCapture -benchtime 1x -timeout 30m ./internal/daemon/
 
 # Soak: the daemon at the load benchmark's rate with faults on one exchange and a
 # database outage in the middle (MDINGEST_SOAK_DURATION, default 10m).
