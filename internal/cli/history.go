@@ -146,16 +146,25 @@ func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange
 		done()
 		return nil, nil, nil, err
 	}
-	b, err := backfill.New(backfill.Options{
-		Connector: c, Sink: st, Journal: backfill.NewJournal(st.Pool()), Timeframe: p.tf,
-		Concurrency: concurrency, Progress: backfill.NewProgress(e.stderr, e.logger), Logger: e.logger,
-	})
+	// A backfill is one more process on the egress: without Redis it and
+	// the daemons there each keep to their share of the budget.
+	stopPeers, err := daemon.SharePeers(ctx, cfg, e.logger, c.Limiter)
 	if err != nil {
 		c.HTTP.Close()
 		done()
 		return nil, nil, nil, err
 	}
-	return st, b, func() { c.HTTP.Close(); done() }, nil
+	b, err := backfill.New(backfill.Options{
+		Connector: c, Sink: st, Journal: backfill.NewJournal(st.Pool()), Timeframe: p.tf,
+		Concurrency: concurrency, Progress: backfill.NewProgress(e.stderr, e.logger), Logger: e.logger,
+	})
+	if err != nil {
+		stopPeers()
+		c.HTTP.Close()
+		done()
+		return nil, nil, nil, err
+	}
+	return st, b, func() { stopPeers(); c.HTTP.Close(); done() }, nil
 }
 
 func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {

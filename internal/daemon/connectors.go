@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/egress"
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/binance"
 	"github.com/mdingest/mdingest/internal/exchange/bitstamp"
@@ -42,7 +43,7 @@ var connectors = map[string]connector{
 
 // ClientDeps are what every exchange client shares.
 type ClientDeps struct {
-	Redis      redis.Scripter // shares rate budgets and freezes between processes; nil: local only
+	Redis      redis.Scripter // shares rate budgets and freezes between processes on the egress; nil: local only
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	Observer   func(httpclient.Attempt) // every request attempt, for ops.request_metrics
@@ -74,6 +75,13 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 	if ex.RateLimit.Burst > 0 {
 		rl.Burst = ex.RateLimit.Burst
 	}
+	if ex.RateLimit.Kind != "" {
+		rl.Kind = ex.RateLimit.Kind
+	}
+	reserve := config.DefaultReserve
+	if ex.RateLimit.Reserve != nil {
+		reserve = *ex.RateLimit.Reserve
+	}
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -83,8 +91,8 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 		reg = prometheus.NewRegistry()
 	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		Exchange: id, Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
-		Shared: deps.Redis, Logger: logger, Registerer: reg,
+		Exchange: id, Kind: ratelimit.Kind(rl.Kind), Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst, Reserve: reserve,
+		Shared: deps.Redis, Egress: egress.ID(cfg.EgressID), Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limiter for %s: %w", id, err)

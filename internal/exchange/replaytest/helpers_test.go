@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -184,6 +185,11 @@ type clientOpts struct {
 	banFreeze    time.Duration
 	clock        clockwork.Clock
 	agingStep    time.Duration
+	reserve      float64 // share of the budget kept for high and critical
+	// shared, keyPrefix and egress share the budget through Redis.
+	shared    redis.Scripter
+	keyPrefix string
+	egress    string
 }
 
 // client is one exchange's connector on a real httpclient and limiter.
@@ -212,9 +218,13 @@ func newClient(tb testing.TB, s *server, id string, o clientOpts) *client {
 	if o.budget.Burst > 0 {
 		rl.Burst = o.budget.Burst
 	}
+	if o.budget.Kind != "" {
+		rl.Kind = o.budget.Kind
+	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		Exchange: id, Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
-		AgingStep: o.agingStep, Clock: o.clock,
+		Exchange: id, Kind: ratelimit.Kind(rl.Kind), Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
+		Reserve: o.reserve, AgingStep: o.agingStep, Clock: o.clock,
+		Shared: o.shared, KeyPrefix: o.keyPrefix, Egress: o.egress,
 	})
 	require.NoError(tb, err)
 	ho := httpclient.SpecOptions(spec)
