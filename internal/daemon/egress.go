@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/egress"
@@ -19,6 +20,11 @@ func SharePeers(ctx context.Context, cfg config.Config, logger *slog.Logger, lim
 		OnChange: func(n int) {
 			for _, l := range limiters {
 				l.SetPeers(n)
+			}
+		},
+		OnJoin: func(hold time.Duration) {
+			for _, l := range limiters {
+				l.HoldLocal(hold)
 			}
 		},
 	})

@@ -25,8 +25,9 @@ import (
 
 // Defaults.
 const (
-	// DefaultInterval is how often the count is refreshed.
-	DefaultInterval = 5 * time.Second
+	// DefaultInterval is how often the count is refreshed: within it, the
+	// processes on an egress learn that another has joined.
+	DefaultInterval = time.Second
 	// Slots bounds the processes counted on one egress.
 	Slots = 1024
 )
@@ -55,7 +56,11 @@ type Options struct {
 	Interval    time.Duration
 	// OnChange is called with the new count (at least 1) when it changes.
 	OnChange func(n int)
-	Logger   *slog.Logger
+	// OnJoin is called when this process joins an egress others already
+	// send from, with how long to hold back: they learn of it only at
+	// their next count, and until then still spend their larger shares.
+	OnJoin func(hold time.Duration)
+	Logger *slog.Logger
 }
 
 // Peers counts the processes on one egress, this one included.
@@ -153,10 +158,13 @@ func (p *Peers) session(ctx context.Context) error {
 	p.log.Debug("holding egress slot", "slot", slot)
 	t := time.NewTicker(p.opts.Interval)
 	defer t.Stop()
-	for {
+	for joined := true; ; joined = false {
 		n, err := p.count(ctx, conn)
 		if err != nil {
 			return err
+		}
+		if joined && n > 1 && p.opts.OnJoin != nil {
+			p.opts.OnJoin(2 * p.opts.Interval)
 		}
 		p.set(n)
 		select {

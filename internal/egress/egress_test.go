@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -28,7 +29,12 @@ func TestID(t *testing.T) {
 // run starts Peers until the returned stop is called.
 func run(t *testing.T, url, egress string, onChange func(int)) (*Peers, func()) {
 	t.Helper()
-	p, err := New(Options{DatabaseURL: url, Egress: egress, Interval: 20 * time.Millisecond, OnChange: onChange})
+	return runOpts(t, Options{DatabaseURL: url, Egress: egress, Interval: 20 * time.Millisecond, OnChange: onChange})
+}
+
+func runOpts(t *testing.T, opts Options) (*Peers, func()) {
+	t.Helper()
+	p, err := New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -58,6 +64,39 @@ func TestPeersCountTheProcessesOnAnEgress(t *testing.T) {
 
 	stopB()
 	eventually(t, a, 1)
+}
+
+// TestJoiningHoldsBack: a process joining an egress where others send is
+// told to hold back for two counts, the time the others take to learn of
+// it; the first process on an egress is not.
+func TestJoiningHoldsBack(t *testing.T) {
+	url := pgtest.NewDB(t)
+	var mu sync.Mutex
+	holds := map[string][]time.Duration{}
+	start := func(name string) *Peers {
+		p, _ := runOpts(t, Options{DatabaseURL: url, Egress: "host-a", Interval: 20 * time.Millisecond,
+			OnJoin: func(d time.Duration) { mu.Lock(); holds[name] = append(holds[name], d); mu.Unlock() }})
+		return p
+	}
+	first := start("first")
+	// Wait for first's slot: its count alone says 1 before it has one.
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, conn.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1
+			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, int64(Key("host-a"))).Scan(&n))
+		return n == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	second := start("second")
+	eventually(t, second, 2)
+	eventually(t, first, 2)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, holds["first"])
+	require.Equal(t, []time.Duration{40 * time.Millisecond}, holds["second"])
 }
 
 // TestPeersShareTheBudget: the count reaches the rate limiters, which then

@@ -197,6 +197,7 @@ type Limiter struct {
 	bucket      *tokenBucket // Bucket: ours, at our share
 	granted     float64      // units granted so far
 	floor       floor
+	holdUntil   time.Time // local accounts grant nothing before it (HoldLocal)
 }
 
 // New returns a Limiter for one exchange.
@@ -388,6 +389,18 @@ func (l *Limiter) SetPeers(n int) {
 	l.dispatchLocked()
 }
 
+// HoldLocal makes the local accounts (used while the shared state is
+// unavailable) grant nothing for d: a process joining an egress waits for
+// the others there to learn of it and shrink their shares.
+func (l *Limiter) HoldLocal(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until := l.clock.Now().Add(d); until.After(l.holdUntil) {
+		l.holdUntil = until
+	}
+	l.dispatchLocked()
+}
+
 // Peers returns the number of processes the limiter shares its egress
 // with, itself included.
 func (l *Limiter) Peers() int {
@@ -527,10 +540,16 @@ func (l *Limiter) tryTakeLocked(now time.Time, w *waiter) (time.Duration, bool) 
 		return 0, false
 	}
 	if l.pace != nil {
+		// The pacing bucket keeps the same share in reserve, so that a
+		// critical request finds tokens at once while a backfill drains it.
 		pc := float64(min(w.cost, l.burst))
-		if tokens := l.pace.TokensAt(now); tokens < pc-tokenSlack {
-			need := (pc - tokens) / float64(l.pace.Limit())
-			return time.Duration(math.Ceil(need * float64(time.Second))), false
+		want := pc
+		if w.prio < High {
+			want = max(pc, min(pc+l.reserve/l.limit*float64(l.burst), float64(l.burst)))
+		}
+		if tokens := l.pace.TokensAt(now); tokens < want-tokenSlack {
+			need := (want - tokens) / float64(l.pace.Limit())
+			return time.Duration(math.Ceil(need * float64(time.Second))), tokens >= pc-tokenSlack
 		}
 	}
 	var sharedSeq int64
@@ -750,6 +769,9 @@ func (l *Limiter) slidingFloorLocked(now time.Time) (float64, bool) {
 // localWaitLocked is how long w must wait by the local accounts, which
 // keep to this process's share of the budget.
 func (l *Limiter) localWaitLocked(now time.Time, w *waiter) (time.Duration, bool) {
+	if now.Before(l.holdUntil) {
+		return l.holdUntil.Sub(now), false
+	}
 	cost, n := float64(w.cost), float64(l.peers)
 	switch l.kind {
 	case Fixed:

@@ -362,3 +362,31 @@ func TestOneProcessStaysWithinTheLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestPacingKeepsTheReserveForCritical: the pacing bucket keeps the same
+// share back from Low and Medium, so a critical request finds tokens at
+// once while a backfill keeps the bucket drained.
+func TestPacingKeepsTheReserveForCritical(t *testing.T) {
+	ctx := testCtx(t)
+	l, clock := newTestLimiter(t, Options{Limit: 6000, Window: time.Minute, Burst: 300, Reserve: 0.05, AgingStep: -1})
+	require.NoError(t, l.Wait(WithPriority(ctx, Low), 285)) // 15 of 300 tokens left
+	require.Nil(t, l.tryNow(Low, 1), "the last 15 tokens are reserved")
+	require.Nil(t, l.tryNow(Medium, 1))
+	require.NotNil(t, l.tryNow(Critical, 10))
+	require.NotNil(t, l.tryNow(High, 5))
+	require.Nil(t, l.tryNow(Critical, 1), "the bucket is empty")
+	clock.Advance(160 * time.Millisecond) // 16 tokens: one more than the reserve
+	require.NotNil(t, l.tryNow(Low, 1))
+	require.Nil(t, l.tryNow(Low, 1))
+}
+
+// TestHoldLocal: a process joining an egress grants nothing from its local
+// share for a while; with the shared state in use the hold does not apply.
+func TestHoldLocal(t *testing.T) {
+	l, clock := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100})
+	l.SetPeers(2)
+	l.HoldLocal(2 * time.Second)
+	require.Nil(t, l.tryNow(Critical, 1))
+	clock.Advance(2 * time.Second)
+	require.NotNil(t, l.tryNow(Low, 1))
+}
