@@ -30,6 +30,9 @@ const (
 	DefaultInterval = time.Second
 	// Slots bounds the processes counted on one egress.
 	Slots = 1024
+	// reconnectGrace is how many intervals after reconnecting a process
+	// keeps its count from before the outage at least.
+	reconnectGrace = 5
 )
 
 // ErrNoSlot: every slot of the egress is held.
@@ -69,8 +72,9 @@ type Peers struct {
 	key  int32 // the egress's advisory-lock namespace
 	log  *slog.Logger
 
-	mu sync.Mutex
-	n  int
+	mu      sync.Mutex
+	n       int
+	counted bool // a session has counted before
 }
 
 // New returns a Peers counting 1 until Run learns better.
@@ -123,9 +127,12 @@ func (p *Peers) set(n int) {
 func (p *Peers) Run(ctx context.Context) error {
 	failing := false
 	for {
-		err := p.session(ctx)
+		counted, err := p.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if counted {
+			failing = false // a new outage: log it again
 		}
 		if !failing {
 			p.log.Warn("cannot count the processes on this egress; keeping the last count", "count", p.Count(), "error", err)
@@ -140,11 +147,12 @@ func (p *Peers) Run(ctx context.Context) error {
 }
 
 // session connects, takes a slot and counts until the connection fails or
-// ctx ends. Closing the connection releases the slot.
-func (p *Peers) session(ctx context.Context) error {
+// ctx ends, and says whether it counted at all. Closing the connection
+// releases the slot.
+func (p *Peers) session(ctx context.Context) (counted bool, err error) {
 	conn, err := pgx.Connect(ctx, p.opts.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return false, fmt.Errorf("connecting: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -153,15 +161,27 @@ func (p *Peers) session(ctx context.Context) error {
 	}()
 	slot, err := p.claim(ctx, conn)
 	if err != nil {
-		return err
+		return false, err
 	}
 	p.log.Debug("holding egress slot", "slot", slot)
+	// After an outage the others reconnect one by one: until they all can
+	// have, a lower count is not believed.
+	p.mu.Lock()
+	var settled time.Time
+	if p.counted {
+		settled = time.Now().Add(reconnectGrace * p.opts.Interval)
+	}
+	p.counted = true
+	p.mu.Unlock()
 	t := time.NewTicker(p.opts.Interval)
 	defer t.Stop()
 	for joined := true; ; joined = false {
 		n, err := p.count(ctx, conn)
 		if err != nil {
-			return err
+			return !joined, err
+		}
+		if time.Now().Before(settled) {
+			n = max(n, p.Count())
 		}
 		if joined && n > 1 && p.opts.OnJoin != nil {
 			p.opts.OnJoin(2 * p.opts.Interval)
@@ -169,7 +189,7 @@ func (p *Peers) session(ctx context.Context) error {
 		p.set(n)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return true, ctx.Err()
 		case <-t.C:
 		}
 	}

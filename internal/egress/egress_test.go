@@ -123,3 +123,37 @@ func TestPeersShareTheBudget(t *testing.T) {
 	}
 	require.Equal(t, 10, granted, "5 each: together within the limit")
 }
+
+// TestPeersKeepTheCountThroughADatabaseOutage: while PostgreSQL is away
+// the last count holds (a process does not fall back to the whole budget),
+// and when it returns every process takes a slot again.
+func TestPeersKeepTheCountThroughADatabaseOutage(t *testing.T) {
+	c := pgtest.NewCluster(t, pgtest.ClusterOptions{})
+	url := c.URL("postgres")
+	var changes []int
+	var mu sync.Mutex
+	a, _ := run(t, url, "host-a", func(n int) { mu.Lock(); changes = append(changes, n); mu.Unlock() })
+	b, _ := run(t, url, "host-a", nil)
+	eventually(t, a, 2)
+	eventually(t, b, 2)
+
+	require.NoError(t, c.Stop())
+	time.Sleep(200 * time.Millisecond) // ten counts' time
+	require.Equal(t, 2, a.Count())
+	require.Equal(t, 2, b.Count())
+
+	require.NoError(t, c.Start())
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, conn.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1`, int64(Key("host-a"))).Scan(&n))
+		return n == 2
+	}, 20*time.Second, 20*time.Millisecond, "both hold a slot again")
+	require.Equal(t, 2, a.Count())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []int{2}, changes, "never back to 1 on the way")
+}
