@@ -65,6 +65,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.opts.TradeRate, "trade-rate", 0, "derived trades per second per symbol (default: one every 2 s)")
 	fs.Var(&faults, "fault", "inject a fault, EXCHANGE[:ROUTE]=EFFECT[,count=N][,p=P][,retry-after=S] (repeatable)")
 	fs.StringVar(&rateLimits, "rate-limit", "all", "exchanges whose rate limits are enforced: all, none, or a list")
+	fs.BoolVar(&cfg.opts.Strict, "strict", false, "ban (Binance: 418 for 2m) a client that sends again before a 429's Retry-After")
 	fs.BoolVar(&cfg.admin, "admin", true, "serve the admin API under /_admin/")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: exchange-replay [flags]")

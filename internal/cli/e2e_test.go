@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/exchange/exchangetest"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
 )
@@ -127,4 +132,121 @@ func TestFetchStoreBackfillGapsQualityStatus(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	require.Contains(t, out, "tickers/binance")
 	require.Contains(t, stderr, "no daemon answering")
+}
+
+// recordingReplay serves exchange-replay in-process, recording every
+// request URI, with a config file pointing every exchange at it.
+func recordingReplay(t *testing.T) (string, func() []string) {
+	t.Helper()
+	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"kraken": false}})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var uris []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		uris = append(uris, r.URL.RequestURI())
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	path := filepath.Join(t.TempDir(), "mdingest.yaml")
+	var y string
+	for _, ex := range []string{"binance", "kraken", "htx"} {
+		y += fmt.Sprintf("  %s: {enabled: true, base_url: %q}\n", ex, srv.URL+"/"+ex)
+	}
+	require.NoError(t, os.WriteFile(path, []byte("exchanges:\n"+y), 0o600))
+	return path, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), uris...)
+	}
+}
+
+// candleTimes decodes fetch's OHLCV output into open times.
+func candleTimes(t *testing.T, out string) []time.Time {
+	t.Helper()
+	var rows [][]json.Number
+	require.NoError(t, json.Unmarshal([]byte(out), &rows))
+	var ts []time.Time
+	for _, r := range rows {
+		ms, err := r[0].Int64()
+		require.NoError(t, err)
+		ts = append(ts, time.UnixMilli(ms).UTC())
+	}
+	return ts
+}
+
+// TestFetchSince: fetch --since asks for the history page from a given
+// time. The recorded Kraken case (CCXT's fetchOHLCV('BTC/USDT', '1h',
+// since)) requests OHLC?pair=XBTUSDT&interval=60&since=<seconds>; fetch
+// sends the same, and prints only candles from that time on.
+func TestFetchSince(t *testing.T) {
+	cfg, uris := recordingReplay(t)
+	var recorded exchangetest.Case
+	for _, c := range exchangetest.LoadFixture(t, "kraken").Cases {
+		if c.Method == "fetchOHLCV" && c.Description == "spot ohlcv with since" {
+			recorded = c
+		}
+	}
+	require.True(t, recorded.HasRequest(), "the recorded case")
+	var sinceMs int64
+	require.NoError(t, json.Unmarshal(recorded.Input[2], &sinceMs))
+	u, err := url.Parse(recorded.Request.URL)
+	require.NoError(t, err)
+
+	since := time.UnixMilli(sinceMs).UTC()
+	code, out, stderr := runCLI(t, nil, "fetch", "--config", cfg, "--exchange", "kraken", "--symbol", "BTC/USDT",
+		"--kind", "ohlcv", "--timeframe", "1h", "--since", since.Format(time.RFC3339))
+	require.Equal(t, ExitOK, code, stderr)
+	var sent *url.URL
+	for _, s := range uris() {
+		if strings.HasPrefix(s, "/kraken/0/public/OHLC?") {
+			sent, err = url.Parse(s)
+			require.NoError(t, err)
+		}
+	}
+	require.NotNil(t, sent, "an OHLC request: %v", uris())
+	require.Equal(t, u.Query(), sent.Query(), "the recorded request: %s", recorded.Request.URL)
+	require.NotEmpty(t, candleTimes(t, out))
+
+	// A page inside the history Kraken keeps: the candles after since.
+	since = time.Now().UTC().Add(-10 * time.Hour).Truncate(time.Hour).Add(30 * time.Minute)
+	code, out, stderr = runCLI(t, nil, "fetch", "--config", cfg, "--exchange", "kraken", "--symbol", "BTC/USDT",
+		"--kind", "ohlcv", "--timeframe", "1h", "--since", since.Format(time.RFC3339))
+	require.Equal(t, ExitOK, code, stderr)
+	ts := candleTimes(t, out)
+	require.NotEmpty(t, ts)
+	require.Equal(t, since.Add(30*time.Minute), ts[0], "the first candle opening after since")
+	require.LessOrEqual(t, len(ts), 10)
+
+	// Binance: startTime, for candles and for trades.
+	since = time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Minute)
+	code, out, stderr = runCLI(t, nil, "fetch", "--config", cfg, "--exchange", "binance", "--symbol", "ETH/USDT",
+		"--kind", "ohlcv", "--limit", "5", "--since", since.Format(time.RFC3339))
+	require.Equal(t, ExitOK, code, stderr)
+	ts = candleTimes(t, out)
+	require.Len(t, ts, 5)
+	require.Equal(t, since, ts[0])
+	code, out, stderr = runCLI(t, nil, "fetch", "--config", cfg, "--exchange", "binance", "--symbol", "ETH/USDT",
+		"--kind", "trades", "--limit", "3", "--since", since.Format("2006-01-02T15:04:05Z"))
+	require.Equal(t, ExitOK, code, stderr)
+	var trades []struct{ Timestamp int64 }
+	require.NoError(t, json.Unmarshal([]byte(out), &trades))
+	require.NotEmpty(t, trades)
+	for _, tr := range trades {
+		require.False(t, time.UnixMilli(tr.Timestamp).Before(since))
+		require.True(t, time.UnixMilli(tr.Timestamp).Before(since.Add(time.Hour)), "from since, not the latest")
+	}
+
+	// Bad uses exit 2 and name the flag.
+	for _, args := range [][]string{
+		{"--exchange", "binance", "--symbol", "ETH/USDT", "--kind", "ticker", "--since", "2024-01-01"},
+		{"--exchange", "binance", "--symbol", "ETH/USDT", "--kind", "ohlcv", "--since", "yesterday"},
+		{"--exchange", "binance", "--symbol", "ETH/USDT", "--kind", "ohlcv", "--since", "2999-01-01"},
+		{"--exchange", "htx", "--symbol", "BTC/USDT", "--kind", "trades", "--since", "2024-01-01"},
+	} {
+		code, _, stderr = runCLI(t, nil, append([]string{"fetch", "--config", cfg}, args...)...)
+		require.Equal(t, ExitUsage, code, "%v: %s", args, stderr)
+		require.Contains(t, stderr, "--since")
+	}
 }

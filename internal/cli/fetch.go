@@ -14,9 +14,9 @@ import (
 )
 
 type fetchFlags struct {
-	exchange, symbol, kind, timeframe string
-	limit, depth                      int
-	store                             bool
+	exchange, symbol, kind, timeframe, since string
+	limit, depth                             int
+	store                                    bool
 }
 
 var fetchF fetchFlags
@@ -31,6 +31,7 @@ func init() {
 			fs.StringVar(&fetchF.kind, "kind", "ticker", "markets, ticker, orderbook, ohlcv or trades")
 			fs.StringVar(&fetchF.timeframe, "timeframe", "1m", "candle timeframe for ohlcv")
 			fs.IntVar(&fetchF.limit, "limit", 0, "candles or trades to fetch (0: the exchange's default)")
+			fs.StringVar(&fetchF.since, "since", "", "ohlcv and trades: the page from this time on, RFC 3339 or YYYY-MM-DD (default: the latest)")
 			fs.IntVar(&fetchF.depth, "depth", 0, "order-book depth (0: the exchange's default)")
 			fs.BoolVar(&fetchF.store, "store", false, "also store the result in the database")
 		},
@@ -66,6 +67,18 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 	if f.limit < 0 || f.depth < 0 {
 		return usagef("--limit and --depth must be >= 0")
 	}
+	var since time.Time
+	if f.since != "" {
+		if kind != market.TypeOHLCV && kind != market.TypeTrades {
+			return usagef("--since applies to --kind ohlcv and trades, not %s", kind)
+		}
+		if since, err = parseWhen(f.since); err != nil {
+			return usagef("--since: %v", err)
+		}
+		if since.After(time.Now()) {
+			return usagef("--since %s is in the future", f.since)
+		}
+	}
 	cfg, err := e.loadConfig(fs)
 	if err != nil {
 		return err
@@ -93,6 +106,9 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 			return err
 		}
 		defer c.HTTP.Close()
+	}
+	if !since.IsZero() && kind == market.TypeTrades && !c.Capabilities().HistoricalTrades {
+		return usagef("--since: %s serves only its latest trades, not trades from a time", f.exchange)
 	}
 
 	var out any
@@ -126,7 +142,7 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 			return road.Pipeline.IngestOrderBooks(ctx, started, []market.OrderBook{b})
 		}
 	case market.TypeOHLCV:
-		cs, err := c.OHLCV(ctx, sym, tf, time.Time{}, f.limit)
+		cs, err := c.OHLCV(ctx, sym, tf, since, f.limit)
 		if err != nil {
 			return err
 		}
@@ -135,7 +151,7 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 		}
 		out, save = cs, func() (ingest.Checked, error) { return road.Pipeline.IngestCandles(ctx, started, cs) }
 	case market.TypeTrades:
-		ts, err := c.Trades(ctx, sym, time.Time{}, f.limit)
+		ts, err := c.Trades(ctx, sym, since, f.limit)
 		if err != nil {
 			return err
 		}

@@ -135,7 +135,16 @@ func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange
 		st.Close()
 		return nil, nil, nil, err
 	}
+	// A backfill is one more process on the egress: without Redis it and
+	// the daemons there each keep to their share of the budget.
+	stopPeers, err := daemon.SharePeers(ctx, cfg, e.logger, road.Client.Limiter)
+	if err != nil {
+		_ = release()
+		st.Close()
+		return nil, nil, nil, err
+	}
 	done := func() error {
+		stopPeers()
 		err := release()
 		st.Close()
 		return err

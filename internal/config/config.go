@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,17 +29,21 @@ var Exchanges = []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "
 
 // Config is the whole configuration.
 type Config struct {
-	DatabaseURL Secret        `yaml:"database_url"`
-	RedisURL    Secret        `yaml:"redis_url"`
-	Listen      string        `yaml:"listen"`
-	LogFormat   string        `yaml:"log_format"`
-	LogLevel    string        `yaml:"log_level"`
-	Instance    string        `yaml:"instance"`
-	Exchanges   ExchangeMap   `yaml:"exchanges"`
-	Jobs        JobsConfig    `yaml:"jobs"`
-	Quality     QualityConfig `yaml:"quality"`
-	Cache       CacheConfig   `yaml:"cache"`
-	Store       StoreConfig   `yaml:"store"`
+	DatabaseURL Secret `yaml:"database_url"`
+	RedisURL    Secret `yaml:"redis_url"`
+	Listen      string `yaml:"listen"`
+	LogFormat   string `yaml:"log_format"`
+	LogLevel    string `yaml:"log_level"`
+	Instance    string `yaml:"instance"`
+	// EgressID names the IP this instance's requests leave from: instances
+	// with the same id share every exchange's rate budget (through Redis,
+	// or else 1/N each), others keep their own. Empty: the host name.
+	EgressID  string        `yaml:"egress_id"`
+	Exchanges ExchangeMap   `yaml:"exchanges"`
+	Jobs      JobsConfig    `yaml:"jobs"`
+	Quality   QualityConfig `yaml:"quality"`
+	Cache     CacheConfig   `yaml:"cache"`
+	Store     StoreConfig   `yaml:"store"`
 }
 
 // ExchangeConfig is one exchange. Zero rate-limit values mean the
@@ -55,12 +60,28 @@ type ExchangeConfig struct {
 	Concurrency     int                `yaml:"concurrency"`
 }
 
-// RateLimitConfig overrides an exchange's budget, in its own unit.
+// RateLimitConfig overrides an exchange's budget, in its own unit. Zero
+// values keep the exchange's own.
 type RateLimitConfig struct {
 	Limit  float64  `yaml:"limit"`
 	Window Duration `yaml:"window"`
 	Burst  int      `yaml:"burst"`
+	// Kind is how the exchange counts: fixed (calendar windows on its
+	// clock), sliding, or bucket.
+	Kind string `yaml:"kind"`
+	// Reserve is the share of the budget (0 to 0.5) that low and medium
+	// priorities leave to high and critical ones; unset: DefaultReserve.
+	Reserve *float64 `yaml:"reserve"`
 }
+
+// DefaultReserve is rate_limit.reserve when unset (ratelimit.DefaultReserve).
+const DefaultReserve = 0.05
+
+// WindowKinds are the valid rate_limit.kind values.
+var WindowKinds = []string{"fixed", "sliding", "bucket"}
+
+// validEgressID is what egress_id may hold: it names Redis keys.
+var validEgressID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // JobsConfig is the interval of each scheduler tier.
 type JobsConfig struct {
@@ -349,7 +370,7 @@ func (m *ExchangeMap) UnmarshalYAML(n *yaml.Node) error {
 type Env func(string) (string, bool)
 
 // LoadEnv applies DATABASE_URL, REDIS_URL, MDINGEST_LISTEN,
-// MDINGEST_LOG_FORMAT and MDINGEST_LOG_LEVEL.
+// MDINGEST_LOG_FORMAT, MDINGEST_LOG_LEVEL and MDINGEST_EGRESS_ID.
 func (c *Config) LoadEnv(env Env) {
 	if v, ok := env("DATABASE_URL"); ok && v != "" {
 		c.DatabaseURL = Secret(v)
@@ -365,6 +386,9 @@ func (c *Config) LoadEnv(env Env) {
 	}
 	if v, ok := env("MDINGEST_LOG_LEVEL"); ok && v != "" {
 		c.LogLevel = v
+	}
+	if v, ok := env("MDINGEST_EGRESS_ID"); ok && v != "" {
+		c.EgressID = v
 	}
 }
 
@@ -395,6 +419,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
 		return bad("log_level", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.EgressID != "" && !validEgressID.MatchString(c.EgressID) {
+		return bad("egress_id", "want 1 to 64 of A-Z a-z 0-9 . _ -, got %q", c.EgressID)
 	}
 	ids := make([]string, 0, len(c.Exchanges))
 	for id := range c.Exchanges {
@@ -477,6 +504,12 @@ func (e ExchangeConfig) validate(key string) error {
 	}
 	if e.RateLimit.Burst < 0 {
 		return bad(key+".rate_limit.burst", "must be >= 0")
+	}
+	if e.RateLimit.Kind != "" && !slices.Contains(WindowKinds, e.RateLimit.Kind) {
+		return bad(key+".rate_limit.kind", "want %s, got %q", strings.Join(WindowKinds, ", "), e.RateLimit.Kind)
+	}
+	if r := e.RateLimit.Reserve; r != nil && !(*r >= 0 && *r <= 0.5) {
+		return bad(key+".rate_limit.reserve", "must be between 0 and 0.5 (a share of the budget), got %v", *r)
 	}
 	if e.Timeout <= 0 {
 		return bad(key+".timeout", "must be > 0")

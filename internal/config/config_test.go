@@ -97,6 +97,11 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"exchanges: {binance: {critical_symbols: [SOL/USDT]}}", "exchanges.binance.critical_symbols[0]"},
 		{"exchanges: {binance: {timeframes: [2m]}}", "exchanges.binance.timeframes[0]"},
 		{"exchanges: {binance: {rate_limit: {limit: -1}}}", "exchanges.binance.rate_limit.limit"},
+		{"exchanges: {binance: {rate_limit: {kind: rolling}}}", "exchanges.binance.rate_limit.kind"},
+		{"exchanges: {binance: {rate_limit: {reserve: 0.9}}}", "exchanges.binance.rate_limit.reserve"},
+		{"exchanges: {binance: {rate_limit: {reserve: -0.1}}}", "exchanges.binance.rate_limit.reserve"},
+		{"egress_id: 'nat gateway'", "egress_id"},
+		{"egress_id: 'a:b'", "egress_id"},
 		{"jobs: {realtime: 10ms}", "jobs.realtime"},
 		{"jobs: {failure_threshold: 0}", "jobs.failure_threshold"},
 		{"jobs: {candle_catchup: 30s}", "jobs.candle_catchup"},
@@ -169,4 +174,29 @@ func FuzzLoadYAML(f *testing.F) {
 		}
 		_ = c.Validate()
 	})
+}
+
+func TestEgressAndRateLimitKeys(t *testing.T) {
+	c := Default()
+	require.NoError(t, c.LoadYAML([]byte(`
+egress_id: nat-eu-1
+exchanges:
+  binance:
+    rate_limit: {kind: sliding, reserve: 0}
+  kraken:
+    rate_limit: {reserve: 0.2}
+`)))
+	require.NoError(t, c.Validate())
+	require.Equal(t, "nat-eu-1", c.EgressID)
+	require.Equal(t, "sliding", c.Exchanges["binance"].RateLimit.Kind)
+	require.NotNil(t, c.Exchanges["binance"].RateLimit.Reserve, "0 is a choice, not unset")
+	require.Zero(t, *c.Exchanges["binance"].RateLimit.Reserve)
+	require.Equal(t, 0.2, *c.Exchanges["kraken"].RateLimit.Reserve)
+	require.Nil(t, c.Exchanges["okx"].RateLimit.Reserve)
+
+	c.LoadEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"MDINGEST_EGRESS_ID": "nat-eu-2"}[k]
+		return v, ok
+	})
+	require.Equal(t, "nat-eu-2", c.EgressID, "the environment beats the file")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/egress"
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/binance"
 	"github.com/mdingest/mdingest/internal/exchange/bitstamp"
@@ -42,7 +43,7 @@ var connectors = map[string]connector{
 
 // ClientDeps are what every exchange client shares.
 type ClientDeps struct {
-	Redis      redis.Scripter // shares rate budgets and freezes between processes; nil: local only
+	Redis      redis.Scripter // shares rate budgets and freezes between processes on the egress; nil: local only
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	Observer   func(httpclient.Attempt) // every request attempt, for ops.request_metrics
@@ -65,6 +66,10 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 	ex := cfg.Exchanges[id]
 	spec := c.spec()
 	rl := effectiveLimit(spec.RateLimit, ex.RateLimit)
+	reserve := config.DefaultReserve
+	if ex.RateLimit.Reserve != nil {
+		reserve = *ex.RateLimit.Reserve
+	}
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -74,8 +79,8 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 		reg = prometheus.NewRegistry()
 	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		Exchange: id, Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
-		Shared: deps.Redis, Logger: logger, Registerer: reg,
+		Exchange: id, Kind: ratelimit.Kind(rl.Kind), Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst, Reserve: reserve,
+		Shared: deps.Redis, Egress: egress.ID(cfg.EgressID), Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limiter for %s: %w", id, err)
@@ -105,7 +110,11 @@ func Effective(cfg config.Config) config.Config {
 			spec := c.spec()
 			ex.BaseURL = effectiveBaseURL(spec, ex)
 			rl := effectiveLimit(spec.RateLimit, ex.RateLimit)
-			ex.RateLimit = config.RateLimitConfig{Limit: rl.Limit, Window: config.Duration(rl.Window), Burst: rl.Burst}
+			ex.RateLimit.Limit, ex.RateLimit.Window, ex.RateLimit.Burst, ex.RateLimit.Kind = rl.Limit, config.Duration(rl.Window), rl.Burst, rl.Kind
+			if ex.RateLimit.Reserve == nil {
+				r := config.DefaultReserve
+				ex.RateLimit.Reserve = &r
+			}
 		}
 		out.Exchanges[id] = ex
 	}
@@ -130,6 +139,9 @@ func effectiveLimit(rl exchange.RateLimit, over config.RateLimitConfig) exchange
 	}
 	if over.Burst > 0 {
 		rl.Burst = over.Burst
+	}
+	if over.Kind != "" {
+		rl.Kind = over.Kind
 	}
 	return rl
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/scheduler"
 	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/server"
@@ -145,6 +146,17 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			}
 		}
 	}
+
+	// Without Redis, the processes on this egress share each budget 1/N.
+	limiters := make([]*ratelimit.Limiter, 0, len(clients))
+	for _, c := range clients {
+		limiters = append(limiters, c.Limiter)
+	}
+	stopPeers, err := SharePeers(context.WithoutCancel(ctx), cfg, logger, limiters...)
+	if err != nil {
+		return err
+	}
+	defer stopPeers()
 
 	srv, err := server.New(server.Options{
 		Addr: cfg.Listen, Gatherer: root, Logger: logger,

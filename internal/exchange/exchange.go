@@ -65,11 +65,15 @@ type Requester interface {
 
 // RateLimit is an exchange's published budget for one IP.
 type RateLimit struct {
-	Unit       string        // what is counted: "weight", "calls", "points"
-	Limit      float64       // units allowed per Window
-	Window     time.Duration // the exchange's accounting window
-	Burst      int           // units that may be spent at once
-	UsedHeader string        // response header reporting units used in the window, if any
+	Unit   string        // what is counted: "weight", "calls", "points"
+	Limit  float64       // units allowed per Window
+	Window time.Duration // the exchange's accounting window
+	// Kind is how the exchange counts (ratelimit.Kind): "fixed" calendar
+	// windows on its clock (the default), "sliding" windows, or a token
+	// "bucket" of Burst refilled at Limit per Window.
+	Kind       string
+	Burst      int    // units that may be spent at once
+	UsedHeader string // response header reporting units used in the window, if any
 }
 
 // Spec is what the composition root needs to build a connector's client.

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +35,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/ratelimit"
 )
 
 // Client defaults.
@@ -46,10 +48,10 @@ const (
 )
 
 // Limiter is what the client needs of the exchange's rate limiter
-// (*ratelimit.Limiter). Wait reads the request's priority from ctx.
+// (*ratelimit.Limiter). Acquire reads the request's priority from ctx; the
+// client finishes every ticket with what the answer's headers said.
 type Limiter interface {
-	Wait(ctx context.Context, cost int) error
-	Observe(used float64, at time.Time)
+	Acquire(ctx context.Context, cost int) (*ratelimit.Ticket, error)
 	Freeze(until time.Time)
 }
 
@@ -84,7 +86,8 @@ type Options struct {
 	Timeout      time.Duration // per attempt, including reading the body; default 30s
 	MaxBodyBytes int64         // a larger body fails with ErrBodyTooLarge; default 32 MiB
 	// Limiter spends each request's weight before it is sent, learns from
-	// UsedWeightHeader and is frozen on bans. Nil: no rate limiting.
+	// each answer's Date and UsedWeightHeader, and is frozen on bans. Nil:
+	// no rate limiting.
 	Limiter Limiter
 	// UsedWeightHeader is the response header reporting units used in the
 	// exchange's window (exchange.RateLimit.UsedHeader), if any.
@@ -242,14 +245,16 @@ func (c *Client) withRetry(ctx context.Context, r exchange.Request, endpoint str
 		if err := c.checkFrozen(); err != nil {
 			return nil, fmt.Errorf("getting %s %s: %w", c.exchange, endpoint, err)
 		}
+		var ticket *ratelimit.Ticket
 		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx, max(r.Weight, 1)); err != nil {
+			var err error
+			if ticket, err = c.limiter.Acquire(ctx, max(r.Weight, 1)); err != nil {
 				return nil, fmt.Errorf("getting %s %s: waiting for the rate limit: %w", c.exchange, endpoint, err)
 			}
 		}
 		started := c.clock.Now()
 		t0 := time.Now()
-		body, status, err := c.attempt(ctx, target, endpoint)
+		body, status, err := c.attempt(ctx, target, endpoint, ticket)
 		latency := time.Since(t0)
 
 		outcome, wait := OutcomeOK, time.Duration(0)
@@ -345,22 +350,25 @@ func (c *Client) resolve(path string) string {
 }
 
 // attempt sends one GET and returns the body of a good response, the HTTP
-// status (0 without a response) and the attempt's error.
-func (c *Client) attempt(ctx context.Context, target, endpoint string) ([]byte, int, error) {
+// status (0 without a response) and the attempt's error. It settles the
+// rate-limit ticket with the answer's headers as soon as they arrive.
+func (c *Client) attempt(ctx context.Context, target, endpoint string, ticket *ratelimit.Ticket) ([]byte, int, error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, target, nil)
 	if err != nil {
+		ticket.Finish(ratelimit.Report{})
 		return nil, 0, fmt.Errorf("%w: %w", errBuildingRequest, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		ticket.Finish(ratelimit.Report{})
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	c.observeUsed(resp.Header)
+	ticket.Finish(c.report(resp.Header))
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, resp.StatusCode, c.statusError(resp)
@@ -421,20 +429,28 @@ func (c *Client) freeze(d time.Duration, cause *StatusError) {
 	c.limiter.Freeze(until)
 }
 
-func (c *Client) observeUsed(h http.Header) {
-	if c.limiter == nil || c.usedHeader == "" {
-		return
+// report reads what an answer says about the rate budget: the server's
+// clock (Date), which tells the window that counted the request, and the
+// usage the exchange reports in that window.
+func (c *Client) report(h http.Header) ratelimit.Report {
+	var r ratelimit.Report
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		r.Date = d
+	}
+	if c.usedHeader == "" {
+		return r
 	}
 	v := h.Get(c.usedHeader)
 	if v == "" {
-		return
+		return r
 	}
 	used, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil {
+	if err != nil || used < 0 || math.IsNaN(used) || math.IsInf(used, 0) {
 		c.log.Debug("unparsable used-weight header", "header", c.usedHeader, "value", v)
-		return
+		return r
 	}
-	c.limiter.Observe(used, c.clock.Now())
+	r.Used, r.HasUsed = used, true
+	return r
 }
 
 // readBody reads at most limit bytes; a longer body is ErrBodyTooLarge,

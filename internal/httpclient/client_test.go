@@ -56,6 +56,7 @@ type script struct {
 	mu    sync.Mutex
 	steps []step
 	urls  []string
+	clock clockwork.Clock // the server's clock for the Date header; nil: the real one
 }
 
 func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +67,9 @@ func (s *script) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st.hang {
 		<-r.Context().Done()
 		return
+	}
+	if s.clock != nil {
+		w.Header().Set("Date", s.clock.Now().UTC().Format(http.TimeFormat))
 	}
 	for k, v := range st.header {
 		w.Header().Set(k, v)
@@ -308,6 +312,11 @@ func TestStatusErrorBodySnippet(t *testing.T) {
 func fakeClockSetup(t *testing.T, srv *httptest.Server, mods ...func(*Options)) (*Client, *ratelimit.Limiter, *clockwork.FakeClock) {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(epoch)
+	if s, ok := srv.Config.Handler.(*script); ok {
+		s.mu.Lock()
+		s.clock = clock // the server's clock is the client's
+		s.mu.Unlock()
+	}
 	lim, err := ratelimit.New(ratelimit.Options{Exchange: "testex", Limit: 6000, Window: time.Minute, Burst: 100, Clock: clock})
 	require.NoError(t, err)
 	c, _ := newClient(t, srv.URL, func(o *Options) {
@@ -455,24 +464,31 @@ func TestUsedWeightHeaderOnErrorResponses(t *testing.T) {
 	require.Equal(t, 1234.0, lim.Used())
 }
 
-// spyLimiter records what the client asks of its limiter.
+// spyLimiter records what the client asks of its limiter, in front of an
+// unlimited one.
 type spyLimiter struct {
+	*ratelimit.Limiter
 	mu    sync.Mutex
 	waits []string // "priority/cost"
 }
 
-func (l *spyLimiter) Wait(ctx context.Context, cost int) error {
+func (l *spyLimiter) Acquire(ctx context.Context, cost int) (*ratelimit.Ticket, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.waits = append(l.waits, fmt.Sprintf("%s/%d", ratelimit.PriorityFrom(ctx), cost))
-	return nil
+	l.mu.Unlock()
+	return l.Limiter.Acquire(ctx, cost)
 }
-func (l *spyLimiter) Observe(float64, time.Time) {}
-func (l *spyLimiter) Freeze(time.Time)           {}
+
+func newSpy(t *testing.T) *spyLimiter {
+	t.Helper()
+	lim, err := ratelimit.New(ratelimit.Options{Exchange: "spy"})
+	require.NoError(t, err)
+	return &spyLimiter{Limiter: lim}
+}
 
 func TestLimiterGetsWeightAndPriorityPerAttempt(t *testing.T) {
 	srv, _ := serve(t, step{status: 500}, step{body: `"ok"`})
-	spy := &spyLimiter{}
+	spy := newSpy(t)
 	c, _ := newClient(t, srv.URL, func(o *Options) { o.Limiter = spy })
 	ctx := ratelimit.WithPriority(testCtx(t), ratelimit.Critical)
 	_, err := c.Get(ctx, exchange.Request{Endpoint: "depth", Path: "/depth", Weight: 20})

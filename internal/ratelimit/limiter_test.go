@@ -259,21 +259,33 @@ func TestFreezeWithoutLimit(t *testing.T) {
 	require.NoError(t, recv(t, ctx, a))
 }
 
-func TestObserveCorrectsWindowBudget(t *testing.T) {
+// at is a Report from a server whose clock reads date, reporting used.
+func at(date time.Time, used float64) Report {
+	return Report{Date: date.Truncate(time.Second), Used: used, HasUsed: true}
+}
+
+func TestReportsCorrectTheWindowUpAndDown(t *testing.T) {
 	ctx := testCtx(t)
-	l, clock := newTestLimiter(t, Options{Limit: 10, Window: time.Minute, Burst: 10})
-	require.NoError(t, l.Wait(ctx, 1))
-	require.Equal(t, 1.0, l.Used())
+	l, clock := newTestLimiter(t, Options{Limit: 20, Window: time.Minute, Burst: 20})
+	tk, err := l.Acquire(ctx, 5)
+	require.NoError(t, err)
+	require.Equal(t, 5.0, l.Used(), "in flight counts")
+	tk.Finish(at(clock.Now(), 2))
+	require.Equal(t, 2.0, l.Used(), "the server charged less than we did: down")
 
-	l.Observe(8, clock.Now())
-	require.Equal(t, 8.0, l.Used())
-	l.Observe(5, clock.Now()) // lower than known: the local count stays
-	require.Equal(t, 8.0, l.Used())
-	l.Observe(50, epoch.Add(-time.Second)) // previous window: ignored
-	require.Equal(t, 8.0, l.Used())
+	tk, err = l.Acquire(ctx, 1)
+	require.NoError(t, err)
+	tk.Finish(at(clock.Now(), 9))
+	require.Equal(t, 9.0, l.Used(), "someone else on the IP spent 6: up")
 
-	require.NoError(t, l.Wait(ctx, 2)) // 8+2 = 10, the whole budget
+	// A report about the previous window says nothing about this one.
+	tk, err = l.Acquire(ctx, 1)
+	require.NoError(t, err)
+	tk.Finish(at(epoch.Add(-time.Second), 50))
 	require.Equal(t, 10.0, l.Used())
+
+	require.NoError(t, l.Wait(ctx, 10)) // the whole budget
+	require.Equal(t, 20.0, l.Used())
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -287,11 +299,11 @@ func TestObserveCorrectsWindowBudget(t *testing.T) {
 	require.Equal(t, 1.0, l.Used())
 }
 
-func TestCostAboveBurstIsCapped(t *testing.T) {
+func TestCostAboveBurstOpensAnEmptyWindow(t *testing.T) {
 	ctx := testCtx(t)
 	l, _ := newTestLimiter(t, Options{Limit: 10, Window: time.Second, Burst: 3})
 	require.NoError(t, l.Wait(ctx, 50))
-	require.Equal(t, 3.0, l.Used())
+	require.Equal(t, 50.0, l.Used(), "charged in full, not the burst")
 }
 
 func TestWaitMetrics(t *testing.T) {

@@ -14,6 +14,8 @@ type metrics struct {
 	frozenUntil  *prometheus.GaugeVec
 	windowUsed   *prometheus.GaugeVec
 	sharedErrors *prometheus.CounterVec
+	peers        *prometheus.GaugeVec
+	clockOffset  *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,11 +35,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"exchange"}),
 		windowUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ratelimit_window_used",
-			Help: "Units used in the exchange's current accounting window, as known locally.",
+			Help: "Units counted in the exchange's current window (requests in flight included), or taken from its bucket, as known locally.",
 		}, []string{"exchange"}),
 		sharedErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ratelimit_shared_errors_total",
 			Help: "Errors talking to the shared (Redis) rate-limit state; the limiter fell back to local state.",
+		}, []string{"exchange"}),
+		peers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ratelimit_peers",
+			Help: "Processes sending from this egress, this one included; without shared state each keeps to 1/peers of the budget.",
+		}, []string{"exchange"}),
+		clockOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ratelimit_server_clock_offset_seconds",
+			Help: "The exchange's clock minus ours, estimated from Date headers; windows follow the exchange's clock.",
 		}, []string{"exchange"}),
 	}
 	if reg == nil {
@@ -57,6 +67,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.sharedErrors, err = register(reg, m.sharedErrors); err != nil {
+		return nil, err
+	}
+	if m.peers, err = register(reg, m.peers); err != nil {
+		return nil, err
+	}
+	if m.clockOffset, err = register(reg, m.clockOffset); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -55,10 +55,28 @@ func sharedPair(t *testing.T, opts Options) (*Limiter, *Limiter, *clockwork.Fake
 	t.Helper()
 	client, prefix := testRedis(t)
 	clock := clockwork.NewFakeClockAt(epoch)
-	opts.Shared, opts.KeyPrefix, opts.Clock, opts.Exchange = client, prefix, clock, "binance"
+	opts.Shared, opts.KeyPrefix, opts.Clock, opts.Exchange, opts.Egress = client, prefix, clock, "binance", "host-a"
 	a, _ := newTestLimiter(t, opts)
 	b, _ := newTestLimiter(t, opts)
 	return a, b, clock
+}
+
+// grantAll starts n Waits of one unit on each limiter and returns the
+// count of those granted so far.
+func grantAll(ctx context.Context, wg *sync.WaitGroup, n int, ls ...*Limiter) *atomic.Int32 {
+	var granted atomic.Int32
+	for range n {
+		for _, l := range ls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if l.Wait(ctx, 1) == nil {
+					granted.Add(1)
+				}
+			}()
+		}
+	}
+	return &granted
 }
 
 func TestSharedLimitersStayWithinOneBudget(t *testing.T) {
@@ -69,25 +87,9 @@ func TestSharedLimitersStayWithinOneBudget(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var granted atomic.Int32
-	for range 10 {
-		for _, l := range []*Limiter{a, b} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if l.Wait(ctx, 1) == nil {
-					granted.Add(1)
-				}
-			}()
-		}
-	}
-	require.Eventually(t, func() bool { return a.Waiting()+b.Waiting() == 10 }, 5*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool { return granted.Load() == 10 }, 5*time.Second, time.Millisecond)
-
-	client := a.shared.client.(*redis.Client)
-	used, err := client.Get(ctx, a.shared.usedKey(a.windowIndex(clock.Now()))).Int()
-	require.NoError(t, err)
-	require.Equal(t, 10, used)
+	granted := grantAll(ctx, &wg, 10, a, b)
+	require.Eventually(t, func() bool { return a.Waiting()+b.Waiting() == 10 && granted.Load() == 10 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, 10.0, max(a.Used(), b.Used()), "the last to take saw the whole window")
 
 	// Both limiters wait for the next window; then the rest fit exactly.
 	waiting := 0
@@ -99,9 +101,6 @@ func TestSharedLimitersStayWithinOneBudget(t *testing.T) {
 	require.NoError(t, clock.BlockUntilContext(ctx, waiting))
 	clock.Advance(time.Minute)
 	require.Eventually(t, func() bool { return granted.Load() == 20 }, 2*time.Second, time.Millisecond, "%d %s %s", granted.Load(), a.debugState(), b.debugState())
-	used, err = client.Get(ctx, a.shared.usedKey(a.windowIndex(clock.Now()))).Int()
-	require.NoError(t, err)
-	require.Equal(t, 10, used)
 }
 
 func TestSharedFreeze(t *testing.T) {
@@ -122,12 +121,14 @@ func TestSharedFreeze(t *testing.T) {
 	require.NoError(t, recv(t, ctx, done))
 }
 
-func TestSharedObserve(t *testing.T) {
+func TestSharedReports(t *testing.T) {
 	ctx := testCtx(t)
 	a, b, clock := sharedPair(t, Options{Limit: 10, Window: time.Minute, Burst: 10})
-	a.Observe(9, clock.Now())
+	tk, err := a.Acquire(ctx, 1)
+	require.NoError(t, err)
+	tk.Finish(at(clock.Now(), 9))
 	require.NoError(t, b.Wait(ctx, 1))
-	require.Equal(t, 10.0, b.Used(), "b counts a's reported weight")
+	require.Equal(t, 10.0, b.Used(), "b counts what a's answer reported")
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -138,7 +139,7 @@ func TestSharedObserve(t *testing.T) {
 	require.NoError(t, recv(t, ctx, done))
 }
 
-func TestSharedRedisDownFallsBackToLocal(t *testing.T) {
+func TestSharedRedisDownFallsBackToLocalShare(t *testing.T) {
 	ctx := testCtx(t)
 	client := redis.NewClient(&redis.Options{
 		Addr:        "127.0.0.1:1", // nothing listens there
@@ -150,33 +151,99 @@ func TestSharedRedisDownFallsBackToLocal(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	l, clock := newTestLimiter(t, Options{
 		Limit: 10, Window: time.Minute, Burst: 10,
-		Shared: client, Logger: slog.New(logs), Registerer: reg,
+		Shared: client, Egress: "host-a", Logger: slog.New(logs), Registerer: reg,
 	})
+	l.SetPeers(2) // another process sends from this egress
 
-	for i := range 3 {
+	for i := range 5 {
 		require.NoError(t, l.Wait(ctx, 1), "wait %d", i)
 	}
-	l.Observe(5, clock.Now())
-	require.Equal(t, 5.0, l.Used())
 	require.Equal(t, 1, logs.count(slog.LevelWarn), "logged once")
 	// Only the first call tried Redis; the rest skipped it for a while.
 	require.Equal(t, 1.0, testutil.ToFloat64(l.m.sharedErrors.WithLabelValues("testex")))
 
-	// After the pause it tries again (and fails again, without logging).
+	// Half the budget is ours while Redis is away.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sixth := waitAsync(ctx, &wg, l, Critical, 1)
+	waitQueued(t, l, 1)
+
+	// After the pause it tries again (and fails again, without logging);
+	// the window has not moved, so the sixth still waits.
+	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(sharedRetryAfter)
-	require.NoError(t, l.Wait(ctx, 1))
+	require.Equal(t, 1, l.Waiting())
+	clock.Advance(time.Minute - sharedRetryAfter)
+	require.NoError(t, recv(t, ctx, sixth))
 	require.Equal(t, 2.0, testutil.ToFloat64(l.m.sharedErrors.WithLabelValues("testex")))
 	require.Equal(t, 1, logs.count(slog.LevelWarn))
 }
 
 func TestSharedKeys(t *testing.T) {
-	s := newShared(Options{Exchange: "binance", Window: time.Minute}, clockwork.NewFakeClock())
-	require.Equal(t, "mdingest:ratelimit:binance:used:"+strconv.Itoa(42), s.usedKey(42))
-	require.Equal(t, "mdingest:ratelimit:binance:frozen_until", s.frozenKey())
+	s := newShared(Options{Exchange: "binance", Egress: "host-a", Window: time.Minute})
+	require.Equal(t, "mdingest:ratelimit:host-a:binance:w:"+strconv.Itoa(42), s.windowKey(42))
+	require.Equal(t, "mdingest:ratelimit:host-a:binance:frozen_until", s.key("frozen_until"))
+}
+
+// TestEgressNamespacesTheBudget: processes on one egress share its budget;
+// a process on another egress (another machine, another IP) has its own.
+func TestEgressNamespacesTheBudget(t *testing.T) {
+	ctx := testCtx(t)
+	client, prefix := testRedis(t)
+	clock := clockwork.NewFakeClockAt(epoch)
+	mk := func(egress string) *Limiter {
+		l, _ := newTestLimiter(t, Options{Exchange: "binance", Limit: 10, Window: time.Minute, Burst: 10,
+			Shared: client, KeyPrefix: prefix, Egress: egress, Clock: clock})
+		return l
+	}
+	a1, a2, b := mk("host-a"), mk("host-a"), mk("host-b")
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	shared := grantAll(ctx, &wg, 10, a1, a2)
+	alone := grantAll(ctx, &wg, 10, b)
+	require.Eventually(t, func() bool { return a1.Waiting()+a2.Waiting() == 10 && shared.Load() == 10 }, 5*time.Second, time.Millisecond,
+		"host-a's two processes share 10")
+	require.Eventually(t, func() bool { return alone.Load() == 10 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, b.Waiting(), "host-b has its own 10")
+
+	waiting := 0
+	for _, l := range []*Limiter{a1, a2} {
+		if l.Waiting() > 0 {
+			waiting++
+		}
+	}
+	require.NoError(t, clock.BlockUntilContext(ctx, waiting))
+	clock.Advance(time.Minute)
+	require.Eventually(t, func() bool { return shared.Load() == 20 }, 5*time.Second, time.Millisecond)
 }
 
 func (l *Limiter) debugState() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return fmt.Sprintf("queue=%d used=%v idx=%d tokens=%v frozen=%v timer=%v", len(l.queue), l.winUsed, l.winIdx, l.bucket.TokensAt(l.clock.Now()), l.frozenUntil, l.timer != nil)
+	est, _ := l.fixedEstLocked()
+	return fmt.Sprintf("queue=%d est=%v cur=%d frozen=%v timer=%v", len(l.queue), est, l.cur, l.frozenUntil, l.timer != nil)
+}
+
+// TestSharedTogetherStayWithinTheLimit: two processes sharing one budget
+// through Redis never exceed the exchange's limit together, for every kind
+// of window, and use nearly all of it.
+func TestSharedTogetherStayWithinTheLimit(t *testing.T) {
+	const limit, window = 40.0, 10 * time.Second
+	for _, kind := range Kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			client, prefix := testRedis(t)
+			clock := clockwork.NewFakeClockAt(epoch)
+			var ls []*Limiter
+			for range 2 {
+				l, _ := newTestLimiter(t, Options{Kind: kind, Limit: limit, Window: window, Burst: 8, Reserve: 0.1,
+					Shared: client, KeyPrefix: prefix, Egress: "host-a", Clock: clock})
+				ls = append(ls, l)
+			}
+			all := simulate(t, clock, kind, window, ls, 1000, 99)
+			require.Zero(t, overLimit(kind, limit, 8, window, all))
+			t.Logf("share %.3f", usedShare(limit, window, all))
+			require.Greater(t, usedShare(limit, window, all), 0.85)
+		})
+	}
 }

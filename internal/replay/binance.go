@@ -18,8 +18,9 @@ func binanceDef() *exchangeDef {
 		name:  "binance",
 		files: []string{"markets", "ticker", "orderbook", "ohlcv", "trades", "aggtrades"},
 		ids:   func(s symbol) []string { return []string{s.Base + s.Quote} },
-		// REQUEST_WEIGHT 6000 per minute per IP.
-		rate: map[string]rateSpec{"": {6000, time.Minute}},
+		// REQUEST_WEIGHT 6000 per calendar minute per IP, on Binance's
+		// clock; X-MBX-USED-WEIGHT-1M reports the minute's count.
+		rate: map[string]rateSpec{"": {limit: 6000, window: time.Minute, kind: kindFixed}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {
 			case errUnknownSymbol:
@@ -34,6 +35,14 @@ func binanceDef() *exchangeDef {
 				{"msg", "Too many requests; current limit of IP request weight per minute is 6000. Please use WebSocket Streams for live updates to avoid polling the API."}})
 			rp.header = retryHeader(retry)
 			return rp
+		},
+		// "Repeatedly violating rate limits and/or failing to back off after
+		// receiving 429s will result in an automated IP ban (HTTP status
+		// 418)", for 2 minutes to 3 days.
+		banned: func(c *call, retry time.Duration) reply {
+			until := c.h.now().Add(retry).UnixMilli()
+			return jsonReply(http.StatusTeapot, object{{"code", n("-1003")},
+				{"msg", "Way too much request weight used; IP banned until " + itoa(until) + ". Please use WebSocket Streams for live updates to avoid bans."}})
 		},
 		headers: func(h http.Header, used, _ int, _ time.Duration) {
 			h.Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))

@@ -16,7 +16,9 @@ func bitstampDef() *exchangeDef {
 		files: []string{"markets", "markets-v2", "ticker", "orderbook", "ohlcv", "trades"},
 		ids:   func(s symbol) []string { return []string{strings.ToLower(s.Base + s.Quote)} },
 		// 10000 requests per 10 minutes per client (and 400 per second).
-		rate: map[string]rateSpec{"": {10000, 10 * time.Minute}},
+		// 10,000 per 10 minutes (the binding one of its two limits), read
+		// as rolling.
+		rate: map[string]rateSpec{"": {limit: 10000, window: 10 * time.Minute, kind: kindSliding}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {
 			case errUnknownSymbol, errNotFound:

@@ -15,7 +15,8 @@ func bybitDef() *exchangeDef {
 		files: []string{"markets", "tickers", "orderbook", "ohlcv", "trades"},
 		ids:   func(s symbol) []string { return []string{s.Base + s.Quote} },
 		// 600 requests per 5 seconds per IP; over it Bybit answers 403.
-		rate: map[string]rateSpec{"": {600, 5 * time.Second}},
+		// "600 requests within a 5-second window per IP": read as rolling.
+		rate: map[string]rateSpec{"": {limit: 600, window: 5 * time.Second, kind: kindSliding}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {
 			case errUnknownSymbol:

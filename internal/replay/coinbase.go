@@ -17,7 +17,8 @@ func coinbaseDef() *exchangeDef {
 		files: []string{"markets", "ticker", "orderbook", "ohlcv", "trades"},
 		ids:   func(s symbol) []string { return []string{s.Base + "-" + s.Quote} },
 		// Public endpoints: 10 requests per second per IP.
-		rate: map[string]rateSpec{"": {10, time.Second}},
+		// A lazy-fill token bucket: 10 per second, bursts up to 15.
+		rate: map[string]rateSpec{"": {limit: 10, window: time.Second, kind: kindBucket, burst: 15}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {
 			case errUnknownSymbol, errNotFound:

@@ -14,8 +14,9 @@
 //
 // Besides the data, the handler reproduces what clients must cope with:
 // each exchange's paging rules, limits, error shapes and rate limits (in the
-// exchange's own unit and window, or a scaled-down Budget for tests and load
-// runs), and injected faults (latency, 429 with Retry-After, 418, 5xx,
+// exchange's own unit and kind of window, on the server's clock sent as the
+// Date header, or a scaled-down Budget for tests and load runs; with Strict,
+// Binance's 418 ban for ignoring a 429), and injected faults (latency, 429 with Retry-After, 418, 5xx,
 // hangs, truncated or malformed JSON) set by flags, by the Handler's
 // methods or through the admin API under /_admin/.
 package replay

@@ -203,9 +203,12 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("coinbase and bybit", func(t *testing.T) {
 		f := newFixture(t, Options{RateLimits: on})
-		for range 10 {
+		for range 15 { // a bucket of 15, refilled at 10 per second
 			require.Equal(t, http.StatusOK, f.get(t, "/coinbaseexchange/products").status)
 		}
+		require.Equal(t, http.StatusTooManyRequests, f.get(t, "/coinbaseexchange/products").status)
+		f.clock.Add(100 * time.Millisecond)
+		require.Equal(t, http.StatusOK, f.get(t, "/coinbaseexchange/products").status)
 		require.Equal(t, http.StatusTooManyRequests, f.get(t, "/coinbaseexchange/products").status)
 		for range 600 {
 			f.get(t, "/bybit/v5/market/tickers?category=spot")
@@ -261,4 +264,74 @@ func TestAdmin(t *testing.T) {
 	require.NoError(t, json.Unmarshal(f.get(t, "/_admin/routes").body, &routes))
 	require.Len(t, routes, len(Exchanges))
 	require.Contains(t, routes["coinbaseexchange"], "/products/{id}/candles")
+}
+
+// TestStrictBinance: the strict stand-in counts weight per calendar minute
+// of its own clock (sent as Date), answers 429 with the seconds left, and
+// bans a client that comes back before them with 418 for two minutes.
+func TestStrictBinance(t *testing.T) {
+	const kline = "/binance/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1" // weight 2
+	for _, strict := range []bool{true, false} {
+		t.Run(map[bool]string{true: "strict", false: "lenient"}[strict], func(t *testing.T) {
+			f := newFixture(t, Options{RateLimits: map[string]bool{"binance": true}, Strict: strict,
+				Budgets: map[string]Budget{"binance": {Limit: 4, Window: time.Minute}}})
+			for range 2 {
+				r := f.get(t, kline)
+				require.Equal(t, http.StatusOK, r.status)
+				require.Equal(t, testNow.Format(http.TimeFormat), r.header.Get("Date"), "the server's clock")
+			}
+			r := f.get(t, kline)
+			require.Equal(t, http.StatusTooManyRequests, r.status)
+			require.Equal(t, "37", r.header.Get("Retry-After"))
+
+			f.clock.Add(36 * time.Second) // too early
+			r = f.get(t, kline)
+			if !strict {
+				require.Equal(t, http.StatusTooManyRequests, r.status, "only strict mode bans")
+				return
+			}
+			require.Equal(t, http.StatusTeapot, r.status)
+			require.Equal(t, "120", r.header.Get("Retry-After"))
+			require.Contains(t, string(r.body), "IP banned until")
+			f.clock.Add(119 * time.Second) // a new minute, but still banned
+			require.Equal(t, http.StatusTeapot, f.get(t, kline).status)
+			require.Equal(t, int64(2), f.h.Stats()["binance"].Routes["/api/v3/klines"].Banned)
+			require.Contains(t, string(f.get(t, "/_admin/ratelimits").body), `"banned_until"`)
+			f.clock.Add(time.Second)
+			r = f.get(t, kline)
+			require.Equal(t, http.StatusOK, r.status)
+			require.Equal(t, "2", r.header.Get("X-MBX-USED-WEIGHT-1M"))
+		})
+	}
+}
+
+// TestStrictHonouredRetryAfterIsNotBanned: a client that waits out the
+// 429's Retry-After is served.
+func TestStrictHonouredRetryAfterIsNotBanned(t *testing.T) {
+	const kline = "/binance/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1"
+	f := newFixture(t, Options{RateLimits: map[string]bool{"binance": true}, Strict: true,
+		Budgets: map[string]Budget{"binance": {Limit: 2, Window: time.Minute}}})
+	require.Equal(t, http.StatusOK, f.get(t, kline).status)
+	require.Equal(t, http.StatusTooManyRequests, f.get(t, kline).status)
+	f.clock.Add(37 * time.Second)
+	require.Equal(t, http.StatusOK, f.get(t, kline).status)
+}
+
+// TestRollingWindow: exchanges that do not say their window is aligned
+// count a rolling one, the strict reading.
+func TestRollingWindow(t *testing.T) {
+	const tickers = "/bybit/v5/market/tickers?category=spot"
+	f := newFixture(t, Options{RateLimits: map[string]bool{"bybit": true},
+		Budgets: map[string]Budget{"bybit": {Limit: 3, Window: 5 * time.Second}}})
+	require.Equal(t, http.StatusOK, f.get(t, tickers).status)
+	f.clock.Add(3 * time.Second)
+	require.Equal(t, http.StatusOK, f.get(t, tickers).status)
+	require.Equal(t, http.StatusOK, f.get(t, tickers).status)
+	require.Equal(t, http.StatusForbidden, f.get(t, tickers).status)
+	f.clock.Add(2 * time.Second) // the first leaves the window; a fixed window would free all three
+	require.Equal(t, http.StatusOK, f.get(t, tickers).status)
+	require.Equal(t, http.StatusForbidden, f.get(t, tickers).status)
+	f.clock.Add(3 * time.Second)
+	require.Equal(t, http.StatusOK, f.get(t, tickers).status)
+	require.Equal(t, http.StatusOK, f.get(t, tickers).status)
 }

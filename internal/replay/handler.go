@@ -51,11 +51,17 @@ type Options struct {
 	// Budgets replace the published limits of the exchanges they name
 	// (scaled-down windows for tests and load runs).
 	Budgets map[string]Budget
-	Faults  []Fault
-	Logger  *slog.Logger
-	Now     func() time.Time                                 // wall clock; nil: time.Now
-	Sleep   func(ctx context.Context, d time.Duration) error // latency faults; nil: a timer
-	Seed    uint64                                           // for probabilistic faults
+	// Strict makes exchanges that document bans enforce them: a client that
+	// sends again before a 429's Retry-After has passed is banned (Binance:
+	// HTTP 418) for BanFor, as the real exchange does. With rate limits
+	// enforced, this is a strict stand-in for the exchange's etiquette.
+	Strict bool
+	BanFor time.Duration // default DefaultBan
+	Faults []Fault
+	Logger *slog.Logger
+	Now    func() time.Time                                 // wall clock; nil: time.Now
+	Sleep  func(ctx context.Context, d time.Duration) error // latency faults; nil: a timer
+	Seed   uint64                                           // for probabilistic faults
 	// KeyLog counts the distinct keys served (see keylog.go); off by
 	// default, as it costs a little per request.
 	KeyLog bool
@@ -112,6 +118,7 @@ func New(opts Options) (*Handler, error) {
 	h.faults.rnd = opts.Seed
 	h.stats.init()
 	h.keys.reset(opts.KeyLog)
+	h.limits.strict, h.limits.banFor = opts.Strict, opts.BanFor
 	h.limits.init()
 	for name, on := range opts.RateLimits {
 		if !knownExchange(name) {
@@ -257,6 +264,9 @@ type exchangeDef struct {
 	fail  func(c *call, kind errKind, msg string) reply
 	// limited answers a request over the rate limit.
 	limited func(c *call, retry time.Duration) reply
+	// banned answers a banned client (strict mode); nil: the exchange
+	// documents no ban, and keeps answering limited.
+	banned func(c *call, retry time.Duration) reply
 	// headers adds rate-limit usage headers to every answer.
 	headers func(w http.Header, used, limit int, reset time.Duration)
 	params  func(x *exchange) (seriesParams, error)
@@ -408,13 +418,20 @@ func (h *Handler) serveRoute(x *exchange, rt *route) http.Handler {
 			if rt.cost != nil {
 				cost = rt.cost(c.q)
 			}
-			allowed, used, retry := h.limits.take(ex, rt.group, spec, cost, h.now(), enforced)
-			if x.def.headers != nil {
-				x.def.headers(w.Header(), used, spec.limit, retry)
+			v := h.limits.take(ex, rt.group, spec, cost, h.now(), enforced, x.def.banned != nil)
+			if v.banned {
+				h.stats.banned(ex, rt.path)
+				rp := x.def.banned(c, v.retry)
+				rp.header = retryHeader(v.retry)
+				h.write(w, c, rp)
+				return
 			}
-			if !allowed {
+			if x.def.headers != nil {
+				x.def.headers(w.Header(), v.used, spec.limit, v.retry)
+			}
+			if !v.allowed {
 				h.stats.limited(ex, rt.path)
-				h.write(w, c, x.def.limited(c, retry))
+				h.write(w, c, x.def.limited(c, v.retry))
 				return
 			}
 		}
@@ -462,6 +479,8 @@ func (h *Handler) write(w http.ResponseWriter, c *call, rp reply) {
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/json")
 	}
+	// The server's clock, which clients align the exchanges' windows to.
+	w.Header().Set("Date", c.h.now().UTC().Format(http.TimeFormat))
 	body := h.encode(rp)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	if rp.status == 0 {

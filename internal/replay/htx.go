@@ -16,8 +16,10 @@ func htxDef() *exchangeDef {
 		files: []string{"markets", "ticker", "tickers", "orderbook", "ohlcv", "trades"},
 		ids:   func(s symbol) []string { return []string{strings.ToLower(s.Base + s.Quote)} },
 		// Market data: 800 requests per second per IP; other public
-		// endpoints (reference data): 120 per 3 seconds.
-		rate: map[string]rateSpec{"": {800, time.Second}, "reference": {120, 3 * time.Second}},
+		// endpoints (reference data): 120 per 3 seconds. HTX does not say
+		// whether the windows roll, so they do.
+		rate: map[string]rateSpec{"": {limit: 800, window: time.Second, kind: kindSliding},
+			"reference": {limit: 120, window: 3 * time.Second, kind: kindSliding}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {
 			case errUnknownSymbol:

@@ -22,8 +22,9 @@ func krakenDef() *exchangeDef {
 			}
 			return ids
 		},
-		// Public endpoints: about one call per second per IP.
-		rate: map[string]rateSpec{"": {1, time.Second}},
+		// Public endpoints: "a frequency of 1 per second (or less)" per IP,
+		// read as a token bucket of one.
+		rate: map[string]rateSpec{"": {limit: 1, window: time.Second, kind: kindBucket, burst: 1}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			// Kraken reports errors in a 200 body.
 			switch kind {

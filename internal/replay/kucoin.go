@@ -17,7 +17,9 @@ func kucoinDef() *exchangeDef {
 		files: []string{"markets", "ticker", "tickers", "orderbook", "ohlcv", "trades"},
 		ids:   func(s symbol) []string { return []string{s.Base + "-" + s.Quote} },
 		// The public resource pool: 2000 weight per 30 seconds.
-		rate: map[string]rateSpec{"": {2000, 30 * time.Second}},
+		// The public resource pool: 2000 per 30 s per IP; KuCoin does not
+		// say the window is aligned, so it rolls.
+		rate: map[string]rateSpec{"": {limit: 2000, window: 30 * time.Second, kind: kindSliding}},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {
 			case errUnknownSymbol:

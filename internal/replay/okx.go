@@ -10,6 +10,10 @@ var okxBars = map[string]int64{"1m": minute, "3m": 3 * minute, "5m": 5 * minute,
 	"1H": hour, "2H": 2 * hour, "4H": 4 * hour, "6H": 6 * hour, "12H": 12 * hour, "1D": day, "1W": week,
 	"6Hutc": 6 * hour, "12Hutc": 12 * hour, "1Dutc": day, "1Wutc": week}
 
+// okxRate is one endpoint's limit per 2 s; OKX does not say whether the
+// window rolls, so it does.
+func okxRate(n int) rateSpec { return rateSpec{limit: n, window: 2 * time.Second, kind: kindSliding} }
+
 func okxDef() *exchangeDef {
 	d := &exchangeDef{
 		name:  "okx",
@@ -17,9 +21,9 @@ func okxDef() *exchangeDef {
 		ids:   func(s symbol) []string { return []string{s.Base + "-" + s.Quote} },
 		// OKX limits each endpoint separately, per IP, over 2 seconds.
 		rate: map[string]rateSpec{
-			"instruments": {20, 2 * time.Second}, "ticker": {20, 2 * time.Second}, "tickers": {20, 2 * time.Second},
-			"books": {40, 2 * time.Second}, "candles": {40, 2 * time.Second}, "history-candles": {20, 2 * time.Second},
-			"trades": {100, 2 * time.Second}, "history-trades": {20, 2 * time.Second}, "": {20, 2 * time.Second},
+			"instruments": okxRate(20), "ticker": okxRate(20), "tickers": okxRate(20),
+			"books": okxRate(40), "candles": okxRate(40), "history-candles": okxRate(20),
+			"trades": okxRate(100), "history-trades": okxRate(20), "": okxRate(20),
 		},
 		fail: func(c *call, kind errKind, msg string) reply {
 			switch kind {

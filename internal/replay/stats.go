@@ -9,6 +9,7 @@ type RouteStats struct {
 	Errors      int64 `json:"errors"`       // answered with the exchange's error (bad symbol, bad parameter)
 	Faults      int64 `json:"faults"`       // an injected fault fired
 	RateLimited int64 `json:"rate_limited"` // refused over the rate limit
+	Banned      int64 `json:"banned"`       // refused because the client is banned (strict mode)
 	Rows        int64 `json:"rows"`         // data rows served (candles, trades, book levels, tickers, markets)
 }
 
@@ -63,6 +64,12 @@ func (s *statSet) limited(ex, path string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.route(ex, path).RateLimited++
+}
+
+func (s *statSet) banned(ex, path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.route(ex, path).Banned++
 }
 
 func (s *statSet) failed(ex, path string) {

@@ -31,8 +31,9 @@ const (
 
 // Spec describes Binance's public API. Limit: REQUEST_WEIGHT 6000 per minute
 // per IP (GET /api/v3/exchangeInfo rateLimits; developers.binance.com spot
-// "LIMITS"); the used weight comes back in X-MBX-USED-WEIGHT-1M. Burst must
-// cover the heaviest single request (depth 5000 = 250).
+// "LIMITS"), counted per calendar minute of Binance's clock; the minute's
+// used weight comes back in X-MBX-USED-WEIGHT-1M. Burst must cover the
+// heaviest single request (depth 5000 = 250).
 func Spec() exchange.Spec {
 	return exchange.Spec{
 		ID:      ID,
@@ -41,6 +42,7 @@ func Spec() exchange.Spec {
 			Unit:       "weight",
 			Limit:      6000,
 			Window:     time.Minute,
+			Kind:       "fixed",
 			Burst:      300,
 			UsedHeader: "X-MBX-USED-WEIGHT-1M",
 		},

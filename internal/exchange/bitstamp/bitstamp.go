@@ -37,7 +37,8 @@ var errStatus = errors.New("bitstamp error")
 // Spec describes Bitstamp: 400 requests per second, with a default
 // threshold of 10,000 requests per 10 minutes
 // (https://www.bitstamp.net/api/, "Request limits"). The 10-minute budget
-// is the binding one; the burst stays far below the per-second ceiling.
+// is the binding one, counted as a rolling window since Bitstamp does not
+// say it is aligned; the burst stays far below the per-second ceiling.
 func Spec() exchange.Spec {
 	return exchange.Spec{
 		ID:      ID,
@@ -46,6 +47,7 @@ func Spec() exchange.Spec {
 			Unit:   "calls",
 			Limit:  10000,
 			Window: 10 * time.Minute,
+			Kind:   "sliding",
 			Burst:  100,
 		},
 		CheckBody: CheckBody,

@@ -139,5 +139,5 @@ func TestCheckBody(t *testing.T) {
 func TestSpec(t *testing.T) {
 	s := Spec()
 	require.Equal(t, "https://www.bitstamp.net", s.BaseURL)
-	require.Equal(t, exchange.RateLimit{Unit: "calls", Limit: 10000, Window: 10 * time.Minute, Burst: 100}, s.RateLimit)
+	require.Equal(t, exchange.RateLimit{Unit: "calls", Limit: 10000, Window: 10 * time.Minute, Kind: "sliding", Burst: 100}, s.RateLimit)
 }

@@ -34,8 +34,9 @@ var errRetCode = errors.New("bybit retCode")
 
 // Spec describes Bybit: 600 requests per 5 s per IP, shared by every
 // endpoint (https://bybit-exchange.github.io/docs/v5/rate-limit, "HTTP IP
-// limit"); exceeding it earns "403, access too frequent" and a ban of at
-// least 10 minutes, so the burst stays well below the window's budget.
+// limit"), counted as a rolling window; exceeding it earns "403, access too
+// frequent" and a ban of at least 10 minutes, so the burst stays well below
+// the window's budget.
 func Spec() exchange.Spec {
 	return exchange.Spec{
 		ID:      ID,
@@ -44,6 +45,7 @@ func Spec() exchange.Spec {
 			Unit:   "calls",
 			Limit:  600,
 			Window: 5 * time.Second,
+			Kind:   "sliding",
 			Burst:  50,
 		},
 		CheckBody: CheckBody,

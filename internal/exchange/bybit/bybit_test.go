@@ -162,6 +162,6 @@ func TestCheckBody(t *testing.T) {
 func TestSpec(t *testing.T) {
 	s := Spec()
 	require.Equal(t, "https://api.bybit.com", s.BaseURL)
-	require.Equal(t, exchange.RateLimit{Unit: "calls", Limit: 600, Window: 5 * time.Second, Burst: 50}, s.RateLimit)
+	require.Equal(t, exchange.RateLimit{Unit: "calls", Limit: 600, Window: 5 * time.Second, Kind: "sliding", Burst: 50}, s.RateLimit)
 	require.NotNil(t, s.CheckBody)
 }

@@ -43,6 +43,7 @@ func Spec() exchange.Spec {
 			Unit:   "calls",
 			Limit:  10,
 			Window: time.Second,
+			Kind:   "bucket",
 			Burst:  15,
 		},
 		CheckBody: CheckBody,

@@ -118,5 +118,5 @@ func TestCheckBody(t *testing.T) {
 func TestSpec(t *testing.T) {
 	s := Spec()
 	require.Equal(t, "https://api.exchange.coinbase.com", s.BaseURL)
-	require.Equal(t, exchange.RateLimit{Unit: "calls", Limit: 10, Window: time.Second, Burst: 15}, s.RateLimit)
+	require.Equal(t, exchange.RateLimit{Unit: "calls", Limit: 10, Window: time.Second, Kind: "bucket", Burst: 15}, s.RateLimit)
 }

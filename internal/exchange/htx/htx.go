@@ -30,15 +30,20 @@ const (
 	maxCandleLimit = maxCandles
 )
 
-// Spec describes HTX's public API. HTX's spot docs ("Rate Limiting Rule")
-// limit requests without an API key to 10 per second per IP; CCXT uses the
-// same (rateLimit 100 ms). HTX reports the remaining quota in
-// X-HB-RateLimit-Requests-Remain, not the used one.
+// Spec describes HTX's public API. HTX's publications disagree: its spot
+// reference (huobiapi.github.io/docs/spot/v1/en/, "Rate Limiting Rule") is
+// summarised as 800 requests per second per IP for market data and 120 per
+// 3 s for the other public endpoints, while the rule it long published, and
+// CCXT still follows (rateLimit 100 ms), is 10 per second per IP without an
+// API key. We keep to the lowest, 10 per second, as a rolling window (HTX
+// does not say its windows are aligned): within every published figure.
+// HTX reports the remaining quota in X-HB-RateLimit-Requests-Remain, not
+// the used one.
 func Spec() exchange.Spec {
 	return exchange.Spec{
 		ID:        ID,
 		BaseURL:   "https://api.huobi.pro",
-		RateLimit: exchange.RateLimit{Unit: "calls", Limit: 10, Window: time.Second, Burst: 10},
+		RateLimit: exchange.RateLimit{Unit: "calls", Limit: 10, Window: time.Second, Kind: "sliding", Burst: 10},
 		CheckBody: CheckBody,
 	}
 }

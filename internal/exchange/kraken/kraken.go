@@ -31,12 +31,13 @@ const (
 // Spec describes Kraken's public API. Kraken rate-limits public endpoints
 // per IP (and per pair for Trades and OHLC) without publishing a counter;
 // its support article "What are the API rate limits?" says calling them
-// once per second or less stays within the limits (CCXT: rateLimit 1000 ms).
+// once per second or less stays within the limits (CCXT: rateLimit 1000 ms):
+// a token bucket of one call, refilled every second.
 func Spec() exchange.Spec {
 	return exchange.Spec{
 		ID:        ID,
 		BaseURL:   "https://api.kraken.com",
-		RateLimit: exchange.RateLimit{Unit: "calls", Limit: 1, Window: time.Second, Burst: 1},
+		RateLimit: exchange.RateLimit{Unit: "calls", Limit: 1, Window: time.Second, Kind: "bucket", Burst: 1},
 		CheckBody: CheckBody,
 	}
 }

@@ -28,14 +28,15 @@ const (
 )
 
 // Spec describes KuCoin's public API: the "Public" resource pool of 2000
-// weight per 30 s per IP (KuCoin docs, "Rate Limit", VIP0-12 alike);
-// endpoint weights are in the requests. KuCoin reports the remaining quota
+// weight per 30 s per IP (KuCoin docs, "Rate Limit", VIP0-12 alike),
+// counted as a rolling window since KuCoin does not say where its 30 s
+// begin; endpoint weights are in the requests. KuCoin reports the remaining quota
 // (gw-ratelimit-remaining), not the used one, so UsedHeader stays empty.
 func Spec() exchange.Spec {
 	return exchange.Spec{
 		ID:        ID,
 		BaseURL:   "https://api.kucoin.com",
-		RateLimit: exchange.RateLimit{Unit: "weight", Limit: 2000, Window: 30 * time.Second, Burst: 200},
+		RateLimit: exchange.RateLimit{Unit: "weight", Limit: 2000, Window: 30 * time.Second, Kind: "sliding", Burst: 200},
 		CheckBody: CheckBody,
 	}
 }

@@ -67,6 +67,7 @@ func Spec() exchange.Spec {
 			Unit:   "weight",
 			Limit:  budget,
 			Window: 2 * time.Second,
+			Kind:   "sliding",       // OKX does not say its 2 s windows are aligned
 			Burst:  weightBooksFull, // the heaviest single request must fit the bucket
 		},
 		CheckBody: CheckBody,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -60,8 +61,9 @@ type served struct {
 	at     time.Time
 	path   string // with the query
 	status int
-	used   int // X-MBX-USED-WEIGHT-1M, -1 when absent
-	bytes  int // body bytes written
+	used   int       // X-MBX-USED-WEIGHT-1M, -1 when absent
+	date   time.Time // the answer's Date: the server's clock
+	bytes  int       // body bytes written
 	done   bool
 }
 
@@ -110,6 +112,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	if v := w.Header().Get("X-MBX-USED-WEIGHT-1M"); v != "" {
 		e.used, _ = strconv.Atoi(v)
 	}
+	e.date = parseDate(w.Header())
 }
 
 // served returns a copy of the log; the last entries may not be done.
@@ -184,6 +187,12 @@ type clientOpts struct {
 	banFreeze    time.Duration
 	clock        clockwork.Clock
 	agingStep    time.Duration
+	reserve      float64  // share of the budget kept for high and critical
+	waits        *waitLog // records each Acquire's wait
+	// shared, keyPrefix and egress share the budget through Redis.
+	shared    redis.Scripter
+	keyPrefix string
+	egress    string
 }
 
 // client is one exchange's connector on a real httpclient and limiter.
@@ -212,9 +221,13 @@ func newClient(tb testing.TB, s *server, id string, o clientOpts) *client {
 	if o.budget.Burst > 0 {
 		rl.Burst = o.budget.Burst
 	}
+	if o.budget.Kind != "" {
+		rl.Kind = o.budget.Kind
+	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		Exchange: id, Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
-		AgingStep: o.agingStep, Clock: o.clock,
+		Exchange: id, Kind: ratelimit.Kind(rl.Kind), Limit: rl.Limit, Window: rl.Window, Burst: rl.Burst,
+		Reserve: o.reserve, AgingStep: o.agingStep, Clock: o.clock,
+		Shared: o.shared, KeyPrefix: o.keyPrefix, Egress: o.egress,
 	})
 	require.NoError(tb, err)
 	ho := httpclient.SpecOptions(spec)
@@ -235,6 +248,9 @@ func newClient(tb testing.TB, s *server, id string, o clientOpts) *client {
 	ho.Clock = o.clock
 	log := &attempts{}
 	ho.Limiter, ho.Observer = lim, log.observe
+	if o.waits != nil {
+		ho.Limiter = timedLimiter{Limiter: lim, log: o.waits}
+	}
 	hc, err := httpclient.New(ho)
 	require.NoError(tb, err)
 	tb.Cleanup(hc.Close)

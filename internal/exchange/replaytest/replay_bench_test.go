@@ -32,6 +32,7 @@ type mixResult struct {
 	used         int     // weight the replay counted in them
 	share        float64 // used / (windows * limit)
 	refused      int     // 429s the replay sent
+	banned       int     // 418s the replay sent
 	criticalN    int
 	criticalP50  time.Duration
 	criticalP99  time.Duration
@@ -44,12 +45,14 @@ type mixResult struct {
 }
 
 // BenchmarkRateLimitedMix drives a bounded burst of mixed Binance requests
-// at every priority through the real client against exchange-replay
-// enforcing the scaled budget: low-priority backfill (klines, 16 workers)
-// saturates it while medium (order books), high (trades) and a critical
-// ticker every 100 ms compete. It reports the share of the budget used
-// while saturated, the 429s, and how long critical requests waited for the
-// limiter.
+// at every priority through the real client against exchange-replay as a
+// strict stand-in (418 for ignoring a 429) enforcing the scaled budget:
+// low-priority backfill (klines, 16 workers) saturates it while medium
+// (order books), high (trades) and a critical ticker every 100 ms compete.
+// It reports the share of the budget used while saturated (by the server's
+// windows), the 429s and 418s, and how long critical requests waited for
+// the limiter. BenchmarkBinanceEtiquette does the same at Binance's real
+// limits.
 func BenchmarkRateLimitedMix(b *testing.B) {
 	var r mixResult
 	for range b.N {
@@ -60,10 +63,11 @@ func BenchmarkRateLimitedMix(b *testing.B) {
 requests                      %d in %s (%d failed)
 budget used while saturated   %.3f  (%d of %d weight over %d full windows; target >= 0.95)
 429 responses                 %d  (target 0)
+418 responses                 %d  (target 0)
 critical wait for the limiter p50 %s  p99 %s  max %s  (%d requests)
 low-priority call latency     p50 %s
 `, benchLimit, benchWindow, benchBurst, r.requests, r.elapsed.Round(time.Millisecond), r.errors,
-		r.share, r.used, r.windows*benchLimit, r.windows, r.refused,
+		r.share, r.used, r.windows*benchLimit, r.windows, r.refused, r.banned,
 		r.criticalP50.Round(time.Microsecond), r.criticalP99.Round(time.Microsecond), r.criticalMax.Round(time.Microsecond), r.criticalN,
 		r.lowP50.Round(time.Millisecond))
 	if r.firstFailure != nil {
@@ -71,6 +75,7 @@ low-priority call latency     p50 %s
 	}
 	b.ReportMetric(r.share, "budget-share")
 	b.ReportMetric(float64(r.refused), "429s")
+	b.ReportMetric(float64(r.banned), "418s")
 	b.ReportMetric(float64(r.criticalP99.Microseconds())/1e3, "critical-p99-ms")
 }
 
@@ -78,8 +83,10 @@ func runMix(b *testing.B) mixResult {
 	s := newServer(b, replay.Options{
 		RateLimits: map[string]bool{"binance": true},
 		Budgets:    map[string]replay.Budget{"binance": {Limit: benchLimit, Window: benchWindow}},
+		Strict:     true,
 	})
-	c := newClient(b, s, "binance", clientOpts{budget: exchange.RateLimit{Limit: benchLimit, Window: benchWindow, Burst: benchBurst}})
+	c := newClient(b, s, "binance", clientOpts{budget: exchange.RateLimit{Limit: benchLimit, Window: benchWindow, Burst: benchBurst},
+		reserve: ratelimit.DefaultReserve})
 	ctx := testCtx(b)
 	symbols := []market.Symbol{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "LTC/USDT", "BTC/USD", "ETH/USD"}
 
@@ -176,14 +183,17 @@ func runMix(b *testing.B) mixResult {
 	elapsed := time.Since(start)
 
 	r := mixResult{elapsed: elapsed, errors: errs, firstFailure: firstErr, refused: s.limited("binance")}
+	for _, route := range s.h.Stats()["binance"].Routes {
+		r.banned += int(route.Banned)
+	}
 	// Weight per window as the replay reported it (the used-weight header
-	// is cumulative within the window), over the full windows that ended
-	// before the backfill ran out.
+	// is cumulative within the window; its Date says which window), over
+	// the full windows that ended before the backfill ran out.
 	perWindow := map[int64]int{}
 	for _, e := range s.served() {
 		r.requests++
 		if e.used >= 0 && e.status == http.StatusOK {
-			k := e.at.UnixNano() / int64(benchWindow)
+			k := e.date.UnixNano() / int64(benchWindow)
 			perWindow[k] = max(perWindow[k], e.used)
 		}
 	}
