@@ -269,6 +269,7 @@ func New(opts Options) (*Limiter, error) {
 		l.waited[p] = l.m.waitSeconds.WithLabelValues(l.exchange, p.String())
 	}
 	l.usedGauge = l.m.windowUsed.WithLabelValues(l.exchange)
+	l.m.windowLimit.WithLabelValues(l.exchange).Set(opts.Limit)
 	l.peersGauge = l.m.peers.WithLabelValues(l.exchange)
 	l.peersGauge.Set(1)
 	l.offsetGauge = l.m.clockOffset.WithLabelValues(l.exchange)

@@ -333,6 +333,9 @@ func TestWaitMetrics(t *testing.T) {
 	// Series exist from the start: 4 priorities for each of the two exchanges.
 	require.Equal(t, 8, testutil.CollectAndCount(reg, "ratelimit_queue_depth"))
 	require.Equal(t, 8, testutil.CollectAndCount(reg, "ratelimit_wait_seconds"))
+	// The limit beside the count, so utilisation is used / limit.
+	require.Equal(t, 60.0, testutil.ToFloat64(l.m.windowLimit.WithLabelValues("binance")))
+	require.Equal(t, 1.0, testutil.ToFloat64(l.m.windowLimit.WithLabelValues("kraken")))
 }
 
 func histogram(t *testing.T, g prometheus.Gatherer, name, exchange, prio string) (uint64, float64) {

@@ -13,6 +13,7 @@ type metrics struct {
 	waitSeconds  *prometheus.HistogramVec
 	frozenUntil  *prometheus.GaugeVec
 	windowUsed   *prometheus.GaugeVec
+	windowLimit  *prometheus.GaugeVec
 	sharedErrors *prometheus.CounterVec
 	peers        *prometheus.GaugeVec
 	clockOffset  *prometheus.GaugeVec
@@ -36,6 +37,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		windowUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ratelimit_window_used",
 			Help: "Units counted in the exchange's current window (requests in flight included), or taken from its bucket, as known locally.",
+		}, []string{"exchange"}),
+		windowLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ratelimit_window_limit",
+			Help: "Units the exchange allows per window (its published limit, or the configured one), beside ratelimit_window_used.",
 		}, []string{"exchange"}),
 		sharedErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ratelimit_shared_errors_total",
@@ -64,6 +69,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.windowUsed, err = register(reg, m.windowUsed); err != nil {
+		return nil, err
+	}
+	if m.windowLimit, err = register(reg, m.windowLimit); err != nil {
 		return nil, err
 	}
 	if m.sharedErrors, err = register(reg, m.sharedErrors); err != nil {
