@@ -67,25 +67,43 @@ SELECT exchange, symbol, timeframe, ts, close,
 FROM market.candles
 WHERE close > 0;
 
--- ops.data_freshness: per active symbol and data type, the newest row and
--- its age (see sql/freshness.sql).
+-- ops.data_freshness: per symbol with candles or tickers stored in the
+-- last 7 days and data type, the newest row and its age (see
+-- sql/freshness.sql).
 CREATE OR REPLACE VIEW ops.data_freshness AS
-SELECT s.exchange, s.symbol, t.data_type, t.latest, now() - t.latest AS age
-FROM market.symbols AS s
+WITH candles AS MATERIALIZED (
+    SELECT exchange, symbol, max(ts) AS latest
+    FROM (SELECT DISTINCT ON (exchange, symbol, timeframe) exchange, symbol, ts
+          FROM market.candles WHERE ts > now() - INTERVAL '7 days'
+          ORDER BY exchange DESC, symbol DESC, timeframe DESC, ts DESC) AS newest
+    GROUP BY 1, 2
+), tickers AS MATERIALIZED (
+    SELECT DISTINCT ON (exchange, symbol) exchange, symbol, ts AS latest
+    FROM market.tickers WHERE ts > now() - INTERVAL '7 days'
+    ORDER BY exchange DESC, symbol DESC, ts DESC
+), books AS MATERIALIZED (
+    SELECT DISTINCT ON (exchange, symbol) exchange, symbol, ts AS latest
+    FROM market.order_books WHERE ts > now() - INTERVAL '7 days'
+    ORDER BY exchange DESC, symbol DESC, ts DESC
+), traded AS MATERIALIZED (
+    SELECT DISTINCT exchange, symbol FROM market.trades WHERE ts > now() - INTERVAL '7 days'
+), series AS (
+    SELECT exchange, symbol FROM candles UNION SELECT exchange, symbol FROM tickers
+)
+SELECT s.exchange, s.symbol, t.data_type, t.latest,
+       now() - t.latest AS age
+FROM series AS s
 CROSS JOIN LATERAL (
-    SELECT 'ohlcv' AS data_type,
-           (SELECT ts FROM market.candles c WHERE c.exchange = s.exchange AND c.symbol = s.symbol ORDER BY ts DESC LIMIT 1) AS latest
+    SELECT 'ohlcv' AS data_type, (SELECT latest FROM candles x WHERE x.exchange = s.exchange AND x.symbol = s.symbol) AS latest
     UNION ALL
-    SELECT 'ticker',
-           (SELECT ts FROM market.tickers c WHERE c.exchange = s.exchange AND c.symbol = s.symbol ORDER BY ts DESC LIMIT 1)
+    SELECT 'ticker', (SELECT latest FROM tickers x WHERE x.exchange = s.exchange AND x.symbol = s.symbol)
     UNION ALL
-    SELECT 'orderbook',
-           (SELECT ts FROM market.order_books c WHERE c.exchange = s.exchange AND c.symbol = s.symbol ORDER BY ts DESC LIMIT 1)
+    SELECT 'orderbook', (SELECT latest FROM books x WHERE x.exchange = s.exchange AND x.symbol = s.symbol)
     UNION ALL
-    SELECT 'trades',
-           (SELECT ts FROM market.trades c WHERE c.exchange = s.exchange AND c.symbol = s.symbol ORDER BY ts DESC LIMIT 1)
-) AS t
-WHERE s.active;
+    SELECT 'trades', CASE WHEN EXISTS (SELECT FROM traded x WHERE x.exchange = s.exchange AND x.symbol = s.symbol)
+        THEN (SELECT ts FROM market.trades c WHERE c.exchange = s.exchange AND c.symbol = s.symbol AND c.ts > now() - INTERVAL '7 days'
+              ORDER BY ts DESC LIMIT 1) END
+) AS t;
 
 -- ops.request_stats_hourly: exchange request health per hour (see
 -- sql/request_errors.sql).

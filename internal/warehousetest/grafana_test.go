@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,11 +41,12 @@ type dsRef struct {
 }
 
 type target struct {
-	RefID      string `json:"refId"`
-	Datasource *dsRef `json:"datasource"`
-	RawSQL     string `json:"rawSql"`
-	Format     string `json:"format"`
-	Expr       string `json:"expr"`
+	RefID        string `json:"refId"`
+	Datasource   *dsRef `json:"datasource"`
+	RawSQL       string `json:"rawSql"`
+	Format       string `json:"format"`
+	Expr         string `json:"expr"`
+	LegendFormat string `json:"legendFormat"`
 }
 
 type panel struct {
@@ -53,6 +56,7 @@ type panel struct {
 	Datasource *dsRef   `json:"datasource"`
 	Targets    []target `json:"targets"`
 	Panels     []panel  `json:"panels"` // a collapsed row's panels
+	Repeat     string   `json:"repeat"` // a variable: one copy per selected value
 	GridPos    *struct {
 		H, W, X, Y int
 	} `json:"gridPos"`
@@ -457,62 +461,169 @@ func TestGrafanaExpansion(t *testing.T) {
 // checkDashboards resolves every dashboard's variables by running their
 // queries (in order, as Grafana does, so later ones see earlier values),
 // then runs every SQL panel over the seeded range with a 5m interval and
-// requires rows, and a "time" column in time-series panels.
+// requires rows, and a "time" column in time-series panels. A repeated
+// panel runs once per value of its variable, as each copy does.
 func checkDashboards(t *testing.T, conn *pgx.Conn, d dataset, timescale bool) {
 	for name, dash := range loadDashboards(t) {
 		t.Run(name, func(t *testing.T) {
-			env := grafanaEnv{from: d.base, to: d.base.Add(4 * time.Hour), interval: 5 * time.Minute,
-				timescale: timescale, vars: map[string]varValue{}}
-			for _, v := range dash.Templating.List {
-				env.vars[v.Name] = resolveVariable(t, conn, env, v)
-			}
+			env := dashboardEnv(t, conn, d, timescale, dash)
 			for _, p := range dash.allPanels() {
-				for _, tg := range p.Targets {
-					if tg.RawSQL == "" {
-						continue
-					}
-					sql, err := env.expand(tg.RawSQL)
-					require.NoError(t, err, p.Title)
-					require.NotContains(t, sql, "$", "%s: something was left unexpanded:\n%s", p.Title, sql)
-					results := execAll(t, conn, sql)
-					require.Len(t, results, 1, p.Title)
-					r := results[0]
-					require.NotEmpty(t, r.rows, "%s returned no rows:\n%s", p.Title, sql)
-					if tg.Format == "" || tg.Format == "time_series" {
-						require.Contains(t, r.columns, "time", "%s: a time series needs a time column", p.Title)
+				for _, penv := range env.repeats(p) {
+					for _, tg := range p.Targets {
+						if tg.RawSQL != "" {
+							runPanel(t, conn, penv, p, tg)
+						}
 					}
 				}
 			}
 		})
 	}
+	dashboards := loadDashboards(t)
+	t.Run("stored symbols", func(t *testing.T) { checkStoredSymbols(t, conn, d, timescale, dashboards) })
+	t.Run("candlestick", func(t *testing.T) { checkCandlestick(t, conn, d, timescale, dashboards["market-overview.json"]) })
+	t.Run("quality by kind", func(t *testing.T) { checkQualityKinds(t, conn, d, timescale, dashboards["data-quality.json"]) })
+}
+
+// dashboardEnv is the seeded range with a 5m interval and the dashboard's
+// variables resolved.
+func dashboardEnv(t *testing.T, conn *pgx.Conn, d dataset, timescale bool, dash dashboard) grafanaEnv {
+	t.Helper()
+	env := grafanaEnv{from: d.base, to: d.base.Add(4 * time.Hour), interval: 5 * time.Minute,
+		timescale: timescale, vars: map[string]varValue{}}
+	for _, v := range dash.Templating.List {
+		env.vars[v.Name] = resolveVariable(t, conn, env, v)
+	}
+	return env
+}
+
+// with returns a copy of e with the variable set to values.
+func (e grafanaEnv) with(name string, multi bool, values ...string) grafanaEnv {
+	vars := maps.Clone(e.vars)
+	vars[name] = varValue{values: values, multi: multi}
+	e.vars = vars
+	return e
+}
+
+// repeats is the environment of each copy of p: one per value of its
+// repeat variable (which keeps its multi-value quoting), or e alone.
+func (e grafanaEnv) repeats(p panel) []grafanaEnv {
+	if p.Repeat == "" {
+		return []grafanaEnv{e}
+	}
+	v := e.vars[p.Repeat]
+	var out []grafanaEnv
+	for _, val := range v.values {
+		out = append(out, e.with(p.Repeat, v.multi, val))
+	}
+	return out
+}
+
+// runPanel runs one SQL target and requires rows.
+func runPanel(t *testing.T, conn *pgx.Conn, env grafanaEnv, p panel, tg target) result {
+	t.Helper()
+	sql, err := env.expand(tg.RawSQL)
+	require.NoError(t, err, p.Title)
+	require.NotContains(t, sql, "$", "%s: something was left unexpanded:\n%s", p.Title, sql)
+	results := execAll(t, conn, sql)
+	require.Len(t, results, 1, p.Title)
+	r := results[0]
+	require.NotEmpty(t, r.rows, "%s returned no rows:\n%s", p.Title, sql)
+	if tg.Format == "" || tg.Format == "time_series" {
+		require.Contains(t, r.columns, "time", "%s: a time series needs a time column", p.Title)
+	}
+	return r
+}
+
+// findPanel returns the panel titled title, or of type typ.
+func findPanel(t *testing.T, dash dashboard, title string, typ ...string) panel {
+	t.Helper()
+	for _, p := range dash.allPanels() {
+		if (title != "" && p.Title == title) || slices.Contains(typ, p.Type) {
+			return p
+		}
+	}
+	t.Fatalf("%s: no panel %q %v", dash.Title, title, typ)
+	return panel{}
+}
+
+// checkStoredSymbols: the symbol variables and the freshness table list
+// what is stored, not every market an exchange lists.
+func checkStoredSymbols(t *testing.T, conn *pgx.Conn, d dataset, timescale bool, dashboards map[string]dashboard) {
+	symbolVars := 0
+	for name, dash := range dashboards {
+		env := dashboardEnv(t, conn, d, timescale, dash)
+		for _, v := range dash.Templating.List {
+			if v.Name == "symbol" {
+				symbolVars++
+				require.Equal(t, []string{"BTC/USDT", "ETH/USDT"}, variableOptions(t, conn, env, v), "%s: stored symbols only", name)
+			}
+		}
+	}
+	require.NotZero(t, symbolVars)
+
+	cov := dashboards["coverage.json"]
+	p := findPanel(t, cov, "Data freshness")
+	checkFreshness(t, d, runPanel(t, conn, dashboardEnv(t, conn, d, timescale, cov), p, p.Targets[0]))
+}
+
+// checkCandlestick runs the candlestick panel for binance BTC/USDT: 1m
+// candles resampled to the 5m interval, and 1h candles, which a 5m
+// interval must not split.
+func checkCandlestick(t *testing.T, conn *pgx.Conn, d dataset, timescale bool, dash dashboard) {
+	p := findPanel(t, dash, "", "candlestick")
+	require.Equal(t, "exchange", p.Repeat, "one candlestick per exchange")
+	env := dashboardEnv(t, conn, d, timescale, dash).with("exchange", true, "binance").with("symbol", false, "BTC/USDT")
+	st := streams()[0]
+	require.Equal(t, "binance BTC/USDT", st.exchange+" "+st.symbol)
+
+	r := runPanel(t, conn, env.with("timeframe", false, "1m"), p, p.Targets[0])
+	require.Len(t, r.rows, minutes/5, "180 1m candles in 5m buckets")
+	for b, row := range r.rows {
+		first, last := st.candle(5*b), st.candle(5*b+4)
+		requireTime(t, d.base.Add(time.Duration(5*b)*time.Minute), get(t, row, "time"), b)
+		requireNum(t, dec(first.open), get(t, row, "open"), b)
+		requireNum(t, dec(last.high), get(t, row, "high"), b) // prices rise within a bucket
+		requireNum(t, dec(first.low), get(t, row, "low"), b)
+		requireNum(t, dec(last.close), get(t, row, "close"), b)
+		vol := new(big.Rat)
+		for i := 5 * b; i < 5*b+5; i++ {
+			vol.Add(vol, st.candle(i).volume)
+		}
+		requireNum(t, dec(vol), get(t, row, "volume"), b)
+	}
+
+	r = runPanel(t, conn, env.with("timeframe", false, "1h"), p, p.Targets[0])
+	require.Len(t, r.rows, 3, "one bucket per 1h candle")
+	for h, row := range r.rows {
+		requireTime(t, d.base.Add(time.Duration(h)*time.Hour), get(t, row, "time"), h)
+		requireNum(t, dec(st.candle(60*h).open), get(t, row, "open"), h)
+		requireNum(t, "999", get(t, row, "volume"), h)
+	}
+}
+
+// checkQualityKinds: candle quality reports are stored as ohlcv:<timeframe>;
+// choosing the ohlcv kind shows them.
+func checkQualityKinds(t *testing.T, conn *pgx.Conn, d dataset, timescale bool, dash dashboard) {
+	env := dashboardEnv(t, conn, d, timescale, dash).with("data_type", true, "ohlcv")
+	for _, title := range []string{"Quality score", "Failed batches", "Rows rejected per batch", "Quality dimensions", "Latest failed batches"} {
+		p := findPanel(t, dash, title)
+		r := runPanel(t, conn, env, p, p.Targets[0])
+		for _, row := range r.rows {
+			if v, ok := row["data_type"]; ok {
+				require.Equal(t, "ohlcv:1m", *v, title)
+			}
+			if v, ok := row["metric"]; ok {
+				require.True(t, strings.HasSuffix(*v, " ohlcv:1m"), "%s: %s", title, *v)
+			}
+		}
+	}
+	p := findPanel(t, dash, "Rejected rows by reason")
+	runPanel(t, conn, env, p, p.Targets[0])
 }
 
 func resolveVariable(t *testing.T, conn *pgx.Conn, env grafanaEnv, v templateVar) varValue {
 	t.Helper()
-	q, err := v.queryText()
-	require.NoError(t, err)
-	val := varValue{multi: v.Multi || v.IncludeAll}
-	switch v.Type {
-	case "query":
-		sql, err := env.expand(q)
-		require.NoError(t, err, v.Name)
-		r := execAll(t, conn, sql)
-		require.Len(t, r, 1)
-		require.NotEmpty(t, r[0].rows, "variable %s has no values:\n%s", v.Name, sql)
-		col := r[0].columns[0]
-		if slices.Contains(r[0].columns, "__value") {
-			col = "__value"
-		}
-		for _, row := range r[0].rows {
-			val.values = append(val.values, get(t, row, col))
-		}
-	case "custom":
-		for _, s := range strings.Split(q, ",") {
-			val.values = append(val.values, strings.TrimSpace(s))
-		}
-	default:
-		t.Fatalf("variable %s: type %s not handled by this test", v.Name, v.Type)
-	}
+	val := varValue{values: variableOptions(t, conn, env, v), multi: v.Multi || v.IncludeAll}
 	if isAll(v.Current.Value) {
 		return val // All: every value (no custom all value is set)
 	}
@@ -526,6 +637,36 @@ func resolveVariable(t *testing.T, conn *pgx.Conn, env grafanaEnv, v templateVar
 		}
 	}
 	return val
+}
+
+// variableOptions is every value a variable offers.
+func variableOptions(t *testing.T, conn *pgx.Conn, env grafanaEnv, v templateVar) []string {
+	t.Helper()
+	q, err := v.queryText()
+	require.NoError(t, err)
+	var values []string
+	switch v.Type {
+	case "query":
+		sql, err := env.expand(q)
+		require.NoError(t, err, v.Name)
+		r := execAll(t, conn, sql)
+		require.Len(t, r, 1)
+		require.NotEmpty(t, r[0].rows, "variable %s has no values:\n%s", v.Name, sql)
+		col := r[0].columns[0]
+		if slices.Contains(r[0].columns, "__value") {
+			col = "__value"
+		}
+		for _, row := range r[0].rows {
+			values = append(values, get(t, row, col))
+		}
+	case "custom":
+		for _, s := range strings.Split(q, ",") {
+			values = append(values, strings.TrimSpace(s))
+		}
+	default:
+		t.Fatalf("variable %s: type %s not handled by this test", v.Name, v.Type)
+	}
+	return values
 }
 
 func isAll(v any) bool {

@@ -290,7 +290,10 @@ func checkLogReturns(t *testing.T, _ dataset, r result) {
 }
 
 func checkFreshness(t *testing.T, d dataset, r result) {
-	require.Len(t, r.rows, 4*4, "4 active symbols x 4 data types; the inactive one is left out")
+	require.Len(t, r.rows, 4*4, "4 stored series x 4 data types; markets only listed are left out")
+	for _, row := range r.rows {
+		require.NotEqual(t, listedOnly, get(t, row, "symbol"))
+	}
 	latest := map[string]time.Time{
 		"ohlcv":     d.base.Add((minutes - 1) * time.Minute),
 		"ticker":    d.base.Add((minutes-5)*time.Minute + 10*time.Second),
