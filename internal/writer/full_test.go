@@ -173,3 +173,43 @@ func TestConnectionCutMidCopyIsSpooledNotQuarantined(t *testing.T) {
 	require.Zero(t, sp.Pending())
 	require.NotEmpty(t, fmt.Sprint(batches))
 }
+
+// At a stop, jobs waiting for room in a full spool hand their rows over
+// instead of being cut off with them (they used to fail with "writer
+// closed"): the drain keeps them, past the spool's bound if it must.
+func TestStoppingTakesTheRowsJobsHold(t *testing.T) {
+	st := &outage{}
+	st.down.Store(true)
+	dir := t.TempDir()
+	sp := openSpool(t, dir)
+	reg := prometheus.NewRegistry()
+	opts := fastRetry(sp, reg)
+	opts.BatchSize = 10_000
+	opts.FlushInterval = 20 * time.Millisecond
+	w, err := writer.New(st, opts)
+	require.NoError(t, err)
+	stopped := run(t, w, context.Background())
+	critical := ratelimit.WithPriority(context.Background(), ratelimit.Critical)
+	require.NoError(t, w.PutTickers(critical, time.Now(), tickerRange(0, 3000)))
+	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
+	waiting := putAsync(w, ratelimit.Critical, 5000)
+	require.Eventually(t, func() bool { return pausedPuts(t, reg) >= 1 }, wait, poll)
+	requireWaiting(t, waiting)
+
+	w.Stopping()
+	require.NoError(t, <-waiting, "the job's rows are taken")
+	dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	require.ErrorIs(t, w.Drain(dctx), writer.ErrDrainTimeout)
+	require.NoError(t, stopped())
+	require.Zero(t, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
+	require.NoError(t, sp.Close())
+
+	st.down.Store(false)
+	sp2 := openSpool(t, dir)
+	w2, err := writer.New(st, fastRetry(sp2, nil))
+	require.NoError(t, err)
+	run(t, w2, context.Background())
+	require.NoError(t, w2.Drain(context.Background()))
+	require.Equal(t, append(tickerRange(0, 3000), ticker(5000)...), st.stored(), "every row, once, in order")
+}

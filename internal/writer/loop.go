@@ -38,12 +38,16 @@ func (w *Writer) Run(ctx context.Context) error {
 		w.arm(retry, 0)
 	}
 	w.updatePressure()
+	stopping := w.stopping
 	for {
 		in := w.queue
-		if w.held {
+		if w.held && stopping != nil {
 			in = nil // rows can go nowhere: Puts block instead of memory growing
 		}
 		select {
+		case <-stopping:
+			stopping = nil // the last runs' rows are taken, for the drain to keep
+			continue
 		case it := <-in:
 			it.add()
 			b := w.buffers[it.table]

@@ -75,6 +75,11 @@ func (w *Writer) admit(ctx context.Context, table Table) error {
 	prio := ratelimit.PriorityFrom(ctx)
 	counted := false
 	for {
+		select {
+		case <-w.stopping:
+			return nil // what jobs fetched before the stop is kept for the drain
+		default:
+		}
 		w.pmu.Lock()
 		level, relief := w.pressure, w.relief
 		w.pmu.Unlock()
@@ -87,6 +92,7 @@ func (w *Writer) admit(ctx context.Context, table Table) error {
 		}
 		select {
 		case <-relief:
+		case <-w.stopping:
 		case <-w.closing:
 			return fmt.Errorf("queueing %s: %w", table, ErrClosed)
 		case <-ctx.Done():

@@ -146,6 +146,8 @@ type Writer struct {
 	closed   bool
 	started  bool
 	closing  chan struct{} // closed by Drain: Puts stop waiting
+	stopping chan struct{} // closed by Stopping: Puts no longer wait for the spool
+	stopOnce sync.Once
 	inflight sync.WaitGroup
 	drainReq chan drainRequest
 	exited   chan struct{} // closed when Run returns
@@ -205,7 +207,7 @@ func New(st Store, opts Options) (*Writer, error) {
 	}
 	w := &Writer{
 		st: st, opts: opts, logger: logger.With("component", "writer"),
-		queue: make(chan item, opts.QueueSize), closing: make(chan struct{}),
+		queue: make(chan item, opts.QueueSize), closing: make(chan struct{}), stopping: make(chan struct{}),
 		drainReq: make(chan drainRequest), exited: make(chan struct{}), relief: make(chan struct{}),
 		sp: opts.Spool, stuck: map[buffer]bool{},
 	}
@@ -351,6 +353,15 @@ func put[T any](ctx context.Context, w *Writer, table int, started time.Time, ro
 	case <-ctx.Done():
 		return fmt.Errorf("queueing %s (queue full): %w", b.table, ctx.Err())
 	}
+}
+
+// Stopping tells the writer the process is stopping: Puts no longer wait
+// for room in the spool, and rows that fit nowhere are held in memory for
+// the drain (which spools them, past the bound if it must) instead of
+// jobs being cut off with their rows in hand. Call it when the stop
+// begins, before the jobs finish; Drain follows.
+func (w *Writer) Stopping() {
+	w.stopOnce.Do(func() { close(w.stopping) })
 }
 
 // Spooled returns the batches waiting in the spool (for /status).

@@ -291,6 +291,7 @@ func TestDrainDeadlineWithoutSpoolDropsLoudly(t *testing.T) {
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
 	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickers(5)))
+	require.Eventually(t, func() bool { return w.QueueDepth() == 0 }, wait, poll) // Run has it
 
 	dctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
