@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/store"
@@ -19,6 +20,9 @@ type fetchFlags struct {
 }
 
 var fetchF fetchFlags
+
+// maxFetchLimit bounds --limit: more than any exchange returns in one page.
+const maxFetchLimit = 100_000
 
 func init() {
 	register(&command{
@@ -62,8 +66,11 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) erro
 	if err != nil {
 		return usagef("--timeframe: %v", err)
 	}
-	if f.limit < 0 || f.depth < 0 {
-		return usagef("--limit and --depth must be >= 0")
+	if f.limit < 0 || f.limit > maxFetchLimit {
+		return usagef("--limit: want 0 to %d, got %d", maxFetchLimit, f.limit)
+	}
+	if f.depth < 0 || f.depth > config.MaxDepth {
+		return usagef("--depth: want 0 to %d, got %d", config.MaxDepth, f.depth)
 	}
 	cfg, err := e.loadConfig(fs)
 	if err != nil {
