@@ -178,8 +178,12 @@ func topUsage(w io.Writer, top *flag.FlagSet) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	width := 0
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, strings.SplitN(commands[n].summary, "\n", 2)[0])
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s %s\n", width, n, strings.SplitN(commands[n].summary, "\n", 2)[0])
 	}
 	fmt.Fprintln(w, "\nGlobal flags (accepted by every command):")
 	top.SetOutput(w)
