@@ -241,7 +241,13 @@ func parse(rec []string, l layout, o Options, tf time.Duration) (market.Candle, 
 	if err != nil {
 		return market.Candle{}, "ts: " + err.Error()
 	}
-	if ts.UnixNano()%int64(tf) != 0 {
+	if !o.Now.IsZero() && ts.After(o.Now) {
+		return market.Candle{}, fmt.Sprintf("ts %s is in the future", ts.Format(time.RFC3339))
+	}
+	// Truncate, not UnixNano: that overflows past 2262 and called a candle
+	// of year 9999 "not aligned". Timeframes divide a day, so multiples
+	// since the zero time are multiples since the epoch.
+	if !ts.Truncate(tf).Equal(ts) {
 		return market.Candle{}, fmt.Sprintf("ts %s is not aligned to %s", ts.Format(time.RFC3339), o.Timeframe)
 	}
 	c := market.Candle{Exchange: o.Exchange, Symbol: o.Symbol, Timeframe: o.Timeframe, Time: ts}

@@ -82,6 +82,25 @@ func TestPlainHeaderAndRejects(t *testing.T) {
 	require.Equal(t, "-1", c.rejects[0].Fields[5], "the row is kept whole")
 }
 
+// A candle of year 9999 is refused for what it is: in the future. Its
+// alignment used to be computed in nanoseconds since 1970, which overflow
+// past 2262, and it was refused as "not aligned".
+func TestFarFutureCandleIsInTheFuture(t *testing.T) {
+	var c collect
+	body := "ts,open,high,low,close,volume\n9999-12-31T00:00:00Z,1,2,0.5,1.5,10\n2500-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+	require.NoError(t, Read(strings.NewReader(body), "f.csv", opts, &c))
+	require.Empty(t, c.candles)
+	require.Len(t, c.rejects, 2)
+	require.Equal(t, "ts 9999-12-31T00:00:00Z is in the future", c.rejects[0].Reason)
+	require.Equal(t, "ts 2500-01-01T00:00:00Z is in the future", c.rejects[1].Reason)
+
+	o := opts
+	o.Now = time.Time{} // no clock: only the alignment is checked, without overflowing
+	c = collect{}
+	require.NoError(t, Read(strings.NewReader("ts,open,high,low,close,volume\n9999-12-31T00:00:30Z,1,2,0.5,1.5,10\n"), "f.csv", o, &c))
+	require.Equal(t, "ts 9999-12-31T00:00:30Z is not aligned to 1m", c.rejects[0].Reason)
+}
+
 func TestOpenCandle(t *testing.T) {
 	o := opts
 	o.Now = time.Date(2024, 1, 1, 0, 1, 30, 0, time.UTC)

@@ -130,12 +130,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv co
 	return exitCode(stderr, name, err)
 }
 
+// logged is an error already logged where it happened (the daemon's
+// stop): printing it again would say it twice.
+type logged interface{ Logged() bool }
+
 func exitCode(stderr io.Writer, name string, err error) int {
 	var ue *usageError
 	var ce *config.Error
+	var lg logged
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.As(err, &lg) && lg.Logged():
+		return ExitFailure
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "mdingest %s: %v\n", name, err)
 		return ExitUsage
@@ -171,8 +178,12 @@ func topUsage(w io.Writer, top *flag.FlagSet) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	width := 0
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, strings.SplitN(commands[n].summary, "\n", 2)[0])
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s %s\n", width, n, strings.SplitN(commands[n].summary, "\n", 2)[0])
 	}
 	fmt.Fprintln(w, "\nGlobal flags (accepted by every command):")
 	top.SetOutput(w)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
@@ -20,6 +21,9 @@ type fetchFlags struct {
 }
 
 var fetchF fetchFlags
+
+// maxFetchLimit bounds --limit: more than any exchange returns in one page.
+const maxFetchLimit = 100_000
 
 func init() {
 	register(&command{
@@ -64,8 +68,11 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 	if err != nil {
 		return usagef("--timeframe: %v", err)
 	}
-	if f.limit < 0 || f.depth < 0 {
-		return usagef("--limit and --depth must be >= 0")
+	if f.limit < 0 || f.limit > maxFetchLimit {
+		return usagef("--limit: want 0 to %d, got %d", maxFetchLimit, f.limit)
+	}
+	if f.depth < 0 || f.depth > config.MaxDepth {
+		return usagef("--depth: want 0 to %d, got %d", config.MaxDepth, f.depth)
 	}
 	var since time.Time
 	if f.since != "" {

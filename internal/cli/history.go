@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,11 +53,14 @@ func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		sym, err := market.ParseSymbol(s)
+		sym, err := parseCLISymbol(s)
 		if err != nil {
 			return p, usagef("--symbols: %v", err)
 		}
 		p.symbols = append(p.symbols, sym)
+	}
+	if r.symbols != "" && len(p.symbols) == 0 {
+		return p, usagef("--symbols: %q names no symbol", r.symbols)
 	}
 	if needSymbols && len(p.symbols) == 0 {
 		return p, usagef("--symbols is required")
@@ -69,12 +73,12 @@ func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
 		return p, usagef("--from is required")
 	}
 	if r.from != "" {
-		if p.from, err = parseWhen(r.from); err != nil {
+		if p.from, err = parseBoundedWhen(r.from); err != nil {
 			return p, usagef("--from: %v", err)
 		}
 	}
 	if r.to != "" {
-		if p.to, err = parseWhen(r.to); err != nil {
+		if p.to, err = parseBoundedWhen(r.to); err != nil {
 			return p, usagef("--to: %v", err)
 		}
 	}
@@ -82,6 +86,43 @@ func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
 		return p, usagef("--from must be before --to")
 	}
 	return p, nil
+}
+
+// The times backfill and gaps accept: exchanges count in (milli)seconds
+// since 1970, and a span between these bounds fits a time.Duration (which
+// ends in 2262), so nothing downstream overflows.
+var (
+	earliest = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	latest   = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// parseBoundedWhen is parseWhen within [earliest, latest).
+func parseBoundedWhen(s string) (time.Time, error) {
+	t, err := parseWhen(s)
+	switch {
+	case err != nil:
+		return t, err
+	case t.Before(earliest):
+		return t, fmt.Errorf("%s is before %s: exchanges keep nothing earlier", s, earliest.Format(time.DateOnly))
+	case !t.Before(latest):
+		return t, fmt.Errorf("%s is not before %s, the latest time mdingest handles", s, latest.Format(time.DateOnly))
+	}
+	return t, nil
+}
+
+// parseCLISymbol is a unified symbol whose codes are letters and digits,
+// as CCXT's are: anything else is a typo, not a market.
+func parseCLISymbol(s string) (market.Symbol, error) {
+	sym, err := market.ParseSymbol(s)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range strings.ReplaceAll(string(sym), "/", "") {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return "", fmt.Errorf("%w %q: currency codes are letters and digits", market.ErrInvalidSymbol, s)
+		}
+	}
+	return sym, nil
 }
 
 // parseWhen takes RFC 3339 or YYYY-MM-DD, as SPEC says.
@@ -96,6 +137,30 @@ func parseWhen(s string) (time.Time, error) {
 
 var bf, gp rangeFlags
 
+// maxBackfillConcurrency bounds --concurrency: the rate limiter paces the
+// requests either way, more only holds more pages in memory.
+const maxBackfillConcurrency = 64
+
+// knownSymbols refuses a symbol that is neither configured for the
+// exchange nor known to the database (its market list or its candles):
+// gaps would report a typo as one long gap, and --fill fetch it.
+func knownSymbols(ctx context.Context, st *store.Store, cfg config.Config, p parsedRange) error {
+	for _, s := range p.symbols {
+		if slices.Contains(cfg.Exchanges[p.exchange].Symbols, s) {
+			continue
+		}
+		known, err := st.KnownSymbol(ctx, p.exchange, s)
+		if err != nil {
+			return err
+		}
+		if !known {
+			return usagef("--symbols: %s is not a %s market: not in exchanges.%s.symbols, market.symbols or its candles",
+				s, p.exchange, p.exchange)
+		}
+	}
+	return nil
+}
+
 func init() {
 	register(&command{
 		name:    "backfill",
@@ -103,7 +168,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs)
 			fs.BoolVar(&bf.trades, "trades", false, "also fetch trades where the exchange keeps their history, and fill the recorded trade holes of the range")
-			fs.IntVar(&bf.concurrency, "concurrency", 2, "ranges fetched at once")
+			fs.IntVar(&bf.concurrency, "concurrency", 2, fmt.Sprintf("ranges fetched at once (1 to %d)", maxBackfillConcurrency))
 		},
 		run: runBackfill,
 	})
@@ -196,6 +261,9 @@ func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
+	if bf.concurrency < 1 || bf.concurrency > maxBackfillConcurrency {
+		return usagef("--concurrency: want 1 to %d, got %d", maxBackfillConcurrency, bf.concurrency)
+	}
 	if p.to.IsZero() {
 		p.to = time.Now().UTC()
 	}
@@ -203,7 +271,7 @@ func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
-	st, b, done, err := historyClient(ctx, e, cfg, p, max(bf.concurrency, 1))
+	st, b, done, err := historyClient(ctx, e, cfg, p, bf.concurrency)
 	if err != nil {
 		return err
 	}
@@ -261,6 +329,9 @@ func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
 	st, b, done, err := historyClient(ctx, e, cfg, p, 2)
 	if err != nil {
 		return err
+	}
+	if err := knownSymbols(ctx, st, cfg, p); err != nil {
+		return errors.Join(err, done())
 	}
 	if kind == market.TypeTrades {
 		holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, ""))

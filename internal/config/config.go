@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,10 @@ type Config struct {
 	Listen      string `yaml:"listen"`
 	LogFormat   string `yaml:"log_format"`
 	LogLevel    string `yaml:"log_level"`
-	Instance    string `yaml:"instance"`
+	// Instance names this daemon among those sharing a database: it is in
+	// ops.job_runs, and its default spool directory is its own, so two
+	// daemons on one host need two names. Default: the host name.
+	Instance string `yaml:"instance"`
 	// EgressID names the IP this instance's requests leave from: instances
 	// with the same id share every exchange's rate budget (through Redis,
 	// or else 1/N each), others keep their own. Empty: the host name.
@@ -146,8 +150,9 @@ type StoreConfig struct {
 	QueueSize     int                 `yaml:"queue_size"`
 	SpoolDir      string              `yaml:"spool_dir"`
 	SpoolMaxBytes int64               `yaml:"spool_max_bytes"`
-	TimescaleDB   string              `yaml:"timescaledb"` // auto | on | off
-	Retention     map[string]Duration `yaml:"retention"`   // table -> age; 0 keeps forever
+	DrainTimeout  Duration            `yaml:"drain_timeout"` // how long a stop may take to write what is pending
+	TimescaleDB   string              `yaml:"timescaledb"`   // auto | on | off
+	Retention     map[string]Duration `yaml:"retention"`     // table -> age; 0 keeps forever
 	CompressAfter map[string]Duration `yaml:"compress_after"`
 }
 
@@ -186,7 +191,7 @@ func Default() Config {
 		},
 		Store: StoreConfig{
 			BatchSize: 5000, FlushInterval: Duration(250 * time.Millisecond), QueueSize: 64,
-			SpoolDir: "", SpoolMaxBytes: 1 << 30, TimescaleDB: "auto",
+			SpoolDir: "", SpoolMaxBytes: 1 << 30, DrainTimeout: Duration(20 * time.Second), TimescaleDB: "auto",
 			Retention: map[string]Duration{
 				"tickers": Duration(90 * 24 * time.Hour), "order_books": Duration(30 * 24 * time.Hour),
 				"request_metrics": Duration(30 * 24 * time.Hour),
@@ -248,6 +253,10 @@ func (c *Config) LoadYAML(b []byte) error {
 		var ce *Error
 		if errors.As(err, &ce) {
 			return ce
+		}
+		var pe *posError
+		if errors.As(err, &pe) {
+			return &Error{Key: cmp.Or(keyAt(b, pe.line, pe.col), "config"), Msg: pe.Error()}
 		}
 		return &Error{Key: yamlKey(err), Msg: yamlMsg(err)}
 	}
@@ -355,6 +364,13 @@ func (m *ExchangeMap) UnmarshalYAML(n *yaml.Node) error {
 		dec.KnownFields(true)
 		if err := dec.Decode((*plain)(&e)); err != nil && !errors.Is(err, io.EOF) {
 			key := "exchanges." + id
+			var pe *posError
+			if errors.As(err, &pe) {
+				if k := keyAt(b, pe.line, pe.col); k != "" {
+					key += "." + k
+				}
+				return &Error{Key: key, Msg: pe.Error()}
+			}
 			if k := yamlKey(err); k != "config" {
 				key += "." + k
 			}
@@ -392,6 +408,32 @@ func (c *Config) LoadEnv(env Env) {
 	}
 }
 
+// Bounds on sizes, counts and durations: a value past them is a typo or
+// would exhaust memory (store.queue_size is a channel's capacity), so it
+// is refused naming its key rather than crashing the daemon.
+const (
+	MaxSymbols       = 10_000
+	MaxTimeframes    = 6
+	MaxRateLimit     = 10_000_000
+	MaxConcurrency   = 64
+	MaxDepth         = 5000
+	MaxTimeout       = 10 * time.Minute
+	MaxRateWindow    = 24 * time.Hour
+	MaxInterval      = 30 * 24 * time.Hour
+	MaxJitter        = time.Hour
+	MaxFailures      = 1000
+	MaxGapFillWindow = 366 * 24 * time.Hour
+	MaxCacheTTL      = 30 * 24 * time.Hour
+	MaxCacheEntries  = 10_000_000
+	MaxBatchSize     = 1_000_000
+	MaxQueueSize     = 10_000
+	MaxFlushInterval = time.Hour
+	MaxSpoolBytes    = 1 << 40 // 1 TiB
+	MaxDrainTimeout  = time.Hour
+	MaxAge           = 100 * 365 * 24 * time.Hour
+	MaxInstanceLen   = 64
+)
+
 // Validate checks every value and returns the first problem as an *Error
 // naming its key.
 func (c *Config) Validate() error {
@@ -422,6 +464,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EgressID != "" && !validEgressID.MatchString(c.EgressID) {
 		return bad("egress_id", "want 1 to 64 of A-Z a-z 0-9 . _ -, got %q", c.EgressID)
+	}
+	if len(c.Instance) > MaxInstanceLen {
+		return bad("instance", "at most %d characters, got %d", MaxInstanceLen, len(c.Instance))
 	}
 	ids := make([]string, 0, len(c.Exchanges))
 	for id := range c.Exchanges {
@@ -481,6 +526,15 @@ func (e ExchangeConfig) validate(key string) error {
 	if e.Enabled && len(e.Symbols) == 0 {
 		return bad(key+".symbols", "an enabled exchange needs at least one symbol")
 	}
+	if len(e.Symbols) > MaxSymbols {
+		return bad(key+".symbols", "at most %d symbols, got %d", MaxSymbols, len(e.Symbols))
+	}
+	if len(e.CriticalSymbols) > MaxSymbols {
+		return bad(key+".critical_symbols", "at most %d symbols, got %d", MaxSymbols, len(e.CriticalSymbols))
+	}
+	if len(e.Timeframes) > MaxTimeframes {
+		return bad(key+".timeframes", "at most %d timeframes, got %d", MaxTimeframes, len(e.Timeframes))
+	}
 	for i, s := range e.Symbols {
 		if _, err := market.ParseSymbol(string(s)); err != nil {
 			return bad(fmt.Sprintf("%s.symbols[%d]", key, i), "%v", err)
@@ -496,14 +550,14 @@ func (e ExchangeConfig) validate(key string) error {
 			return bad(fmt.Sprintf("%s.timeframes[%d]", key, i), "%v", err)
 		}
 	}
-	if e.RateLimit.Limit < 0 {
-		return bad(key+".rate_limit.limit", "must be >= 0 (0: the exchange's real limit)")
+	if e.RateLimit.Limit < 0 || e.RateLimit.Limit > MaxRateLimit || math.IsNaN(e.RateLimit.Limit) {
+		return bad(key+".rate_limit.limit", "must be between 0 and %d (0: the exchange's real limit)", MaxRateLimit)
 	}
-	if e.RateLimit.Window < 0 {
-		return bad(key+".rate_limit.window", "must be >= 0")
+	if e.RateLimit.Window < 0 || e.RateLimit.Window.D() > MaxRateWindow {
+		return bad(key+".rate_limit.window", "must be between 0 and %s", MaxRateWindow)
 	}
-	if e.RateLimit.Burst < 0 {
-		return bad(key+".rate_limit.burst", "must be >= 0")
+	if e.RateLimit.Burst < 0 || e.RateLimit.Burst > MaxRateLimit {
+		return bad(key+".rate_limit.burst", "must be between 0 and %d", MaxRateLimit)
 	}
 	if e.RateLimit.Kind != "" && !slices.Contains(WindowKinds, e.RateLimit.Kind) {
 		return bad(key+".rate_limit.kind", "want %s, got %q", strings.Join(WindowKinds, ", "), e.RateLimit.Kind)
@@ -511,14 +565,14 @@ func (e ExchangeConfig) validate(key string) error {
 	if r := e.RateLimit.Reserve; r != nil && !(*r >= 0 && *r <= 0.5) {
 		return bad(key+".rate_limit.reserve", "must be between 0 and 0.5 (a share of the budget), got %v", *r)
 	}
-	if e.Timeout <= 0 {
-		return bad(key+".timeout", "must be > 0")
+	if e.Timeout <= 0 || e.Timeout.D() > MaxTimeout {
+		return bad(key+".timeout", "must be > 0 and at most %s", MaxTimeout)
 	}
-	if e.Depth < 0 || e.Depth > 5000 {
-		return bad(key+".depth", "must be between 0 and 5000")
+	if e.Depth < 0 || e.Depth > MaxDepth {
+		return bad(key+".depth", "must be between 0 and %d", MaxDepth)
 	}
-	if e.Concurrency < 1 {
-		return bad(key+".concurrency", "must be >= 1")
+	if e.Concurrency < 1 || e.Concurrency > MaxConcurrency {
+		return bad(key+".concurrency", "must be between 1 and %d", MaxConcurrency)
 	}
 	return nil
 }
@@ -536,15 +590,18 @@ func (j JobsConfig) validate() error {
 		name string
 		d    Duration
 	}{{"realtime", j.Realtime}, {"high", j.High}, {"medium", j.Medium}, {"low", j.Low}, {"daily", j.Daily}} {
-		if f.d.D() < time.Second {
-			return bad("jobs."+f.name, "must be at least 1s, got %s", f.d)
+		if f.d.D() < time.Second || f.d.D() > MaxInterval {
+			return bad("jobs."+f.name, "must be between 1s and %s, got %s", Duration(MaxInterval), f.d)
 		}
 	}
-	if j.Jitter < 0 {
-		return bad("jobs.jitter", "must be >= 0")
+	if j.Jitter < 0 || j.Jitter.D() > MaxJitter {
+		return bad("jobs.jitter", "must be between 0 and %s", MaxJitter)
 	}
-	if j.FailureThreshold < 1 {
-		return bad("jobs.failure_threshold", "must be >= 1")
+	if j.FailureThreshold < 1 || j.FailureThreshold > MaxFailures {
+		return bad("jobs.failure_threshold", "must be between 1 and %d", MaxFailures)
+	}
+	if j.GapFillWindow < 0 || j.GapFillWindow.D() > MaxGapFillWindow {
+		return bad("jobs.gap_fill_window", "must be at most %s", Duration(MaxGapFillWindow))
 	}
 	if j.GapFill && j.GapFillWindow.D() < time.Hour {
 		return bad("jobs.gap_fill_window", "must be at least 1h when gap_fill is on")
@@ -588,28 +645,31 @@ func (c CacheConfig) validate() error {
 		name string
 		d    Duration
 	}{{"ticker", c.Ticker}, {"orderbook", c.OrderBook}, {"ohlcv", c.OHLCV}, {"ohlcv_daily", c.OHLCVDaily}} {
-		if f.d <= 0 {
-			return bad("cache."+f.name, "TTL must be > 0")
+		if f.d <= 0 || f.d.D() > MaxCacheTTL {
+			return bad("cache."+f.name, "TTL must be > 0 and at most %s", Duration(MaxCacheTTL))
 		}
 	}
-	if c.MaxEntries < 1 {
-		return bad("cache.max_entries", "must be >= 1")
+	if c.MaxEntries < 1 || c.MaxEntries > MaxCacheEntries {
+		return bad("cache.max_entries", "must be between 1 and %d", MaxCacheEntries)
 	}
 	return nil
 }
 
 func (s StoreConfig) validate() error {
-	if s.BatchSize < 1 || s.BatchSize > 1_000_000 {
-		return bad("store.batch_size", "must be between 1 and 1000000, got %d", s.BatchSize)
+	if s.BatchSize < 1 || s.BatchSize > MaxBatchSize {
+		return bad("store.batch_size", "must be between 1 and %d, got %d", MaxBatchSize, s.BatchSize)
 	}
-	if s.FlushInterval <= 0 {
-		return bad("store.flush_interval", "must be > 0")
+	if s.FlushInterval <= 0 || s.FlushInterval.D() > MaxFlushInterval {
+		return bad("store.flush_interval", "must be > 0 and at most %s", MaxFlushInterval)
 	}
-	if s.QueueSize < 1 {
-		return bad("store.queue_size", "must be >= 1")
+	if s.QueueSize < 1 || s.QueueSize > MaxQueueSize {
+		return bad("store.queue_size", "must be between 1 and %d, got %d", MaxQueueSize, s.QueueSize)
 	}
-	if s.SpoolMaxBytes < 0 {
-		return bad("store.spool_max_bytes", "must be >= 0")
+	if s.SpoolMaxBytes < 0 || s.SpoolMaxBytes > MaxSpoolBytes {
+		return bad("store.spool_max_bytes", "must be between 0 (no spool) and %d (1 TiB), got %d", int64(MaxSpoolBytes), s.SpoolMaxBytes)
+	}
+	if s.DrainTimeout < Duration(time.Second) || s.DrainTimeout.D() > MaxDrainTimeout {
+		return bad("store.drain_timeout", "must be between 1s and %s", MaxDrainTimeout)
 	}
 	if !slices.Contains([]string{"auto", "on", "off"}, s.TimescaleDB) {
 		return bad("store.timescaledb", "want auto, on or off, got %q", s.TimescaleDB)
@@ -622,8 +682,8 @@ func (s StoreConfig) validate() error {
 			if !slices.Contains(RetentionTables, table) {
 				return bad("store."+m.name+"."+table, "unknown table (known: %s)", strings.Join(RetentionTables, ", "))
 			}
-			if age < 0 {
-				return bad("store."+m.name+"."+table, "must be >= 0 (0: never)")
+			if age < 0 || age.D() > MaxAge {
+				return bad("store."+m.name+"."+table, "must be between 0 (never) and %s", Duration(MaxAge))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,7 @@ func TestBadConfigNamesKey(t *testing.T) {
 		{"log_format: xml", "log_format"},
 		{"bogus: 1", "bogus"},
 		{"exchanges: {binance: {bogus: 1}}", "exchanges.binance.bogus"},
-		{"exchanges: {binance: {timeout: soon}}", "exchanges.binance"},
+		{"exchanges: {binance: {timeout: soon}}", "exchanges.binance.timeout"},
 		{"exchanges: {mtgox: {enabled: true}}", "exchanges.mtgox"},
 		{"exchanges: {binance: {base_url: 'http://api.binance.com'}}", "exchanges.binance.base_url"},
 		{"exchanges: {binance: {symbols: [BTCUSDT]}}", "exchanges.binance.symbols[0]"},
@@ -132,6 +133,58 @@ func TestBadConfigNamesKey(t *testing.T) {
 			require.True(t, errors.Is(err, ErrInvalid))
 			require.Equal(t, tc.key, ce.Key, "message: %v", err)
 			require.NotContains(t, err.Error(), "hunter2", "no password in errors")
+		})
+	}
+}
+
+// Every size and count has a bound: past it, the key is named instead of
+// the daemon running out of memory (a queue of 2,000,000,000 batches) or
+// overflowing a duration.
+func TestBoundsNameTheirKey(t *testing.T) {
+	many := func(n int) string {
+		syms := make([]string, n)
+		for i := range syms {
+			syms[i] = fmt.Sprintf("S%d/USDT", i)
+		}
+		return "[" + strings.Join(syms, ", ") + "]"
+	}
+	cases := []struct {
+		yaml, key string
+	}{
+		{"store: {queue_size: 2000000000}", "store.queue_size"},
+		{"store: {batch_size: 1000001}", "store.batch_size"},
+		{"store: {spool_max_bytes: 2000000000000}", "store.spool_max_bytes"},
+		{"store: {flush_interval: 2h}", "store.flush_interval"},
+		{"store: {drain_timeout: 2h}", "store.drain_timeout"},
+		{"store: {drain_timeout: 0s}", "store.drain_timeout"},
+		{"store: {retention: {tickers: 40000d}}", "store.retention.tickers"},
+		{"store: {retention: {tickers: 200000d}}", "store.retention.tickers"},
+		{"cache: {max_entries: 2000000000}", "cache.max_entries"},
+		{"cache: {ticker: 400d}", "cache.ticker"},
+		{"jobs: {failure_threshold: 1000000}", "jobs.failure_threshold"},
+		{"jobs: {realtime: 40d}", "jobs.realtime"},
+		{"jobs: {jitter: 2h}", "jobs.jitter"},
+		{"jobs: {gap_fill_window: 400d}", "jobs.gap_fill_window"},
+		{"exchanges: {binance: {concurrency: 1000}}", "exchanges.binance.concurrency"},
+		{"exchanges: {binance: {depth: 5001}}", "exchanges.binance.depth"},
+		{"exchanges: {binance: {timeout: 1h}}", "exchanges.binance.timeout"},
+		{"exchanges: {binance: {rate_limit: {limit: 1e12}}}", "exchanges.binance.rate_limit.limit"},
+		{"exchanges: {binance: {rate_limit: {burst: 2000000000}}}", "exchanges.binance.rate_limit.burst"},
+		{"exchanges: {binance: {rate_limit: {window: 48h}}}", "exchanges.binance.rate_limit.window"},
+		{"exchanges: {binance: {symbols: " + many(10_001) + "}}", "exchanges.binance.symbols"},
+		{"exchanges: {binance: {timeframes: [1m, 5m, 15m, 1h, 4h, 1d, 1m]}}", "exchanges.binance.timeframes"},
+		{"instance: " + strings.Repeat("x", 65), "instance"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.key, func(t *testing.T) {
+			c := Default()
+			err := c.LoadYAML([]byte(tc.yaml))
+			if err == nil {
+				err = c.Validate()
+			}
+			var ce *Error
+			require.True(t, errors.As(err, &ce), "%s: want an error naming %s, got %v", tc.yaml[:min(len(tc.yaml), 60)], tc.key, err)
+			require.Equal(t, tc.key, ce.Key, "message: %v", err)
 		})
 	}
 }

@@ -2,9 +2,12 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Duration is a time.Duration written as Go writes it ("5s", "1h30m") or
@@ -16,8 +19,8 @@ func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
+		if err != nil || n < 0 || n > int(math.MaxInt64/int64(24*time.Hour)) {
+			return 0, fmt.Errorf("invalid duration %q (at most %d days)", s, math.MaxInt64/int64(24*time.Hour))
 		}
 		return Duration(time.Duration(n) * 24 * time.Hour), nil
 	}
@@ -47,6 +50,75 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	}
 	*d = v
 	return nil
+}
+
+// UnmarshalYAML reads the same syntax as UnmarshalText, keeping where the
+// value is, so that an error can name its key (see keyAt).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &posError{line: n.Line, col: n.Column, err: fmt.Errorf("want a duration such as 5s, 15m or 90d")}
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return &posError{line: n.Line, col: n.Column, err: err}
+	}
+	*d = v
+	return nil
+}
+
+// posError is a bad value at a place in the YAML text.
+type posError struct {
+	line, col int
+	err       error
+}
+
+func (e *posError) Error() string { return e.err.Error() }
+
+func (e *posError) Unwrap() error { return e.err }
+
+// keyAt returns the dotted key of the value at line:col of doc, or "".
+func keyAt(doc []byte, line, col int) string {
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil {
+		return ""
+	}
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if k := walk(c, path); k != "" {
+					return k
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if v.Line == line && v.Column == col {
+					return p
+				}
+				if found := walk(v, p); found != "" {
+					return found
+				}
+			}
+		case yaml.SequenceNode:
+			for i, v := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if v.Line == line && v.Column == col {
+					return p
+				}
+				if found := walk(v, p); found != "" {
+					return found
+				}
+			}
+		}
+		return ""
+	}
+	return walk(&root, "")
 }
 
 // MarshalText writes the same syntax back.

@@ -2,6 +2,10 @@
 // part from the configuration, starts them in order and drains them in
 // reverse (scheduler, then the writer's flush, then the HTTP server, then
 // the pool), so rows fetched before a SIGTERM are stored.
+//
+// It needs its HTTP address and its spool at start, not the database: while
+// PostgreSQL is away it fetches into the spool, /readyz says why it is not
+// ready, and the spool is replayed when the database returns.
 package daemon
 
 import (
@@ -32,11 +36,26 @@ import (
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
-// DrainTimeout bounds the flush after a stop signal.
+// DrainTimeout bounds the flush after a stop signal by default
+// (store.drain_timeout).
 const DrainTimeout = 20 * time.Second
 
-// Run runs the daemon until ctx ends, then drains. It fails fast when the
-// database is unreachable or not migrated at start.
+// StopError is a failure of the stop (rows the drain could not write),
+// already logged by the daemon with "mdingest stopped": the command line
+// does not print it again.
+type StopError struct{ Err error }
+
+func (e *StopError) Error() string { return e.Err.Error() }
+
+func (e *StopError) Unwrap() error { return e.Err }
+
+// Logged reports that the error was logged where it happened.
+func (e *StopError) Logged() bool { return true }
+
+// Run runs the daemon until ctx ends, then drains. It fails at start when
+// its HTTP address is taken, when its spool is another process's, or when
+// the database answers without the schema this binary needs; a database
+// that does not answer yet is waited for, spooling meanwhile.
 //
 // Each part tags its own log lines (component, exchange), so the parts
 // get the logger untagged.
@@ -47,17 +66,22 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	root := prometheus.NewRegistry()
 	root.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg := prometheus.WrapRegistererWithPrefix("mdingest_", root)
-	instance := cfg.Instance
-	if instance == "" {
-		instance, _ = os.Hostname()
-	}
+	instance := Instance(cfg)
 
-	st, err := store.Open(ctx, cfg.DatabaseURL.Reveal(), store.Options{Logger: logger})
+	// The address first: a daemon without /metrics, /healthz and /status
+	// must not start at all.
+	ln, err := server.Listen(ctx, cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	st, err := store.Open(ctx, cfg.DatabaseURL.Reveal(), store.Options{Logger: logger, Lazy: true})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := migrationsCurrent(ctx, st); err != nil {
+	if err := startupSchemaCheck(ctx, st, logger); err != nil {
 		return err
 	}
 
@@ -82,12 +106,18 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Logger: logger, Registerer: reg,
 	}
 	// The disk spool takes batches while the database is away (store.spool_max_bytes: 0 disables it).
+	var sp *spool.Spool
 	if cfg.Store.SpoolMaxBytes > 0 {
-		dir := cfg.Store.SpoolDir
-		if dir == "" {
-			dir = spool.DefaultDir(cfg.DatabaseURL.Reveal(), instance)
+		dir := SpoolDir(cfg)
+		sp, err = spool.Open(dir, spool.Options{MaxBytes: cfg.Store.SpoolMaxBytes, Logger: logger, Registerer: reg})
+		if errors.Is(err, spool.ErrLocked) {
+			key := "instance"
+			if cfg.Store.SpoolDir != "" {
+				key = "store.spool_dir"
+			}
+			return &config.Error{Key: key, Msg: fmt.Sprintf("the spool %s is in use by another mdingest on this host "+
+				"(instance %q): give each daemon its own `instance` (or its own store.spool_dir)", dir, instance)}
 		}
-		sp, err := spool.Open(dir, spool.Options{MaxBytes: cfg.Store.SpoolMaxBytes, Logger: logger, Registerer: reg})
 		if err != nil {
 			return &config.Error{Key: "store.spool_dir", Msg: err.Error()}
 		}
@@ -98,13 +128,17 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Ticks are taken in Redis and in the database both, so that instances
+	// run each job once per tick while either is away.
+	tickLocks := store.NewTickLocks(st)
+	defer tickLocks.Close()
 	sched, err := scheduler.New(scheduler.Options{
 		Intervals: scheduler.Intervals{
 			Realtime: cfg.Jobs.Realtime.D(), High: cfg.Jobs.High.D(), Medium: cfg.Jobs.Medium.D(),
 			Low: cfg.Jobs.Low.D(), Daily: cfg.Jobs.Daily.D(),
 		},
 		Jitter: cfg.Jobs.Jitter.D(), FailureThreshold: cfg.Jobs.FailureThreshold,
-		Concurrency: concurrency(cfg), Redis: redisOrNil(rdb),
+		Concurrency: concurrency(cfg), Redis: redisOrNil(rdb), Lockers: []scheduler.TickLocker{tickLocks},
 		Hook:   jobRecorder{w: w, instance: instance},
 		Logger: logger, Registerer: reg,
 	})
@@ -162,7 +196,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		Addr: cfg.Listen, Gatherer: root, Logger: logger,
 		Ready: func(ctx context.Context) error { return migrationsCurrent(ctx, st) },
 		Status: func() any {
-			return status(sched, clients, hot, w)
+			return status(sched, clients, hot, w, sp)
 		},
 	})
 	if err != nil {
@@ -174,7 +208,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	defer stopTail()
 	var g errgroup.Group
 	g.Go(func() error { return w.Run(tail) })
-	g.Go(func() error { return srv.Run(tail) })
+	g.Go(func() error { return srv.Serve(tail, ln) })
 	if fallback != nil {
 		g.Go(func() error { return fallback.Run(tail) })
 	}
@@ -183,22 +217,64 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	for _, capture := range captures {
 		trades.Go(func() error { return capture(ctx) })
 	}
+	// From the signal on, the last runs' rows are taken whatever the
+	// spool's pressure, for the drain to keep.
+	stopping := context.AfterFunc(ctx, w.Stopping)
+	defer stopping()
 	runErr := sched.Run(ctx) // until the signal; stops jobs first
 	runErr = errors.Join(runErr, trades.Wait())
 
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Store.DrainTimeout.D())
 	drainErr := w.Drain(drainCtx)
 	cancel()
 	stopTail()
 	waitErr := g.Wait()
-	logger.Info("mdingest stopped", "drain_error", drainErr)
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil
 	}
 	if errors.Is(waitErr, context.Canceled) {
 		waitErr = nil
 	}
-	return errors.Join(runErr, drainErr, waitErr)
+	if err := errors.Join(runErr, drainErr, waitErr); err != nil {
+		logger.Error("mdingest stopped", "err", err)
+		return &StopError{Err: err}
+	}
+	logger.Info("mdingest stopped")
+	return nil
+}
+
+// Instance is the configured instance name, or the host name.
+func Instance(cfg config.Config) string {
+	if cfg.Instance != "" {
+		return cfg.Instance
+	}
+	host, _ := os.Hostname()
+	return host
+}
+
+// SpoolDir is the daemon's spool directory: store.spool_dir, or one of
+// its own per database and instance under the user's cache directory.
+func SpoolDir(cfg config.Config) string {
+	if cfg.Store.SpoolDir != "" {
+		return cfg.Store.SpoolDir
+	}
+	return spool.DefaultDir(cfg.DatabaseURL.Reveal(), Instance(cfg))
+}
+
+// startupSchemaCheck refuses a database that answers without the schema
+// this binary needs; one that does not answer is no reason not to start.
+func startupSchemaCheck(ctx context.Context, st *store.Store, logger *slog.Logger) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		logger.Warn("database unreachable at start: fetching into the spool until it answers; /readyz says not ready meanwhile",
+			"err", err)
+		return nil
+	}
+	return migrationsCurrent(ctx, st)
 }
 
 // migrationsCurrent is /readyz: the database answers and holds the schema
@@ -326,9 +402,10 @@ func (r requestRecorder) observe(a httpclient.Attempt) {
 }
 
 // status is /status: jobs, circuits, last success, cache backend, queues,
-// and the disk spool (batches waiting for the database, and the
-// backpressure they cause) so an outage shows without reading /metrics.
-func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache, w *writer.Writer) any {
+// and the disk spool (batches waiting for the database, the backpressure
+// they cause, batches quarantined and records set aside as corrupt) so an
+// outage shows without reading /metrics.
+func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache, w *writer.Writer, sp *spool.Spool) any {
 	circuits := map[string]any{}
 	for id, c := range clients {
 		// State is an int with a String method: the name is what readers want.
@@ -341,6 +418,17 @@ func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache
 		"cache":        hot.Backend(),
 		"queue_depth":  w.QueueDepth(),
 		// Pressure is an int with a String method, as the circuit state.
-		"spool": map[string]any{"pending_batches": w.Spooled(), "pressure": w.Pressure().String()},
+		"spool": spoolStatus(w, sp),
 	}
+}
+
+func spoolStatus(w *writer.Writer, sp *spool.Spool) map[string]any {
+	out := map[string]any{"pending_batches": w.Spooled(), "pressure": w.Pressure().String()}
+	if sp != nil {
+		out["dir"] = sp.Dir()
+		out["usage"] = sp.Usage()
+		out["quarantined_batches"] = sp.Quarantined()
+		out["corrupt_records"] = sp.Corrupt()
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -307,15 +308,30 @@ func TestRedisOutage(t *testing.T) {
 // Redis: each job runs at most once per tick across both, and both do work.
 func TestTwoInstancesShareTicks(t *testing.T) {
 	t.Parallel()
+	rs := startRedis(t, "")
+	twoInstancesShareTicks(t, rs.URL())
+}
+
+// Without Redis (down, or not configured), the database's advisory locks
+// take the ticks: two daemons still run each job once per tick (they used
+// to run every job each, 20+ ticks twice in 32 s).
+func TestTwoInstancesShareTicksWithoutRedis(t *testing.T) {
+	t.Parallel()
+	t.Run("redis down", func(t *testing.T) {
+		twoInstancesShareTicks(t, "redis://127.0.0.1:"+strconv.Itoa(pgtest.FreePort(t))+"/0")
+	})
+	t.Run("no redis", func(t *testing.T) { twoInstancesShareTicks(t, "") })
+}
+
+func twoInstancesShareTicks(t *testing.T, redisURL string) {
 	rp := newReplay(t, nil)
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
-	rs := startRedis(t, "")
 	var ds []*runningDaemon
 	for _, name := range []string{"a", "b"} {
 		cfg := testConfig(t, rp.URL, dbURL, testExchanges...)
 		cfg.Instance = name
-		cfg.RedisURL = config.Secret(rs.URL())
+		cfg.RedisURL = config.Secret(redisURL)
 		ds = append(ds, startDaemon(t, cfg))
 	}
 	const distributed = `job NOT LIKE 'markets/%'` // markets load in every instance
@@ -330,6 +346,7 @@ func TestTwoInstancesShareTicks(t *testing.T) {
 
 	rows, err := pool.Query(context.Background(), `SELECT job, started_at, instance FROM ops.job_runs WHERE outcome = 'ok' AND `+distributed)
 	require.NoError(t, err)
+	defer rows.Close()
 	type key struct {
 		job  string
 		tick int64

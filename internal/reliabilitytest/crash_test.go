@@ -52,8 +52,8 @@ type reporting struct {
 	mu  sync.Mutex
 }
 
-func (r *reporting) Append(table string, rows any) error {
-	if err := r.Spool.Append(table, rows); err != nil {
+func (r *reporting) Append(table string, rows any, limit float64) error {
+	if err := r.Spool.Append(table, rows, limit); err != nil {
 		return err
 	}
 	r.mu.Lock()

@@ -352,3 +352,46 @@ func (d *inProcessDaemon) metrics(t *testing.T) map[string]float64 {
 	require.NoError(t, sc.Err())
 	return out
 }
+
+// TestDaemonStartsWithDatabaseDown starts the daemon while its PostgreSQL
+// is stopped (it used to exit 1): it runs, fetches into the spool, and
+// /readyz says it is not ready; once the server is up, the spool is
+// replayed, /readyz turns ready, and the rows are stored.
+func TestDaemonStartsWithDatabaseDown(t *testing.T) {
+	c := newCluster(t, false)
+	c.stop()
+	rp := newKeyLogReplay(t)
+	cfg := outageConfig(t, rp.url, c.url("mdingest"))
+	d := runDaemon(t, cfg)
+
+	require.Eventually(t, func() bool { return d.status(t).Spool.PendingBatches > 0 }, wait, daemonPoll,
+		"fetching goes on into the spool")
+	code, body := d.get(t, "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
+
+	c.start()
+	require.Eventually(t, func() bool {
+		code, _ := d.get(t, "/readyz")
+		s := d.status(t)
+		return code == http.StatusOK && s.Spool.PendingBatches == 0
+	}, wait, daemonPoll, "ready, and the spool replayed")
+	metrics := d.metrics(t)
+	require.Positive(t, metrics["mdingest_writer_rows_replayed_total"])
+	require.Zero(t, metrics["mdingest_writer_rows_dropped_total"])
+	require.NoError(t, d.stop(t))
+	st := c.openStore(t)
+	for _, k := range outageKinds {
+		require.Positive(t, count(t, st, `SELECT count(*) FROM `+k.table), "%s stored", k.table)
+	}
+}
+
+func (d *inProcessDaemon) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b.String()
+}

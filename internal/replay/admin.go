@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 )
@@ -22,31 +23,51 @@ import (
 //	                           "limit": 400, "window": "2s" the budget is replaced
 //	                           ("limit": 0 restores the published one)
 //	GET    /_admin/routes      the route paths per exchange
+//
+// It answers loopback clients only (403 otherwise): whoever reaches it can
+// fault, throttle or reset the replay, and the exchanges' routes may be
+// served on a wider address.
 func (h *Handler) adminRoutes() {
-	h.mux.HandleFunc("GET /_admin/faults", func(w http.ResponseWriter, _ *http.Request) {
+	admin := func(pattern string, f http.HandlerFunc) { h.mux.HandleFunc(pattern, loopbackOnly(f)) }
+	admin("GET /_admin/faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, h.faults.list())
 	})
-	h.mux.HandleFunc("POST /_admin/faults", h.postFaults)
-	h.mux.HandleFunc("DELETE /_admin/faults", func(w http.ResponseWriter, _ *http.Request) {
+	admin("POST /_admin/faults", h.postFaults)
+	admin("DELETE /_admin/faults", func(w http.ResponseWriter, _ *http.Request) {
 		h.faults.clear()
 		writeJSON(w, http.StatusOK, h.faults.list())
 	})
-	h.mux.HandleFunc("GET /_admin/stats", func(w http.ResponseWriter, _ *http.Request) {
+	admin("GET /_admin/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, h.Stats())
 	})
-	h.mux.HandleFunc("DELETE /_admin/stats", func(w http.ResponseWriter, _ *http.Request) {
+	admin("DELETE /_admin/stats", func(w http.ResponseWriter, _ *http.Request) {
 		h.stats.init()
 		h.keys.reset(false)
 		writeJSON(w, http.StatusOK, h.Stats())
 	})
-	h.mux.HandleFunc("POST /_admin/keylog", h.postKeyLog)
-	h.mux.HandleFunc("GET /_admin/ratelimits", func(w http.ResponseWriter, _ *http.Request) {
+	admin("POST /_admin/keylog", h.postKeyLog)
+	admin("GET /_admin/ratelimits", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, h.limits.state(h.now()))
 	})
-	h.mux.HandleFunc("POST /_admin/ratelimits", h.postRateLimits)
-	h.mux.HandleFunc("GET /_admin/routes", func(w http.ResponseWriter, _ *http.Request) {
+	admin("POST /_admin/ratelimits", h.postRateLimits)
+	admin("GET /_admin/routes", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, h.Routes())
 	})
+}
+
+// errNotLoopback refuses an admin request from another host.
+var errNotLoopback = errors.New("the admin API answers loopback clients only")
+
+// loopbackOnly serves f to clients connected from a loopback address.
+func loopbackOnly(f http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			writeError(w, http.StatusForbidden, errNotLoopback)
+			return
+		}
+		f(w, r)
+	}
 }
 
 const maxAdminBody = 1 << 20

@@ -7,11 +7,12 @@ import (
 )
 
 type metrics struct {
-	runs          *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
-	lastSuccess   *prometheus.GaugeVec
-	lockContended *prometheus.CounterVec
-	lockErrors    prometheus.Counter
+	runs            *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	lastSuccess     *prometheus.GaugeVec
+	lockContended   *prometheus.CounterVec
+	lockErrors      *prometheus.CounterVec
+	lockUnavailable prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,14 +30,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lockContended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scheduler_lock_contended_total", Help: "Ticks another instance ran, by job.",
 		}, []string{"job"}),
-		lockErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_lock_errors_total", Help: "Ticks run without the distributed lock because Redis failed.",
+		lockErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scheduler_lock_errors_total", Help: "Tick lock attempts that failed, by locker (redis, postgres).",
+		}, []string{"locker"}),
+		lockUnavailable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scheduler_lock_unavailable_total", Help: "Ticks run here without any tick lock, because no locker answered.",
 		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.runs, m.duration, m.lastSuccess, m.lockContended, m.lockErrors} {
+	for _, c := range []prometheus.Collector{m.runs, m.duration, m.lastSuccess, m.lockContended, m.lockErrors, m.lockUnavailable} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering scheduler metrics: %w", err)
 		}

@@ -1,8 +1,8 @@
 // Package scheduler runs the daemon's jobs on gocron: one interval per tier,
 // never two runs of a job at once, a start gate on other jobs' first
 // success, a concurrency limit per exchange, progressive backoff after
-// repeated failures, and, with Redis, at most one run per job and tick
-// across all instances. A hook sees every run (the daemon writes
+// repeated failures, and at most one run per job and tick across all
+// instances that share Redis or the database (lock.go). A hook sees every run (the daemon writes
 // ops.job_runs from it); Status keeps the last outcome and success per job.
 package scheduler
 
@@ -112,8 +112,13 @@ type Options struct {
 	Concurrency        map[string]int
 	DefaultConcurrency int
 	// Redis, when set, makes each non-local job run once per tick across
-	// all instances sharing it. nil: every instance runs every job.
+	// all instances sharing it (the first TickLocker).
 	Redis redis.UniversalClient
+	// Lockers are further TickLockers asked for each tick, e.g. the
+	// database's advisory locks, so that instances still run each job once
+	// per tick while Redis is down or absent. With none at all, every
+	// instance runs every job.
+	Lockers []TickLocker
 	// LockPrefix starts the lock keys; "mdingest:lock:" when empty.
 	LockPrefix string
 	// StopGrace is how long running jobs may go on after Run's context
@@ -277,9 +282,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating gocron scheduler: %w", err)
 	}
-	var rl *redisLocker
+	lockers := s.opts.Lockers
 	if s.opts.Redis != nil {
-		rl = newRedisLocker(s.opts.Redis, s.opts.LockPrefix, s.logger, s.metrics)
+		lockers = append([]TickLocker{NewRedisLocker(s.opts.Redis)}, lockers...)
+	}
+	var rl *tickLocks
+	if len(lockers) > 0 {
+		rl = newTickLocks(lockers, s.opts.LockPrefix, s.logger, s.metrics)
 	}
 	now := time.Now()
 	for _, js := range s.jobs {
@@ -307,7 +316,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.runNow(js)
 		}
 	}
-	s.logger.Info("scheduler started", "jobs", len(s.jobs), "distributed", rl != nil)
+	names := make([]string, len(lockers))
+	for i, l := range lockers {
+		names[i] = l.Name()
+	}
+	s.logger.Info("scheduler started", "jobs", len(s.jobs), "tick_locks", names)
 
 	<-ctx.Done()
 	s.logger.Info("scheduler stopping", "grace", s.opts.StopGrace)

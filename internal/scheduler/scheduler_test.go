@@ -17,6 +17,7 @@ import (
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/scheduler"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -419,6 +420,69 @@ func TestDistributedOncePerTick(t *testing.T) {
 	// Between them the instances covered (nearly) every tick.
 	span := int(last.Sub(first)/iv) + 1
 	require.GreaterOrEqual(t, len(runs), span-2, "runs %d over %d ticks", len(runs), span)
+}
+
+// oncePerTick checks that no tick of job ran twice and that the runs cover
+// (nearly) every tick between the first and the last.
+func oncePerTick(t *testing.T, runs []scheduler.Run, iv time.Duration) {
+	t.Helper()
+	ticks := map[int64]int{}
+	first, last := runs[0].Tick, runs[0].Tick
+	for _, r := range runs {
+		require.Equal(t, scheduler.OK, r.Outcome)
+		ticks[r.Tick.UnixMilli()]++
+		if r.Tick.Before(first) {
+			first = r.Tick
+		}
+		if r.Tick.After(last) {
+			last = r.Tick
+		}
+	}
+	for tick, n := range ticks {
+		require.Equal(t, 1, n, "tick %d ran %d times", tick, n)
+	}
+	span := int(last.Sub(first)/iv) + 1
+	require.GreaterOrEqual(t, len(runs), span-2, "runs %d over %d ticks", len(runs), span)
+}
+
+// With Redis down (or not configured), instances sharing the database
+// still run a job once per tick: its advisory locks take the tick.
+func TestDatabaseLocksOncePerTickWithoutRedis(t *testing.T) {
+	dbURL := pgtest.NewDB(t)
+	for _, withRedis := range []bool{true, false} {
+		t.Run(fmt.Sprintf("redis configured but down: %v", withRedis), func(t *testing.T) {
+			const iv = 100 * time.Millisecond
+			rec := &recorder{}
+			reg := prometheus.NewRegistry()
+			var stops []func()
+			prefix := fmt.Sprintf("%s:%d:", t.Name(), time.Now().UnixNano())
+			for i := range 2 {
+				st, err := store.Open(context.Background(), dbURL, store.Options{})
+				require.NoError(t, err)
+				t.Cleanup(st.Close)
+				locks := store.NewTickLocks(st)
+				t.Cleanup(locks.Close)
+				opts := scheduler.Options{Intervals: intervals(iv), Hook: rec, Lockers: []scheduler.TickLocker{locks},
+					LockPrefix: prefix}
+				if i == 0 {
+					opts.Registerer = reg
+				}
+				if withRedis {
+					rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+					t.Cleanup(func() { _ = rdb.Close() })
+					opts.Redis = rdb
+				}
+				s := newScheduler(t, opts, scheduler.Job{Name: "tickers/x", Exchange: "x", Tier: scheduler.Realtime,
+					Run: func(context.Context) (int64, error) { return 1, nil }})
+				stops = append(stops, start(t, s))
+			}
+			require.Eventually(t, func() bool { return rec.count("tickers/x", scheduler.OK) >= 12 }, wait, poll)
+			for _, stop := range stops {
+				stop()
+			}
+			oncePerTick(t, rec.of("tickers/x"), iv)
+		})
+	}
 }
 
 // Without a reachable Redis, each instance still runs its jobs.

@@ -137,12 +137,22 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 // Run listens on Addr and serves until ctx ends, then shuts down
 // gracefully within ShutdownTimeout.
 func (s *Server) Run(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.opts.Addr)
+	ln, err := Listen(ctx, s.opts.Addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", s.opts.Addr, err)
+		return err
 	}
 	return s.Serve(ctx, ln)
+}
+
+// Listen opens addr for Serve, so that a daemon can fail at start, naming
+// the address, when it is taken, rather than run without its endpoints.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // Serve serves on ln (closed on return) until ctx ends.

@@ -185,3 +185,11 @@ func TestRunReportsListenError(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, s.Run(context.Background()), "listening on")
 }
+
+func TestListenNamesTheTakenAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = server.Listen(context.Background(), ln.Addr().String())
+	require.ErrorContains(t, err, "listening on "+ln.Addr().String())
+}

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,11 +17,14 @@ type metrics struct {
 	replayed        *prometheus.CounterVec
 	appendErrors    *prometheus.CounterVec
 	truncated       prometheus.Counter
+	corruptRecords  *prometheus.CounterVec
+	quarantined     prometheus.GaugeFunc
+	corruptKept     prometheus.GaugeFunc
 	segmentsCreated prometheus.Counter
 	segmentsDeleted prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, dir string) (*metrics, error) {
 	m := &metrics{
 		bytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spool_bytes", Help: "Bytes of the spool's segment files on disk.",
@@ -44,8 +48,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "spool_append_errors_total", Help: "Batches the spool could not take, by reason (full, io).",
 		}, []string{"reason"}),
 		truncated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "spool_corrupt_bytes_total", Help: "Bytes of torn or corrupt records cut from the spool.",
+			Name: "spool_corrupt_bytes_total", Help: "Bytes of torn or corrupt records skipped in the spool (kept in its corrupt/ directory).",
 		}),
+		corruptRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spool_corrupt_records_total",
+			Help: "Spool records skipped and set aside in corrupt/, by reason: corrupt (failed its checksum), torn (an append cut short by a crash).",
+		}, []string{"reason"}),
+		quarantined: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spool_quarantined_batches", Help: "Batches the database refused, kept in quarantine/ for `mdingest quarantine replay`.",
+		}, func() float64 { return float64(countFiles(filepath.Join(dir, QuarantineDir), segSuffix)) }),
+		corruptKept: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "spool_corrupt_files", Help: "Skipped spool records kept in corrupt/.",
+		}, func() float64 { return float64(countFiles(filepath.Join(dir, CorruptDir), "")) }),
 		segmentsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spool_segments_created_total", Help: "Segment files started.",
 		}),
@@ -57,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.bytes, m.segments, m.pending, m.highWater, m.appended, m.replayed,
-		m.appendErrors, m.truncated, m.segmentsCreated, m.segmentsDeleted} {
+		m.appendErrors, m.truncated, m.corruptRecords, m.quarantined, m.corruptKept, m.segmentsCreated, m.segmentsDeleted} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering spool metrics: %w", err)
 		}

@@ -96,3 +96,116 @@ func decodeBody(body []byte) (string, any, error) {
 	}
 	return string(body[3 : 3+tl]), rows, nil
 }
+
+// span is a stretch of a segment that holds no sound record: a record
+// that fails its checksum (corrupt), or an incomplete last one (torn).
+type span struct {
+	from, to int64
+	torn     bool
+}
+
+// walk lists the sound records of a segment between off and size, and the
+// spans between them that are not. After a bad record it looks for the
+// next sound one (see nextRecord), so one flipped bit costs one record,
+// not the rest of the segment.
+func walk(r io.ReaderAt, off, size int64) (starts []int64, bad []span, err error) {
+	for off < size {
+		_, next, err := readRecord(r, off, size)
+		if err == nil {
+			starts = append(starts, off)
+			off = next
+			continue
+		}
+		if !errors.Is(err, errTorn) {
+			return nil, nil, err
+		}
+		sound, err := nextRecord(r, off, size)
+		if err != nil {
+			return nil, nil, err
+		}
+		bad = append(bad, span{from: off, to: sound, torn: sound == size && incomplete(r, off, size)})
+		off = sound
+	}
+	return starts, bad, nil
+}
+
+// incomplete reports whether the record at off runs past the end: what a
+// crash in the middle of an append leaves.
+func incomplete(r io.ReaderAt, off, size int64) bool {
+	if size-off < frameSize {
+		return true
+	}
+	var head [4]byte
+	if _, err := r.ReadAt(head[:], off); err != nil {
+		return true
+	}
+	return int64(binary.LittleEndian.Uint32(head[:])) > size-off-frameSize
+}
+
+// nextRecord returns the offset of the first sound record after the bad
+// one at off, or size when none follows. A flipped bit in a body leaves
+// the length intact, so the record after it is tried first; otherwise
+// every later offset is, cheaply filtered by what a record's start must
+// look like before its checksum is computed.
+func nextRecord(r io.ReaderAt, off, size int64) (int64, error) {
+	var head [frameSize]byte
+	if size-off >= frameSize {
+		if _, err := r.ReadAt(head[:], off); err != nil {
+			return 0, fmt.Errorf("reading record header: %w", err)
+		}
+		if n := int64(binary.LittleEndian.Uint32(head[0:4])); n >= 3 && n <= size-off-frameSize {
+			next := off + frameSize + n
+			if next == size {
+				return size, nil
+			}
+			if _, _, err := readRecord(r, next, size); err == nil {
+				return next, nil
+			}
+		}
+	}
+	const window = 1 << 20
+	buf := make([]byte, window+frameSize+3+255)
+	for base := off + 1; base+frameSize+3 <= size; base += window {
+		n := int(min(int64(len(buf)), size-base))
+		if _, err := r.ReadAt(buf[:n], base); err != nil && !errors.Is(err, io.EOF) {
+			return 0, fmt.Errorf("reading spool segment: %w", err)
+		}
+		for i := 0; i < min(window, n); i++ {
+			o := base + int64(i)
+			if !plausibleStart(buf[i:n], size-o) {
+				continue
+			}
+			if _, _, err := readRecord(r, o, size); err == nil {
+				return o, nil
+			}
+		}
+	}
+	return size, nil
+}
+
+// plausibleStart checks what the start of a record must hold (a length
+// within the segment, the body's version, a known kind, a table name)
+// before the checksum is worth computing.
+func plausibleStart(b []byte, left int64) bool {
+	if len(b) < frameSize+3 {
+		return false
+	}
+	n := int64(binary.LittleEndian.Uint32(b[0:4]))
+	if n < 3 || n > left-frameSize || b[frameSize] != bodyVersion {
+		return false
+	}
+	if k := kind(b[frameSize+1]); k < kindMarkets || k > kindRequestMetrics {
+		return false
+	}
+	tl := int(b[frameSize+2])
+	if tl == 0 || int64(3+tl) > n {
+		return false
+	}
+	name := b[frameSize+3:]
+	for i := 0; i < min(tl, len(name)); i++ {
+		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

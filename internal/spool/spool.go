@@ -7,6 +7,12 @@
 // been replayed, so a restart resumes there (and replays at most the
 // record in flight again, which the store's idempotent writes absorb).
 //
+// Nothing is deleted that was not replayed. A record that fails its
+// checksum is skipped, its bytes kept in corrupt/, and the records after it
+// are replayed. Batches the database refused for good are kept in
+// quarantine/, one file per batch, until `mdingest quarantine replay`
+// writes them (see quarantine.go).
+//
 // A Spool belongs to one process: Open locks its directory.
 package spool
 
@@ -15,7 +21,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -46,12 +55,20 @@ const (
 )
 
 const (
-	segSuffix  = ".seg"
-	cursorFile = "cursor"
-	lockFile   = "LOCK"
+	segSuffix = ".seg"
+	// reasonSuffix names the file beside a quarantined batch that says
+	// why the database refused it.
+	reasonSuffix = ".reason"
+	cursorFile   = "cursor"
+	lockFile     = "LOCK"
 	// QuarantineDir is the subdirectory holding batches the database
-	// refused for good; they are kept, never replayed.
+	// refused for good; the writer never replays them (they would be
+	// refused again), `mdingest quarantine replay` does.
 	QuarantineDir = "quarantine"
+	// CorruptDir is the subdirectory keeping the bytes of records that
+	// failed their checksum: <segment>-<offset>.corrupt, or .torn for an
+	// append a crash cut short.
+	CorruptDir = "corrupt"
 )
 
 // Options configure Open. Zero values take the defaults.
@@ -71,24 +88,27 @@ type Spool struct {
 	m      *metrics
 	lock   *os.File
 
-	mu         sync.Mutex
-	closed     bool
-	segs       []*segment // oldest first; the last one may be active
-	active     *os.File   // open for appends, nil: the next Append starts a segment
-	bytes      int64      // sum of the segments' sizes
-	pending    int        // records not yet acknowledged
-	nextSeq    uint64
-	reader     *os.File // the oldest segment, for Peek
-	readerSeq  uint64
-	peeked     *position
-	quarantine *Spool
+	mu        sync.Mutex
+	closed    bool
+	segs      []*segment // oldest first; the last one may be active
+	active    *os.File   // open for appends, nil: the next Append starts a segment
+	bytes     int64      // sum of the segments' sizes
+	pending   int        // records not yet acknowledged
+	nextSeq   uint64
+	reader    *os.File // the oldest segment, for Peek
+	readerSeq uint64
+	peeked    *position
+	qseq      uint64 // quarantine files written by this process
 }
 
 type segment struct {
 	seq     uint64
 	size    int64
 	read    int64 // offset of the oldest record not yet acknowledged
-	records int   // records from read on
+	records int   // sound records from read on
+	// skip maps the start of a span without a sound record (set aside in
+	// corrupt/) to the offset after it.
+	skip map[int64]int64
 }
 
 // position is a peeked record: its segment and the offset after it.
@@ -121,7 +141,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(opts.Registerer)
+	m, err := newMetrics(opts.Registerer, dir)
 	if err != nil {
 		_ = lock.Close()
 		return nil, err
@@ -192,7 +212,8 @@ func (s *Spool) recover() error {
 
 // scan checks one segment; records before from are already replayed. It
 // returns nil for a segment without a complete header (a crash while
-// creating it).
+// creating it). Spans that hold no sound record are set aside in corrupt/;
+// an incomplete record at the end (a crash mid-append) is also cut off.
 func (s *Spool) scan(seq uint64, from int64) (*segment, error) {
 	path := s.segPath(seq)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -220,54 +241,105 @@ func (s *Spool) scan(seq uint64, from int64) (*segment, error) {
 		}
 		return nil, nil
 	}
-	seg := &segment{seq: seq, read: headerSize}
-	off := headerSize
-	if from < headerSize {
-		from = headerSize
+	starts, bad, err := walk(f, headerSize, size)
+	if err != nil {
+		return nil, err
 	}
-	resumed := from == headerSize
-	for off < size {
-		_, next, err := readRecord(f, off, size)
-		if errors.Is(err, errTorn) {
-			break
+	seg := &segment{seq: seq, read: headerSize, skip: map[int64]int64{}}
+	for _, sp := range bad {
+		if sp.torn {
+			s.logger.Warn("spool segment ends in a torn record, cut off", "segment", path, "offset", sp.from, "bytes", sp.to-sp.from)
+			if err := s.setAside(f, seq, sp); err != nil {
+				return nil, err
+			}
+			if err := f.Truncate(sp.from); err != nil {
+				return nil, fmt.Errorf("truncating torn record: %w", err)
+			}
+			if err := f.Sync(); err != nil {
+				return nil, fmt.Errorf("syncing truncated segment: %w", err)
+			}
+			size = sp.from
+			continue
 		}
-		if err != nil {
-			return nil, err
+		seg.skip[sp.from] = sp.to
+		if sp.to > from { // not replayed yet: keep it, and say so
+			s.logger.Error("spool record fails its checksum: skipped and set aside, the records after it are replayed",
+				"segment", path, "offset", sp.from, "bytes", sp.to-sp.from, "kept_in", filepath.Join(s.dir, CorruptDir))
+			if err := s.setAside(f, seq, sp); err != nil {
+				return nil, err
+			}
 		}
-		if off == from {
-			seg.read, resumed = off, true
-		}
-		if off >= from {
-			seg.records++
-		}
-		off = next
 	}
-	if off == from {
-		seg.read, resumed = off, true
-	}
-	if !resumed {
+	seg.size = size
+	from = max(from, headerSize)
+	_, onRecord := seg.skip[from]
+	onRecord = onRecord || from == size || slices.Contains(starts, from)
+	if !onRecord {
 		// The cursor is not on a record boundary: replay the segment whole;
 		// writes are idempotent, so the repeat costs time, not data.
 		s.logger.Warn("spool cursor not on a record, replaying its segment from the start", "segment", path, "cursor", from)
-		seg.read, seg.records = headerSize, 0
-		for o := headerSize; o < off; {
-			_, next, _ := readRecord(f, o, size)
+		from = headerSize
+	}
+	seg.read = from
+	for _, o := range starts {
+		if o >= from {
 			seg.records++
-			o = next
 		}
 	}
-	if off < size {
-		s.logger.Warn("spool segment ends in a torn or corrupt record, truncated", "segment", path, "offset", off, "dropped_bytes", size-off)
-		s.m.truncated.Add(float64(size - off))
-		if err := f.Truncate(off); err != nil {
-			return nil, fmt.Errorf("truncating torn record: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			return nil, fmt.Errorf("syncing truncated segment: %w", err)
-		}
-	}
-	seg.size = off
 	return seg, nil
+}
+
+// setAside copies a span without a sound record to corrupt/, once (a file
+// already there is the same span).
+func (s *Spool) setAside(r io.ReaderAt, seq uint64, sp span) error {
+	reason := "corrupt"
+	if sp.torn {
+		reason = "torn"
+	}
+	dir := filepath.Join(s.dir, CorruptDir)
+	path := filepath.Join(dir, fmt.Sprintf("%020d-%012d.%s", seq, sp.from, reason))
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if err := writeFileSync(dir, path, func(w io.Writer) error {
+		_, err := io.Copy(w, io.NewSectionReader(r, sp.from, sp.to-sp.from))
+		return err
+	}); err != nil {
+		return fmt.Errorf("keeping a corrupt spool record: %w", err)
+	}
+	s.m.corruptRecords.WithLabelValues(reason).Inc()
+	s.m.truncated.Add(float64(sp.to - sp.from))
+	return nil
+}
+
+// writeFileSync writes path whole or not at all: a temporary file, synced,
+// renamed into place, the directory synced.
+func writeFileSync(dir, path string, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = fill(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 func (s *Spool) segPath(seq uint64) string {
@@ -305,8 +377,10 @@ func (s *Spool) writeCursor(seq uint64, off int64) error {
 
 // Append writes one batch of rows for table (a slice of a market or store
 // row type) and returns once it is on disk. It fails with ErrFull when the
-// batch does not fit within MaxBytes.
-func (s *Spool) Append(table string, rows any) error {
+// spool would then hold more than limit × MaxBytes: 1 for the whole bound,
+// less to keep room for others, more (math.Inf(1): no bound) for rows that
+// would otherwise be lost, such as those left at shutdown.
+func (s *Spool) Append(table string, rows any, limit float64) error {
 	rec, err := encodeRecord(table, rows)
 	if err != nil {
 		return err
@@ -325,9 +399,9 @@ func (s *Spool) Append(table string, rows any) error {
 	if rotate {
 		need += headerSize
 	}
-	if s.bytes+need > s.opts.MaxBytes {
+	if !math.IsInf(limit, 1) && float64(s.bytes+need) > limit*float64(s.opts.MaxBytes) {
 		s.m.appendErrors.WithLabelValues("full").Inc()
-		return fmt.Errorf("%w: %d of %d bytes used, batch needs %d", ErrFull, s.bytes, s.opts.MaxBytes, need)
+		return fmt.Errorf("%w: %d of %d bytes used, batch needs %d (limit %.2f)", ErrFull, s.bytes, s.opts.MaxBytes, need, limit)
 	}
 	if rotate {
 		if last, err = s.newSegment(); err != nil {
@@ -390,7 +464,7 @@ func (s *Spool) newSegment() (*segment, error) {
 		return nil, fmt.Errorf("creating spool segment: %w", err)
 	}
 	s.nextSeq++
-	seg := &segment{seq: seq, size: headerSize, read: headerSize}
+	seg := &segment{seq: seq, size: headerSize, read: headerSize, skip: map[int64]int64{}}
 	s.segs = append(s.segs, seg)
 	s.active = f
 	s.bytes += headerSize
@@ -409,8 +483,8 @@ func syncDir(dir string) error {
 
 // Peek returns the oldest batch not yet acknowledged; ok is false when the
 // spool is empty. The same batch is returned until Ack. A record that fails
-// its checksum now (the disk changed under us) is logged and skipped with
-// the rest of its segment.
+// its checksum now (the disk changed under us) is set aside in corrupt/
+// and skipped; the records after it are returned.
 func (s *Spool) Peek() (table string, rows any, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -425,6 +499,10 @@ func (s *Spool) Peek() (table string, rows any, ok bool, err error) {
 			}
 			continue
 		}
+		if to, bad := head.skip[head.read]; bad {
+			head.read = to
+			continue
+		}
 		if s.reader == nil || s.readerSeq != head.seq {
 			if err := s.openReader(head.seq); err != nil {
 				return "", nil, false, err
@@ -433,22 +511,20 @@ func (s *Spool) Peek() (table string, rows any, ok bool, err error) {
 		body, next, err := readRecord(s.reader, head.read, head.size)
 		switch {
 		case errors.Is(err, errTorn):
-			// Checked at Open, so the disk changed under us: what follows
-			// cannot be framed any more.
-			s.logger.Error("spool record fails its checksum, skipping the rest of its segment",
-				"segment", s.segPath(head.seq), "offset", head.read, "records_lost", head.records)
-			s.m.truncated.Add(float64(head.size - head.read))
-			s.pending -= head.records
-			head.records = 0
+			if err := s.rewalk(head); err != nil {
+				return "", nil, false, err
+			}
 			continue
 		case err != nil:
 			return "", nil, false, err
 		}
 		table, rows, err = decodeBody(body)
 		if err != nil {
-			// A sound record this binary cannot decode: skip it alone.
-			s.logger.Error("spool record undecodable, skipped", "segment", s.segPath(head.seq), "offset", head.read, "err", err)
-			s.m.truncated.Add(float64(next - head.read))
+			// A sound record this binary cannot decode: skip it alone, kept.
+			s.logger.Error("spool record undecodable, skipped and set aside", "segment", s.segPath(head.seq), "offset", head.read, "err", err)
+			if err := s.setAside(s.reader, head.seq, span{from: head.read, to: next}); err != nil {
+				return "", nil, false, err
+			}
 			head.read = next
 			head.records--
 			s.pending--
@@ -459,6 +535,29 @@ func (s *Spool) Peek() (table string, rows any, ok bool, err error) {
 	}
 	s.updateGauges()
 	return "", nil, false, nil
+}
+
+// rewalk handles a record of the head segment that failed its checksum
+// after Open: the spans without a sound record from there on are set
+// aside and skipped, and the sound records after them are counted again.
+func (s *Spool) rewalk(head *segment) error {
+	starts, bad, err := walk(s.reader, head.read, head.size)
+	if err != nil {
+		return err
+	}
+	for _, sp := range bad {
+		sp.torn = false // the segment's size is what Append made durable: a short record is damage
+		s.logger.Error("spool record fails its checksum: skipped and set aside, the records after it are replayed",
+			"segment", s.segPath(head.seq), "offset", sp.from, "bytes", sp.to-sp.from, "kept_in", filepath.Join(s.dir, CorruptDir))
+		if err := s.setAside(s.reader, head.seq, sp); err != nil {
+			return err
+		}
+		head.skip[sp.from] = sp.to
+	}
+	s.pending += len(starts) - head.records
+	head.records = len(starts)
+	s.updateGauges()
+	return nil
 }
 
 func (s *Spool) openReader(seq uint64) error {
@@ -554,24 +653,42 @@ func (s *Spool) Usage() float64 {
 }
 
 // Quarantine keeps rows the database refused for good in the quarantine
-// subdirectory, in the same format, where replay never reads them.
-func (s *Spool) Quarantine(table string, rows any) error {
+// subdirectory, one file per batch (a segment holding one record, written
+// whole or not at all), with the reason beside it. Replay never reads
+// them; `mdingest quarantine list|replay` does.
+func (s *Spool) Quarantine(table string, rows any, reason string) error {
+	rec, err := encodeRecord(table, rows)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if s.quarantine == nil {
-		q, err := Open(filepath.Join(s.dir, QuarantineDir), Options{MaxBytes: s.opts.MaxBytes, Logger: s.logger})
-		if err != nil {
-			s.mu.Unlock()
+	s.qseq++
+	n := s.qseq
+	s.mu.Unlock()
+	dir := filepath.Join(s.dir, QuarantineDir)
+	base := fmt.Sprintf("%s-%d-%06d-%s", time.Now().UTC().Format("20060102T150405.000000000Z"), os.Getpid(), n, table)
+	if reason != "" {
+		if err := writeFileSync(dir, filepath.Join(dir, base+reasonSuffix), func(w io.Writer) error {
+			_, err := io.WriteString(w, reason+"\n")
+			return err
+		}); err != nil {
+			return fmt.Errorf("quarantining %s: %w", table, err)
+		}
+	}
+	if err := writeFileSync(dir, filepath.Join(dir, base+segSuffix), func(w io.Writer) error {
+		if _, err := io.WriteString(w, segMagic); err != nil {
 			return err
 		}
-		s.quarantine = q
+		_, err := w.Write(rec)
+		return err
+	}); err != nil {
+		return fmt.Errorf("quarantining %s: %w", table, err)
 	}
-	q := s.quarantine
-	s.mu.Unlock()
-	return q.Append(table, rows)
+	return nil
 }
 
 // Close releases the files and the directory lock.
@@ -588,9 +705,6 @@ func (s *Spool) Close() error {
 	}
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
-	}
-	if s.quarantine != nil {
-		errs = append(errs, s.quarantine.Close())
 	}
 	errs = append(errs, s.lock.Close())
 	return errors.Join(errs...)

@@ -1,6 +1,8 @@
 package spool_test
 
 import (
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -105,7 +107,7 @@ func TestEveryRowTypeRoundTrips(t *testing.T) {
 	s := open(t, dir, spool.Options{})
 	batches := everyRowType()
 	for table, rows := range batches {
-		require.NoError(t, s.Append(table, rows))
+		require.NoError(t, s.Append(table, rows, 1))
 	}
 	require.Equal(t, len(batches), s.Pending())
 	for range batches {
@@ -128,7 +130,7 @@ func TestCodecKnowsEveryField(t *testing.T) {
 
 func TestUnknownRowsRefused(t *testing.T) {
 	s := open(t, t.TempDir(), spool.Options{})
-	require.ErrorIs(t, s.Append("x", []int{1}), spool.ErrUnknownRows)
+	require.ErrorIs(t, s.Append("x", []int{1}, 1), spool.ErrUnknownRows)
 	require.Zero(t, s.Pending())
 }
 
@@ -137,7 +139,7 @@ func TestReplayInOrderAcrossSegments(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s := open(t, dir, spool.Options{SegmentBytes: 2048, Registerer: reg})
 	for i := range 20 {
-		require.NoError(t, s.Append("candles", candles(5, 5*i)))
+		require.NoError(t, s.Append("candles", candles(5, 5*i), 1))
 	}
 	require.Greater(t, len(segFiles(t, dir)), 3, "small segments rotate")
 	require.Equal(t, float64(len(segFiles(t, dir))), metric(t, reg, "spool_segments"))
@@ -161,7 +163,7 @@ func TestReplayInOrderAcrossSegments(t *testing.T) {
 	require.Zero(t, metric(t, reg, "spool_bytes"))
 
 	// Appends after the spool emptied start a new segment.
-	require.NoError(t, s.Append("candles", candles(1, 500)))
+	require.NoError(t, s.Append("candles", candles(1, 500), 1))
 	_, rows := next(t, s)
 	require.Equal(t, candles(1, 500), rows)
 }
@@ -169,8 +171,8 @@ func TestReplayInOrderAcrossSegments(t *testing.T) {
 func TestPeekRepeatsUntilAck(t *testing.T) {
 	s := open(t, t.TempDir(), spool.Options{})
 	require.ErrorIs(t, s.Ack(), spool.ErrNoPeek)
-	require.NoError(t, s.Append("candles", candles(1, 0)))
-	require.NoError(t, s.Append("candles", candles(1, 1)))
+	require.NoError(t, s.Append("candles", candles(1, 0), 1))
+	require.NoError(t, s.Append("candles", candles(1, 1), 1))
 	_, a, _, err := s.Peek()
 	require.NoError(t, err)
 	_, b, _, err := s.Peek()
@@ -186,7 +188,7 @@ func TestReopenReplaysWhatIsLeft(t *testing.T) {
 	s, err := spool.Open(dir, spool.Options{SegmentBytes: 4096})
 	require.NoError(t, err)
 	for i := range 12 {
-		require.NoError(t, s.Append("candles", candles(4, 4*i)))
+		require.NoError(t, s.Append("candles", candles(4, 4*i), 1))
 	}
 	for i := range 7 {
 		_, rows := next(t, s)
@@ -218,10 +220,10 @@ func TestTornTailIsTruncated(t *testing.T) {
 			dir := t.TempDir()
 			s, err := spool.Open(dir, spool.Options{})
 			require.NoError(t, err)
-			require.NoError(t, s.Append("candles", candles(2, 0)))
-			require.NoError(t, s.Append("candles", candles(2, 2)))
+			require.NoError(t, s.Append("candles", candles(2, 0), 1))
+			require.NoError(t, s.Append("candles", candles(2, 2), 1))
 			sizeBefore := s.Bytes()
-			require.NoError(t, s.Append("candles", candles(2, 4)))
+			require.NoError(t, s.Append("candles", candles(2, 4), 1))
 			rec := s.Bytes() - sizeBefore
 			require.NoError(t, s.Close())
 
@@ -240,7 +242,7 @@ func TestTornTailIsTruncated(t *testing.T) {
 			require.Equal(t, sizeBefore, info.Size(), "the torn record is cut off the file")
 			require.Equal(t, float64(keep-sizeBefore), metric(t, reg, "spool_corrupt_bytes_total"))
 
-			require.NoError(t, s.Append("candles", candles(2, 100)))
+			require.NoError(t, s.Append("candles", candles(2, 100), 1))
 			for _, want := range [][]market.Candle{candles(2, 0), candles(2, 2), candles(2, 100)} {
 				_, rows := next(t, s)
 				require.Equal(t, want, rows)
@@ -249,49 +251,101 @@ func TestTornTailIsTruncated(t *testing.T) {
 	}
 }
 
-func TestChecksumCatchesCorruption(t *testing.T) {
-	dir := t.TempDir()
-	s, err := spool.Open(dir, spool.Options{})
-	require.NoError(t, err)
-	require.NoError(t, s.Append("candles", candles(2, 0)))
-	mid := s.Bytes()
-	require.NoError(t, s.Append("candles", candles(2, 2)))
-	require.NoError(t, s.Append("candles", candles(2, 4)))
-	require.NoError(t, s.Close())
-
-	// One flipped bit in the second record's body.
-	seg := segFiles(t, dir)[0]
-	b, err := os.ReadFile(seg)
-	require.NoError(t, err)
-	b[mid+20] ^= 0x04
-	require.NoError(t, os.WriteFile(seg, b, 0o640))
-
-	s = open(t, dir, spool.Options{})
-	require.Equal(t, 1, s.Pending(), "nothing from the bad record on is trusted")
-	_, rows := next(t, s)
-	require.Equal(t, candles(2, 0), rows)
-	_, _, ok, err := s.Peek()
-	require.NoError(t, err)
-	require.False(t, ok)
+// recordOffsets appends n batches of two candles and returns where each
+// record starts in the (single) segment.
+func recordOffsets(t *testing.T, s *spool.Spool, n int) []int64 {
+	t.Helper()
+	offs := make([]int64, n)
+	for i := range n {
+		offs[i] = s.Bytes()
+		if i == 0 {
+			offs[i] = 8 // after the segment header, written with the first record
+		}
+		require.NoError(t, s.Append("candles", candles(2, 2*i), 1))
+	}
+	return offs
 }
 
+func flip(t *testing.T, path string, off int64, mask byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	b := []byte{0}
+	_, err = f.ReadAt(b, off)
+	require.NoError(t, err)
+	b[0] ^= mask
+	_, err = f.WriteAt(b, off)
+	require.NoError(t, err)
+}
+
+// One flipped bit in one record of a segment costs that record alone: it
+// is skipped and kept in corrupt/, counted, and every record after it is
+// replayed (the case lost 168 of 172).
+func TestOneFlippedBitCostsOneRecord(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		at   int64 // offset in the record
+	}{
+		{"in the body", 20},
+		{"in the checksum", 5},
+		{"in the length", 1}, // the next record must be found by scanning
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := spool.Open(dir, spool.Options{})
+			require.NoError(t, err)
+			const n, bad = 172, 4
+			offs := recordOffsets(t, s, n)
+			require.NoError(t, s.Close())
+			seg := segFiles(t, dir)
+			require.Len(t, seg, 1)
+			flip(t, seg[0], offs[bad]+c.at, 0x04)
+
+			reg := prometheus.NewRegistry()
+			s = open(t, dir, spool.Options{Registerer: reg})
+			require.Equal(t, n-1, s.Pending(), "only the damaged record is skipped")
+			for i := range n {
+				if i == bad {
+					continue
+				}
+				_, rows := next(t, s)
+				require.Equal(t, candles(2, 2*i), rows, "batch %d", i)
+			}
+			_, _, ok, err := s.Peek()
+			require.NoError(t, err)
+			require.False(t, ok)
+
+			kept, err := spool.ListCorrupt(dir)
+			require.NoError(t, err)
+			require.Len(t, kept, 1, "the damaged record is kept")
+			require.Equal(t, "corrupt", kept[0].Reason)
+			require.Equal(t, offs[bad+1]-offs[bad], kept[0].Bytes, "exactly the damaged record")
+			require.Equal(t, 1, s.Corrupt())
+			require.Equal(t, 1.0, metric(t, reg, "spool_corrupt_records_total"))
+			require.Equal(t, 1.0, metric(t, reg, "spool_corrupt_files"))
+		})
+	}
+}
+
+// A record damaged while the spool is open (the disk changed under us) is
+// skipped at replay, kept, and the records after it still come.
 func TestCorruptionAfterOpenIsSkipped(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir, spool.Options{})
-	require.NoError(t, s.Append("candles", candles(2, 0)))
-	require.NoError(t, s.Append("candles", candles(2, 2)))
-
+	offs := recordOffsets(t, s, 3)
 	seg := segFiles(t, dir)[0]
-	f, err := os.OpenFile(seg, os.O_RDWR, 0)
-	require.NoError(t, err)
-	_, err = f.WriteAt([]byte{0xff, 0xff}, 30)
-	require.NoError(t, err)
-	require.NoError(t, f.Close())
+	flip(t, seg, offs[0]+30, 0xff)
 
+	_, rows := next(t, s)
+	require.Equal(t, candles(2, 2), rows, "the damaged first record is never returned; the second is")
+	_, rows = next(t, s)
+	require.Equal(t, candles(2, 4), rows)
 	_, _, ok, err := s.Peek()
 	require.NoError(t, err)
-	require.False(t, ok, "a record failing its checksum is never returned")
+	require.False(t, ok)
 	require.Zero(t, s.Pending())
+	require.Equal(t, 1, s.Corrupt())
 }
 
 func TestBoundedSize(t *testing.T) {
@@ -301,7 +355,7 @@ func TestBoundedSize(t *testing.T) {
 	s := open(t, dir, spool.Options{MaxBytes: maxBytes, SegmentBytes: 4 << 10, Registerer: reg})
 	n := 0
 	for ; ; n++ {
-		err := s.Append("candles", candles(5, 5*n))
+		err := s.Append("candles", candles(5, 5*n), 1)
 		if err != nil {
 			require.ErrorIs(t, err, spool.ErrFull)
 			break
@@ -327,19 +381,95 @@ func TestBoundedSize(t *testing.T) {
 		_, rows := next(t, s)
 		require.Equal(t, candles(5, 5*i), rows)
 	}
-	require.NoError(t, s.Append("candles", candles(5, 5*n)))
+	require.NoError(t, s.Append("candles", candles(5, 5*n), 1))
 }
 
 func TestQuarantineIsKeptApart(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir, spool.Options{})
-	require.NoError(t, s.Quarantine("candles", candles(3, 0)))
+	reg := prometheus.NewRegistry()
+	s := open(t, dir, spool.Options{Registerer: reg})
+	require.NoError(t, s.Quarantine("candles", candles(3, 0), "ERROR: value out of range (SQLSTATE 22003)"))
+	require.NoError(t, s.Quarantine("trades", everyRowType()["trades"], ""))
 	require.Zero(t, s.Pending(), "quarantined rows are not replayed")
-	require.NoError(t, s.Close())
+	require.Equal(t, 2, s.Quarantined())
+	require.Equal(t, 2.0, metric(t, reg, "spool_quarantined_batches"))
 
-	q := open(t, filepath.Join(dir, spool.QuarantineDir), spool.Options{})
-	_, rows := next(t, q)
-	require.Equal(t, candles(3, 0), rows)
+	list, err := spool.ListQuarantine(dir)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, []string{"candles"}, list[0].Tables)
+	require.Equal(t, 3, list[0].Rows)
+	require.Equal(t, 1, list[0].Batches)
+	require.Equal(t, "ERROR: value out of range (SQLSTATE 22003)", list[0].Reason)
+	require.Equal(t, []string{"trades"}, list[1].Tables)
+}
+
+// Replay writes every quarantined batch and deletes what was written; a
+// batch refused again stays, and an unreachable database stops the replay
+// with nothing lost.
+func TestReplayQuarantine(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, spool.Options{})
+	for i := range 4 {
+		require.NoError(t, s.Quarantine("candles", candles(2, 2*i), "unexpected EOF"))
+	}
+	var got []any
+	sum, err := spool.ReplayQuarantine(dir, func(table string, rows any) (bool, error) {
+		require.Equal(t, "candles", table)
+		if reflect.DeepEqual(rows, candles(2, 2)) {
+			return true, nil // refused again
+		}
+		if len(got) == 2 {
+			return false, errors.New("database unreachable")
+		}
+		got = append(got, rows)
+		return false, nil
+	})
+	require.ErrorContains(t, err, "database unreachable")
+	require.Equal(t, []any{candles(2, 0), candles(2, 4)}, got)
+	require.Equal(t, 2, sum.Batches)
+	require.Equal(t, 4, sum.Rows)
+	require.Equal(t, 1, sum.Refused)
+	left, err := spool.ListQuarantine(dir)
+	require.NoError(t, err)
+	require.Len(t, left, 2, "the refused batch and the one not tried stay")
+	require.Equal(t, 2, s.Quarantined())
+
+	sum, err = spool.ReplayQuarantine(dir, func(string, any) (bool, error) { return false, nil })
+	require.NoError(t, err)
+	require.Equal(t, 2, sum.Batches)
+	require.Equal(t, 2, sum.Removed)
+	require.Zero(t, s.Quarantined())
+	entries, err := os.ReadDir(filepath.Join(dir, spool.QuarantineDir))
+	require.NoError(t, err)
+	require.Empty(t, entries, "the reasons go with their batches")
+}
+
+// Older versions kept the quarantine as a spool of several batches per
+// segment; replay reads those too, and keeps only what is refused again.
+func TestReplayQuarantineOfEarlierVersions(t *testing.T) {
+	dir := t.TempDir()
+	legacy := open(t, filepath.Join(dir, spool.QuarantineDir), spool.Options{})
+	for i := range 3 {
+		require.NoError(t, legacy.Append("candles", candles(2, 2*i), 1))
+	}
+	require.NoError(t, legacy.Close())
+	list, err := spool.ListQuarantine(dir)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, 3, list[0].Batches)
+	require.Equal(t, 6, list[0].Rows)
+
+	sum, err := spool.ReplayQuarantine(dir, func(_ string, rows any) (bool, error) {
+		return reflect.DeepEqual(rows, candles(2, 2)), nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, sum.Batches)
+	require.Equal(t, 1, sum.Refused)
+	list, err = spool.ListQuarantine(dir)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, 1, list[0].Batches, "only the refused batch is left")
 }
 
 func TestDefaultDirPerDatabaseAndInstance(t *testing.T) {
@@ -350,4 +480,22 @@ func TestDefaultDirPerDatabaseAndInstance(t *testing.T) {
 	require.NotEqual(t, a, spool.DefaultDir("postgres://u:secret@db:5432/y", "host-1"))
 	require.NotEqual(t, a, spool.DefaultDir("postgres://u:secret@db:5432/x", "host-2"))
 	require.Equal(t, "spool", filepath.Base(filepath.Dir(spool.DefaultDir("x", "../../etc"))), "the instance stays one path element")
+}
+
+// The limit keeps room free below the bound, or, at a stop, lets rows that
+// fit nowhere else go past it.
+func TestAppendLimit(t *testing.T) {
+	s := open(t, t.TempDir(), spool.Options{MaxBytes: 8 << 10, SegmentBytes: 4 << 10})
+	n := 0
+	for ; s.Append("candles", candles(5, 5*n), 0.5) == nil; n++ {
+		require.Less(t, n, 1000)
+	}
+	require.LessOrEqual(t, s.Usage(), 0.5)
+	require.NoError(t, s.Append("candles", candles(5, 5*n), 1), "room is left above the limit")
+	for n++; s.Append("candles", candles(5, 5*n), 1) == nil; n++ {
+	}
+	require.ErrorIs(t, s.Append("candles", candles(5, 5*n), 1), spool.ErrFull)
+	require.NoError(t, s.Append("candles", candles(5, 5*n), math.Inf(1)), "no bound")
+	require.Greater(t, s.Usage(), 1.0)
+	require.Equal(t, n+1, s.Pending())
 }

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -13,28 +15,38 @@ var (
 	ErrClosed = errors.New("store closed")
 )
 
-// Retryable reports whether err is a condition that passes (the database
-// restarting, a lost connection, a deadlock) so the batch should be kept
-// and written again later. Unknown errors are permanent.
+// Retryable reports whether err is a condition that passes, so the batch
+// must be kept and written again later: every failure to reach or keep the
+// connection (refused, reset, cut, closed cleanly mid-COPY, timed out), and
+// every PostgreSQL error except those about a row's own data (SQLSTATE
+// classes 22 and 23): the server shutting down, a deadlock, a full disk, a
+// schema not migrated yet all pass, and the rows must wait for it.
+//
+// What is not retryable is permanent: the database refused the rows
+// themselves (the store isolates such rows into ops.rejected_rows, so this
+// reaches callers only when even that fails), or an error of our own that
+// no retry changes.
 func Retryable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "08", // connection exception
-			"40", // serialization failure, deadlock
-			"53", // insufficient resources
-			"58": // system error
+		return !rowLevel(err)
+	}
+	return connectionLevel(err)
+}
+
+// connectionLevel reports a failure of the connection rather than of the
+// statement. A proxy or a failover that closes the socket cleanly shows up
+// as a bare io.EOF or io.ErrUnexpectedEOF (pgx reads a short message), not
+// as a net.Error: those count too.
+func connectionLevel(err error) bool {
+	for _, target := range []error{io.EOF, io.ErrUnexpectedEOF, net.ErrClosed, context.DeadlineExceeded,
+		syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE} {
+		if errors.Is(err, target) {
 			return true
-		case "57": // operator intervention: shutdown, crash, cannot connect now
-			return pgErr.Code != "57014" // query_canceled is ours
 		}
-		return false
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return true
@@ -52,7 +64,7 @@ func Retryable(err error) bool {
 // 22) and integrity violations (class 23).
 func rowLevel(err error) bool {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
 		return false
 	}
 	return pgErr.Code[:2] == "22" || pgErr.Code[:2] == "23"

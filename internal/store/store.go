@@ -28,9 +28,13 @@ type Store struct {
 type Options struct {
 	MaxConns int32 // 0: pgx's default
 	Logger   *slog.Logger
+	// Lazy opens the pool without waiting for the database to answer: the
+	// daemon starts (and spools) while it is down.
+	Lazy bool
 }
 
-// Open connects a pool to url and checks that the database answers.
+// Open connects a pool to url and checks that the database answers
+// (unless Lazy).
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -45,6 +49,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating pool: %w", err)
+	}
+	if opts.Lazy {
+		return New(pool, opts.Logger), nil
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/pgtest"
 )
 
@@ -101,6 +102,36 @@ func TestCompose(t *testing.T) {
 		require.Equal(t, types.ServiceConditionHealthy, svc.DependsOn["redis"].Condition)
 		require.Contains(t, strings.Join(svc.HealthCheck.Test, " "), "9108/healthz")
 		require.Equal(t, types.ShellCommand{"run"}, svc.Command)
+	})
+
+	// The spool outlives the container: a stable instance name and a spool
+	// directory on a named volume, so that a recreated container replays
+	// what the previous one spooled instead of orphaning it.
+	t.Run("mdingest spool", func(t *testing.T) {
+		svc := p.Services["mdingest"]
+		df, err := os.ReadFile(filepath.Join(root, "deploy", "Dockerfile"))
+		require.NoError(t, err)
+		workdir := regexp.MustCompile(`(?m)^WORKDIR\s+(\S+)$`).FindAllStringSubmatch(string(df), -1)
+		require.NotEmpty(t, workdir)
+		cfgPath := mountSource(t, svc, workdir[len(workdir)-1][1]+"/mdingest.yaml") // the daemon's default config file
+		raw, err := os.ReadFile(cfgPath)
+		require.NoError(t, err)
+		cfg := config.Default()
+		require.NoError(t, cfg.LoadYAML(raw))
+		require.NoError(t, cfg.Validate())
+		require.NotEmpty(t, cfg.Instance, "a stable instance name, not the container's changing host name")
+		require.NotEmpty(t, cfg.Store.SpoolDir)
+		var volume *types.ServiceVolumeConfig
+		for i, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeVolume && strings.HasPrefix(cfg.Store.SpoolDir+"/", strings.TrimSuffix(v.Target, "/")+"/") {
+				volume = &svc.Volumes[i]
+			}
+		}
+		require.NotNil(t, volume, "store.spool_dir %s is on a named volume", cfg.Store.SpoolDir)
+		require.Contains(t, p.Volumes, volume.Source)
+		// The image creates the directory for the unprivileged user, so
+		// that the volume starts owned by it.
+		require.Regexp(t, `mkdir -p `+regexp.QuoteMeta(cfg.Store.SpoolDir)+`\b.*chown -R mdingest`, string(df))
 	})
 
 	t.Run("timescaledb", func(t *testing.T) {

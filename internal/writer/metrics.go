@@ -16,6 +16,7 @@ type metrics struct {
 	spilled       *prometheus.CounterVec
 	replayed      *prometheus.CounterVec
 	quarantined   *prometheus.CounterVec
+	overBound     *prometheus.CounterVec
 	blocked       prometheus.Counter
 	paused        *prometheus.CounterVec
 	depth         prometheus.GaugeFunc
@@ -52,7 +53,11 @@ func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*met
 			Name: "writer_rows_replayed_total", Help: "Spooled rows replayed into the database.",
 		}, []string{"table"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rows_quarantined_total", Help: "Rows the database refused for good, kept in the spool's quarantine.",
+			Name: "writer_rows_quarantined_total", Help: "Rows the database refused for good, kept in the spool's quarantine (mdingest quarantine list|replay).",
+		}, []string{"table"}),
+		overBound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "writer_rows_spooled_past_bound_total",
+			Help: "Rows spooled past store.spool_max_bytes at a stop, because they fit nowhere else.",
 		}, []string{"table"}),
 		paused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "writer_put_paused_total", Help: "Puts that waited for the spool to drain, by priority.",
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*met
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.rows, m.latency, m.flushDuration, m.flushErrors, m.pending, m.dropped, m.spilled,
-		m.replayed, m.quarantined, m.blocked, m.paused, m.depth, m.pressure} {
+		m.replayed, m.quarantined, m.overBound, m.blocked, m.paused, m.depth, m.pressure} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering writer metrics: %w", err)
 		}

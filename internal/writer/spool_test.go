@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,20 +28,24 @@ type record struct {
 	rows  any
 }
 
-// memSpool is a Spool in memory holding at most max batches (0: no limit).
+// memSpool is a Spool in memory holding at most max rows (0: no limit).
 type memSpool struct {
 	mu          sync.Mutex
 	max         int
+	rows        int
 	recs        []record
 	quarantined []record
+	reasons     []string
 }
 
-func (s *memSpool) Append(table string, rows any) error {
+func (s *memSpool) Append(table string, rows any, limit float64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.max > 0 && len(s.recs) >= s.max {
+	n := reflect.ValueOf(rows).Len()
+	if s.max > 0 && float64(s.rows+n) > limit*float64(s.max) {
 		return errFull
 	}
+	s.rows += n
 	s.recs = append(s.recs, record{table, rows})
 	return nil
 }
@@ -57,6 +62,7 @@ func (s *memSpool) Peek() (string, any, bool, error) {
 func (s *memSpool) Ack() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.rows -= reflect.ValueOf(s.recs[0].rows).Len()
 	s.recs = s.recs[1:]
 	return nil
 }
@@ -73,13 +79,14 @@ func (s *memSpool) Usage() float64 {
 	if s.max == 0 {
 		return 0
 	}
-	return float64(len(s.recs)) / float64(s.max)
+	return float64(s.rows) / float64(s.max)
 }
 
-func (s *memSpool) Quarantine(table string, rows any) error {
+func (s *memSpool) Quarantine(table string, rows any, reason string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.quarantined = append(s.quarantined, record{table, rows})
+	s.reasons = append(s.reasons, reason)
 	return nil
 }
 
@@ -91,6 +98,7 @@ type outage struct {
 	calls   atomic.Int32
 	mu      sync.Mutex
 	tickers []market.Ticker
+	books   []market.OrderBook
 	jobs    []store.JobRun
 }
 
@@ -104,6 +112,16 @@ func (o *outage) Tickers(_ context.Context, rows []market.Ticker) (store.Result,
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.tickers = append(o.tickers, rows...)
+	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
+}
+
+func (o *outage) OrderBooks(_ context.Context, rows []market.OrderBook) (store.Result, error) {
+	if o.down.Load() {
+		return store.Result{}, errDown
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.books = append(o.books, rows...)
 	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
 }
 
@@ -184,7 +202,7 @@ func TestSpoolFromEarlierRunReplaysFirst(t *testing.T) {
 	st := &outage{}
 	sp := &memSpool{}
 	for i := range 5 {
-		require.NoError(t, sp.Append("tickers", ticker(i)))
+		require.NoError(t, sp.Append("tickers", ticker(i), 1))
 	}
 	w, err := writer.New(st, fastRetry(sp, nil))
 	require.NoError(t, err)

@@ -2,6 +2,7 @@
 package binance
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -262,48 +263,59 @@ type rawTicker struct {
 	CloseTime   wire.Text `json:"closeTime"`
 }
 
-// ParseTickers parses GET /api/v3/ticker/24hr: one object or an array.
-// resolve maps ids to unified symbols; tickers it does not know are skipped
-// (Binance also lists delisted pairs).
+// ParseTickers parses GET /api/v3/ticker/24hr: one object or an array,
+// read row by row (see wire.Walk). resolve maps ids to unified symbols;
+// tickers it does not know are skipped (Binance also lists delisted
+// pairs), and a symbol listed twice fails the answer.
 func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([]market.Ticker, error) {
-	var raws []rawTicker
-	trimmed := strings.TrimSpace(string(body))
-	if strings.HasPrefix(trimmed, "{") {
-		var one rawTicker
-		if err := json.Unmarshal(body, &one); err != nil {
-			return nil, err
-		}
-		raws = []rawTicker{one}
-	} else if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, err
-	}
-	out := make([]market.Ticker, 0, len(raws))
-	for _, r := range raws {
+	var out []market.Ticker
+	seen := wire.Seen{}
+	keep := func(_ int, r *rawTicker) error {
 		if r.Symbol == "" {
-			return nil, errors.New("ticker without symbol")
+			return errors.New("ticker without symbol")
 		}
 		sym, ok := resolve(r.Symbol)
 		if !ok {
-			continue
+			return nil
 		}
-		var f wire.Fields
-		last := f.Dec("lastPrice", r.LastPrice)
-		t := market.Ticker{
-			Exchange: ID, Symbol: sym, ExchangeSymbol: r.Symbol,
-			Time: f.Millis("closeTime", r.CloseTime),
-			Bid:  f.Dec("bidPrice", r.BidPrice), BidVolume: f.Dec("bidQty", r.BidQty),
-			Ask: f.Dec("askPrice", r.AskPrice), AskVolume: f.Dec("askQty", r.AskQty),
-			Last: last, Close: last,
-			Open: f.Dec("openPrice", r.OpenPrice), High: f.Dec("highPrice", r.HighPrice), Low: f.Dec("lowPrice", r.LowPrice),
-			VWAP:       f.Dec("weightedAvgPrice", r.WeightedAvg),
-			BaseVolume: f.Dec("volume", r.Volume), QuoteVolume: f.Dec("quoteVolume", r.QuoteVolume),
+		if err := seen.Add(r.Symbol); err != nil {
+			return err
 		}
-		if f.Err != nil {
-			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, f.Err)
+		t, err := r.ticker(sym)
+		if err != nil {
+			return fmt.Errorf("ticker %s: %w", r.Symbol, err)
 		}
 		out = append(out, t)
+		return nil
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && trimmed[0] == '{' {
+		var one rawTicker
+		if err := wire.Decode(body, &one); err != nil {
+			return nil, err
+		}
+		return out, keep(0, &one)
+	}
+	err := wire.Walk(body, map[string]wire.Handler{"": func(d *json.Decoder) error { return wire.Each(d, keep) }})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+func (r *rawTicker) ticker(sym market.Symbol) (market.Ticker, error) {
+	var f wire.Fields
+	last := f.Dec("lastPrice", r.LastPrice)
+	t := market.Ticker{
+		Exchange: ID, Symbol: sym, ExchangeSymbol: r.Symbol,
+		Time: f.Millis("closeTime", r.CloseTime),
+		Bid:  f.Dec("bidPrice", r.BidPrice), BidVolume: f.Dec("bidQty", r.BidQty),
+		Ask: f.Dec("askPrice", r.AskPrice), AskVolume: f.Dec("askQty", r.AskQty),
+		Last: last, Close: last,
+		Open: f.Dec("openPrice", r.OpenPrice), High: f.Dec("highPrice", r.HighPrice), Low: f.Dec("lowPrice", r.LowPrice),
+		VWAP:       f.Dec("weightedAvgPrice", r.WeightedAvg),
+		BaseVolume: f.Dec("volume", r.Volume), QuoteVolume: f.Dec("quoteVolume", r.QuoteVolume),
+	}
+	return t, f.Err
 }
 
 // depthWeight is /api/v3/depth's weight by limit (default 100).

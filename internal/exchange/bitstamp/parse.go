@@ -1,6 +1,7 @@
 package bitstamp
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -140,24 +141,31 @@ func parseTicker(body []byte) (market.Ticker, error) {
 }
 
 // parseTickers reads /api/v2/ticker/, an array whose rows name their pair
-// ("BTC/USD"); rows keep reports whether a symbol is wanted.
+// ("BTC/USD"), row by row (see wire.Walk); keep reports whether a symbol
+// is wanted, and a wanted pair listed twice fails the answer.
 func parseTickers(body []byte, keep func(market.Symbol) bool) ([]market.Ticker, error) {
-	var rows []tickerRow
-	if err := wire.Decode(body, &rows); err != nil {
+	var out []market.Ticker
+	seen := wire.Seen{}
+	err := wire.Walk(body, map[string]wire.Handler{"": func(d *json.Decoder) error {
+		return wire.Each(d, func(i int, r *tickerRow) error {
+			sym, ok := pairSymbol(string(r.Pair))
+			if !ok || !keep(sym) {
+				return nil
+			}
+			if err := seen.Add(string(r.Pair)); err != nil {
+				return err
+			}
+			t, err := parseTickerRow(*r)
+			if err != nil {
+				return fmt.Errorf("ticker %d (%s): %w", i, r.Pair, err)
+			}
+			t.Symbol = sym
+			out = append(out, t)
+			return nil
+		})
+	}})
+	if err != nil {
 		return nil, err
-	}
-	out := make([]market.Ticker, 0, len(rows))
-	for i, r := range rows {
-		sym, ok := pairSymbol(string(r.Pair))
-		if !ok || !keep(sym) {
-			continue
-		}
-		t, err := parseTickerRow(r)
-		if err != nil {
-			return nil, fmt.Errorf("ticker %d (%s): %w", i, r.Pair, err)
-		}
-		t.Symbol = sym
-		out = append(out, t)
 	}
 	return out, nil
 }

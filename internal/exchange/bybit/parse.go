@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/wire"
@@ -90,52 +89,82 @@ type tickerRow struct {
 	Volume24h    wire.Text `json:"volume24h"`
 }
 
-// parseTickers reads /v5/market/tickers. The rows carry no time; the
-// envelope's server time is when the snapshot was taken, so it is the
-// ticker's time. Rows symbolOf cannot map are skipped.
+// parseTickers reads /v5/market/tickers, row by row (see wire.Walk).
+// The rows carry no time; the envelope's server time is when the snapshot
+// was taken, so it is the ticker's time. Rows symbolOf cannot map are
+// skipped; a symbol listed twice fails the answer.
 func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]market.Ticker, error) {
-	var res struct {
-		List []tickerRow `json:"list"`
-	}
-	env, err := decodeResult(body, &res)
-	if err != nil {
+	var retCode, at wire.Text
+	var retMsg string
+	var out []market.Ticker
+	seen := wire.Seen{}
+	hasResult := false
+	err := wire.Walk(body, map[string]wire.Handler{
+		"retCode": wire.Into(&retCode),
+		"retMsg":  wire.Into(&retMsg),
+		"time":    wire.Into(&at),
+		"result.list": func(d *json.Decoder) error {
+			hasResult = true
+			return wire.Each(d, func(i int, r *tickerRow) error {
+				sym, ok := symbolOf(string(r.Symbol))
+				if !ok {
+					return nil
+				}
+				if err := seen.Add(string(r.Symbol)); err != nil {
+					return err
+				}
+				t, err := r.ticker(sym)
+				if err != nil {
+					return fmt.Errorf("ticker %d (%s): %w", i, r.Symbol, err)
+				}
+				out = append(out, t)
+				return nil
+			})
+		},
+	})
+	switch {
+	case err != nil:
 		return nil, err
+	case retCode != "0":
+		return nil, fmt.Errorf("retCode %q (%s): %w", retCode, retMsg, wire.ErrShape)
+	case !hasResult:
+		return nil, fmt.Errorf("result.list: %w", wire.ErrMissing)
 	}
-	var at time.Time
-	if env.Time != "" {
-		if at, err = wire.Millis("time", env.Time); err != nil {
+	if at != "" {
+		when, err := wire.Millis("time", at)
+		if err != nil {
 			return nil, err
 		}
-	}
-	out := make([]market.Ticker, 0, len(res.List))
-	for i, r := range res.List {
-		sym, ok := symbolOf(string(r.Symbol))
-		if !ok {
-			continue
+		for i := range out {
+			out[i].Time = when
 		}
-		t := market.Ticker{Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.Symbol), Time: at}
-		fields := []struct {
-			name string
-			src  wire.Text
-			dst  *market.Decimal
-		}{
-			{"bid1Price", r.Bid1Price, &t.Bid}, {"bid1Size", r.Bid1Size, &t.BidVolume},
-			{"ask1Price", r.Ask1Price, &t.Ask}, {"ask1Size", r.Ask1Size, &t.AskVolume},
-			{"lastPrice", r.LastPrice, &t.Last}, {"prevPrice24h", r.PrevPrice24h, &t.Open},
-			{"highPrice24h", r.HighPrice24h, &t.High}, {"lowPrice24h", r.LowPrice24h, &t.Low},
-			{"volume24h", r.Volume24h, &t.BaseVolume}, {"turnover24h", r.Turnover24h, &t.QuoteVolume},
-		}
-		for _, f := range fields {
-			if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
-				return nil, fmt.Errorf("ticker %d (%s): %w", i, r.Symbol, err)
-			}
-		}
-		t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
-		t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
-		t.Close = t.Last
-		out = append(out, t)
 	}
 	return out, nil
+}
+
+func (r *tickerRow) ticker(sym market.Symbol) (market.Ticker, error) {
+	t := market.Ticker{Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.Symbol)}
+	fields := []struct {
+		name string
+		src  wire.Text
+		dst  *market.Decimal
+	}{
+		{"bid1Price", r.Bid1Price, &t.Bid}, {"bid1Size", r.Bid1Size, &t.BidVolume},
+		{"ask1Price", r.Ask1Price, &t.Ask}, {"ask1Size", r.Ask1Size, &t.AskVolume},
+		{"lastPrice", r.LastPrice, &t.Last}, {"prevPrice24h", r.PrevPrice24h, &t.Open},
+		{"highPrice24h", r.HighPrice24h, &t.High}, {"lowPrice24h", r.LowPrice24h, &t.Low},
+		{"volume24h", r.Volume24h, &t.BaseVolume}, {"turnover24h", r.Turnover24h, &t.QuoteVolume},
+	}
+	for _, f := range fields {
+		var err error
+		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
+			return t, err
+		}
+	}
+	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
+	t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
+	t.Close = t.Last
+	return t, nil
 }
 
 // parseOrderBook reads /v5/market/orderbook: {s, b, a, ts, u, seq}.

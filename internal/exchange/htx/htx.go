@@ -269,14 +269,11 @@ func ticker(f *wire.Fields, ts, open, closing, low, high, amount, vol, bid, bidS
 	}
 }
 
-// ParseTickers parses GET /market/tickers; resolve maps ids to symbols,
-// unknown ids are skipped. The time is the snapshot's.
+// ParseTickers parses GET /market/tickers, row by row (see wire.Walk);
+// resolve maps ids to symbols, unknown ids are skipped, an id listed twice
+// fails the answer. The time is the snapshot's.
 func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([]market.Ticker, error) {
-	e, err := open(body)
-	if err != nil {
-		return nil, err
-	}
-	var raws []struct {
+	type raw struct {
 		Symbol  string    `json:"symbol"`
 		Open    wire.Text `json:"open"`
 		High    wire.Text `json:"high"`
@@ -289,21 +286,42 @@ func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([
 		Ask     wire.Text `json:"ask"`
 		AskSize wire.Text `json:"askSize"`
 	}
-	if err := json.Unmarshal(e.Data, &raws); err != nil {
+	var status string
+	var ts wire.Text
+	var rows []raw // only the rows asked for
+	var ids []market.Symbol
+	seen := wire.Seen{}
+	err := wire.Walk(body, map[string]wire.Handler{
+		"status": wire.Into(&status),
+		"ts":     wire.Into(&ts),
+		"data": func(d *json.Decoder) error {
+			return wire.Each(d, func(_ int, r *raw) error {
+				sym, ok := resolve(r.Symbol)
+				if !ok {
+					return nil
+				}
+				if err := seen.Add(r.Symbol); err != nil {
+					return err
+				}
+				rows, ids = append(rows, *r), append(ids, sym)
+				return nil
+			})
+		},
+	})
+	switch {
+	case err != nil:
 		return nil, err
+	case status != "ok":
+		return nil, fmt.Errorf("status %q", status)
 	}
-	out := make([]market.Ticker, 0, len(raws))
-	for _, r := range raws {
-		sym, ok := resolve(r.Symbol)
-		if !ok {
-			continue
-		}
+	out := make([]market.Ticker, 0, len(rows))
+	for i, r := range rows {
 		var f wire.Fields
-		t := ticker(&f, e.TS, r.Open, r.Close, r.Low, r.High, r.Amount, r.Vol, r.Bid, r.BidSize, r.Ask, r.AskSize)
+		t := ticker(&f, ts, r.Open, r.Close, r.Low, r.High, r.Amount, r.Vol, r.Bid, r.BidSize, r.Ask, r.AskSize)
 		if f.Err != nil {
 			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, f.Err)
 		}
-		t.Symbol, t.ExchangeSymbol = sym, r.Symbol
+		t.Symbol, t.ExchangeSymbol = ids[i], r.Symbol
 		out = append(out, t)
 	}
 	return out, nil

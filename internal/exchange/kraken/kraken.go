@@ -2,6 +2,7 @@
 package kraken
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -280,14 +281,12 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 	return ts, nil
 }
 
-// ParseTickers parses GET /0/public/Ticker; resolve maps result keys to
-// markets, unknown keys are skipped. Kraken sends no ticker time.
+// ParseTickers parses GET /0/public/Ticker, entry by entry (see
+// wire.EachRaw): only the entries asked for are decoded;
+// resolve maps result keys to markets, unknown keys are skipped, a key
+// listed twice fails the answer. Kraken sends no ticker time.
 func ParseTickers(body []byte, resolve func(key string) (market.Market, bool)) ([]market.Ticker, error) {
-	res, err := result(body)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string]struct {
+	type raw struct {
 		A []wire.Text `json:"a"` // ask [price, whole lot volume, lot volume]
 		B []wire.Text `json:"b"` // bid
 		C []wire.Text `json:"c"` // last trade [price, lot volume]
@@ -297,27 +296,36 @@ func ParseTickers(body []byte, resolve func(key string) (market.Market, bool)) (
 		H []wire.Text `json:"h"`
 		O wire.Text   `json:"o"`
 	}
-	if err := json.Unmarshal(res, &raw); err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	out := make([]market.Ticker, 0, len(raw))
 	at := func(xs []wire.Text, i int) wire.Text {
 		if i < len(xs) {
 			return xs[i]
 		}
 		return ""
 	}
-	for _, k := range keys {
+	if !json.Valid(body) {
+		return nil, fmt.Errorf("invalid JSON: %w", wire.ErrShape)
+	}
+	off, found, err := wire.ValueAt(body, "result")
+	switch {
+	case err != nil:
+		return nil, err
+	case !found || bytes.HasPrefix(body[off:], []byte("null")):
+		return nil, errors.New("no result")
+	}
+	var out []market.Ticker
+	seen := wire.Seen{}
+	_, err = wire.EachRaw(body, off, func(k string, b []byte) error {
 		m, ok := resolve(k)
 		if !ok {
-			continue
+			return nil // not decoded at all
 		}
-		r := raw[k]
+		if err := seen.Add(k); err != nil {
+			return err
+		}
+		var r raw
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("ticker %s: %w", k, err)
+		}
 		var f wire.Fields
 		last := f.Dec("c", at(r.C, 0))
 		base, vwap := f.Dec("v", at(r.V, 1)), f.Dec("p", at(r.P, 1))
@@ -331,10 +339,15 @@ func ParseTickers(body []byte, resolve func(key string) (market.Market, bool)) (
 			QuoteVolume: base.Mul(vwap), // as CCXT: exact 24h volume x 24h vwap
 		}
 		if f.Err != nil {
-			return nil, fmt.Errorf("ticker %s: %w", k, f.Err)
+			return fmt.Errorf("ticker %s: %w", k, f.Err)
 		}
 		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	slices.SortFunc(out, func(a, b market.Ticker) int { return strings.Compare(a.ExchangeSymbol, b.ExchangeSymbol) })
 	return out, nil
 }
 

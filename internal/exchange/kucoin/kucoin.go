@@ -279,37 +279,52 @@ func ParseTicker(body []byte) (market.Ticker, error) {
 	return r.ticker(at)
 }
 
-// ParseAllTickers parses GET /api/v1/market/allTickers; the time is the
-// snapshot's. resolve maps ids to symbols; unknown ids are skipped.
+// ParseAllTickers parses GET /api/v1/market/allTickers, row by row (see
+// wire.Walk); the time is the snapshot's. resolve maps ids to symbols;
+// unknown ids are skipped, an id listed twice fails the answer.
 func ParseAllTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([]market.Ticker, error) {
-	d, err := data(body)
-	if err != nil {
+	var code, at wire.Text
+	var out []market.Ticker
+	seen := wire.Seen{}
+	hasData := false
+	err := wire.Walk(body, map[string]wire.Handler{
+		"code":      wire.Into(&code),
+		"data.time": func(d *json.Decoder) error { hasData = true; return d.Decode(&at) },
+		"data.ticker": func(d *json.Decoder) error {
+			hasData = true
+			return wire.Each(d, func(_ int, r *rawTicker) error {
+				sym, ok := resolve(r.Symbol)
+				if !ok {
+					return nil
+				}
+				if err := seen.Add(r.Symbol); err != nil {
+					return err
+				}
+				t, err := r.ticker(time.Time{})
+				if err != nil {
+					return fmt.Errorf("ticker %s: %w", r.Symbol, err)
+				}
+				t.Symbol = sym
+				out = append(out, t)
+				return nil
+			})
+		},
+	})
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	var all struct {
-		Time   wire.Text   `json:"time"`
-		Ticker []rawTicker `json:"ticker"`
-	}
-	if err := json.Unmarshal(d, &all); err != nil {
-		return nil, err
+	case code != "200000":
+		return nil, fmt.Errorf("code %q", code)
+	case !hasData:
+		return nil, errors.New("no data")
 	}
 	var f wire.Fields
-	at := f.Millis("time", all.Time)
+	when := f.Millis("time", at)
 	if f.Err != nil {
 		return nil, f.Err
 	}
-	out := make([]market.Ticker, 0, len(all.Ticker))
-	for _, r := range all.Ticker {
-		sym, ok := resolve(r.Symbol)
-		if !ok {
-			continue
-		}
-		t, err := r.ticker(at)
-		if err != nil {
-			return nil, fmt.Errorf("ticker %s: %w", r.Symbol, err)
-		}
-		t.Symbol = sym
-		out = append(out, t)
+	for i := range out {
+		out[i].Time = when
 	}
 	return out, nil
 }

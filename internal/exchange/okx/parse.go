@@ -1,6 +1,7 @@
 package okx
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -119,29 +120,45 @@ type tickerRow struct {
 	TS       wire.Text `json:"ts"`
 }
 
-// parseTickers reads /market/ticker and /market/tickers. symbolOf maps an
-// instId to the unified symbol; rows it cannot map (and non-spot rows) are
-// skipped, since the all-tickers list grows with every new listing.
+// parseTickers reads /market/ticker and /market/tickers, row by row (see
+// wire.Walk). symbolOf maps an instId to the unified symbol; rows it
+// cannot map (and non-spot rows) are skipped, since the all-tickers list
+// grows with every new listing; an instId listed twice fails the answer.
 func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]market.Ticker, error) {
-	rows, err := decodeEnvelope[tickerRow](body)
+	var code wire.Text
+	var msg string
+	var out []market.Ticker
+	seen := wire.Seen{}
+	err := wire.Walk(body, map[string]wire.Handler{
+		"code": wire.Into(&code),
+		"msg":  wire.Into(&msg),
+		"data": func(d *json.Decoder) error {
+			return wire.Each(d, func(i int, r *tickerRow) error {
+				if r.InstType != "" && r.InstType != "SPOT" {
+					return nil
+				}
+				sym, ok := symbolOf(string(r.InstID))
+				if !ok {
+					return nil
+				}
+				if err := seen.Add(string(r.InstID)); err != nil {
+					return err
+				}
+				t, err := parseTicker(*r)
+				if err != nil {
+					return fmt.Errorf("ticker %d (%s): %w", i, r.InstID, err)
+				}
+				t.Symbol = sym
+				out = append(out, t)
+				return nil
+			})
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]market.Ticker, 0, len(rows))
-	for i, r := range rows {
-		if r.InstType != "" && r.InstType != "SPOT" {
-			continue
-		}
-		sym, ok := symbolOf(string(r.InstID))
-		if !ok {
-			continue
-		}
-		t, err := parseTicker(r)
-		if err != nil {
-			return nil, fmt.Errorf("ticker %d (%s): %w", i, r.InstID, err)
-		}
-		t.Symbol = sym
-		out = append(out, t)
+	if code != "0" {
+		return nil, fmt.Errorf("code %q (%s): %w", code, msg, wire.ErrShape)
 	}
 	return out, nil
 }
