@@ -72,7 +72,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 func (s *Store) Close() { s.pool.Close() }
 
 // Candles stores candles. Closed candles never change once stored; an open
-// one is replaced by a later fetch whose values differ.
+// one is replaced by a later fetch whose values differ. A closed candle
+// that comes again closed with other values is a conflict: the stored one
+// stays, and both versions go to ops.rejected_rows with code "conflict".
 func (s *Store) Candles(ctx context.Context, rows []market.Candle) (Result, error) {
 	return load(ctx, s, candles, rows)
 }
@@ -87,7 +89,8 @@ func (s *Store) OrderBooks(ctx context.Context, rows []market.OrderBook) (Result
 	return load(ctx, s, orderBooks, rows)
 }
 
-// Trades stores trades.
+// Trades stores trades. A trade stored before with another price, amount
+// or side is a conflict, as for closed candles.
 func (s *Store) Trades(ctx context.Context, rows []market.Trade) (Result, error) {
 	return load(ctx, s, trades, rows)
 }
@@ -114,13 +117,17 @@ func (s *Store) QualityReports(ctx context.Context, rows []QualityReport) (Resul
 	return load(ctx, s, qualityReports, rows)
 }
 
-// RejectedRows stores rejected rows (IDs and missing times assigned in place).
+// RejectedRows stores rejected rows (IDs, missing times and codes assigned
+// in place).
 func (s *Store) RejectedRows(ctx context.Context, rows []RejectedRow) (Result, error) {
 	now := s.now()
 	for i := range rows {
 		ensureID(&rows[i].ID)
 		if rows[i].Time.IsZero() {
 			rows[i].Time = now
+		}
+		if rows[i].Code == "" {
+			rows[i].Code = CodeFor(rows[i].Source)
 		}
 	}
 	return load(ctx, s, rejectedRows, rows)
