@@ -2,6 +2,8 @@ package store
 
 import (
 	"io"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,36 @@ func TestNumericTextRoundTrip(t *testing.T) {
 		got, err := numericText(raw)
 		require.NoError(t, err)
 		require.Equal(t, s, got)
+	}
+}
+
+// The encoder agrees with PostgreSQL's text form for any plain decimal.
+func TestNumericRandomRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + rng.IntN(10))
+		}
+		return string(b)
+	}
+	for range 50_000 {
+		s := digits(1 + rng.IntN(25))
+		if rng.IntN(2) == 0 {
+			s += "." + digits(1+rng.IntN(25))
+		}
+		if rng.IntN(4) == 0 {
+			s = "-" + s
+		}
+		raw, err := appendNumeric(nil, s)
+		require.NoError(t, err, s)
+		got, err := numericText(raw)
+		require.NoError(t, err)
+		want := market.MustDecimal(s)
+		require.Zero(t, want.Cmp(market.MustDecimal(got)), "%s became %s", s, got)
+		_, frac, _ := strings.Cut(s, ".")
+		_, gotFrac, _ := strings.Cut(got, ".")
+		require.Len(t, gotFrac, len(frac), "the scale survives: %s became %s", s, got)
 	}
 }
 

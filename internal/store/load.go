@@ -163,22 +163,30 @@ func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, 
 	if len(rows) == 0 {
 		return res, nil
 	}
+	// Before any connection is taken: finding the slots takes one.
+	slots := s.copySlots(ctx)
 	good := rows
 	var refused []RejectedRow
 	if t.check != nil {
-		good = make([]T, 0, len(rows))
-		for _, r := range rows {
+		// good is rows itself until a row is refused, the usual case.
+		copied := false
+		for i, r := range rows {
 			if err := t.check(r); err != nil {
+				if !copied {
+					good, copied = append(make([]T, 0, len(rows)-1), rows[:i]...), true
+				}
 				refused = append(refused, t.reject(r, "database would refuse: "+err.Error()))
 				continue
 			}
-			good = append(good, r)
+			if copied {
+				good = append(good, r)
+			}
 		}
 	}
 	if t.cmp != nil {
 		good = inKeyOrder(good, t.cmp)
 	}
-	r, more, err := loadParts(ctx, s, t, good)
+	r, more, err := loadParts(ctx, s, t, good, slots)
 	if err != nil {
 		return res, err
 	}
@@ -221,16 +229,18 @@ func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
 }
 
 // parallelMin is the batch size from which a batch in key order is loaded
-// as two contiguous halves on two connections: the server's share of a
-// COPY is the larger one, and one backend uses one core.
+// into a hypertable as two contiguous halves on two connections: the
+// server's share of a COPY is the larger one, one backend uses one core,
+// and halves a few days apart land in different chunks.
 const parallelMin = 16 << 10
 
 // loadParts loads rows, in two concurrent transactions when the batch is
-// large and in key order (so the halves share no key). A failure of either
+// large, in key order (so the halves share no key) and bound for
+// TimescaleDB. A failure of either
 // half fails the call; the caller's retry is idempotent. The rejected rows
 // returned include the conflicts.
-func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
-	if len(rows) < parallelMin || t.cmp == nil {
+func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []RejectedRow, error) {
+	if len(rows) < parallelMin || t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
 	mid := len(rows) / 2
@@ -352,7 +362,14 @@ func probeTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Resul
 		}
 		r, conflicts = Result{Conflicts: len(p.conflicts)}, p.conflicts
 		if p.fresh > 0 {
+			slots := s.copies // set by load before any transaction
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			n, err := copyRows(ctx, tx, t, rowsMarked(rows, p.marks, vNew, p.fresh))
+			<-slots
 			if err != nil {
 				return fmt.Errorf("copying into %s: %w", t.name.Sanitize(), err)
 			}

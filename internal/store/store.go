@@ -5,11 +5,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mdingest/mdingest/internal/market"
@@ -22,6 +25,11 @@ type Store struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	now    func() time.Time
+
+	// copies bounds the COPYs into market tables running at once (see
+	// copySlots); set on first use.
+	copiesOnce sync.Once
+	copies     chan struct{}
 }
 
 // Options tune Open.
@@ -50,7 +58,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to database: %w", err)
 	}
-	return New(pool, opts.Logger), nil
+	s := New(pool, opts.Logger)
+	s.copySlots(ctx)
+	return s, nil
 }
 
 // New wraps an existing pool.
@@ -139,6 +149,42 @@ func (s *Store) JobRuns(ctx context.Context, rows []JobRun) (Result, error) {
 		ensureID(&rows[i].ID)
 	}
 	return load(ctx, s, jobRuns, rows)
+}
+
+// MarketSymbol returns the unified symbol of an exchange's market id (its
+// exchange_symbol), from the market list the daemon stored.
+func (s *Store) MarketSymbol(ctx context.Context, exchange, id string) (market.Symbol, bool, error) {
+	var sym string
+	err := s.pool.QueryRow(ctx, `SELECT symbol FROM market.symbols WHERE exchange = $1 AND exchange_symbol = $2 ORDER BY active DESC LIMIT 1`,
+		exchange, id).Scan(&sym)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("looking up market %s on %s: %w", id, exchange, err)
+	}
+	return market.Symbol(sym), true, nil
+}
+
+// copySlots is how many COPYs into the market tables run at once. One
+// stream inserting in key order appends to the indexes' rightmost pages,
+// which PostgreSQL fills before splitting; two streams into one index
+// split each other's pages in half and cost the server a third more for
+// the same rows. So on plain PostgreSQL they take turns (probes, commits
+// and the client's own work still overlap). On TimescaleDB each chunk has
+// its own indexes and one backend cannot keep up with the hypertable's
+// per-row work, so two run at once.
+func (s *Store) copySlots(ctx context.Context) chan struct{} {
+	s.copiesOnce.Do(func() {
+		n := 1
+		var timescale bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&timescale)
+		if err == nil && timescale {
+			n = 2
+		}
+		s.copies = make(chan struct{}, n)
+	})
+	return s.copies
 }
 
 func ensureID(id *uuid.UUID) {

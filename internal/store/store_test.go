@@ -241,30 +241,35 @@ func TestConcurrentLoads(t *testing.T) {
 	require.Equal(t, 500, count(t, s, `SELECT count(*) FROM market.candles`))
 }
 
-func TestLargeSortedBatchLoadsInHalves(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	// Large enough for two concurrent halves; sorted by key.
-	var batch []market.Candle
-	for i := range 40_000 {
-		batch = append(batch, candle("BTC/USDT", i, "100", true))
+// Large batches in key order: two halves at once into a hypertable, one
+// COPY on plain PostgreSQL; the same results either way.
+func TestLargeSortedBatch(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			s := storeOn(t, b)
+			ctx := context.Background()
+			var batch []market.Candle
+			for i := range 40_000 {
+				batch = append(batch, candle("BTC/USDT", i, "100", true))
+			}
+			r, err := s.Candles(ctx, batch)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 40_000, Inserted: 40_000}, r)
+			r, err = s.Candles(ctx, batch)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 40_000, Duplicates: 40_000}, r)
+			// A refused row in the second half is isolated; the rest is stored.
+			more := make([]market.Candle, 0, 40_000)
+			for i := range 40_000 {
+				more = append(more, candle("ETH/USDT", i, "100", true))
+			}
+			more[30_000].Low, more[30_000].High = d("5"), d("1")
+			r, err = s.Candles(ctx, more)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 40_000, Inserted: 39_999, Rejected: 1}, r)
+			require.Equal(t, 79_999, count(t, s, `SELECT count(*) FROM market.candles`))
+		})
 	}
-	r, err := s.Candles(ctx, batch)
-	require.NoError(t, err)
-	require.Equal(t, store.Result{Requested: 40_000, Inserted: 40_000}, r)
-	r, err = s.Candles(ctx, batch)
-	require.NoError(t, err)
-	require.Equal(t, store.Result{Requested: 40_000, Duplicates: 40_000}, r)
-	// A refused row in the second half is isolated; the rest is stored.
-	more := make([]market.Candle, 0, 40_000)
-	for i := range 40_000 {
-		more = append(more, candle("ETH/USDT", i, "100", true))
-	}
-	more[30_000].Low, more[30_000].High = d("5"), d("1")
-	r, err = s.Candles(ctx, more)
-	require.NoError(t, err)
-	require.Equal(t, store.Result{Requested: 40_000, Inserted: 39_999, Rejected: 1}, r)
-	require.Equal(t, 79_999, count(t, s, `SELECT count(*) FROM market.candles`))
 }
 
 // storeOn opens a store on a fresh migrated database of backend b.

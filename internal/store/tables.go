@@ -391,6 +391,9 @@ func required(ds ...market.Decimal) error {
 		if !d.Valid() {
 			return errors.New("missing value")
 		}
+		if len(d.String()) <= maxNumericFrac {
+			continue // too short to break either limit
+		}
 		intPart, frac, _ := strings.Cut(strings.TrimPrefix(d.String(), "-"), ".")
 		if len(intPart) > maxNumericInt || len(frac) > maxNumericFrac {
 			return fmt.Errorf("value with %d digits before and %d after the point out of numeric's range", len(intPart), len(frac))
