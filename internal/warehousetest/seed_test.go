@@ -230,9 +230,9 @@ func seedOps(q func(string, ...any), d dataset) {
 		}
 	}
 
-	for k, reason := range []string{"high below low", "high below low", "non-positive price"} {
-		q(`INSERT INTO ops.rejected_rows (id, ts, exchange, symbol, data_type, source, reason, payload)
-			VALUES ($1, $2, 'kraken', 'ETH/USDT', 'ohlcv', 'validation', $3, $4)`,
+	for k, reason := range []string{"ohlc_relation: low 2 > high 1", "ohlc_relation: low 3 > high 1", "invalid_value: open 0 (want > 0)"} {
+		q(`INSERT INTO ops.rejected_rows (id, ts, exchange, symbol, data_type, source, code, reason, payload)
+			VALUES ($1, $2, 'kraken', 'ETH/USDT', 'ohlcv', 'validation', split_part($3, ':', 1), $3, $4)`,
 			id(), d.base.Add(time.Duration(30+k)*time.Minute), reason, `{"ts": 1700000000000, "high": "1", "low": "2"}`)
 	}
 
