@@ -64,6 +64,10 @@ type Options struct {
 	Now       func() time.Time
 }
 
+// maxBuffers bounds the batches in memory at once, whatever the workers:
+// each is about 14 MB at the default size.
+const maxBuffers = 8
+
 // DefaultBatchSize makes a COPY long against the probe and the commit
 // around it, and keeps the few batches in flight per worker (each about
 // 14 MB) well within memory.
@@ -176,7 +180,10 @@ func Run(ctx context.Context, l Loader, files []string, o Options) (Summary, err
 	}
 	o.Progress.Start(backfill.Plan{Exchange: o.Exchange, Timeframe: o.Timeframe, Ranges: len(jobs), Noun: "files",
 		Total: time.Duration(total) * o.Timeframe.Duration()})
-	r := &run{o: o, l: l, free: make(chan []market.Candle, o.Workers)}
+	r := &run{o: o, l: l, free: make(chan []market.Candle, min(2*o.Workers+2, maxBuffers))}
+	for range cap(r.free) {
+		r.free <- nil // made on first use
+	}
 	err = r.load(ctx, jobs)
 	r.sum.Elapsed = o.Now().Sub(start)
 	o.Progress.Finish(backfill.Summary{Ranges: len(jobs), Finished: r.sum.Files, Failed: len(jobs) - r.sum.Files,
@@ -284,8 +291,10 @@ var quotes = []string{
 type run struct {
 	o Options
 	l Loader
-	// free recycles batch buffers: a batch holds pointers (the rows'
-	// strings), so fresh ones would cost the garbage collector a scan each.
+	// free holds the batch buffers: a fixed number, so that memory does
+	// not grow with the number of workers, recycled because a batch holds
+	// pointers (the rows' strings) and fresh ones would cost the garbage
+	// collector a scan each.
 	free chan []market.Candle
 	mu   sync.Mutex
 	// sum and truncated are guarded by mu.
@@ -407,19 +416,33 @@ type fileSink struct {
 	lines []int // line of each candle of cur
 }
 
-func (s *fileSink) reset() {
-	var buf []market.Candle
-	select {
-	case buf = <-s.r.free:
-	default:
-		buf = make([]market.Candle, 0, s.r.o.BatchSize)
+// take gives the current batch a buffer, waiting for one to be free.
+func (s *fileSink) take() error {
+	if s.cur.buf != nil {
+		return nil
 	}
-	s.cur = batch{job: s.job, buf: buf, candles: buf}
+	select {
+	case buf := <-s.r.free:
+		if buf == nil {
+			buf = make([]market.Candle, 0, s.r.o.BatchSize)
+		}
+		s.cur.buf, s.cur.candles = buf, buf
+		return nil
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+func (s *fileSink) reset() {
+	s.cur = batch{job: s.job}
 	s.lines = s.lines[:0]
 }
 
 // Candle implements candlecsv.Sink.
 func (s *fileSink) Candle(c market.Candle, line int) error {
+	if err := s.take(); err != nil {
+		return err
+	}
 	s.cur.candles = append(s.cur.candles, c)
 	s.lines = append(s.lines, line)
 	if len(s.cur.candles) >= s.r.o.BatchSize {
@@ -475,6 +498,7 @@ func (s *fileSink) flush(last bool) error {
 	case s.out <- b:
 		return nil
 	case <-s.ctx.Done():
+		s.r.recycle(b.buf)
 		return s.ctx.Err()
 	}
 }
@@ -525,17 +549,14 @@ func (r *run) store(ctx context.Context, b batch) error {
 	return nil
 }
 
-// recycle keeps a stored batch's buffer for the next, cleared so that it
-// holds no rows' strings alive.
+// recycle returns a batch's buffer, cleared so that it holds no rows'
+// strings alive.
 func (r *run) recycle(buf []market.Candle) {
-	if cap(buf) != r.o.BatchSize {
+	if buf == nil {
 		return
 	}
 	clear(buf[:cap(buf)])
-	select {
-	case r.free <- buf[:0]:
-	default:
-	}
+	r.free <- buf[:0]
 }
 
 type nopProgress struct{}
