@@ -228,41 +228,56 @@ func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
 	return out[:w]
 }
 
-// parallelMin is the batch size from which a batch in key order is loaded
-// into a hypertable as two contiguous halves on two connections: the
-// server's share of a COPY is the larger one, one backend uses one core,
-// and halves a few days apart land in different chunks.
-const parallelMin = 16 << 10
+// partRows is the most rows a transaction takes when a batch goes into a
+// hypertable. A transaction that creates a chunk holds it until it
+// commits, so another that meets the same chunk waits that long: short
+// transactions keep two streams from queueing behind each other at every
+// chunk boundary of a bulk load.
+const partRows = 8 << 10
 
-// loadParts loads rows, in two concurrent transactions when the batch is
-// large, in key order (so the halves share no key) and bound for
-// TimescaleDB. A failure of either
-// half fails the call; the caller's retry is idempotent. The rejected rows
-// returned include the conflicts.
+// loadParts loads rows. Into a hypertable, a batch in key order larger than
+// partRows is loaded in parts of at most partRows rows, contiguous (so no
+// two share a key), as many at once as there are COPY slots. A failure of
+// any part fails the call; the caller's retry is idempotent. The rejected
+// rows returned include the conflicts.
 func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []RejectedRow, error) {
-	if len(rows) < parallelMin || t.cmp == nil || cap(slots) < 2 {
+	if len(rows) <= partRows || t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
-	mid := len(rows) / 2
+	n := (len(rows) + partRows - 1) / partRows
+	size := (len(rows) + n - 1) / n
 	var (
-		wg     sync.WaitGroup
-		r      [2]Result
-		rej    [2][]RejectedRow
-		errs   [2]error
-		halves = [2][]T{rows[:mid], rows[mid:]}
+		mu    sync.Mutex
+		total Result
+		rej   []RejectedRow
+		errs  []error
+		next  = make(chan []T)
+		wg    sync.WaitGroup
 	)
-	for i := range halves {
+	for range cap(slots) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r[i], rej[i], errs[i] = loadIsolating(ctx, s, t, halves[i])
+			for part := range next {
+				r, c, err := loadIsolating(ctx, s, t, part)
+				mu.Lock()
+				total, rej = total.Add(r), append(rej, c...)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
 		}()
 	}
+	for i := 0; i < len(rows); i += size {
+		next <- rows[i:min(i+size, len(rows))]
+	}
+	close(next)
 	wg.Wait()
-	if err := errors.Join(errs[0], errs[1]); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return Result{}, nil, err
 	}
-	return r[0].Add(r[1]), append(rej[0], rej[1]...), nil
+	return total, rej, nil
 }
 
 // loadIsolating loads rows; when the database refuses the batch because of
