@@ -263,7 +263,9 @@ func countCandles(b *testing.B, url string) int {
 //
 // Issue 10's targets: d/p >= 1.0 on TimescaleDB and d/a >= 1.2 on
 // PostgreSQL; d1/p1 >= 1.0; r/a >= 1.0 (a duplicate reload at least as fast
-// as copying new rows). The peak RSS of each import is reported too.
+// as copying new rows). The peak RSS of each import is reported too. Every
+// way runs MDINGEST_BENCH_ROUNDS times (default 3), in turn, and its best
+// round counts.
 func BenchmarkLoad1M(b *testing.B) {
 	if _, err := exec.LookPath("psql"); err != nil {
 		b.Fatalf("psql is needed for the baseline: %v", err)
@@ -279,7 +281,13 @@ func BenchmarkLoad1M(b *testing.B) {
 			be.start(b)
 			defer func() { require.NoError(b, be.c.Remove()) }()
 			for b.Loop() {
-				r := loadWays(b, &be, bin, peer, ten, one, candles)
+				var r loadRates
+				for round := range benchRounds(b) {
+					ri := loadWays(b, &be, bin, peer, ten, one, candles)
+					fmt.Printf("%s round %d: a %.0f  p %.0f  d %.0f  r %.0f  p1 %.0f  d1 %.0f  b %.0f  c %.0f rows/s\n",
+						be.name, round+1, ri.a, ri.p, ri.d, ri.r, ri.p1, ri.d1, ri.b, ri.c)
+					r = r.best(ri)
+				}
 				r.print(be.name)
 				b.ReportMetric(r.d/r.p, "d/p")
 				b.ReportMetric(r.d/r.a, "d/a")
@@ -293,14 +301,35 @@ func BenchmarkLoad1M(b *testing.B) {
 	}
 }
 
+// EnvBenchRounds sets how many times BenchmarkLoad1M runs every way; each
+// way's best round counts. Other work on the machine only ever slows a
+// way down, so the best of a few rounds, taken in turn, is the fairest
+// comparison on a shared machine.
+const EnvBenchRounds = "MDINGEST_BENCH_ROUNDS"
+
+func benchRounds(b *testing.B) int {
+	n := 3
+	if v := os.Getenv(EnvBenchRounds); v != "" {
+		var err error
+		n, err = strconv.Atoi(v)
+		require.NoError(b, err, EnvBenchRounds)
+	}
+	return max(n, 1)
+}
+
 // loadRates are rows/s of each way.
 type loadRates struct {
 	a, p, d, r, p1, d1, b, c float64
 	rss                      int64 // the largest peak RSS of the imports
 }
 
+func (r loadRates) best(o loadRates) loadRates {
+	return loadRates{a: max(r.a, o.a), p: max(r.p, o.p), d: max(r.d, o.d), r: max(r.r, o.r), p1: max(r.p1, o.p1),
+		d1: max(r.d1, o.d1), b: max(r.b, o.b), c: max(r.c, o.c), rss: max(r.rss, o.rss)}
+}
+
 func (r loadRates) print(backend string) {
-	fmt.Printf("load of 1,000,000 1m candles into %s, GOMAXPROCS=%d, %s:\n", backend, runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("load of 1,000,000 1m candles into %s, GOMAXPROCS=%d, %s, best of each way's rounds:\n", backend, runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("  (a)  psql \\copy CSV, baseline                      %9.0f rows/s\n", r.a)
 	fmt.Printf("  (p)  timescaledb-parallel-copy --workers 2         %9.0f rows/s  p/a = %.2f\n", r.p, r.p/r.a)
 	fmt.Printf("  (d)  mdingest import, 10 files, one command        %9.0f rows/s  d/a = %.2f  d/p = %.2f\n", r.d, r.d/r.a, r.d/r.p)
