@@ -118,7 +118,7 @@ func runImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 }
 
 // importMemoryLimit is the soft limit of the Go heap during an import.
-const importMemoryLimit = 192 << 20
+const importMemoryLimit = 160 << 20
 
 // expandFiles expands glob patterns (for shells that leave them, and for
 // quoting many files) and checks that every file exists. Binance's
