@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/mdingest/mdingest/internal/importer"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
@@ -161,4 +163,44 @@ func TestLoadErrorStopsAll(t *testing.T) {
 	o.Workers, o.BatchSize = 3, 100
 	_, err := importer.Run(context.Background(), l, files, o)
 	require.ErrorIs(t, err, errBroken)
+}
+
+// recorder is a backfill.Progress that keeps what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	plan   backfill.Plan
+	pages  []backfill.PageEvent
+	finish backfill.Summary
+}
+
+func (r *recorder) Start(p backfill.Plan) { r.plan = p }
+func (r *recorder) Page(e backfill.PageEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pages = append(r.pages, e)
+}
+func (r *recorder) Finish(s backfill.Summary) { r.finish = s }
+
+// Progress, as backfill shows it (a bar with rate and ETA on a terminal,
+// log lines otherwise): the plan estimates the rows from the files' sizes,
+// each stored batch advances it, and the end says what was done.
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{kline(t, dir, "AUSDT-1m-2024-01-01.csv", day, 3000), kline(t, dir, "BUSDT-1m-2024-01-01.csv", day, 2000)}
+	rec := &recorder{}
+	o := options(t)
+	o.BatchSize, o.Progress = 700, rec
+	_, err := importer.Run(context.Background(), &counting{}, files, o)
+	require.NoError(t, err)
+	require.Equal(t, 2, rec.plan.Ranges)
+	require.Equal(t, "files", rec.plan.Noun)
+	require.InDelta(t, 5000, int(rec.plan.Total/time.Minute), 50, "rows estimated from the first rows' size")
+	lines := 0
+	for _, p := range rec.pages {
+		lines += p.Returned
+		require.Equal(t, time.Duration(p.Returned)*time.Minute, p.Advanced)
+	}
+	require.Equal(t, 5000, lines)
+	require.Len(t, rec.pages, 5+3)
+	require.Equal(t, backfill.Summary{Ranges: 2, Finished: 2, Rows: 5000, Inserted: 5000, Elapsed: rec.finish.Elapsed}, rec.finish)
 }
