@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -396,6 +398,49 @@ func TestTradeConflicts(t *testing.T) {
 			require.NoError(t, s.Pool().QueryRow(ctx, `SELECT reason FROM ops.rejected_rows WHERE code = 'conflict' AND data_type = 'trades'`).Scan(&reason))
 			require.Contains(t, reason, "side buy → sell")
 			require.Equal(t, 1, count(t, s, `SELECT count(*) FROM market.trades WHERE trade_id = '9' AND side = 'buy'`))
+		})
+	}
+}
+
+// Migration 5 gives the rejected rows written before it the code their
+// source and reason imply.
+func TestRejectedRowsCodeMigration(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			url := b.MigratedDB(t)
+			m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
+			require.NoError(t, err)
+			defer m.Close()
+			require.NoError(t, m.Down(1))
+			conn, err := pgx.Connect(ctx, url)
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			for i, r := range [][2]string{
+				{"decode", "unexpected end of JSON input"},
+				{"database", "database refused: ERROR: new row violates check constraint"},
+				{"validation", "crossed_book: bid 101 > ask 100"},
+				{"validation", "ohlc_inconsistent: low 200 > open 100"},
+				{"validation", "future_timestamp: 1h0m0s ahead of now (tolerance 10s)"},
+				{"import", "low > high"},
+				{"import", `open: invalid decimal: "x"`},
+				{"import", "ts 2024-01-01T00:03:30Z is not aligned to 1m"},
+				{"import", "volume must be >= 0"},
+				{"import", "csv: bare \" in non-quoted-field"},
+				{"elsewhere", "something"},
+			} {
+				_, err := conn.Exec(ctx, `INSERT INTO ops.rejected_rows (id, ts, exchange, symbol, data_type, source, reason)
+					VALUES (gen_random_uuid(), now() - make_interval(secs => $1), 'binance', 'BTC/USDT', 'ohlcv', $2, $3)`, i, r[0], r[1])
+				require.NoError(t, err)
+			}
+			require.NoError(t, m.Up())
+			var codes []string
+			rows, err := conn.Query(ctx, `SELECT code FROM ops.rejected_rows ORDER BY ts DESC`)
+			require.NoError(t, err)
+			codes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			require.Equal(t, []string{"decode", "db_refused", "crossed_book", "ohlc_relation", "future_time", "ohlc_relation",
+				"decode", "misaligned_timestamp", "invalid_value", "decode", "unclassified"}, codes)
 		})
 	}
 }
