@@ -231,50 +231,54 @@ func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
 // partRows is the most rows a transaction takes when a batch goes into a
 // hypertable. A transaction that creates a chunk holds it until it
 // commits, so another that meets the same chunk waits that long: short
-// transactions keep two streams from queueing behind each other at every
-// chunk boundary of a bulk load.
+// transactions keep streams from queueing behind each other at chunk
+// boundaries.
 const partRows = 8 << 10
 
 // loadParts loads rows. Into a hypertable, a batch in key order larger than
-// partRows is loaded in parts of at most partRows rows, contiguous (so no
-// two share a key), as many at once as there are COPY slots. A failure of
-// any part fails the call; the caller's retry is idempotent. The rejected
-// rows returned include the conflicts.
+// partRows is cut into as many contiguous sections as there are COPY
+// slots, loaded at once, each in parts of at most partRows rows one after
+// another: the sections meet in one chunk at most, and each part commits
+// before its section moves on. A failure of any part fails the call; the
+// caller's retry is idempotent. The rejected rows returned include the
+// conflicts.
 func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []RejectedRow, error) {
 	if len(rows) <= partRows || t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
-	n := (len(rows) + partRows - 1) / partRows
+	n := cap(slots)
 	size := (len(rows) + n - 1) / n
 	var (
 		mu    sync.Mutex
 		total Result
 		rej   []RejectedRow
 		errs  []error
-		next  = make(chan []T)
 		wg    sync.WaitGroup
 	)
-	for range cap(slots) {
+	for i := 0; i < len(rows); i += size {
+		section := rows[i:min(i+size, len(rows))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for part := range next {
-				r, c, err := loadIsolating(ctx, s, t, part)
+			for j := 0; j < len(section) && ctx.Err() == nil; j += partRows {
+				r, c, err := loadIsolating(ctx, s, t, section[j:min(j+partRows, len(section))])
 				mu.Lock()
 				total, rej = total.Add(r), append(rej, c...)
 				if err != nil {
 					errs = append(errs, err)
 				}
 				mu.Unlock()
+				if err != nil {
+					return
+				}
 			}
 		}()
 	}
-	for i := 0; i < len(rows); i += size {
-		next <- rows[i:min(i+size, len(rows))]
-	}
-	close(next)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		return Result{}, nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return Result{}, nil, err
 	}
 	return total, rej, nil
