@@ -19,6 +19,7 @@ type Plan struct {
 	Exchange  string
 	Timeframe market.Timeframe
 	Ranges    int           // ranges with something left to fetch
+	Noun      string        // what Ranges counts, for display; "" means "ranges"
 	Total     time.Duration // their summed span
 	Done      time.Duration // of which earlier runs fetched
 }
@@ -54,10 +55,16 @@ const DefaultLogEvery = 10 * time.Second
 // NewProgress chooses how to show a run: a progress bar when w is a
 // terminal, else a log line every DefaultLogEvery through logger.
 func NewProgress(w io.Writer, logger *slog.Logger) Progress {
+	return NewNamedProgress(w, logger, "backfill")
+}
+
+// NewNamedProgress is NewProgress for another command that loads history
+// (import): its log lines say name rather than "backfill".
+func NewNamedProgress(w io.Writer, logger *slog.Logger, name string) Progress {
 	if IsTerminal(w) {
 		return NewBar(w)
 	}
-	return NewLog(logger, DefaultLogEvery, nil)
+	return newLog(logger, name, DefaultLogEvery, nil)
 }
 
 // IsTerminal reports whether w is a terminal (an *os.File on a tty).
@@ -87,7 +94,7 @@ func (b *Bar) Start(p Plan) {
 	b.done = p.Done
 	b.bar = progressbar.NewOptions64(max(int64(p.Total/b.unit), 1),
 		progressbar.OptionSetWriter(b.w),
-		progressbar.OptionSetDescription(fmt.Sprintf("%s %s, %d ranges", p.Exchange, p.Timeframe, p.Ranges)),
+		progressbar.OptionSetDescription(fmt.Sprintf("%s %s, %d %s", p.Exchange, p.Timeframe, p.Ranges, noun(p))),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
@@ -132,6 +139,7 @@ func (b *Bar) Finish(s Summary) {
 // and the end.
 type Log struct {
 	log   *slog.Logger
+	name  string // the command, in messages
 	every time.Duration
 	now   func() time.Time
 
@@ -146,13 +154,17 @@ type Log struct {
 
 // NewLog returns a Log; nil now means time.Now.
 func NewLog(logger *slog.Logger, every time.Duration, now func() time.Time) *Log {
+	return newLog(logger, "backfill", every, now)
+}
+
+func newLog(logger *slog.Logger, name string, every time.Duration, now func() time.Time) *Log {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Log{log: logger.With("component", "backfill"), every: every, now: now}
+	return &Log{log: logger.With("component", name), name: name, every: every, now: now}
 }
 
 // Start implements Progress.
@@ -161,7 +173,7 @@ func (l *Log) Start(p Plan) {
 	defer l.mu.Unlock()
 	l.plan, l.start = p, l.now()
 	l.lastLog = l.start
-	l.log.Info("backfill starting", "exchange", p.Exchange, "timeframe", p.Timeframe, "ranges", p.Ranges,
+	l.log.Info(l.name+" starting", "exchange", p.Exchange, "timeframe", p.Timeframe, noun(p), p.Ranges,
 		"span", p.Total.String(), "already_done", percent(p.Done, p.Total))
 }
 
@@ -188,18 +200,25 @@ func (l *Log) Page(e PageEvent) {
 		eta := time.Duration(float64(elapsed) * float64(left) / float64(l.done))
 		attrs = append(attrs, "eta", eta.Round(time.Second).String())
 	}
-	l.log.Info("backfill progress", attrs...)
+	l.log.Info(l.name+" progress", attrs...)
 }
 
 // Finish implements Progress.
 func (l *Log) Finish(s Summary) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.log.Info("backfill finished", "ranges", s.Ranges, "finished", s.Finished, "resumed", s.Resumed,
+	l.log.Info(l.name+" finished", "ranges", s.Ranges, "finished", s.Finished, "resumed", s.Resumed,
 		"already_done", s.AlreadyDone, "skipped", s.Skipped, "failed", s.Failed, "requests", s.Requests,
 		"pages", s.Pages, "empty_pages", s.EmptyPages, "rows", s.Rows, "inserted", s.Inserted,
 		"updated", s.Updated, "duplicates", s.Duplicates, "rejected", s.Rejected,
 		"elapsed", s.Elapsed.Round(time.Millisecond).String())
+}
+
+func noun(p Plan) string {
+	if p.Noun == "" {
+		return "ranges"
+	}
+	return p.Noun
 }
 
 func percent(part, whole time.Duration) string {

@@ -2,13 +2,20 @@
 // (12 columns, no header, open time in ms or, in newer files, µs) and plain
 // CSV with a `ts,open,high,low,close,volume` header, each plain, gzipped or
 // zipped. It streams: memory stays flat whatever the file size.
+//
+// It refuses what it cannot read (code "decode"), open times not aligned to
+// the timeframe ("misaligned_timestamp") and, in Binance files, rows whose
+// close_time says another timeframe ("timeframe_mismatch"). The candle
+// rules themselves are the daemon's checks (internal/quality), which the
+// importer runs on what this package reads.
 package candlecsv
 
 import (
 	"archive/zip"
-	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
@@ -16,17 +23,32 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Errors.
 var (
 	ErrChecksum = errors.New("checksum mismatch")
 	ErrFormat   = errors.New("unrecognised candle file")
+	// ErrTruncated: the file ends in the middle of a line that does not
+	// parse. The lines before it are read; the last one is refused.
+	ErrTruncated = errors.New("file ends mid-line")
+)
+
+// Codes of the rows this package refuses (ops.rejected_rows.code).
+const (
+	CodeDecode            = store.CodeDecode
+	CodeMisaligned        = quality.CheckMisalignedTimestamp
+	CodeFuture            = quality.CheckFutureTime
+	CodeTimeframeMismatch = "timeframe_mismatch"
 )
 
 // Options say what the rows are.
@@ -37,17 +59,18 @@ type Options struct {
 	Now       time.Time // candles ending after Now are stored as open
 }
 
-// Reject is a row that failed the basic checks, kept whole.
+// Reject is a row this package refused, kept whole.
 type Reject struct {
 	File   string   `json:"file"`
 	Line   int      `json:"line"`
 	Fields []string `json:"fields"`
+	Code   string   `json:"-"`
 	Reason string   `json:"-"`
 }
 
-// Sink receives parsed rows in order.
+// Sink receives parsed rows in order, with their line numbers.
 type Sink interface {
-	Candle(market.Candle) error
+	Candle(c market.Candle, line int) error
 	Reject(Reject) error
 }
 
@@ -84,6 +107,12 @@ func VerifyChecksum(path string) (bool, error) {
 
 // ReadFile parses one file (by extension: .zip, .gz or plain) into sink.
 func ReadFile(path string, opts Options, sink Sink) error {
+	return eachPart(path, func(r io.Reader, name string) error { return Read(r, name, opts, sink) })
+}
+
+// eachPart calls fn with the CSV text of path: each .csv of a zip, the
+// content of a .gz, or the file itself.
+func eachPart(path string, fn func(r io.Reader, name string) error) error {
 	switch {
 	case strings.HasSuffix(path, ".zip"):
 		zr, err := zip.OpenReader(path)
@@ -99,7 +128,7 @@ func ReadFile(path string, opts Options, sink Sink) error {
 			if err != nil {
 				return fmt.Errorf("opening %s in %s: %w", f.Name, path, err)
 			}
-			err = Read(rc, path+"!"+f.Name, opts, sink)
+			err = fn(rc, path+"!"+f.Name)
 			rc.Close()
 			if err != nil {
 				return err
@@ -112,55 +141,328 @@ func ReadFile(path string, opts Options, sink Sink) error {
 			return err
 		}
 		defer f.Close()
-		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<16))
+		gz, err := gzip.NewReader(f)
 		if err != nil {
 			return fmt.Errorf("opening %s: %w", path, err)
 		}
 		defer gz.Close()
-		return Read(gz, path, opts, sink)
+		return fn(gz, path)
 	default:
 		f, err := os.Open(path)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		return Read(f, path, opts, sink)
+		return fn(f, path)
 	}
+}
+
+// size is the CSV text's size in bytes: the uncompressed sizes a zip
+// records, the size a gzip trailer records (modulo 4 GiB), or the file's.
+func size(path string) (int64, error) {
+	switch {
+	case strings.HasSuffix(path, ".zip"):
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			return 0, fmt.Errorf("opening %s: %w", path, err)
+		}
+		defer zr.Close()
+		var n int64
+		for _, f := range zr.File {
+			n += int64(f.UncompressedSize64)
+		}
+		return n, nil
+	case strings.HasSuffix(path, ".gz"):
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		var trailer [4]byte
+		if _, err := f.ReadAt(trailer[:], mustSize(f)-4); err != nil {
+			return 0, fmt.Errorf("reading %s: %w", path, err)
+		}
+		return int64(binary.LittleEndian.Uint32(trailer[:])), nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func mustSize(f *os.File) int64 {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// SampleRows is how many rows Inspect reads.
+const SampleRows = 1000
+
+// Sample is what the first rows of a file say about all of it.
+type Sample struct {
+	Rows int // data rows sampled
+	// Spacing is the least positive distance between consecutive open
+	// times, between Prev and Next; 0 with fewer than two rows.
+	Spacing    time.Duration
+	Prev, Next time.Time
+	// Span is the candle period the first row's close_time says (Binance
+	// files), at open time SpanAt; 0 without close_time.
+	Span   time.Duration
+	SpanAt time.Time
+	// EstRows estimates the file's data rows from the sampled rows' size.
+	EstRows int64
+}
+
+var errSampled = errors.New("sampled")
+
+// Inspect reads the first SampleRows rows of path: enough to tell its
+// timeframe before anything is stored.
+func Inspect(path string) (Sample, error) {
+	var smp Sample
+	var bytesRead int64
+	err := eachPart(path, func(r io.Reader, name string) error {
+		ls := newLines(r)
+		var lay layout
+		detected := false
+		var prev time.Time
+		for smp.Rows < SampleRows {
+			rec, _, err := ls.next()
+			if errors.Is(err, io.EOF) {
+				return errSampled
+			}
+			var le *lineError
+			if errors.As(err, &le) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", name, err)
+			}
+			for _, f := range rec {
+				bytesRead += int64(len(f)) + 1
+			}
+			if !detected {
+				var header bool
+				if lay, header, err = detect(rec); err != nil {
+					return fmt.Errorf("%w %s: %v", ErrFormat, name, err)
+				}
+				detected = true
+				if header {
+					continue
+				}
+			}
+			if len(rec) <= max(lay.ts, lay.closeTime) {
+				continue
+			}
+			ts, err := ParseTime(rec[lay.ts])
+			if err != nil {
+				continue
+			}
+			smp.Rows++
+			if d := ts.Sub(prev); !prev.IsZero() && d > 0 && (smp.Spacing == 0 || d < smp.Spacing) {
+				smp.Spacing, smp.Prev, smp.Next = d, prev, ts
+			}
+			prev = ts
+			if lay.closeTime >= 0 && smp.Span == 0 {
+				if end, err := ParseTime(rec[lay.closeTime]); err == nil {
+					smp.Span, smp.SpanAt = Span(ts, end), ts
+				}
+			}
+		}
+		return errSampled
+	})
+	if err != nil && !errors.Is(err, errSampled) {
+		return Sample{}, err
+	}
+	total, err := size(path)
+	if err != nil {
+		return Sample{}, err
+	}
+	if smp.Rows > 0 && bytesRead > 0 {
+		smp.EstRows = max(int64(float64(total)*float64(smp.Rows)/float64(bytesRead)), int64(smp.Rows))
+	}
+	return smp, nil
+}
+
+// Name is what a Binance public-data file name says:
+// SYMBOL-INTERVAL-DATE.zip, e.g. BTCUSDT-1m-2024-01.zip.
+type Name struct {
+	Symbol   string // the exchange's market id, e.g. BTCUSDT
+	Interval string // Binance's interval, e.g. 1m, 1mo
+}
+
+var binanceName = regexp.MustCompile(`^([A-Z0-9]{2,})-(1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1mo)(-[0-9][0-9-]*)?$`)
+
+// BinanceName parses path's base name as a Binance public-data name.
+func BinanceName(path string) (Name, bool) {
+	base := filepath.Base(path)
+	for _, ext := range []string{".CHECKSUM", ".gz", ".zip", ".csv"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	m := binanceName.FindStringSubmatch(base)
+	if m == nil {
+		return Name{}, false
+	}
+	return Name{Symbol: m[1], Interval: m[2]}, true
 }
 
 // column positions for one layout.
 type layout struct {
 	ts, open, high, low, close, volume int
+	closeTime                          int // -1: none
 	width                              int // fields per row, 0: any >= 6
 }
 
-var binance = layout{0, 1, 2, 3, 4, 5, 12}
+var binance = layout{0, 1, 2, 3, 4, 5, 6, 12}
+
+// lines splits r into records: one string per block read, each line's
+// fields substrings of it, so a row costs no allocation of its own (the
+// candles keep their block alive until they are let go, batch by batch).
+type lines struct {
+	r    io.Reader
+	buf  []byte
+	data string // the current block's complete lines
+	pos  int
+	eof  bool
+	line int
+	rec  []string
+}
+
+const blockSize = 256 << 10
+
+func newLines(r io.Reader) *lines {
+	return &lines{r: r, buf: make([]byte, 0, blockSize), rec: make([]string, 0, 16)}
+}
+
+// next returns the next non-empty line's fields (valid until the next
+// call), whether the line ended with a newline, and io.EOF at the end.
+// Fields in quotes are unquoted as encoding/csv does.
+func (l *lines) next() ([]string, bool, error) {
+	for {
+		if l.pos >= len(l.data) {
+			if err := l.fill(); err != nil {
+				return nil, false, err
+			}
+		}
+		rest := l.data[l.pos:]
+		end := strings.IndexByte(rest, '\n')
+		complete := end >= 0
+		if !complete {
+			end = len(rest) // the last line, without a newline
+		}
+		raw := rest[:end]
+		l.pos += end + 1
+		l.line++
+		raw = strings.TrimSuffix(raw, "\r")
+		if raw == "" {
+			continue
+		}
+		if strings.IndexByte(raw, '"') >= 0 {
+			cr := csv.NewReader(strings.NewReader(raw))
+			cr.FieldsPerRecord = -1
+			rec, err := cr.Read()
+			if err != nil {
+				var pe *csv.ParseError
+				if errors.As(err, &pe) {
+					return []string{raw}, complete, &lineError{pe.Err}
+				}
+				return []string{raw}, complete, &lineError{err}
+			}
+			return rec, complete, nil
+		}
+		l.rec = l.rec[:0]
+		for {
+			i := strings.IndexByte(raw, ',')
+			if i < 0 {
+				l.rec = append(l.rec, raw)
+				break
+			}
+			l.rec = append(l.rec, raw[:i])
+			raw = raw[i+1:]
+		}
+		return l.rec, complete, nil
+	}
+}
+
+// lineError is a line encoding/csv could not split.
+type lineError struct{ err error }
+
+func (e *lineError) Error() string { return "csv: " + e.err.Error() }
+
+// fill converts the next block of complete lines, or the rest of the
+// input, to a string.
+func (l *lines) fill() error {
+	l.data, l.pos = "", 0
+	for {
+		if l.eof {
+			if len(l.buf) == 0 {
+				return io.EOF
+			}
+			l.data, l.buf = string(l.buf), l.buf[:0]
+			return nil
+		}
+		if len(l.buf) == cap(l.buf) { // a line longer than a block
+			l.buf = slices.Grow(l.buf, cap(l.buf))
+		}
+		n, err := l.r.Read(l.buf[len(l.buf):cap(l.buf)])
+		l.buf = l.buf[:len(l.buf)+n]
+		if errors.Is(err, io.EOF) {
+			l.eof = true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(l.buf) < cap(l.buf)/2 {
+			continue
+		}
+		if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
+			l.data = string(l.buf[:i+1])
+			l.buf = l.buf[:copy(l.buf, l.buf[i+1:])]
+			return nil
+		}
+	}
+}
 
 // Read parses CSV from r. The layout is found from the first row: a header
 // naming ts/open/high/low/close/volume, Binance's header, or a numeric
 // 12-column Binance row.
 func Read(r io.Reader, name string, opts Options, sink Sink) error {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<16))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
 	tf := opts.Timeframe.Duration()
+	if tf <= 0 {
+		return fmt.Errorf("%w: timeframe %q", ErrFormat, opts.Timeframe)
+	}
+	ls := newLines(r)
 	var lay layout
 	detected := false
-	line := 0
+	refuse := func(rec []string, complete bool, code, reason string) error {
+		if !complete {
+			reason = "the file ends mid-line (truncated?): " + reason
+		}
+		if err := sink.Reject(Reject{File: name, Line: ls.line, Fields: copyOf(rec), Code: code, Reason: reason}); err != nil {
+			return err
+		}
+		if !complete {
+			return fmt.Errorf("%w: %s line %d", ErrTruncated, name, ls.line)
+		}
+		return nil
+	}
 	for {
-		rec, err := cr.Read()
+		rec, complete, err := ls.next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		line++
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				if err := sink.Reject(Reject{File: name, Line: line, Fields: copyOf(rec), Reason: "csv: " + pe.Err.Error()}); err != nil {
-					return err
-				}
-				continue
+		var le *lineError
+		if errors.As(err, &le) {
+			if err := refuse(rec, complete, CodeDecode, le.Error()); err != nil {
+				return err
 			}
+			continue
+		}
+		if err != nil {
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
 		if !detected {
@@ -174,14 +476,14 @@ func Read(r io.Reader, name string, opts Options, sink Sink) error {
 				continue
 			}
 		}
-		c, reason := parse(rec, lay, opts, tf)
+		c, code, reason := parse(rec, lay, opts, tf)
 		if reason != "" {
-			if err := sink.Reject(Reject{File: name, Line: line, Fields: copyOf(rec), Reason: reason}); err != nil {
+			if err := refuse(rec, complete, code, reason); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := sink.Candle(c); err != nil {
+		if err := sink.Candle(c, ls.line); err != nil {
 			return err
 		}
 	}
@@ -206,7 +508,7 @@ func detect(first []string) (layout, bool, error) {
 	if _, ok := idx["open_time"]; ok && len(first) == 12 { // Binance files with a header row
 		return binance, true, nil
 	}
-	var l layout
+	l := layout{closeTime: -1}
 	for _, col := range []struct {
 		names []string
 		dst   *int
@@ -229,62 +531,81 @@ func detect(first []string) (layout, bool, error) {
 	return l, true, nil
 }
 
-func parse(rec []string, l layout, o Options, tf time.Duration) (market.Candle, string) {
+func parse(rec []string, l layout, o Options, tf time.Duration) (market.Candle, string, string) {
 	if l.width > 0 && len(rec) != l.width {
-		return market.Candle{}, fmt.Sprintf("want %d fields, got %d", l.width, len(rec))
+		return market.Candle{}, CodeDecode, fmt.Sprintf("want %d fields, got %d", l.width, len(rec))
 	}
-	need := max(l.ts, l.open, l.high, l.low, l.close, l.volume)
+	need := max(l.ts, l.open, l.high, l.low, l.close, l.volume, l.closeTime)
 	if len(rec) <= need {
-		return market.Candle{}, fmt.Sprintf("want at least %d fields, got %d", need+1, len(rec))
+		return market.Candle{}, CodeDecode, fmt.Sprintf("want at least %d fields, got %d", need+1, len(rec))
 	}
 	ts, err := ParseTime(rec[l.ts])
 	if err != nil {
-		return market.Candle{}, "ts: " + err.Error()
+		return market.Candle{}, CodeDecode, "ts: " + err.Error()
 	}
 	if !o.Now.IsZero() && ts.After(o.Now) {
-		return market.Candle{}, fmt.Sprintf("ts %s is in the future", ts.Format(time.RFC3339))
-	}
-	// Truncate, not UnixNano: that overflows past 2262 and called a candle
-	// of year 9999 "not aligned". Timeframes divide a day, so multiples
-	// since the zero time are multiples since the epoch.
-	if !ts.Truncate(tf).Equal(ts) {
-		return market.Candle{}, fmt.Sprintf("ts %s is not aligned to %s", ts.Format(time.RFC3339), o.Timeframe)
+		return market.Candle{}, CodeFuture, fmt.Sprintf("ts %s is in the future", ts.Format(time.RFC3339))
 	}
 	c := market.Candle{Exchange: o.Exchange, Symbol: o.Symbol, Timeframe: o.Timeframe, Time: ts}
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		name string
 		i    int
 		dst  *market.Decimal
 	}{{"open", l.open, &c.Open}, {"high", l.high, &c.High}, {"low", l.low, &c.Low}, {"close", l.close, &c.Close}, {"volume", l.volume, &c.Volume}} {
 		v, err := market.ParseDecimal(strings.TrimSpace(rec[f.i]))
 		if err != nil {
-			return market.Candle{}, f.name + ": " + err.Error()
+			return market.Candle{}, CodeDecode, f.name + ": " + err.Error()
 		}
 		*f.dst = v
 	}
-	if reason := Check(c); reason != "" {
-		return market.Candle{}, reason
+	// Truncate, not UnixNano: that overflows past 2262 and called a candle
+	// of year 9999 "not aligned". Timeframes divide a day, so multiples
+	// since the zero time are multiples since the epoch.
+	if !ts.Truncate(tf).Equal(ts) {
+		return market.Candle{}, CodeMisaligned, fmt.Sprintf("ts %s is not aligned to %s", ts.Format(time.RFC3339), o.Timeframe)
+	}
+	if l.closeTime >= 0 {
+		end, err := ParseTime(rec[l.closeTime])
+		if err != nil {
+			return market.Candle{}, CodeDecode, "close_time: " + err.Error()
+		}
+		span := Span(ts, end)
+		if span <= 0 {
+			return market.Candle{}, CodeDecode, fmt.Sprintf("close_time %s is not after the open time %s",
+				end.Format(time.RFC3339Nano), ts.Format(time.RFC3339))
+		}
+		if span != tf {
+			return market.Candle{}, CodeTimeframeMismatch, fmt.Sprintf("close_time %s says the candle spans %s, not %s",
+				end.Format(time.RFC3339Nano), FormatSpan(span), o.Timeframe)
+		}
 	}
 	c.Closed = c.ClosedAt(o.Now)
-	return c, ""
+	return c, "", ""
 }
 
-// Check applies the basic candle rules: low <= open, close <= high, prices
-// positive and volume >= 0. It returns the first broken rule, or "".
-func Check(c market.Candle) string {
-	switch {
-	case c.Low.Sign() <= 0 || c.Open.Sign() <= 0 || c.High.Sign() <= 0 || c.Close.Sign() <= 0:
-		return "prices must be > 0"
-	case c.Volume.Sign() < 0:
-		return "volume must be >= 0"
-	case c.Low.Cmp(c.High) > 0:
-		return "low > high"
-	case c.Open.Cmp(c.Low) < 0 || c.Open.Cmp(c.High) > 0:
-		return "open outside [low, high]"
-	case c.Close.Cmp(c.Low) < 0 || c.Close.Cmp(c.High) > 0:
-		return "close outside [low, high]"
+// Span is the period of a candle from its open time and Binance's
+// close_time, the period's last millisecond (or microsecond).
+func Span(open, closeTime time.Time) time.Duration {
+	d := closeTime.Sub(open)
+	return d.Truncate(time.Millisecond) + time.Millisecond
+}
+
+// FormatSpan writes a candle period as timeframes are written: 1m, 4h, 1d.
+func FormatSpan(d time.Duration) string {
+	for _, tf := range market.Timeframes() {
+		if tf.Duration() == d {
+			return string(tf)
+		}
 	}
-	return ""
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d >= time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d >= time.Minute && d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
 }
 
 // ParseTime reads an epoch number (seconds, ms or µs by magnitude), RFC

@@ -7,10 +7,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -23,8 +25,8 @@ type collect struct {
 	rejects []Reject
 }
 
-func (c *collect) Candle(x market.Candle) error { c.candles = append(c.candles, x); return nil }
-func (c *collect) Reject(r Reject) error        { c.rejects = append(c.rejects, r); return nil }
+func (c *collect) Candle(x market.Candle, _ int) error { c.candles = append(c.candles, x); return nil }
+func (c *collect) Reject(r Reject) error               { c.rejects = append(c.rejects, r); return nil }
 
 var opts = Options{Exchange: "binance", Symbol: "BTC/USDT", Timeframe: market.TF1m, Now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 
@@ -59,27 +61,132 @@ func TestPlainHeaderAndRejects(t *testing.T) {
 	body := `ts,open,high,low,close,volume
 2024-01-01T00:00:00Z,1,2,0.5,1.5,10
 2024-01-01T00:01:00Z,1,2,0.5,1.5,-1
-2024-01-01T00:02:00Z,1,0.4,0.5,1.5,10
 2024-01-01T00:03:30Z,1,2,0.5,1.5,10
 2024-01-01T00:04:00Z,x,2,0.5,1.5,10
-2024-01-01T00:05:00Z,3,2,0.5,1.5,10
 1704067560,1,2,0.5,1.5,10
 2024-01-01T00:07:00Z,1,2
+"2024-01-01T00:08:00Z","1",2,0.5,1.5,10
+2024-01-01T00:09:00Z,"1,2,0.5,1.5,10
+
 `
 	var c collect
 	require.NoError(t, Read(strings.NewReader(body), "p.csv", opts, &c))
-	require.Len(t, c.candles, 2)
-	require.Equal(t, time.Date(2024, 1, 1, 0, 6, 0, 0, time.UTC), c.candles[1].Time, "epoch seconds")
-	var reasons []string
+	require.Len(t, c.candles, 4, "the candle rules are the quality checks', applied by the importer")
+	require.Equal(t, time.Date(2024, 1, 1, 0, 6, 0, 0, time.UTC), c.candles[2].Time, "epoch seconds")
+	require.Equal(t, time.Date(2024, 1, 1, 0, 8, 0, 0, time.UTC), c.candles[3].Time, "quoted fields")
+	var got []string
 	for _, r := range c.rejects {
-		reasons = append(reasons, r.Reason)
+		got = append(got, r.Code+" "+r.Reason)
 	}
 	require.Equal(t, []string{
-		"volume must be >= 0", "low > high", "ts 2024-01-01T00:03:30Z is not aligned to 1m",
-		`open: invalid decimal: "x"`, "open outside [low, high]", "want at least 6 fields, got 3",
-	}, reasons)
-	require.Equal(t, 3, c.rejects[0].Line, "lines count the header")
-	require.Equal(t, "-1", c.rejects[0].Fields[5], "the row is kept whole")
+		"misaligned_timestamp ts 2024-01-01T00:03:30Z is not aligned to 1m",
+		`decode open: invalid decimal: "x"`, "decode want at least 6 fields, got 3",
+		`decode csv: extraneous or missing " in quoted-field`,
+	}, got)
+	require.Equal(t, 4, c.rejects[0].Line, "lines count the header")
+	require.Equal(t, "10", c.rejects[0].Fields[5], "the row is kept whole")
+	require.Equal(t, 9, c.rejects[3].Line)
+}
+
+func TestCloseTimeSaysTheTimeframe(t *testing.T) {
+	// Two 5m candles read as 1m: each row's close_time gives it away.
+	body := "1704067200000,1,2,0.5,1.5,10,1704067499999,0,1,0,0,0\n1704067500000,1,2,0.5,1.5,10,1704067799999,0,1,0,0,0\n"
+	var c collect
+	require.NoError(t, Read(strings.NewReader(body), "f.csv", opts, &c))
+	require.Empty(t, c.candles)
+	require.Len(t, c.rejects, 2)
+	require.Equal(t, CodeTimeframeMismatch, c.rejects[0].Code)
+	require.Equal(t, "close_time 2024-01-01T00:04:59.999Z says the candle spans 5m, not 1m", c.rejects[0].Reason)
+	o := opts
+	o.Timeframe = market.TF5m
+	c = collect{}
+	require.NoError(t, Read(strings.NewReader(body), "f.csv", o, &c))
+	require.Len(t, c.candles, 2)
+	us := strings.ReplaceAll(strings.ReplaceAll(body, "000,1,2", "000000,1,2"), "99999,0", "99999999,0")
+	c = collect{}
+	require.NoError(t, Read(strings.NewReader(us), "f.csv", o, &c))
+	require.Len(t, c.candles, 2, "µs files: close_time ends a microsecond early")
+}
+
+// Issue 11 §3: a CSV truncated mid-line was imported without a word. The
+// reader now refuses the last line as truncated and says so.
+func TestTruncatedFile(t *testing.T) {
+	body := binanceMS + "1704067320000,42320.00000000,42330.0000"
+	var c collect
+	err := Read(strings.NewReader(body), "cut.csv", opts, &c)
+	require.ErrorIs(t, err, ErrTruncated)
+	require.Len(t, c.candles, 2, "the lines before it are read")
+	require.Len(t, c.rejects, 1)
+	require.Equal(t, CodeDecode, c.rejects[0].Code)
+	require.Contains(t, c.rejects[0].Reason, "ends mid-line")
+	// A last line without a newline that parses is fine.
+	c = collect{}
+	require.NoError(t, Read(strings.NewReader(strings.TrimSuffix(binanceMS, "\n")), "f.csv", opts, &c))
+	require.Len(t, c.candles, 2)
+}
+
+func TestLongInputCrossesBlocks(t *testing.T) {
+	var b strings.Builder
+	const n = 20_000 // several blocks
+	for i := range n {
+		ts := int64(1704067200000) + int64(i)*60_000
+		fmt.Fprintf(&b, "%d,42283.58000000,42298.62000000,42261.02000000,42298.61000000,35.92724000,%d,1519032.28672260,1327,23.28190000,984389.22446800,0\r\n", ts, ts+59_999)
+	}
+	var c collect
+	require.NoError(t, Read(iotest.HalfReader(strings.NewReader(b.String())), "big.csv", opts, &c))
+	require.Empty(t, c.rejects)
+	require.Len(t, c.candles, n)
+	require.Equal(t, time.UnixMilli(1704067200000+(n-1)*60_000).UTC(), c.candles[n-1].Time)
+	require.Equal(t, "35.92724000", c.candles[n-1].Volume.String())
+}
+
+func TestInspect(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 3000 {
+		ts := int64(1704067200000) + int64(i)*300_000
+		fmt.Fprintf(&b, "%d,1,2,0.5,1.5,10,%d,0,1,0,0,0\n", ts, ts+299_999)
+	}
+	path := filepath.Join(dir, "BTCUSDT-5m-2024-01.csv")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	s, err := Inspect(path)
+	require.NoError(t, err)
+	require.Equal(t, SampleRows, s.Rows)
+	require.Equal(t, 5*time.Minute, s.Spacing)
+	require.Equal(t, 5*time.Minute, s.Span)
+	require.InDelta(t, 3000, s.EstRows, 30)
+
+	gz := filepath.Join(dir, "k.csv.gz")
+	var buf bytes.Buffer
+	gw := gzip.NewWriter(&buf)
+	_, _ = gw.Write([]byte("ts,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,1,1,1,1\n2024-01-01T01:00:00Z,1,1,1,1,1\n2024-01-01T03:00:00Z,1,1,1,1,1\n"))
+	require.NoError(t, gw.Close())
+	require.NoError(t, os.WriteFile(gz, buf.Bytes(), 0o600))
+	s, err = Inspect(gz)
+	require.NoError(t, err)
+	require.Equal(t, 3, s.Rows)
+	require.Equal(t, time.Hour, s.Spacing)
+	require.Zero(t, s.Span, "no close_time")
+	require.Equal(t, int64(3), s.EstRows)
+}
+
+func TestBinanceName(t *testing.T) {
+	for path, want := range map[string]Name{
+		"/data/BTCUSDT-1m-2024-01.zip":       {"BTCUSDT", "1m"},
+		"ETHBTC-1mo-2023-12.zip":             {"ETHBTC", "1mo"},
+		"XRPUSDT-5m-2024-01-01.csv.gz":       {"XRPUSDT", "5m"},
+		"BTCUSDT-1h-2024-01-01.zip.CHECKSUM": {"BTCUSDT", "1h"},
+		"1000SATSUSDT-15m-2024-03-04.csv":    {"1000SATSUSDT", "15m"},
+		"SYM0USDT-1m.csv":                    {"SYM0USDT", "1m"},
+	} {
+		got, ok := BinanceName(path)
+		require.True(t, ok, path)
+		require.Equal(t, want, got, path)
+	}
+	for _, path := range []string{"k.csv", "btcusdt-1m-2024-01.zip", "BTCUSDT-7m-2024.zip", "BTCUSDT-1m-final.csv", "BTCUSDT.csv"} {
+		_, ok := BinanceName(path)
+		require.False(t, ok, path)
+	}
 }
 
 // A candle of year 9999 is refused for what it is: in the future. Its
@@ -184,15 +291,24 @@ func TestParseTime(t *testing.T) {
 func FuzzRead(f *testing.F) {
 	f.Add([]byte(binanceMS))
 	f.Add([]byte("ts,open,high,low,close,volume\n2024-01-01,1,2,0.5,1,3\n"))
+	f.Add([]byte("ts,open,high,low,close,volume\n\"2024-01-01\",1,2,0.5,1,3\r\n\n2024-01-02,1"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var c collect
 		err := Read(bytes.NewReader(b), "fuzz.csv", opts, &c)
-		if err != nil && !errors.Is(err, ErrFormat) {
+		if err != nil && !errors.Is(err, ErrFormat) && !errors.Is(err, ErrTruncated) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}
 		for _, x := range c.candles {
-			if Check(x) != "" || x.Time.IsZero() {
-				t.Fatalf("accepted a bad candle %+v", x)
+			if x.Time.IsZero() || !x.Open.Valid() || !x.High.Valid() || !x.Low.Valid() || !x.Close.Valid() || !x.Volume.Valid() {
+				t.Fatalf("accepted an incomplete candle %+v", x)
+			}
+			if x.Time.UnixNano()%int64(time.Minute) != 0 {
+				t.Fatalf("accepted a misaligned candle %+v", x)
+			}
+		}
+		for _, r := range c.rejects {
+			if r.Code == "" || r.Reason == "" {
+				t.Fatalf("a reject without code or reason: %+v", r)
 			}
 		}
 	})

@@ -139,18 +139,19 @@ func TestImportEndToEnd(t *testing.T) {
 		ts := int64(1704067200000) + int64(i)*60_000
 		fmt.Fprintf(&b, "%d,100.%d,101.5,99.25,100.5,%d.125,%d,0,1,0,0,0\n", ts, i%10, i, ts+59_999)
 	}
-	b.WriteString("1704157200000,5,4,6,5,1,0,0,1,0,0,0\n") // low > high
+	b.WriteString("1704157200000,5,4,6,5,1,1704157259999,0,1,0,0,0\n") // low > high
 	good := filepath.Join(dir, "BTCUSDT-1m.csv")
 	require.NoError(t, os.WriteFile(good, []byte(b.String()), 0o600))
 
 	args := []string{"import", "--database-url", url, "--exchange", "binance", "--symbol", "btc/usdt", "--batch-size", "400", good}
 	code, out, stderr := runCLI(t, nil, args...)
 	require.Equal(t, ExitOK, code, stderr)
-	require.Contains(t, out, fmt.Sprintf("%d rows read, %d inserted, 0 updated, 0 duplicates, 1 rejected", n+1, n))
+	require.Contains(t, out, fmt.Sprintf("1 files, %d lines: %d inserted, 0 updated, 0 duplicates, 0 conflicts, 1 refused", n+1, n))
+	require.Contains(t, out, "ohlc_relation                 1  e.g. "+good+" line 1501: ohlc_relation: low 6 > open 5")
 
 	code, out, stderr = runCLI(t, nil, args...)
 	require.Equal(t, ExitOK, code, stderr)
-	require.Contains(t, out, fmt.Sprintf("%d rows read, 0 inserted, 0 updated, %d duplicates, 1 rejected", n+1, n))
+	require.Contains(t, out, fmt.Sprintf("1 files, %d lines: 0 inserted, 0 updated, %d duplicates, 0 conflicts, 1 refused", n+1, n))
 
 	conn, err := pgx.Connect(context.Background(), url)
 	require.NoError(t, err)
@@ -160,7 +161,7 @@ func TestImportEndToEnd(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*), min(open::text) FILTER (WHERE ts = '2024-01-01T00:00:00Z') FROM market.candles WHERE exchange = 'binance' AND symbol = 'BTC/USDT' AND closed`).Scan(&rows, &firstOpen))
 	require.Equal(t, n, rows)
 	require.Equal(t, "100.0", firstOpen)
-	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM ops.rejected_rows WHERE source = 'import' AND reason = 'low > high'`).Scan(&rejected))
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM ops.rejected_rows WHERE source = 'import' AND code = 'ohlc_relation'`).Scan(&rejected))
 	require.Equal(t, 2, rejected, "each import records its rejects")
 	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM market.candles_1h WHERE exchange = 'binance'`).Scan(&hours))
 	require.Equal(t, 25, hours, "1500 minutes span 25 hours in the 1h view")

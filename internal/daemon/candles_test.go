@@ -66,7 +66,7 @@ func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 	c, err := NewClient(cfg, id, ClientDeps{})
 	require.NoError(t, err)
 	t.Cleanup(c.HTTP.Close)
-	checker, err := quality.NewChecker(qualityConfig(cfg))
+	checker, err := quality.NewChecker(QualityConfig(cfg))
 	require.NoError(t, err)
 	return &candleRig{id: id, clock: ck, st: st, cfg: cfg, client: c, checker: checker}
 }

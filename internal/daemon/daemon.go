@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	checker, err := quality.NewChecker(qualityConfig(cfg))
+	checker, err := quality.NewChecker(QualityConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("quality: %w", err)
 	}
@@ -317,7 +317,9 @@ func newCache(cfg config.Config, rdb *redis.Client, reg prometheus.Registerer, l
 	return c, fb, err
 }
 
-func qualityConfig(cfg config.Config) quality.Config {
+// QualityConfig is the checks' configuration from the file's quality
+// section, shared by every road that writes market data.
+func QualityConfig(cfg config.Config) quality.Config {
 	q := quality.DefaultConfig()
 	t, w := cfg.Quality.Thresholds, cfg.Quality.Weights
 	q.Thresholds = quality.Scores{Completeness: t.Completeness, Accuracy: t.Accuracy, Consistency: t.Consistency, Timeliness: t.Timeliness, Validity: t.Validity, Uniqueness: t.Uniqueness}

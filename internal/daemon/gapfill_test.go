@@ -71,7 +71,7 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 				start.Add(time.Hour), start.Add(90*time.Minute), start.Add(4*time.Hour), start.Add(4*time.Hour+time.Minute))
 			require.NoError(t, err)
 
-			checker, err := quality.NewChecker(qualityConfig(cfg))
+			checker, err := quality.NewChecker(QualityConfig(cfg))
 			require.NoError(t, err)
 			direct := writer.Direct{Store: st}
 			p, err := newPipeline(cfg, "binance", c, checker, pipelineParts{sink: direct, rejects: direct, candles: st})

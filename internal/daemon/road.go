@@ -73,7 +73,7 @@ func OpenRoad(cfg config.Config, id string, st *store.Store, deps RoadDeps) (*Ro
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	checker, err := quality.NewChecker(qualityConfig(cfg))
+	checker, err := quality.NewChecker(QualityConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("quality: %w", err)
 	}

@@ -387,7 +387,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 				payload = fmt.Appendf(nil, "%+v", r.Row) // kept whole all the same
 			}
 			rows = append(rows, store.RejectedRow{Time: now, Exchange: p.exchange, Symbol: sym, DataType: dt,
-				Source: SourceValidation, Reason: r.Reason, Payload: payload})
+				Source: SourceValidation, Code: r.Check, Reason: r.Reason, Payload: payload})
 		}
 		p.m.rejected.WithLabelValues(p.exchange, dt, SourceValidation).Add(float64(len(rows)))
 		if err := p.opts.Rejects.PutRejectedRows(ctx, b.started, rows); err != nil {
@@ -397,7 +397,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 	if len(res.Reports) > 0 {
 		reports := make([]store.QualityReport, 0, len(res.Reports))
 		for _, r := range res.Reports {
-			reports = append(reports, qualityRow(now, r))
+			reports = append(reports, QualityRow(now, r))
 			p.notify(ctx, NotifyQuality, string(r.Symbol), r)
 			if !r.Passed {
 				p.logger.Warn("batch below quality thresholds", "symbol", r.Symbol, "type", r.DataType,
@@ -411,10 +411,10 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 	return int64(len(res.Accepted)), errors.Join(errs...)
 }
 
-// qualityRow is a report as a row of ops.quality_reports. The table has
+// QualityRow is a report as a row of ops.quality_reports. The table has
 // no timeframe column, so a candle report's timeframe is recorded in the
 // data type ("ohlcv:1m") rather than lost.
-func qualityRow(now time.Time, r quality.Report) store.QualityReport {
+func QualityRow(now time.Time, r quality.Report) store.QualityReport {
 	issues, err := json.Marshal(r.Issues)
 	if err != nil || r.Issues == nil {
 		issues = []byte("[]")
@@ -465,7 +465,7 @@ func (p *Pipeline) fetchFailed(ctx context.Context, dt market.DataType, symbol s
 	p.m.decodeErrors.WithLabelValues(p.exchange, string(dt)).Inc()
 	p.m.rejected.WithLabelValues(p.exchange, string(dt), SourceDecode).Inc()
 	row := store.RejectedRow{Time: p.now(), Exchange: p.exchange, Symbol: symbol, DataType: string(dt),
-		Source: SourceDecode, Reason: de.Error(), Payload: de.Payload}
+		Source: SourceDecode, Code: store.CodeDecode, Reason: de.Error(), Payload: de.Payload}
 	err = fmt.Errorf("%w: %s %s: %w", ErrDecode, dt, symbol, err)
 	if perr := p.opts.Rejects.PutRejectedRows(ctx, started, []store.RejectedRow{row}); perr != nil {
 		return errors.Join(err, fmt.Errorf("storing the undecodable response: %w", perr))

@@ -30,6 +30,9 @@ func ParseDecimal(s string) (Decimal, error) {
 	if s == "" {
 		return Decimal{}, ErrEmptyDecimal
 	}
+	if plain(s) {
+		return Decimal{s: s}, nil // as exchanges send them: no sign, no exponent
+	}
 	mant, exp := s, 0
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		e, err := strconv.Atoi(s[i+1:])
@@ -77,6 +80,25 @@ func ParseDecimal(s string) (Decimal, error) {
 		out = "-" + out
 	}
 	return Decimal{s: out}, nil
+}
+
+// plain reports whether s is digits with at most one point, after the
+// first digit: the common case, accepted as it is in one pass.
+func plain(s string) bool {
+	if s[0] < '0' || s[0] > '9' {
+		return false
+	}
+	point := false
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+		case c == '.' && !point:
+			point = true
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func digits(s string) bool {

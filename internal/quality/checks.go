@@ -240,19 +240,20 @@ func checkCandle(_ *Checker, k market.Candle, r *row[market.Candle]) {
 		return
 	}
 	o, h, l, cl := r.number(fields[0], true), r.number(fields[1], true), r.number(fields[2], true), r.number(fields[3], true)
-	r.number(fields[4], false)
+	r.checkNumber(fields[4], false)
 	if r.rejected() {
 		return
 	}
+	r.price, r.priced = cl.f, true
 	switch {
 	case l.cmp(o) > 0:
-		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("low %s > open %s", l.d, o.d))
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > open %s", l.d, o.d))
 	case l.cmp(cl) > 0:
-		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("low %s > close %s", l.d, cl.d))
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > close %s", l.d, cl.d))
 	case o.cmp(h) > 0:
-		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("open %s > high %s", o.d, h.d))
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("open %s > high %s", o.d, h.d))
 	case cl.cmp(h) > 0:
-		r.reject(Consistency, CheckOHLCInconsistent, fmt.Sprintf("close %s > high %s", cl.d, h.d))
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("close %s > high %s", cl.d, h.d))
 	case k.Time.UnixNano()%int64(tf) != 0:
 		r.fail(Consistency, CheckMisalignedTimestamp, "open time not a multiple of "+string(k.Timeframe))
 	}
@@ -354,29 +355,135 @@ func (a num) cmp(b num) int {
 	return a.d.Cmp(b.d)
 }
 
-// number checks a present value: finite and > 0 (positive) or >= 0. An
-// absent value passes; required fields are checked before.
+// number checks a present value: at most maxDigits digits on either side
+// of the point (so finite) and > 0 (positive) or >= 0. An absent value
+// passes; required fields are checked before.
 func (r *row[T]) number(f field, positive bool) num {
+	if !r.checkNumber(f, positive) {
+		return num{d: f.d}
+	}
+	return num{d: f.d, f: decimalFloat(f.d)}
+}
+
+// checkNumber is number without the float, for values only checked.
+func (r *row[T]) checkNumber(f field, positive bool) bool {
 	if !f.d.Valid() || r.rejected() {
-		return num{}
+		return false
 	}
-	n := num{d: f.d, f: f.d.Float64()}
-	s := f.d.Sign()
+	sign, ints, fracs := scanDecimal(f.d.String())
 	switch {
-	case !finite(n.f):
-		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s out of range", f.name, f.d))
-	case positive && s <= 0:
+	case ints > maxDigits || fracs > maxDigits:
+		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s has %s (no exchange sends more than %d before or after the point)",
+			f.name, digitCount(ints, fracs), maxDigits))
+	case positive && sign <= 0:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want > 0)", f.name, f.d))
-	case s < 0:
+	case sign < 0:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want >= 0)", f.name, f.d))
+	default:
+		return true
 	}
-	return n
+	return false
 }
 
 // numberOK is number's test without the message.
 func numberOK(d market.Decimal, positive bool) bool {
-	s := d.Sign()
-	return finite(d.Float64()) && (s > 0 || !positive && s == 0)
+	sign, ints, fracs := scanDecimal(d.String())
+	return ints <= maxDigits && fracs <= maxDigits && (sign > 0 || !positive && sign == 0)
+}
+
+// maxDigits bounds the significant digits on either side of the point: no
+// exchange quotes a price or an amount beyond 10^20 or finer than 10^-20,
+// and a number that does is a corrupt input (a 401-digit "price") the
+// database would otherwise store.
+const maxDigits = 20
+
+// scanDecimal reads a Decimal's plain text once: its sign (0 for zero) and
+// its significant digits before and after the point.
+func scanDecimal(s string) (sign, ints, fracs int) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	nonzero := false
+	point := len(s)
+	lead := 0 // leading zeros of the integer part
+	lastNonzero := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			point = i
+		case c != '0':
+			nonzero = true
+			lastNonzero = i
+		case point == len(s) && !nonzero:
+			lead++
+		}
+	}
+	ints = point - lead
+	if lastNonzero > point {
+		fracs = lastNonzero - point
+	}
+	switch {
+	case !nonzero:
+		sign = 0
+	case neg:
+		sign = -1
+	default:
+		sign = 1
+	}
+	return sign, ints, fracs
+}
+
+func digitCount(ints, fracs int) string {
+	if ints > maxDigits {
+		return fmt.Sprintf("%d digits before the point", ints)
+	}
+	return fmt.Sprintf("%d digits after the point", fracs)
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+	1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// decimalFloat is d.Float64() without strconv's general parser for the
+// usual case: up to 15 significant digits and 22 decimals, where the digits
+// and the power of ten are exact floats and one correctly rounded division
+// gives the same float strconv does.
+func decimalFloat(d market.Decimal) float64 {
+	s := d.String()
+	neg := len(s) > 0 && s[0] == '-'
+	t := s
+	if neg {
+		t = t[1:]
+	}
+	var m uint64
+	digits, fracs, point := 0, 0, false
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c == '.' {
+			point = true
+			continue
+		}
+		if m != 0 || c != '0' {
+			digits++
+		}
+		m = m*10 + uint64(c-'0')
+		if point {
+			fracs++
+		}
+		if digits > 15 {
+			return d.Float64()
+		}
+	}
+	if fracs >= len(pow10) {
+		return d.Float64()
+	}
+	f := float64(m) / pow10[fracs]
+	if neg {
+		f = -f
+	}
+	return f
 }
 
 func levelName(side string, i int) string { return fmt.Sprintf("%s[%d]", side, i) }

@@ -81,25 +81,62 @@ func (s *series) checkAndAdd(ts time.Time, p float64, window time.Duration, r ou
 	lo, hi := t-int64(window), t+int64(window)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	vals := (*scratch)[:0]
 	n := s.next
 	if s.full {
 		n = len(s.ring)
 	}
-	for _, pt := range s.ring[:n] {
+	ring := s.ring[:n]
+	// First the count and range of the history in the window: for nearly
+	// every row they settle it without the median.
+	count := 0
+	least, most := math.Inf(1), math.Inf(-1)
+	for _, pt := range ring {
 		if pt.ts >= lo && pt.ts <= hi {
-			vals = append(vals, pt.price)
+			count++
+			if pt.price < least {
+				least = pt.price
+			}
+			if pt.price > most {
+				most = pt.price
+			}
 		}
 	}
-	*scratch = vals
+	var vals []float64
+	if count >= r.minHistory && !r.within(p, least, most) {
+		vals = (*scratch)[:0]
+		for _, pt := range ring {
+			if pt.ts >= lo && pt.ts <= hi {
+				vals = append(vals, pt.price)
+			}
+		}
+		*scratch = vals
+	}
 	s.ring[s.next] = point{ts: t, price: p}
 	s.next++
 	if s.next == len(s.ring) {
 		s.next, s.full = 0, true
 	}
-	if len(vals) < r.minHistory {
+	if vals == nil {
 		return verdict{}
 	}
+	return r.judge(p, vals)
+}
+
+// within reports, without the median, that p cannot be an outlier against
+// values in [least, most]: the median lies in that range, so |p - median|
+// is at most the larger distance from p to its ends, and the bound is at
+// least k * madFloor * least. Float rounding is monotonic, so the shortcut
+// agrees with judge exactly; it spares the two selections for nearly every
+// row of a calm market.
+func (r outlierRule) within(p, least, most float64) bool {
+	if !(least > 0) {
+		return false
+	}
+	return max(p-least, most-p) <= r.k*(r.madFloor*least)
+}
+
+// judge computes the median and MAD of vals (reordering them) and judges p.
+func (r outlierRule) judge(p float64, vals []float64) verdict {
 	med, mad := medianMAD(vals)
 	if floor := r.madFloor * math.Abs(med); mad < floor {
 		mad = floor

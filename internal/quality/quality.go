@@ -12,15 +12,16 @@
 //	empty_side            completeness  no       order books with one side empty
 //	gap                   completeness  no       candles: periods missing between rows sent (rejected ones count as sent)
 //	trade_hole            completeness  no       trades: trades missed just before the batch (a recorded hole), as the caller estimates them
-//	invalid_value         validity      yes      all: prices > 0, amounts >= 0 (> 0 for trades and book levels), finite; known side and timeframe
+//	invalid_value         validity      yes      all: prices > 0, amounts >= 0 (> 0 for trades and book levels), finite,
+//	                                             at most 20 digits before and 20 after the point; known side and timeframe
 //	crossed_book          consistency   yes      tickers, order books: bid > ask
 //	unsorted_levels       consistency   yes      order books: bids not strictly falling, asks not strictly rising
 //	high_below_low        consistency   yes      tickers: 24h low > 24h high
-//	ohlc_inconsistent     consistency   yes      candles: not low <= open, close <= high
+//	ohlc_relation         consistency   yes      candles: not low <= open, close <= high
 //	wide_spread           consistency   no       tickers, books: (ask-bid)/mid > max_spread
 //	last_outside_range    consistency   no       tickers: last outside [low, high]
 //	misaligned_timestamp  consistency   no       candles: open time not a multiple of the timeframe
-//	future_timestamp      timeliness    yes      all: later than now + future_tolerance
+//	future_time           timeliness    yes      all: later than now + future_tolerance
 //	out_of_order          timeliness    no       candles, trades: earlier than the row before
 //	stale                 timeliness    no       tickers, books: each row older than maxAge;
 //	                                             candles, trades: the newest row older than maxAge
@@ -57,7 +58,8 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// Check names, the stable codes in Issue.Check and Rejected.Check.
+// Check names, the stable codes in Issue.Check, Rejected.Check and
+// ops.rejected_rows.code.
 const (
 	CheckMissingField        = "missing_field"
 	CheckMissingTimestamp    = "missing_timestamp"
@@ -68,15 +70,23 @@ const (
 	CheckCrossedBook         = "crossed_book"
 	CheckUnsortedLevels      = "unsorted_levels"
 	CheckHighBelowLow        = "high_below_low"
-	CheckOHLCInconsistent    = "ohlc_inconsistent"
+	CheckOHLCRelation        = "ohlc_relation"
 	CheckWideSpread          = "wide_spread"
 	CheckLastOutsideRange    = "last_outside_range"
 	CheckMisalignedTimestamp = "misaligned_timestamp"
-	CheckFutureTimestamp     = "future_timestamp"
+	CheckFutureTime          = "future_time"
 	CheckOutOfOrder          = "out_of_order"
 	CheckStale               = "stale"
 	CheckDuplicate           = "duplicate"
 	CheckOutlier             = "outlier"
+)
+
+// Former names of two checks, before they became rejection codes.
+//
+// Deprecated: use CheckOHLCRelation and CheckFutureTime.
+const (
+	CheckOHLCInconsistent = CheckOHLCRelation
+	CheckFutureTimestamp  = CheckFutureTime
 )
 
 // Issue counts the rows (or, for gap, the missing periods) one check flagged.
@@ -107,11 +117,13 @@ type Report struct {
 // ops.rejected_rows.
 type Rejected[T any] struct {
 	Row    T
+	Index  int    // the row's position in the batch
 	Check  string // e.g. "crossed_book"
 	Reason string // the check and what was wrong: "crossed_book: bid 101 > ask 100"
 }
 
-// Result of checking one batch. Rows keep their batch order.
+// Result of checking one batch. Rows keep their batch order. Accepted is
+// the batch itself (the same backing array) when no row was rejected.
 type Result[T any] struct {
 	Accepted []T
 	Rejected []Rejected[T]
@@ -198,10 +210,16 @@ type group struct {
 	accepted int
 	failed   [numMetrics]int
 	issues   map[string]*Issue
-	seen     map[rowKey]struct{}
-	prev     time.Time   // time of the previous row, for the order check
-	newest   time.Time   // latest freshness time of an accepted row
-	times    []time.Time // candle times sent, for gaps
+	// seen holds the keys accepted so far, built only once a row comes
+	// that is not after every accepted one (series come in order, so
+	// most batches never need it); keys lists them until then.
+	seen    map[rowKey]struct{}
+	keys    []rowKey
+	last    rowKey // the greatest accepted key while in order
+	inOrder bool
+	prev    time.Time   // time of the previous row, for the order check
+	newest  time.Time   // latest freshness time of an accepted row
+	times   []time.Time // candle times sent, for gaps
 }
 
 func (g *group) issue(m Metric, check, example string, n int) {
@@ -221,6 +239,10 @@ type row[T any] struct {
 	failed [numMetrics]bool
 	check  string
 	reason string
+	// price is the row's price for the accuracy check when the checks
+	// already parsed it (priced), sparing a second parse.
+	price  float64
+	priced bool
 }
 
 // fail lowers metric m for this row without rejecting it.
@@ -250,22 +272,26 @@ func run[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxAge time.D
 
 // runWithHoles is run with trades missed before the batch, per series.
 func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxAge time.Duration, holes map[seriesKey]TradeGap) Result[T] {
-	res := Result[T]{Accepted: make([]T, 0, len(batch))}
+	var res Result[T]
+	// Accepted is batch itself until a row is rejected: most batches lose
+	// none, and copying them costs more than checking them.
+	accepted := 0
+	copied := false
 	groups := make(map[seriesKey]*group)
 	var order []*group
+	var g *group
 	scratch := make([]float64, 0, c.cfg.HistoryLength)
 	r := new(row[T]) // reused: the indirect check call makes it escape
-	for _, v := range batch {
-		k := sp.group(v)
-		g := groups[k]
-		if g == nil {
-			hint := 0
-			if len(order) == 0 {
-				hint = len(batch) // most batches are one group: size it once
+	for i, v := range batch {
+		// Rows of one series come together: look the group up only when
+		// the series changes.
+		if k := sp.group(v); g == nil || k != g.key {
+			g = groups[k]
+			if g == nil {
+				g = &group{key: k, issues: make(map[string]*Issue), inOrder: true}
+				groups[k] = g
+				order = append(order, g)
 			}
-			g = &group{key: k, issues: make(map[string]*Issue), seen: make(map[rowKey]struct{}, hint)}
-			groups[k] = g
-			order = append(order, g)
 		}
 		g.rows++
 		*r = row[T]{g: g, v: v, label: sp.label}
@@ -274,18 +300,16 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 		if !r.rejected() && !ts.IsZero() {
 			timeliness(c, sp, g, r, ts, now, maxAge)
 		}
-		if sp.dataType == market.TypeOHLCV && !ts.IsZero() && r.check != CheckFutureTimestamp {
+		if sp.dataType == market.TypeOHLCV && !ts.IsZero() && r.check != CheckFutureTime {
 			if g.times == nil {
-				g.times = make([]time.Time, 0, len(batch)-len(res.Accepted)-len(res.Rejected))
+				g.times = make([]time.Time, 0, len(batch)-i)
 			}
 			// Rejected rows were sent: only what never came is a gap.
 			g.times = append(g.times, ts)
 		}
 		key := sp.key(v)
-		if !r.rejected() {
-			if _, dup := g.seen[key]; dup {
-				r.reject(Uniqueness, CheckDuplicate, "same key as an earlier row of the batch")
-			}
+		if !r.rejected() && g.seenBefore(key, len(batch)-i) {
+			r.reject(Uniqueness, CheckDuplicate, "same key as an earlier row of the batch")
 		}
 		if !r.rejected() {
 			accuracy(c, sp, g, r, v, ts, now, &scratch)
@@ -296,15 +320,25 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 			}
 		}
 		if r.rejected() {
-			res.Rejected = append(res.Rejected, Rejected[T]{Row: v, Check: r.check, Reason: r.reason})
+			if !copied {
+				res.Accepted = append(make([]T, 0, len(batch)-1), batch[:accepted]...)
+				copied = true
+			}
+			res.Rejected = append(res.Rejected, Rejected[T]{Row: v, Index: i, Check: r.check, Reason: r.reason})
 			continue
 		}
 		g.accepted++
-		g.seen[key] = struct{}{}
-		res.Accepted = append(res.Accepted, v)
+		g.accept(key)
+		if copied {
+			res.Accepted = append(res.Accepted, v)
+		}
+		accepted++
 		if ft := sp.fresh(v); sp.ordered && ft.After(g.newest) {
 			g.newest = ft
 		}
+	}
+	if !copied {
+		res.Accepted = batch
 	}
 	res.Reports = make([]Report, 0, len(order))
 	for _, g := range order {
@@ -317,10 +351,40 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 	return res
 }
 
-// timeliness applies future_timestamp, out_of_order and (per row) stale.
+// after orders row keys as the batch's series usually come: by time, then id.
+func (k rowKey) after(o rowKey) bool { return k.ts > o.ts || k.ts == o.ts && k.id > o.id }
+
+// seenBefore reports whether key was accepted earlier in the batch; left
+// is how many rows remain, to size the set when it is first needed.
+func (g *group) seenBefore(key rowKey, left int) bool {
+	if g.inOrder {
+		if len(g.keys) == 0 || key.after(g.last) {
+			return false // after every accepted key: new
+		}
+		g.inOrder = false
+		g.seen = make(map[rowKey]struct{}, len(g.keys)+left)
+		for _, k := range g.keys {
+			g.seen[k] = struct{}{}
+		}
+		g.keys = nil
+	}
+	_, dup := g.seen[key]
+	return dup
+}
+
+func (g *group) accept(key rowKey) {
+	if g.inOrder {
+		g.keys = append(g.keys, key)
+		g.last = key
+		return
+	}
+	g.seen[key] = struct{}{}
+}
+
+// timeliness applies future_time, out_of_order and (per row) stale.
 func timeliness[T any](c *Checker, sp *spec[T], g *group, r *row[T], ts, now time.Time, maxAge time.Duration) {
 	if ahead := ts.Sub(now); ahead > c.cfg.FutureTolerance {
-		r.reject(Timeliness, CheckFutureTimestamp, fmt.Sprintf("%s ahead of now (tolerance %s)", ahead, c.cfg.FutureTolerance))
+		r.reject(Timeliness, CheckFutureTime, fmt.Sprintf("%s ahead of now (tolerance %s)", ahead, c.cfg.FutureTolerance))
 		return
 	}
 	if sp.ordered {
@@ -337,7 +401,10 @@ func timeliness[T any](c *Checker, sp *spec[T], g *group, r *row[T], ts, now tim
 
 // accuracy applies the outlier check and records the price in the history.
 func accuracy[T any](c *Checker, sp *spec[T], g *group, r *row[T], v T, ts, now time.Time, scratch *[]float64) {
-	p, ok := sp.price(v)
+	p, ok := r.price, r.priced
+	if !ok {
+		p, ok = sp.price(v)
+	}
 	if !ok || !(p > 0) || !finite(p) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func TestCheckTickers(t *testing.T) {
 			metrics: map[Metric]float64{Consistency: 0.5},
 		}},
 		{"future beyond tolerance", []market.Ticker{tk(func(t *market.Ticker) { t.Time = now.Add(11 * time.Second) })}, 0, want{
-			rejected: []string{CheckFutureTimestamp}, issues: map[string]int{CheckFutureTimestamp: 1},
+			rejected: []string{CheckFutureTime}, issues: map[string]int{CheckFutureTime: 1},
 			metrics: map[Metric]float64{Timeliness: 0},
 		}},
 		{"future within tolerance", []market.Ticker{tk(func(t *market.Ticker) { t.Time = now.Add(10 * time.Second) })}, time.Minute, want{accepted: 1, passed: true}},
@@ -328,11 +329,11 @@ func TestCheckCandles(t *testing.T) {
 			metrics: map[Metric]float64{Validity: 0},
 		}},
 		{"low above open", with(goodCandles(1), 0, func(c *market.Candle) { c.Low = dec("100.01") }), 0, want{
-			rejected: []string{CheckOHLCInconsistent}, issues: map[string]int{CheckOHLCInconsistent: 1},
+			rejected: []string{CheckOHLCRelation}, issues: map[string]int{CheckOHLCRelation: 1},
 			metrics: map[Metric]float64{Consistency: 0},
 		}},
 		{"close above high", with(goodCandles(1), 0, func(c *market.Candle) { c.Close = dec("101.0000001") }), 0, want{
-			rejected: []string{CheckOHLCInconsistent}, issues: map[string]int{CheckOHLCInconsistent: 1},
+			rejected: []string{CheckOHLCRelation}, issues: map[string]int{CheckOHLCRelation: 1},
 			metrics: map[Metric]float64{Consistency: 0},
 		}},
 		{"flat candle with equal texts", with(goodCandles(1), 0, func(c *market.Candle) {
@@ -341,7 +342,7 @@ func TestCheckCandles(t *testing.T) {
 		{"digits beyond float64 still compared exactly", with(goodCandles(1), 0, func(c *market.Candle) {
 			c.Open, c.High, c.Low, c.Close = dec("100.00000000000000002"), dec("100.00000000000000001"), dec("99"), dec("100")
 		}), 0, want{
-			rejected: []string{CheckOHLCInconsistent}, issues: map[string]int{CheckOHLCInconsistent: 1},
+			rejected: []string{CheckOHLCRelation}, issues: map[string]int{CheckOHLCRelation: 1},
 			metrics: map[Metric]float64{Consistency: 0},
 		}},
 		{"misaligned lowers consistency only", with(goodCandles(2), 1, func(c *market.Candle) { c.Time = c.Time.Add(30 * time.Second) }), 0, want{
@@ -349,7 +350,7 @@ func TestCheckCandles(t *testing.T) {
 			metrics: map[Metric]float64{Consistency: 0.5},
 		}},
 		{"future", with(goodCandles(2), 1, func(c *market.Candle) { c.Time = now.Add(time.Minute) }), 0, want{
-			accepted: 1, rejected: []string{CheckFutureTimestamp}, issues: map[string]int{CheckFutureTimestamp: 1},
+			accepted: 1, rejected: []string{CheckFutureTime}, issues: map[string]int{CheckFutureTime: 1},
 			metrics: map[Metric]float64{Timeliness: 0.5},
 		}},
 		{"out of order lowers timeliness only", []market.Candle{
@@ -491,7 +492,7 @@ func TestFailingBatchKeepsAcceptedRows(t *testing.T) {
 	require.Equal(t, batch[1], res.Rejected[0].Row)
 	require.Equal(t, "invalid_value: volume -1 (want >= 0)", res.Rejected[0].Reason)
 	require.Equal(t, batch[2], res.Rejected[1].Row)
-	require.Equal(t, "ohlc_inconsistent: low 200 > open 100", res.Rejected[1].Reason)
+	require.Equal(t, "ohlc_relation: low 200 > open 100", res.Rejected[1].Reason)
 }
 
 func TestReportsPerGroup(t *testing.T) {
@@ -697,4 +698,34 @@ func FuzzMedian(f *testing.F) {
 		}
 		require.Equal(t, want, median(vals))
 	})
+}
+
+// Issue 11 §5: a 401-digit price is a number PostgreSQL stores, but one no
+// exchange could send. It is refused with a reason, as an invalid value.
+func TestImplausibleDigitsRefused(t *testing.T) {
+	batch := goodCandles(3)
+	huge := "1" + strings.Repeat("0", 400)
+	batch[1].High, batch[1].Close = dec(huge), dec(huge)
+	batch[2].Volume = dec("0." + strings.Repeat("0", 30) + "1")
+	res := newChecker(t).CheckCandles(batch, now, 0)
+	require.Len(t, res.Accepted, 1)
+	require.Len(t, res.Rejected, 2)
+	require.Equal(t, CheckInvalidValue, res.Rejected[0].Check)
+	require.Equal(t, 1, res.Rejected[0].Index)
+	require.Equal(t, "invalid_value: high has 401 digits before the point (no exchange sends more than 20 before or after the point)", res.Rejected[0].Reason)
+	require.Equal(t, "invalid_value: volume has 31 digits after the point (no exchange sends more than 20 before or after the point)", res.Rejected[1].Reason)
+}
+
+// A batch with nothing rejected is accepted as it is, and one out of order
+// still finds its repeated keys.
+func TestAcceptedAndDuplicatesOutOfOrder(t *testing.T) {
+	batch := goodCandles(4)
+	res := newChecker(t).CheckCandles(batch, now, 0)
+	require.Equal(t, batch, res.Accepted)
+	shuffled := []market.Candle{batch[2], batch[0], batch[1], batch[0], batch[3], batch[2]}
+	res = newChecker(t).CheckCandles(shuffled, now, 0)
+	require.Equal(t, []market.Candle{batch[2], batch[0], batch[1], batch[3]}, res.Accepted)
+	require.Len(t, res.Rejected, 2)
+	require.Equal(t, []int{3, 5}, []int{res.Rejected[0].Index, res.Rejected[1].Index})
+	require.Equal(t, CheckDuplicate, res.Rejected[1].Check)
 }

@@ -30,14 +30,24 @@ type Quality struct {
 	Failed       int64 // batches that did not pass
 	RowsTotal    int64
 	RowsRejected int64
-	LastReport   time.Time
+	// Conflicts are rows found stored before with other values (final
+	// candles, trades), from ops.rejected_rows, in the same period.
+	Conflicts  int64
+	LastReport time.Time
 }
 
-const qualitySQL = `SELECT exchange, symbol, data_type, count(*), avg(score), min(score),
-	count(*) FILTER (WHERE NOT passed), coalesce(sum(rows_total), 0), coalesce(sum(rows_rejected), 0), max(ts)
-FROM ops.quality_reports WHERE ts >= $1
-GROUP BY exchange, symbol, data_type
-ORDER BY exchange, symbol, data_type`
+// A candle report's data type carries its timeframe ("ohlcv:1m"); a
+// conflict's payload does.
+const qualitySQL = `SELECT q.exchange, q.symbol, q.data_type, count(*), avg(q.score), min(q.score),
+	count(*) FILTER (WHERE NOT q.passed), coalesce(sum(q.rows_total), 0), coalesce(sum(q.rows_rejected), 0),
+	(SELECT count(*) FROM ops.rejected_rows r
+	 WHERE r.code = 'conflict' AND r.ts >= $1 AND r.exchange = q.exchange AND r.symbol = q.symbol
+	   AND r.data_type = split_part(q.data_type, ':', 1)
+	   AND coalesce(r.payload->>'timeframe', '') = split_part(q.data_type, ':', 2)),
+	max(q.ts)
+FROM ops.quality_reports q WHERE q.ts >= $1
+GROUP BY q.exchange, q.symbol, q.data_type
+ORDER BY q.exchange, q.symbol, q.data_type`
 
 // Query returns the quality summary of the reports written at or after
 // since, ordered by exchange, symbol and data type.
@@ -63,11 +73,11 @@ func Render(w io.Writer, rows []Quality) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "EXCHANGE\tSYMBOL\tTYPE\tBATCHES\tAVG SCORE\tMIN SCORE\tFAILED\tROWS\tREJECTED\tLAST REPORT")
+	fmt.Fprintln(tw, "EXCHANGE\tSYMBOL\tTYPE\tBATCHES\tAVG SCORE\tMIN SCORE\tFAILED\tROWS\tREJECTED\tCONFLICTS\tLAST REPORT")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n",
 			r.Exchange, r.Symbol, r.DataType, r.Batches, score(r.AvgScore), score(r.MinScore),
-			r.Failed, r.RowsTotal, r.RowsRejected, r.LastReport.UTC().Format(time.RFC3339))
+			r.Failed, r.RowsTotal, r.RowsRejected, r.Conflicts, r.LastReport.UTC().Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing quality table: %w", err)

@@ -41,12 +41,26 @@ func TestQuality(t *testing.T) {
 		rep(48*time.Hour, "kraken", "BTC/USD", "trades", 200, 200, 0, false), // before --since
 	})
 	require.NoError(t, err)
+	conflict := func(ago time.Duration, dt, payload string) store.RejectedRow {
+		return store.RejectedRow{Time: now.Add(-ago), Exchange: "binance", Symbol: "BTC/USDT", DataType: dt, Source: "database",
+			Code: store.CodeConflict, Reason: "stored with other values", Payload: []byte(payload)}
+	}
+	_, err = s.RejectedRows(ctx, []store.RejectedRow{
+		conflict(time.Hour, "ohlcv", `{"timeframe": "1m"}`), conflict(time.Hour, "ohlcv", `{"timeframe": "1m"}`),
+		conflict(time.Hour, "ohlcv", `{"timeframe": "5m"}`),    // another series
+		conflict(48*time.Hour, "ohlcv", `{"timeframe": "1m"}`), // before --since
+	})
+	require.NoError(t, err)
+	_, err = s.QualityReports(ctx, []store.QualityReport{rep(time.Hour, "binance", "BTC/USDT", "ohlcv:1m", 50, 0, 1, true)})
+	require.NoError(t, err)
 
 	rows, err := report.Query(ctx, s.Pool(), now.Add(-24*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, []report.Quality{
 		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", Batches: 2, AvgScore: 0.75, MinScore: 0.5, Failed: 1,
 			RowsTotal: 2000, RowsRejected: 4, LastReport: now.Add(-time.Hour)},
+		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv:1m", Batches: 1, AvgScore: 1, MinScore: 1,
+			RowsTotal: 50, Conflicts: 2, LastReport: now.Add(-time.Hour)},
 		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Batches: 1, AvgScore: 0.96, MinScore: 0.96,
 			RowsTotal: 1, LastReport: now.Add(-30 * time.Minute)},
 		{Exchange: "kraken", Symbol: "BTC/USD", DataType: "trades", Batches: 1, AvgScore: 0.9, MinScore: 0.9,
@@ -55,10 +69,11 @@ func TestQuality(t *testing.T) {
 
 	var out bytes.Buffer
 	require.NoError(t, report.Render(&out, rows))
-	require.Equal(t, `EXCHANGE  SYMBOL    TYPE    BATCHES  AVG SCORE  MIN SCORE  FAILED  ROWS  REJECTED  LAST REPORT
-binance   BTC/USDT  ohlcv   2        0.750      0.500      1       2000  4         2024-03-01T11:00:00Z
-binance   BTC/USDT  ticker  1        0.960      0.960      0       1     0         2024-03-01T11:30:00Z
-kraken    BTC/USD   trades  1        0.900      0.900      0       200   10        2024-03-01T11:50:00Z
+	require.Equal(t, `EXCHANGE  SYMBOL    TYPE      BATCHES  AVG SCORE  MIN SCORE  FAILED  ROWS  REJECTED  CONFLICTS  LAST REPORT
+binance   BTC/USDT  ohlcv     2        0.750      0.500      1       2000  4         0          2024-03-01T11:00:00Z
+binance   BTC/USDT  ohlcv:1m  1        1.000      1.000      0       50    0         2          2024-03-01T11:00:00Z
+binance   BTC/USDT  ticker    1        0.960      0.960      0       1     0         0          2024-03-01T11:30:00Z
+kraken    BTC/USD   trades    1        0.900      0.900      0       200   10        0          2024-03-01T11:50:00Z
 `, out.String())
 
 	none, err := report.Query(ctx, s.Pool(), now)

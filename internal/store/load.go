@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,18 +13,25 @@ import (
 )
 
 // Result counts what one load did. Requested = Inserted + Updated +
-// Duplicates + Rejected.
+// Duplicates + Conflicts + Rejected.
 type Result struct {
 	Requested  int
 	Inserted   int
 	Updated    int // open candles and market rows whose values changed
-	Duplicates int // rows already stored (or repeated in the batch)
-	Rejected   int // rows the database would refuse, now in ops.rejected_rows
+	Duplicates int // rows stored before with the same values (or repeated in the batch)
+	// Conflicts are final rows (closed candles, trades) stored before with
+	// other values: the stored row is kept and both versions go to
+	// ops.rejected_rows with code "conflict".
+	Conflicts int
+	Rejected  int // rows the database would refuse, now in ops.rejected_rows
 }
 
 // Add sums two results.
 func (r Result) Add(o Result) Result {
-	return Result{r.Requested + o.Requested, r.Inserted + o.Inserted, r.Updated + o.Updated, r.Duplicates + o.Duplicates, r.Rejected + o.Rejected}
+	return Result{
+		Requested: r.Requested + o.Requested, Inserted: r.Inserted + o.Inserted, Updated: r.Updated + o.Updated,
+		Duplicates: r.Duplicates + o.Duplicates, Conflicts: r.Conflicts + o.Conflicts, Rejected: r.Rejected + o.Rejected,
+	}
 }
 
 // table describes how rows of T are written: one generic mechanism, one
@@ -50,6 +58,11 @@ type table[T any] struct {
 	check func(T) error
 	// reject describes a refused row for ops.rejected_rows.
 	reject func(T, string) RejectedRow
+	// binary, when set, appends the row as one tuple of COPY's binary
+	// format, so the loader encodes rows itself rather than through []any.
+	binary func([]byte, T) []byte
+	// probe, when set, reads what is stored before writing (see probe).
+	probe *probe[T]
 	// conflicts is set when the last batch met stored rows, so the next
 	// batch goes straight to the staging path.
 	conflicts *atomic.Bool
@@ -63,6 +76,7 @@ type loadSQL struct {
 	insert        string // INSERT ... SELECT ... ON CONFLICT, de-duplicating and sorting
 	insertOrdered string // the same for a stage known sorted and unique
 	upsert        bool   // insert returns (inserted, updated)
+	copyBinary    string // COPY ... FROM STDIN in binary format, for binary
 }
 
 func (t *table[T]) prepare() *table[T] {
@@ -72,6 +86,7 @@ func (t *table[T]) prepare() *table[T] {
 	cols := quoteAll(t.columns)
 	key := quoteAll(t.key)
 	t.sql.stage, t.sql.stageName = stage, "mdingest_stage_"+strings.Join(t.name, "_")
+	t.sql.copyBinary = fmt.Sprintf(`COPY %s (%s) FROM STDIN (FORMAT binary)`, target, cols)
 	// The stage mirrors the target's columns plus _ord, the row's position
 	// in the batch, so that DISTINCT ON keeps the last copy of a key.
 	t.sql.createStage = fmt.Sprintf(
@@ -140,26 +155,38 @@ func (s *source[T]) Err() error { return nil }
 
 // load writes rows to t idempotently and returns what happened. Rows the
 // database would refuse go to ops.rejected_rows instead of failing the
-// batch; other errors fail it whole and nothing is written (the caller keeps
-// the batch; Retryable says whether to try again).
+// batch, and so do conflicts; other errors fail it whole and nothing is
+// written (the caller keeps the batch; Retryable says whether to try
+// again).
 func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
 	res := Result{Requested: len(rows)}
 	if len(rows) == 0 {
 		return res, nil
 	}
+	// Before any connection is taken: finding the slots takes one.
+	slots := s.copySlots(ctx)
 	good := rows
 	var refused []RejectedRow
 	if t.check != nil {
-		good = make([]T, 0, len(rows))
-		for _, r := range rows {
+		// good is rows itself until a row is refused, the usual case.
+		copied := false
+		for i, r := range rows {
 			if err := t.check(r); err != nil {
+				if !copied {
+					good, copied = append(make([]T, 0, len(rows)-1), rows[:i]...), true
+				}
 				refused = append(refused, t.reject(r, "database would refuse: "+err.Error()))
 				continue
 			}
-			good = append(good, r)
+			if copied {
+				good = append(good, r)
+			}
 		}
 	}
-	r, more, err := loadParts(ctx, s, t, good)
+	if t.cmp != nil {
+		good = inKeyOrder(good, t.cmp)
+	}
+	r, more, err := loadParts(ctx, s, t, good, slots)
 	if err != nil {
 		return res, err
 	}
@@ -172,44 +199,89 @@ func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, 
 			return res, fmt.Errorf("recording %d refused rows: %w", len(refused), err)
 		}
 	}
-	res.Inserted, res.Updated, res.Rejected = r.Inserted, r.Updated, len(refused)
-	res.Duplicates = res.Requested - res.Inserted - res.Updated - res.Rejected
+	res.Inserted, res.Updated, res.Conflicts = r.Inserted, r.Updated, r.Conflicts
+	res.Rejected = len(refused) - r.Conflicts
+	res.Duplicates = res.Requested - res.Inserted - res.Updated - res.Conflicts - res.Rejected
 	return res, nil
 }
 
-// parallelMin is the batch size from which a sorted batch is loaded as two
-// contiguous halves on two connections: the server's share of a COPY is the
-// larger one, and one backend uses one core.
-const parallelMin = 16 << 10
+// inKeyOrder returns rows sorted by key with one row per key, the last copy
+// of a repeated key winning (a later fetch supersedes an earlier one); rows
+// themselves when they already are, the usual case. Sorting here spares the
+// server a sort, lets any batch take the direct path, and makes concurrent
+// loads take keys in one order.
+func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
+	if sortedUnique(rows, cmp) {
+		return rows
+	}
+	out := slices.Clone(rows)
+	slices.SortStableFunc(out, cmp)
+	w := 0
+	for i := range out {
+		if w > 0 && cmp(out[w-1], out[i]) == 0 {
+			out[w-1] = out[i]
+			continue
+		}
+		out[w] = out[i]
+		w++
+	}
+	return out[:w]
+}
 
-// loadParts loads rows, in two concurrent transactions when the batch is
-// large and in key order (so the halves share no key and a repeated key
-// cannot land in both). A failure of either half fails the call; the
-// caller's retry is idempotent.
-func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
-	if len(rows) < parallelMin || t.cmp == nil || !sortedUnique(rows, t.cmp) {
+// partRows is the most rows a transaction takes when a batch goes into a
+// hypertable. A transaction that creates a chunk holds it until it
+// commits, so another that meets the same chunk waits that long: short
+// transactions keep streams from queueing behind each other at chunk
+// boundaries.
+const partRows = 8 << 10
+
+// loadParts loads rows. Into a hypertable, a batch in key order larger than
+// partRows is cut into as many contiguous sections as there are COPY
+// slots, loaded at once, each in parts of at most partRows rows one after
+// another: the sections meet in one chunk at most, and each part commits
+// before its section moves on. A failure of any part fails the call; the
+// caller's retry is idempotent. The rejected rows returned include the
+// conflicts.
+func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []RejectedRow, error) {
+	if len(rows) <= partRows || t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
-	mid := len(rows) / 2
+	n := cap(slots)
+	size := (len(rows) + n - 1) / n
 	var (
-		wg     sync.WaitGroup
-		r      [2]Result
-		rej    [2][]RejectedRow
-		errs   [2]error
-		halves = [2][]T{rows[:mid], rows[mid:]}
+		mu    sync.Mutex
+		total Result
+		rej   []RejectedRow
+		errs  []error
+		wg    sync.WaitGroup
 	)
-	for i := range halves {
+	for i := 0; i < len(rows); i += size {
+		section := rows[i:min(i+size, len(rows))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r[i], rej[i], errs[i] = loadIsolating(ctx, s, t, halves[i])
+			for j := 0; j < len(section) && ctx.Err() == nil; j += partRows {
+				r, c, err := loadIsolating(ctx, s, t, section[j:min(j+partRows, len(section))])
+				mu.Lock()
+				total, rej = total.Add(r), append(rej, c...)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs[0], errs[1]); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return Result{}, nil, err
 	}
-	return r[0].Add(r[1]), append(rej[0], rej[1]...), nil
+	if err := ctx.Err(); err != nil {
+		return Result{}, nil, err
+	}
+	return total, rej, nil
 }
 
 // loadIsolating loads rows; when the database refuses the batch because of
@@ -219,9 +291,9 @@ func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) 
 	if len(rows) == 0 {
 		return Result{}, nil, nil
 	}
-	r, err := loadOnce(ctx, s, t, rows)
+	r, c, err := loadOnce(ctx, s, t, rows)
 	if err == nil {
-		return r, nil, nil
+		return r, c, nil
 	}
 	if !rowLevel(err) {
 		return Result{}, nil, err
@@ -242,32 +314,51 @@ func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) 
 }
 
 // loadOnce writes one batch, trying again when the database broke a
-// deadlock by aborting us (our loads take keys in order, so this is rare).
-func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
+// deadlock by aborting us (our loads take keys in order, so this is rare),
+// or, for a probed table, when a concurrent writer stored one of the keys
+// the probe found free. Writers that keep taking our keys are met by a
+// merge instead.
+func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
 	var err error
 	for range 3 {
 		var r Result
-		if r, err = loadTx(ctx, s, t, rows); err == nil || !deadlock(err) {
-			return r, err
+		var c []RejectedRow
+		if r, c, err = loadTx(ctx, s, t, rows); err == nil {
+			return r, c, nil
+		}
+		if !deadlock(err) && (t.probe == nil || !uniqueViolation(err)) {
+			return Result{}, nil, err
 		}
 	}
-	return Result{}, err
+	if t.probe != nil && uniqueViolation(err) {
+		return mergeProbed(ctx, s, t, rows)
+	}
+	return Result{}, nil, err
 }
 
-// loadTx writes one batch in one transaction. A batch in key order that
-// meets no stored key is copied straight into the table (the fast path);
-// otherwise, or after a conflict, it is copied into a temp stage and
-// merged with INSERT ... ON CONFLICT, in key order. Both paths take keys in
-// ascending order, so concurrent loads cannot deadlock on each other.
-func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
+// loadTx writes one batch in one transaction.
+//
+// A probed table reads what is stored in the batch's ranges first: new
+// rows are copied straight in, rows that may still change and differ are
+// merged, the rest cost nothing.
+//
+// Otherwise a batch in key order that meets no stored key is copied
+// straight into the table (the fast path); after a conflict it is copied
+// into a temp stage and merged with INSERT ... ON CONFLICT, in key order.
+// Every path takes keys in ascending order, so concurrent loads cannot
+// deadlock on each other.
+func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+	if t.probe != nil {
+		return probeTx(ctx, s, t, rows)
+	}
 	ordered := t.cmp == nil || sortedUnique(rows, t.cmp)
 	if ordered && !t.conflicts.Load() {
 		n, err := copyDirect(ctx, s, t, rows)
 		if err == nil {
-			return Result{Inserted: int(n)}, nil
+			return Result{Inserted: int(n)}, nil, nil
 		}
 		if !uniqueViolation(err) && !rowLevel(err) {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 		if uniqueViolation(err) {
 			t.conflicts.Store(true)
@@ -277,14 +368,82 @@ func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result
 	if err == nil && r.Inserted == len(rows) {
 		t.conflicts.Store(false) // a clean batch: try the fast path again
 	}
-	return r, err
+	return r, nil, err
+}
+
+func probeTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+	var r Result
+	var conflicts []RejectedRow
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		p, err := runProbe(ctx, tx, t, rows)
+		if err != nil {
+			return err
+		}
+		r, conflicts = Result{Conflicts: len(p.conflicts)}, p.conflicts
+		if p.fresh > 0 {
+			slots := s.copies // set by load before any transaction
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			n, err := copyRows(ctx, tx, t, rowsMarked(rows, p.marks, vNew, p.fresh))
+			<-slots
+			if err != nil {
+				return fmt.Errorf("copying into %s: %w", t.name.Sanitize(), err)
+			}
+			r.Inserted = int(n)
+		}
+		if p.changed > 0 {
+			m, err := mergeTx(ctx, tx, t, rowsMarked(rows, p.marks, vChanged, p.changed))
+			if err != nil {
+				return err
+			}
+			r.Inserted += m.Inserted
+			r.Updated += m.Updated
+		}
+		return nil
+	})
+	if err != nil {
+		return Result{}, nil, fmt.Errorf("loading %s: %w", t.name.Sanitize(), err)
+	}
+	return r, conflicts, nil
+}
+
+// mergeProbed merges rows whatever is stored, then probes again to tell
+// the conflicts among the rows it did not write from the duplicates.
+func mergeProbed[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+	r, err := copyMerge(ctx, s, t, rows)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	var p probed[T]
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		p, err = runProbe(ctx, tx, t, rows)
+		return err
+	})
+	if err != nil {
+		return Result{}, nil, err
+	}
+	r.Conflicts = len(p.conflicts)
+	return r, p.conflicts, nil
+}
+
+// copyRows copies rows into t within tx.
+func copyRows[T any](ctx context.Context, tx pgx.Tx, t *table[T], rows []T) (int64, error) {
+	if t.binary != nil {
+		tag, err := tx.Conn().PgConn().CopyFrom(ctx, newBinaryRows(rows, t.binary), t.sql.copyBinary)
+		return tag.RowsAffected(), err
+	}
+	return tx.CopyFrom(ctx, t.name, t.columns, &source[T]{rows: rows, enc: t.encode})
 }
 
 func copyDirect[T any](ctx context.Context, s *Store, t *table[T], rows []T) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		n, err = tx.CopyFrom(ctx, t.name, t.columns, &source[T]{rows: rows, enc: t.encode})
+		n, err = copyRows(ctx, tx, t, rows)
 		return err
 	})
 	if err != nil {
@@ -296,36 +455,45 @@ func copyDirect[T any](ctx context.Context, s *Store, t *table[T], rows []T) (in
 func copyMerge[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, error) {
 	var r Result
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, t.sql.createStage); err != nil {
-			return fmt.Errorf("creating stage: %w", err)
-		}
-		insert := t.sql.insert
-		if t.cmp != nil && sortedUnique(rows, t.cmp) {
-			insert = t.sql.insertOrdered
-		}
-		stageCols := append(append([]string{}, t.columns...), "_ord")
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.sql.stageName}, stageCols,
-			&source[T]{rows: rows, enc: t.encode, ord: true}); err != nil {
-			return fmt.Errorf("copying into stage: %w", err)
-		}
-		if t.sql.upsert {
-			var ins, upd int64
-			if err := tx.QueryRow(ctx, insert).Scan(&ins, &upd); err != nil {
-				return fmt.Errorf("merging: %w", err)
-			}
-			r.Inserted, r.Updated = int(ins), int(upd)
-			return nil
-		}
-		tag, err := tx.Exec(ctx, insert)
-		if err != nil {
-			return fmt.Errorf("merging: %w", err)
-		}
-		r.Inserted = int(tag.RowsAffected())
-		return nil
+		var err error
+		r, err = mergeTx(ctx, tx, t, rows)
+		return err
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("loading %s: %w", t.name.Sanitize(), err)
 	}
+	return r, nil
+}
+
+// mergeTx copies rows into a temp stage and merges them into t with
+// INSERT ... ON CONFLICT, within tx.
+func mergeTx[T any](ctx context.Context, tx pgx.Tx, t *table[T], rows []T) (Result, error) {
+	var r Result
+	if _, err := tx.Exec(ctx, t.sql.createStage); err != nil {
+		return r, fmt.Errorf("creating stage: %w", err)
+	}
+	insert := t.sql.insert
+	if t.cmp != nil && sortedUnique(rows, t.cmp) {
+		insert = t.sql.insertOrdered
+	}
+	stageCols := append(append([]string{}, t.columns...), "_ord")
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.sql.stageName}, stageCols,
+		&source[T]{rows: rows, enc: t.encode, ord: true}); err != nil {
+		return r, fmt.Errorf("copying into stage: %w", err)
+	}
+	if t.sql.upsert {
+		var ins, upd int64
+		if err := tx.QueryRow(ctx, insert).Scan(&ins, &upd); err != nil {
+			return r, fmt.Errorf("merging: %w", err)
+		}
+		r.Inserted, r.Updated = int(ins), int(upd)
+		return r, nil
+	}
+	tag, err := tx.Exec(ctx, insert)
+	if err != nil {
+		return r, fmt.Errorf("merging: %w", err)
+	}
+	r.Inserted = int(tag.RowsAffected())
 	return r, nil
 }
 

@@ -49,50 +49,51 @@ func (decimalTextPlan) Encode(value any, buf []byte) ([]byte, error) {
 }
 
 // appendNumeric writes PostgreSQL's binary numeric: ndigits, weight, sign,
-// dscale (int16 each), then base-10000 digits. s is a plain decimal as
-// market.ParseDecimal produces it.
+// dscale (int16 each), then base-10000 digits without leading or trailing
+// zero groups. s is a plain decimal as market.ParseDecimal produces it.
 func appendNumeric(buf []byte, s string) ([]byte, error) {
 	var sign uint16
-	if strings.HasPrefix(s, "-") {
+	if len(s) > 0 && s[0] == '-' {
 		sign, s = 0x4000, s[1:]
 	}
-	intPart, frac, _ := strings.Cut(s, ".")
-	intPart = strings.TrimLeft(intPart, "0")
+	intPart, frac := s, ""
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		intPart, frac = s[:i], s[i+1:]
+	}
+	for len(intPart) > 0 && intPart[0] == '0' {
+		intPart = intPart[1:]
+	}
 	if len(frac) > 0x3FFF {
 		return nil, fmt.Errorf("numeric scale %d too large", len(frac))
 	}
-	dscale := len(frac)
-	// Groups of four digits aligned on the point: the integer part padded
-	// on the left, the fraction on the right.
-	lead := (4 - len(intPart)%4) % 4
-	nInt := (len(intPart) + lead) / 4
-	nFrac := (len(frac) + 3) / 4
-	var digits [64]int16
-	groups := digits[:0]
-	if nInt+nFrac > len(digits) {
-		groups = make([]int16, 0, nInt+nFrac)
+	// Groups of four digits aligned on the point: the integer part's first
+	// group takes what is left over, the fraction's last is padded.
+	nInt := (len(intPart) + 3) / 4
+	var arr [64]uint16
+	groups := arr[:0]
+	if n := nInt + (len(frac)+3)/4; n > len(arr) {
+		groups = make([]uint16, 0, n)
 	}
-	group := func(src string, start, pad int) int16 {
-		// pad: zeros before (negative) or after (positive) src's digits
-		var g int16
-		for k := 0; k < 4; k++ {
-			i := start + k
-			var c byte = '0'
-			if pad < 0 {
-				i += pad
-			}
-			if i >= 0 && i < len(src) {
-				c = src[i]
-			}
-			g = g*10 + int16(c-'0')
+	left := len(intPart) % 4
+	if left == 0 {
+		left = 4
+	}
+	var g uint16
+	for i := 0; i < len(intPart); i++ {
+		g = g*10 + uint16(intPart[i]-'0')
+		if left--; left == 0 {
+			groups, g, left = append(groups, g), 0, 4
 		}
-		return g
 	}
-	for i := 0; i < nInt; i++ {
-		groups = append(groups, group(intPart, i*4, -lead))
-	}
-	for i := 0; i < nFrac; i++ {
-		groups = append(groups, group(frac, i*4, 0))
+	for i := 0; i < len(frac); i += 4 {
+		g = 0
+		for k := i; k < i+4; k++ {
+			g *= 10
+			if k < len(frac) {
+				g += uint16(frac[k] - '0')
+			}
+		}
+		groups = append(groups, g)
 	}
 	weight := nInt - 1
 	for len(groups) > 0 && groups[0] == 0 { // leading zero groups (values below 1)
@@ -111,9 +112,9 @@ func appendNumeric(buf []byte, s string) ([]byte, error) {
 	buf = binary.BigEndian.AppendUint16(buf, uint16(len(groups)))
 	buf = binary.BigEndian.AppendUint16(buf, uint16(int16(weight)))
 	buf = binary.BigEndian.AppendUint16(buf, sign)
-	buf = binary.BigEndian.AppendUint16(buf, uint16(dscale))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(frac)))
 	for _, g := range groups {
-		buf = binary.BigEndian.AppendUint16(buf, uint16(g))
+		buf = binary.BigEndian.AppendUint16(buf, g)
 	}
 	return buf, nil
 }

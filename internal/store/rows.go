@@ -39,17 +39,43 @@ type QualityReport struct {
 	Issues       []byte // JSON array
 }
 
-// RejectedRow is a row kept whole because it failed validation or the
-// database refused it. Payload is JSON when it is JSON, raw bytes otherwise.
+// RejectedRow is a row kept whole because it failed validation, the
+// database refused it, or it conflicts with a stored row. Payload is JSON
+// when it is JSON, raw bytes otherwise.
 type RejectedRow struct {
 	ID       uuid.UUID
 	Time     time.Time
 	Exchange string
 	Symbol   string
 	DataType string
-	Source   string // "validation", "decode", "database", "import"
-	Reason   string
-	Payload  []byte
+	Source   string // where it was refused: "validation", "decode", "database", "import"
+	// Code is the stable name of the check that refused the row (the
+	// quality checks' names, or one of the Code constants), for grouping;
+	// empty means the Source's default (CodeFor).
+	Code    string
+	Reason  string // the human detail, values included
+	Payload []byte
+}
+
+// Rejection codes of the store and of decoders. The quality checks name
+// the others (quality.Check*).
+const (
+	CodeDecode    = "decode"     // the input could not be parsed
+	CodeDBRefused = "db_refused" // the database would refuse the row (a type's range, a constraint)
+	CodeConflict  = "conflict"   // a final row stored before with other values; both versions are kept
+	CodeOther     = "unclassified"
+)
+
+// CodeFor is the code of a rejected row that names none: the one its
+// source implies.
+func CodeFor(source string) string {
+	switch source {
+	case "decode":
+		return CodeDecode
+	case "database":
+		return CodeDBRefused
+	}
+	return CodeOther
 }
 
 // JobRun is one scheduled or manual job execution.

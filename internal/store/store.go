@@ -5,11 +5,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mdingest/mdingest/internal/market"
@@ -22,6 +25,11 @@ type Store struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	now    func() time.Time
+
+	// copies bounds the COPYs into market tables running at once (see
+	// copySlots); set on first use.
+	copiesOnce sync.Once
+	copies     chan struct{}
 }
 
 // Options tune Open.
@@ -57,7 +65,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connecting to database: %w", err)
 	}
-	return New(pool, opts.Logger), nil
+	s := New(pool, opts.Logger)
+	s.copySlots(ctx)
+	return s, nil
 }
 
 // New wraps an existing pool.
@@ -79,7 +89,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 func (s *Store) Close() { s.pool.Close() }
 
 // Candles stores candles. Closed candles never change once stored; an open
-// one is replaced by a later fetch whose values differ.
+// one is replaced by a later fetch whose values differ. A closed candle
+// that comes again closed with other values is a conflict: the stored one
+// stays, and both versions go to ops.rejected_rows with code "conflict".
 func (s *Store) Candles(ctx context.Context, rows []market.Candle) (Result, error) {
 	return load(ctx, s, candles, rows)
 }
@@ -94,7 +106,8 @@ func (s *Store) OrderBooks(ctx context.Context, rows []market.OrderBook) (Result
 	return load(ctx, s, orderBooks, rows)
 }
 
-// Trades stores trades.
+// Trades stores trades. A trade stored before with another price, amount
+// or side is a conflict, as for closed candles.
 func (s *Store) Trades(ctx context.Context, rows []market.Trade) (Result, error) {
 	return load(ctx, s, trades, rows)
 }
@@ -121,13 +134,17 @@ func (s *Store) QualityReports(ctx context.Context, rows []QualityReport) (Resul
 	return load(ctx, s, qualityReports, rows)
 }
 
-// RejectedRows stores rejected rows (IDs and missing times assigned in place).
+// RejectedRows stores rejected rows (IDs, missing times and codes assigned
+// in place).
 func (s *Store) RejectedRows(ctx context.Context, rows []RejectedRow) (Result, error) {
 	now := s.now()
 	for i := range rows {
 		ensureID(&rows[i].ID)
 		if rows[i].Time.IsZero() {
 			rows[i].Time = now
+		}
+		if rows[i].Code == "" {
+			rows[i].Code = CodeFor(rows[i].Source)
 		}
 	}
 	return load(ctx, s, rejectedRows, rows)
@@ -139,6 +156,42 @@ func (s *Store) JobRuns(ctx context.Context, rows []JobRun) (Result, error) {
 		ensureID(&rows[i].ID)
 	}
 	return load(ctx, s, jobRuns, rows)
+}
+
+// MarketSymbol returns the unified symbol of an exchange's market id (its
+// exchange_symbol), from the market list the daemon stored.
+func (s *Store) MarketSymbol(ctx context.Context, exchange, id string) (market.Symbol, bool, error) {
+	var sym string
+	err := s.pool.QueryRow(ctx, `SELECT symbol FROM market.symbols WHERE exchange = $1 AND exchange_symbol = $2 ORDER BY active DESC LIMIT 1`,
+		exchange, id).Scan(&sym)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("looking up market %s on %s: %w", id, exchange, err)
+	}
+	return market.Symbol(sym), true, nil
+}
+
+// copySlots is how many COPYs into the market tables run at once. One
+// stream inserting in key order appends to the indexes' rightmost pages,
+// which PostgreSQL fills before splitting; two streams into one index
+// split each other's pages in half and cost the server a third more for
+// the same rows. So on plain PostgreSQL they take turns (probes, commits
+// and the client's own work still overlap). On TimescaleDB each chunk has
+// its own indexes and one backend cannot keep up with the hypertable's
+// per-row work, so two run at once.
+func (s *Store) copySlots(ctx context.Context) chan struct{} {
+	s.copiesOnce.Do(func() {
+		n := 1
+		var timescale bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&timescale)
+		if err == nil && timescale {
+			n = 2
+		}
+		s.copies = make(chan struct{}, n)
+	})
+	return s.copies
 }
 
 func ensureID(id *uuid.UUID) {

@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -150,10 +152,18 @@ func TestOpenCandleUpdatedClosedImmutable(t *testing.T) {
 		require.Equal(t, "100.4", closeOf())
 
 		// Closed candles are immutable, even against a late partial copy.
+		r, err = s.Candles(ctx, []market.Candle{candle("BTC/USDT", 0, "999", false)})
+		require.NoError(t, err)
+		require.Equal(t, store.Result{Requested: 1, Duplicates: 1}, r, "a partial copy of a final candle says nothing new")
+		require.Equal(t, "100.4", closeOf())
+
+		// A final version with other values is a conflict: kept out, and
+		// recorded (the batch's last copy of the key is the one judged).
 		r, err = s.Candles(ctx, []market.Candle{candle("BTC/USDT", 0, "999", false), candle("BTC/USDT", 0, "998", true)})
 		require.NoError(t, err)
-		require.Equal(t, store.Result{Requested: 2, Duplicates: 2}, r)
+		require.Equal(t, store.Result{Requested: 2, Duplicates: 1, Conflicts: 1}, r)
 		require.Equal(t, "100.4", closeOf())
+		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`))
 	})
 }
 
@@ -175,7 +185,7 @@ func TestRefusedRowsGoToRejected(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, store.Result{Requested: 5, Inserted: 1, Rejected: 4}, r)
 		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM market.candles`))
-		require.Equal(t, 4, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE data_type = 'ohlcv' AND source = 'database'`))
+		require.Equal(t, 4, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE data_type = 'ohlcv' AND source = 'database' AND code = 'db_refused'`))
 		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE reason LIKE '%no timestamp%'`))
 		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE reason LIKE '%out of range%'`))
 		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE reason LIKE '%candles_ohlc%'`))
@@ -244,6 +254,7 @@ func TestOpsTablesIdempotent(t *testing.T) {
 		for _, tbl := range []string{"request_metrics", "quality_reports", "rejected_rows", "job_runs"} {
 			require.Equal(t, 1, count(t, s, "SELECT count(*) FROM ops."+tbl), tbl)
 		}
+		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'decode'`), "a row without a code gets its source's")
 		var raw []byte
 		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT raw FROM ops.rejected_rows WHERE payload IS NULL`).Scan(&raw))
 		require.Equal(t, `{"bid": "1`, string(raw), "a malformed payload is kept byte for byte")
@@ -270,29 +281,196 @@ func TestConcurrentLoads(t *testing.T) {
 	})
 }
 
-func TestLargeSortedBatchLoadsInHalves(t *testing.T) {
+// Large batches in key order: two halves at once into a hypertable, one
+// COPY on plain PostgreSQL; the same results either way.
+func TestLargeSortedBatch(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			s := newStore(t, b)
+			ctx := context.Background()
+			var batch []market.Candle
+			for i := range 40_000 {
+				batch = append(batch, candle("BTC/USDT", i, "100", true))
+			}
+			r, err := s.Candles(ctx, batch)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 40_000, Inserted: 40_000}, r)
+			r, err = s.Candles(ctx, batch)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 40_000, Duplicates: 40_000}, r)
+			// A refused row in the second half is isolated; the rest is stored.
+			more := make([]market.Candle, 0, 40_000)
+			for i := range 40_000 {
+				more = append(more, candle("ETH/USDT", i, "100", true))
+			}
+			more[30_000].Low, more[30_000].High = d("5"), d("1")
+			r, err = s.Candles(ctx, more)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 40_000, Inserted: 39_999, Rejected: 1}, r)
+			require.Equal(t, 79_999, count(t, s, `SELECT count(*) FROM market.candles`))
+		})
+	}
+}
+
+// Issue 11 §4: 50,000 closed candles loaded again with other prices were
+// reported as "0 updated, 50000 duplicates" and the new values vanished
+// without a trace. They are conflicts: the stored values stay, and each
+// conflict is kept with both versions.
+func TestConflictsAreNotDuplicates(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			s := newStore(t, b)
+			ctx := context.Background()
+			const n = 50_000
+			first := make([]market.Candle, n)
+			other := make([]market.Candle, n)
+			for i := range n {
+				first[i] = candle("BTC/USDT", i, "100.5", true)
+				other[i] = candle("BTC/USDT", i, "100.75", true)
+			}
+			r, err := s.Candles(ctx, first)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: n, Inserted: n}, r)
+
+			r, err = s.Candles(ctx, other)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: n, Conflicts: n}, r)
+			require.Equal(t, n, count(t, s, `SELECT count(*) FROM market.candles WHERE close = 100.5`), "the stored values are kept")
+			require.Equal(t, n, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict' AND data_type = 'ohlcv'`))
+
+			var reason string
+			var payload []byte
+			require.NoError(t, s.Pool().QueryRow(ctx, `SELECT reason, payload FROM ops.rejected_rows
+				WHERE code = 'conflict' AND payload->'incoming'->'ohlcv'->>0 = $1`, fmt.Sprint(t0.Add(7*time.Minute).UnixMilli())).Scan(&reason, &payload))
+			require.Contains(t, reason, "close 100.5 → 100.75")
+			var kept struct {
+				Timeframe string `json:"timeframe"`
+				Stored    struct {
+					Closed bool  `json:"closed"`
+					OHLCV  []any `json:"ohlcv"`
+				} `json:"stored"`
+				Incoming struct {
+					OHLCV []any `json:"ohlcv"`
+				} `json:"incoming"`
+			}
+			require.NoError(t, json.Unmarshal(payload, &kept))
+			require.Equal(t, "1m", kept.Timeframe)
+			require.True(t, kept.Stored.Closed)
+			require.Equal(t, []any{float64(t0.Add(7 * time.Minute).UnixMilli()), 100.1, 101.0, 99.5, 100.5, 12.345}, kept.Stored.OHLCV)
+			require.Equal(t, 100.75, kept.Incoming.OHLCV[4])
+
+			// The same rows again: duplicates, not new conflicts.
+			r, err = s.Candles(ctx, first)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: n, Duplicates: n}, r)
+			require.Equal(t, n, count(t, s, `SELECT count(*) FROM ops.rejected_rows`))
+		})
+	}
+}
+
+// A duplicate is the same number, not the same text: "100.50" is 100.5.
+func TestSameValueOtherScaleIsDuplicate(t *testing.T) {
 	onBackends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		// Large enough for two concurrent halves; sorted by key.
-		var batch []market.Candle
-		for i := range 40_000 {
-			batch = append(batch, candle("BTC/USDT", i, "100", true))
-		}
-		r, err := s.Candles(ctx, batch)
+		_, err := s.Candles(ctx, []market.Candle{candle("BTC/USDT", 0, "100.5", true)})
 		require.NoError(t, err)
-		require.Equal(t, store.Result{Requested: 40_000, Inserted: 40_000}, r)
-		r, err = s.Candles(ctx, batch)
+		r, err := s.Candles(ctx, []market.Candle{candle("BTC/USDT", 0, "100.50", true)})
 		require.NoError(t, err)
-		require.Equal(t, store.Result{Requested: 40_000, Duplicates: 40_000}, r)
-		// A refused row in the second half is isolated; the rest is stored.
-		more := make([]market.Candle, 0, 40_000)
-		for i := range 40_000 {
-			more = append(more, candle("ETH/USDT", i, "100", true))
-		}
-		more[30_000].Low, more[30_000].High = d("5"), d("1")
-		r, err = s.Candles(ctx, more)
-		require.NoError(t, err)
-		require.Equal(t, store.Result{Requested: 40_000, Inserted: 39_999, Rejected: 1}, r)
-		require.Equal(t, 79_999, count(t, s, `SELECT count(*) FROM market.candles`))
+		require.Equal(t, store.Result{Requested: 1, Duplicates: 1}, r)
 	})
+}
+
+func TestMixedBatch(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			s := newStore(t, b)
+			ctx := context.Background()
+			_, err := s.Candles(ctx, []market.Candle{
+				candle("BTC/USDT", 1, "100", true), candle("BTC/USDT", 2, "100", false), candle("BTC/USDT", 3, "100", true),
+				candle("ETH/USDT", 1, "100", true),
+			})
+			require.NoError(t, err)
+			// Out of order and across series: new (0, 4, ETH 2), same (1, ETH 1),
+			// changed while open (2), conflict (3), repeated in the batch (4).
+			r, err := s.Candles(ctx, []market.Candle{
+				candle("ETH/USDT", 2, "100", true), candle("BTC/USDT", 4, "100", true), candle("BTC/USDT", 3, "101", true),
+				candle("BTC/USDT", 2, "100.5", true), candle("BTC/USDT", 1, "100", true), candle("BTC/USDT", 0, "100", true),
+				candle("ETH/USDT", 1, "100", true), candle("BTC/USDT", 4, "100", true),
+			})
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 8, Inserted: 3, Updated: 1, Duplicates: 3, Conflicts: 1}, r)
+			require.Equal(t, 7, count(t, s, `SELECT count(*) FROM market.candles`))
+			require.Equal(t, 1, count(t, s, `SELECT count(*) FROM market.candles WHERE closed AND close = 100.5`))
+			require.Equal(t, 1, count(t, s, `SELECT count(*) FROM market.candles WHERE ts = $1 AND symbol = 'BTC/USDT' AND close = 100`, t0.Add(3*time.Minute)))
+		})
+	}
+}
+
+func TestTradeConflicts(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			s := newStore(t, b)
+			ctx := context.Background()
+			trade := func(id string, price string, side market.Side) market.Trade {
+				return market.Trade{Exchange: "kraken", Symbol: "BTC/USD", ID: id, Time: t0.Add(time.Duration(len(id)) * time.Second),
+					Side: side, Price: d(price), Amount: d("0.1")}
+			}
+			// Ids that sort differently as text and as numbers.
+			first := []market.Trade{trade("9", "10", market.SideBuy), trade("10", "11", market.SideUnknown), trade("100", "12", market.SideSell)}
+			r, err := s.Trades(ctx, first)
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 3, Inserted: 3}, r)
+			r, err = s.Trades(ctx, []market.Trade{trade("100", "12", market.SideSell), trade("9", "10", market.SideSell),
+				trade("10", "11.0", market.SideUnknown), trade("11", "13", market.SideBuy)})
+			require.NoError(t, err)
+			require.Equal(t, store.Result{Requested: 4, Inserted: 1, Duplicates: 2, Conflicts: 1}, r)
+			var reason string
+			require.NoError(t, s.Pool().QueryRow(ctx, `SELECT reason FROM ops.rejected_rows WHERE code = 'conflict' AND data_type = 'trades'`).Scan(&reason))
+			require.Contains(t, reason, "side buy → sell")
+			require.Equal(t, 1, count(t, s, `SELECT count(*) FROM market.trades WHERE trade_id = '9' AND side = 'buy'`))
+		})
+	}
+}
+
+// Migration 5 gives the rejected rows written before it the code their
+// source and reason imply.
+func TestRejectedRowsCodeMigration(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			url := b.MigratedDB(t)
+			m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
+			require.NoError(t, err)
+			defer m.Close()
+			require.NoError(t, m.Down(1))
+			conn, err := pgx.Connect(ctx, url)
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			for i, r := range [][2]string{
+				{"decode", "unexpected end of JSON input"},
+				{"database", "database refused: ERROR: new row violates check constraint"},
+				{"validation", "crossed_book: bid 101 > ask 100"},
+				{"validation", "ohlc_inconsistent: low 200 > open 100"},
+				{"validation", "future_timestamp: 1h0m0s ahead of now (tolerance 10s)"},
+				{"import", "low > high"},
+				{"import", `open: invalid decimal: "x"`},
+				{"import", "ts 2024-01-01T00:03:30Z is not aligned to 1m"},
+				{"import", "volume must be >= 0"},
+				{"import", "csv: bare \" in non-quoted-field"},
+				{"elsewhere", "something"},
+			} {
+				_, err := conn.Exec(ctx, `INSERT INTO ops.rejected_rows (id, ts, exchange, symbol, data_type, source, reason)
+					VALUES (gen_random_uuid(), now() - make_interval(secs => $1), 'binance', 'BTC/USDT', 'ohlcv', $2, $3)`, i, r[0], r[1])
+				require.NoError(t, err)
+			}
+			require.NoError(t, m.Up())
+			var codes []string
+			rows, err := conn.Query(ctx, `SELECT code FROM ops.rejected_rows ORDER BY ts DESC`)
+			require.NoError(t, err)
+			codes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			require.Equal(t, []string{"decode", "db_refused", "crossed_book", "ohlc_relation", "future_time", "ohlc_relation",
+				"decode", "misaligned_timestamp", "invalid_value", "decode", "unclassified"}, codes)
+		})
+	}
 }

@@ -34,6 +34,19 @@ var (
 			return append(v, c.Exchange, string(c.Symbol), string(c.Timeframe), c.Time,
 				c.Open, c.High, c.Low, c.Close, c.Volume, c.Closed)
 		},
+		binary: func(b []byte, c market.Candle) []byte {
+			b = appendFields(b, 10)
+			b = appendText(b, c.Exchange)
+			b = appendText(b, string(c.Symbol))
+			b = appendText(b, string(c.Timeframe))
+			b = appendTime(b, c.Time)
+			b = appendDecimal(b, c.Open)
+			b = appendDecimal(b, c.High)
+			b = appendDecimal(b, c.Low)
+			b = appendDecimal(b, c.Close)
+			b = appendDecimal(b, c.Volume)
+			return appendBool(b, c.Closed)
+		},
 		check: func(c market.Candle) error {
 			return firstErr(checkText(c.Exchange, string(c.Symbol), string(c.Timeframe)), checkTime(c.Time),
 				required(c.Open, c.High, c.Low, c.Close, c.Volume))
@@ -41,6 +54,53 @@ var (
 		reject: func(c market.Candle, reason string) RejectedRow {
 			return reject(c.Exchange, string(c.Symbol), market.TypeOHLCV, reason,
 				map[string]any{"timeframe": c.Timeframe, "closed": c.Closed, "ohlcv": c})
+		},
+		probe: &probe[market.Candle]{
+			sameRun: func(a, b market.Candle) bool {
+				return a.Exchange == b.Exchange && a.Symbol == b.Symbol && a.Timeframe == b.Timeframe
+			},
+			sql: `SELECT ts, open, high, low, close, volume, closed FROM market.candles
+WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5 ORDER BY ts`,
+			args: func(run []market.Candle) []any {
+				c := run[0]
+				return []any{c.Exchange, string(c.Symbol), string(c.Timeframe), c.Time, run[len(run)-1].Time}
+			},
+			cmpKey: func(raw [][]byte, c market.Candle) int { return cmp.Compare(rawMicros(raw[0]), pgMicros(c.Time)) },
+			verdict: func(raw [][]byte, c market.Candle, sc *[]byte) verdict {
+				same := numericEqual(raw[1], c.Open, sc) && numericEqual(raw[2], c.High, sc) && numericEqual(raw[3], c.Low, sc) &&
+					numericEqual(raw[4], c.Close, sc) && numericEqual(raw[5], c.Volume, sc)
+				storedClosed := rawBool(raw[6])
+				switch {
+				case same && storedClosed == c.Closed, storedClosed && !c.Closed:
+					return vSame // a late partial copy of a final candle brings nothing
+				case storedClosed:
+					return vConflict
+				}
+				return vChanged // still open: the later fetch wins
+			},
+			conflict: func(raw [][]byte, c market.Candle) (RejectedRow, error) {
+				stored := c
+				var err error
+				for i, dst := range []*market.Decimal{&stored.Open, &stored.High, &stored.Low, &stored.Close, &stored.Volume} {
+					if *dst, err = rawDecimal(raw[1+i]); err != nil {
+						return RejectedRow{}, err
+					}
+				}
+				var diff differences
+				for _, f := range []struct {
+					name string
+					a, b market.Decimal
+				}{{"open", stored.Open, c.Open}, {"high", stored.High, c.High}, {"low", stored.Low, c.Low},
+					{"close", stored.Close, c.Close}, {"volume", stored.Volume, c.Volume}} {
+					if f.a.Cmp(f.b) != 0 {
+						diff.add(f.name, f.a.String(), f.b.String())
+					}
+				}
+				what := fmt.Sprintf("closed %s candle %s", c.Timeframe, c.Time.UTC().Format(time.RFC3339))
+				return conflictRow(c.Exchange, string(c.Symbol), string(market.TypeOHLCV), what, diff,
+					map[string]any{"closed": true, "ohlcv": stored}, map[string]any{"closed": true, "ohlcv": c},
+					map[string]any{"timeframe": c.Timeframe}), nil
+			},
 		},
 	}).prepare()
 
@@ -109,6 +169,19 @@ var (
 			}
 			return append(v, t.Exchange, string(t.Symbol), t.Time, t.ID, t.Price, t.Amount, side)
 		},
+		binary: func(b []byte, t market.Trade) []byte {
+			b = appendFields(b, 7)
+			b = appendText(b, t.Exchange)
+			b = appendText(b, string(t.Symbol))
+			b = appendTime(b, t.Time)
+			b = appendText(b, t.ID)
+			b = appendDecimal(b, t.Price)
+			b = appendDecimal(b, t.Amount)
+			if t.Side == market.SideUnknown {
+				return appendNull(b)
+			}
+			return appendText(b, string(t.Side))
+		},
 		check: func(t market.Trade) error {
 			if t.ID == "" {
 				return errors.New("trade without id")
@@ -117,6 +190,58 @@ var (
 		},
 		reject: func(t market.Trade, reason string) RejectedRow {
 			return reject(t.Exchange, string(t.Symbol), market.TypeTrades, reason, t)
+		},
+		probe: &probe[market.Trade]{
+			sameRun: func(a, b market.Trade) bool { return a.Exchange == b.Exchange && a.Symbol == b.Symbol },
+			// Runs are in trade id order, bytewise as Go compares strings.
+			sql: `SELECT trade_id, ts, price, amount, side FROM market.trades
+WHERE exchange = $1 AND symbol = $2 AND trade_id = ANY($3) AND ts >= $4 AND ts <= $5 ORDER BY trade_id COLLATE "C", ts`,
+			args: func(run []market.Trade) []any {
+				ids := make([]string, len(run))
+				lo, hi := run[0].Time, run[0].Time
+				for i, t := range run {
+					ids[i] = t.ID
+					if t.Time.Before(lo) {
+						lo = t.Time
+					}
+					if t.Time.After(hi) {
+						hi = t.Time
+					}
+				}
+				return []any{run[0].Exchange, string(run[0].Symbol), ids, lo, hi}
+			},
+			cmpKey: func(raw [][]byte, t market.Trade) int {
+				if c := compareText(raw[0], t.ID); c != 0 {
+					return c
+				}
+				return cmp.Compare(rawMicros(raw[1]), pgMicros(t.Time))
+			},
+			verdict: func(raw [][]byte, t market.Trade, sc *[]byte) verdict {
+				if numericEqual(raw[2], t.Price, sc) && numericEqual(raw[3], t.Amount, sc) && string(raw[4]) == string(t.Side) {
+					return vSame
+				}
+				return vConflict // a trade is final as soon as it exists
+			},
+			conflict: func(raw [][]byte, t market.Trade) (RejectedRow, error) {
+				stored := t
+				var err error
+				if stored.Price, err = rawDecimal(raw[2]); err != nil {
+					return RejectedRow{}, err
+				}
+				if stored.Amount, err = rawDecimal(raw[3]); err != nil {
+					return RejectedRow{}, err
+				}
+				stored.Side = market.Side(raw[4])
+				var diff differences
+				if stored.Price.Cmp(t.Price) != 0 {
+					diff.add("price", stored.Price.String(), t.Price.String())
+				}
+				if stored.Amount.Cmp(t.Amount) != 0 {
+					diff.add("amount", stored.Amount.String(), t.Amount.String())
+				}
+				diff.add("side", string(stored.Side), string(t.Side))
+				return conflictRow(t.Exchange, string(t.Symbol), string(market.TypeTrades), "trade "+t.ID, diff, stored, t, nil), nil
+			},
 		},
 	}).prepare()
 
@@ -168,7 +293,7 @@ var (
 
 	rejectedRows = (&table[RejectedRow]{
 		name:    pgx.Identifier{"ops", "rejected_rows"},
-		columns: []string{"id", "ts", "exchange", "symbol", "data_type", "source", "reason", "payload", "raw"},
+		columns: []string{"id", "ts", "exchange", "symbol", "data_type", "source", "code", "reason", "payload", "raw"},
 		key:     []string{"id", "ts"},
 		encode: func(r RejectedRow, v []any) []any {
 			// jsonb refuses invalid JSON and \u0000; such payloads stay raw.
@@ -178,7 +303,11 @@ var (
 			} else {
 				raw = r.Payload
 			}
-			return append(v, pgUUID(r.ID), r.Time, clean(r.Exchange), clean(r.Symbol), r.DataType, r.Source, clean(r.Reason), payload, raw)
+			code := r.Code
+			if code == "" {
+				code = CodeFor(r.Source)
+			}
+			return append(v, pgUUID(r.ID), r.Time, clean(r.Exchange), clean(r.Symbol), r.DataType, r.Source, clean(code), clean(r.Reason), payload, raw)
 		},
 	}).prepare()
 
@@ -251,13 +380,37 @@ func checkText(ss ...string) error {
 	return nil
 }
 
+// numeric's limits: 131072 digits before the point, 16383 after.
+const (
+	maxNumericInt  = 131072
+	maxNumericFrac = 16383
+)
+
 func required(ds ...market.Decimal) error {
 	for _, d := range ds {
 		if !d.Valid() {
 			return errors.New("missing value")
 		}
+		if len(d.String()) <= maxNumericFrac {
+			continue // too short to break either limit
+		}
+		intPart, frac, _ := strings.Cut(strings.TrimPrefix(d.String(), "-"), ".")
+		if len(intPart) > maxNumericInt || len(frac) > maxNumericFrac {
+			return fmt.Errorf("value with %d digits before and %d after the point out of numeric's range", len(intPart), len(frac))
+		}
 	}
 	return nil
+}
+
+// compareText compares bytes with a string bytewise, as Go orders strings,
+// without converting either.
+func compareText(b []byte, s string) int {
+	for i := 0; i < len(b) && i < len(s); i++ {
+		if b[i] != s[i] {
+			return cmp.Compare(b[i], s[i])
+		}
+	}
+	return cmp.Compare(len(b), len(s))
 }
 
 // cmpKeys combines column comparisons, first difference wins.
@@ -285,5 +438,5 @@ func reject(exchange, symbol string, dt market.DataType, reason string, row any)
 	if err != nil {
 		payload = fmt.Appendf(nil, "%+v", row)
 	}
-	return RejectedRow{Exchange: exchange, Symbol: symbol, DataType: string(dt), Source: "database", Reason: reason, Payload: payload}
+	return RejectedRow{Exchange: exchange, Symbol: symbol, DataType: string(dt), Source: "database", Code: CodeDBRefused, Reason: reason, Payload: payload}
 }

@@ -260,9 +260,10 @@ func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, store
 	stored("quality reports", len(reports))(s.QualityReports(ctx, reports))
 
 	var rejects []store.RejectedRow
-	for k, reason := range []string{"high below low", "high below low", "non-positive price"} {
+	for k, reason := range []string{"ohlc_relation: low 2 > high 1", "ohlc_relation: low 3 > high 1", "invalid_value: open 0 (want > 0)"} {
+		code, _, _ := strings.Cut(reason, ":")
 		rejects = append(rejects, store.RejectedRow{Time: d.base.Add(time.Duration(30+k) * time.Minute), Exchange: "kraken",
-			Symbol: "ETH/USDT", DataType: "ohlcv", Source: "validation", Reason: reason,
+			Symbol: "ETH/USDT", DataType: "ohlcv", Source: "validation", Code: code, Reason: reason,
 			Payload: []byte(`{"ts": 1700000000000, "high": "1", "low": "2"}`)})
 	}
 	stored("rejected rows", len(rejects))(s.RejectedRows(ctx, rejects))

@@ -102,8 +102,9 @@ func sqlRuns(d dataset) map[string][]sqlRun {
 			require.Equal(t, map[string]int{"reports": 96, "failed": 16, "rows_rejected": 48}, sums)
 		}}},
 		"rejected_rows.sql": {{testVars(d), func(t *testing.T, _ dataset, r result) {
-			require.Len(t, r.rows, 2)
-			require.Equal(t, "high below low", get(t, r.rows[0], "reason"))
+			require.Len(t, r.rows, 2, "grouped by code, not by the reasons' values")
+			require.Equal(t, "ohlc_relation", get(t, r.rows[0], "code"))
+			require.Equal(t, "ohlc_relation: low 3 > high 1", get(t, r.rows[0], "latest_reason"))
 			requireNum(t, "2", get(t, r.rows[0], "rows"))
 			require.JSONEq(t, `{"ts": 1700000000000, "high": "1", "low": "2"}`, get(t, r.rows[0], "latest_payload"))
 		}}},

@@ -224,6 +224,7 @@ func (w *Writer) countResult(table string, res store.Result) {
 	w.m.rows.WithLabelValues(table, "inserted").Add(float64(res.Inserted))
 	w.m.rows.WithLabelValues(table, "updated").Add(float64(res.Updated))
 	w.m.rows.WithLabelValues(table, "duplicate").Add(float64(res.Duplicates))
+	w.m.rows.WithLabelValues(table, "conflict").Add(float64(res.Conflicts))
 	w.m.rows.WithLabelValues(table, "rejected").Add(float64(res.Rejected))
 }
 

@@ -26,7 +26,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*metrics, error) {
 	m := &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "writer_rows_total", Help: "Rows written by table and result (inserted, updated, duplicate, rejected).",
+			Name: "writer_rows_total", Help: "Rows written by table and result (inserted, updated, duplicate, conflict, rejected).",
 		}, []string{"table", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "writer_batch_latency_seconds",

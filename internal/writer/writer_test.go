@@ -351,3 +351,29 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	_, err = writer.New(&down{}, writer.Options{BatchSize: -1})
 	require.ErrorIs(t, err, writer.ErrInvalid)
 }
+
+// A closed candle that comes again with other values is counted as a
+// conflict, not a duplicate (issue 11 §4).
+func TestConflictsCounted(t *testing.T) {
+	s := newStore(t)
+	reg := prometheus.NewRegistry()
+	w, err := writer.New(s, writer.Options{BatchSize: 3, FlushInterval: time.Hour, Registerer: reg})
+	require.NoError(t, err)
+	stopped := run(t, w, context.Background())
+	ctx := context.Background()
+	require.NoError(t, w.PutCandles(ctx, time.Now(), candles(3, 0)))
+	other := candles(3, 0)
+	for i := range other {
+		other[i].Close = d("100.25")
+	}
+	require.NoError(t, w.PutCandles(ctx, time.Now(), other))
+	require.Eventually(t, func() bool {
+		return count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`) == 3
+	}, wait, poll)
+	dctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	require.NoError(t, w.Drain(dctx))
+	require.NoError(t, stopped())
+	require.Equal(t, 3.0, counterSum(t, reg, "writer_rows_total", "result", "conflict"))
+	require.Equal(t, 0.0, counterSum(t, reg, "writer_rows_total", "result", "duplicate"))
+}

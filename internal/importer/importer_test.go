@@ -1,0 +1,206 @@
+package importer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/mdingest/mdingest/internal/backfill"
+	"github.com/mdingest/mdingest/internal/importer"
+	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
+
+var day = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// kline writes n 1m Binance kline rows from start into dir/name.
+func kline(t *testing.T, dir, name string, start time.Time, n int) string {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		ms := start.Add(time.Duration(i) * time.Minute).UnixMilli()
+		fmt.Fprintf(&b, "%d,100.5,101.5,99.5,100.75,12.5,%d,0,1,0,0,0\n", ms, ms+59_999)
+	}
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	return path
+}
+
+func options(t *testing.T) importer.Options {
+	t.Helper()
+	c, err := quality.NewChecker(quality.DefaultConfig())
+	require.NoError(t, err)
+	return importer.Options{Exchange: "binance", Timeframe: market.TF1m, Checker: c}
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), pgtest.MigratedDB(t), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	return st
+}
+
+// The exchange's own market list names a file's symbol where spelling
+// would not (Binance's BCC is BCH), both for checking --symbol and for
+// finding it.
+func TestSymbolFromTheMarketList(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	_, err := st.Markets(ctx, []market.Market{{Exchange: "binance", ID: "BCCUSDT", Symbol: "BCH/USDT", Base: "BCH", Quote: "USDT", Active: true}})
+	require.NoError(t, err)
+	file := kline(t, t.TempDir(), "BCCUSDT-1m-2024-01-01.csv", day, 30)
+
+	o := options(t)
+	sum, err := importer.Run(ctx, st, []string{file}, o)
+	require.NoError(t, err)
+	require.Equal(t, 30, sum.Inserted)
+	o.Symbol = "BCH/USDT"
+	sum, err = importer.Run(ctx, st, []string{file}, o)
+	require.NoError(t, err)
+	require.Equal(t, 30, sum.Duplicates)
+	o.Symbol = "BCC/USDT"
+	_, err = importer.Run(ctx, st, []string{file}, o)
+	require.ErrorIs(t, err, importer.ErrMismatch, "the list says BCCUSDT is BCH/USDT")
+
+	var n int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM market.candles WHERE symbol = 'BCH/USDT'`).Scan(&n))
+	require.Equal(t, 30, n)
+}
+
+// counting is a Loader that counts candles and holds each batch a while,
+// so batches pile up if anything lets them.
+type counting struct {
+	importer.Loader
+	rows, inFlight, most atomic.Int64
+}
+
+func (c *counting) Candles(ctx context.Context, rows []market.Candle) (store.Result, error) {
+	n := c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	for {
+		m := c.most.Load()
+		if n <= m || c.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(time.Millisecond)
+	c.rows.Add(int64(len(rows)))
+	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
+}
+
+func (c *counting) RejectedRows(context.Context, []store.RejectedRow) (store.Result, error) {
+	return store.Result{}, nil
+}
+
+func (c *counting) QualityReports(context.Context, []store.QualityReport) (store.Result, error) {
+	return store.Result{}, nil
+}
+
+func (c *counting) MarketSymbol(context.Context, string, string) (market.Symbol, bool, error) {
+	return "", false, nil
+}
+
+// Many workers and many files: every row is loaded once, and the batches
+// in memory stay bounded whatever the workers.
+func TestManyWorkersBoundedBatches(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 12 {
+		files = append(files, kline(t, dir, fmt.Sprintf("S%dUSDT-1m-2024-01-01.csv", i), day, 1000))
+	}
+	l := &counting{}
+	o := options(t)
+	o.Workers, o.BatchSize = 16, 100
+	sum, err := importer.Run(context.Background(), l, files, o)
+	require.NoError(t, err)
+	require.Equal(t, int64(12_000), l.rows.Load())
+	require.Equal(t, 12, sum.Files)
+	require.Equal(t, 12_000, sum.Inserted)
+	require.LessOrEqual(t, l.most.Load(), int64(8), "loads at once are bounded by the batch buffers")
+}
+
+// failing refuses to load after a few batches.
+type failing struct {
+	counting
+	left atomic.Int64
+}
+
+var errBroken = errors.New("database gone")
+
+func (f *failing) Candles(ctx context.Context, rows []market.Candle) (store.Result, error) {
+	if f.left.Add(-1) < 0 {
+		return store.Result{}, errBroken
+	}
+	return f.counting.Candles(ctx, rows)
+}
+
+// A load error stops every reader and loader (no goroutine is left,
+// goleak checks) and is returned.
+func TestLoadErrorStopsAll(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 6 {
+		files = append(files, kline(t, dir, fmt.Sprintf("S%dUSDT-1m-2024-01-01.csv", i), day, 2000))
+	}
+	l := &failing{}
+	l.left.Store(5)
+	o := options(t)
+	o.Workers, o.BatchSize = 3, 100
+	_, err := importer.Run(context.Background(), l, files, o)
+	require.ErrorIs(t, err, errBroken)
+}
+
+// recorder is a backfill.Progress that keeps what it is told.
+type recorder struct {
+	mu     sync.Mutex
+	plan   backfill.Plan
+	pages  []backfill.PageEvent
+	finish backfill.Summary
+}
+
+func (r *recorder) Start(p backfill.Plan) { r.plan = p }
+func (r *recorder) Page(e backfill.PageEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pages = append(r.pages, e)
+}
+func (r *recorder) Finish(s backfill.Summary) { r.finish = s }
+
+// Progress, as backfill shows it (a bar with rate and ETA on a terminal,
+// log lines otherwise): the plan estimates the rows from the files' sizes,
+// each stored batch advances it, and the end says what was done.
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	files := []string{kline(t, dir, "AUSDT-1m-2024-01-01.csv", day, 3000), kline(t, dir, "BUSDT-1m-2024-01-01.csv", day, 2000)}
+	rec := &recorder{}
+	o := options(t)
+	o.BatchSize, o.Progress = 700, rec
+	_, err := importer.Run(context.Background(), &counting{}, files, o)
+	require.NoError(t, err)
+	require.Equal(t, 2, rec.plan.Ranges)
+	require.Equal(t, "files", rec.plan.Noun)
+	require.InDelta(t, 5000, int(rec.plan.Total/time.Minute), 50, "rows estimated from the first rows' size")
+	lines := 0
+	for _, p := range rec.pages {
+		lines += p.Returned
+		require.Equal(t, time.Duration(p.Returned)*time.Minute, p.Advanced)
+	}
+	require.Equal(t, 5000, lines)
+	require.Len(t, rec.pages, 5+3)
+	require.Equal(t, backfill.Summary{Ranges: 2, Finished: 2, Rows: 5000, Inserted: 5000, Elapsed: rec.finish.Elapsed}, rec.finish)
+}
