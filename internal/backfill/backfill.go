@@ -187,7 +187,8 @@ type Summary struct {
 	Rows        int // rows the exchange returned within the ranges, sent to the sink
 	Inserted    int
 	Updated     int // open candles whose values changed
-	Duplicates  int // rows already stored
+	Duplicates  int // rows already stored with the same values
+	Conflicts   int // final rows stored with other values: kept, both versions in ops.rejected_rows
 	Rejected    int // rows the checks or the store refused (kept in ops.rejected_rows)
 	Elapsed     time.Duration
 }
@@ -201,8 +202,8 @@ func (s Summary) String() string {
 	if s.Failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", s.Failed)
 	}
-	fmt.Fprintf(&b, "): %d requests, %d pages (%d empty), %d rows: %d inserted, %d updated, %d duplicates, %d rejected in %s",
-		s.Requests, s.Pages, s.EmptyPages, s.Rows, s.Inserted, s.Updated, s.Duplicates, s.Rejected, s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "): %d requests, %d pages (%d empty), %d rows: %d inserted, %d updated, %d duplicates, %d conflicts, %d rejected in %s",
+		s.Requests, s.Pages, s.EmptyPages, s.Rows, s.Inserted, s.Updated, s.Duplicates, s.Conflicts, s.Rejected, s.Elapsed.Round(time.Millisecond))
 	return b.String()
 }
 
@@ -215,6 +216,7 @@ func (s *Summary) addPage(p pageResult) {
 	s.Inserted += p.result.Inserted
 	s.Updated += p.result.Updated
 	s.Duplicates += p.result.Duplicates
+	s.Conflicts += p.result.Conflicts
 	s.Rejected += p.result.Rejected
 }
 

@@ -76,12 +76,14 @@ func TestIntoCompressedChunks(t *testing.T) {
 	require.Equal(t, minutes, e.count(t, `SELECT count(*) FROM market.candles WHERE symbol = 'ETH/USDT'`))
 
 	// A backfill over stored, closed, compressed candles, from an exchange
-	// that now answers other values: nothing changes.
+	// that now answers other values: nothing changes, and each is a
+	// conflict, kept with both versions.
 	sum, err = e.backfiller(t, revised{e.conn}, nil).Run(ctx, backfill.Ranges([]market.Symbol{btc},
 		day("2024-03-08T00:00:00Z"), day("2024-03-13T00:00:00Z"), false))
 	require.NoError(t, err)
-	require.Equal(t, 5*1440, sum.Duplicates)
-	require.Zero(t, sum.Inserted+sum.Updated)
+	require.Equal(t, 5*1440, sum.Conflicts)
+	require.Zero(t, sum.Inserted+sum.Updated+sum.Duplicates)
+	require.Equal(t, 5*1440, e.count(t, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`))
 	require.Equal(t, btcLost, e.digestOf(t, btc))
 
 	// gaps --fill: exactly the lost stretches come back, the rest is as it was.

@@ -210,7 +210,7 @@ func (l *Log) Finish(s Summary) {
 	l.log.Info(l.name+" finished", "ranges", s.Ranges, "finished", s.Finished, "resumed", s.Resumed,
 		"already_done", s.AlreadyDone, "skipped", s.Skipped, "failed", s.Failed, "requests", s.Requests,
 		"pages", s.Pages, "empty_pages", s.EmptyPages, "rows", s.Rows, "inserted", s.Inserted,
-		"updated", s.Updated, "duplicates", s.Duplicates, "rejected", s.Rejected,
+		"updated", s.Updated, "duplicates", s.Duplicates, "conflicts", s.Conflicts, "rejected", s.Rejected,
 		"elapsed", s.Elapsed.Round(time.Millisecond).String())
 }
 

@@ -167,6 +167,14 @@ func (m *Migrator) Down(n int) error {
 	return nil
 }
 
+// To migrates up or down to version v. No change is success.
+func (m *Migrator) To(v uint) error {
+	if err := m.m.Migrate(v); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrating to version %d: %w", v, err)
+	}
+	return nil
+}
+
 // Force sets the version without running migrations, to recover a dirty
 // database.
 func (m *Migrator) Force(v int) error {

@@ -442,7 +442,7 @@ func TestRejectedRowsCodeMigration(t *testing.T) {
 			m, err := schema.Open(ctx, url, schema.ModeAuto, nil)
 			require.NoError(t, err)
 			defer m.Close()
-			require.NoError(t, m.Down(1))
+			require.NoError(t, m.To(3), "the schema before migration 5")
 			conn, err := pgx.Connect(ctx, url)
 			require.NoError(t, err)
 			defer conn.Close(ctx)

@@ -617,8 +617,14 @@ func checkQualityKinds(t *testing.T, conn *pgx.Conn, d dataset, timescale bool, 
 			}
 		}
 	}
-	p := findPanel(t, dash, "Rejected rows by reason")
-	runPanel(t, conn, env, p, p.Targets[0])
+	p := findPanel(t, dash, "Rejected rows by check code")
+	r := runPanel(t, conn, env, p, p.Targets[0])
+	metrics := map[string]bool{}
+	for _, row := range r.rows {
+		metrics[*row["metric"]] = true
+	}
+	require.Equal(t, map[string]bool{"kraken: ohlc_relation": true, "kraken: invalid_value": true}, metrics,
+		"the ohlcv kind's rejected rows, grouped by code, not by reason")
 }
 
 func resolveVariable(t *testing.T, conn *pgx.Conn, env grafanaEnv, v templateVar) varValue {
