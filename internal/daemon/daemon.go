@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		capture, err := newTradeCapture(cfg, id, c, p, st, checker, jobRecorder{w: w, instance: instance}, scripterOrNil(rdb), logger)
+		capture, err := newTradeCapture(cfg, id, c, p, st, checker, jobRecorder{w: w, instance: instance}, scripterOrNil(rdb), tickLocks, logger)
 		if err != nil {
 			return err
 		}

@@ -21,10 +21,10 @@ import (
 // newTradeCapture builds one exchange's trade capture: each symbol
 // polled on its own clock, at most every medium tick (the tier trades
 // had), and as often as its trade rate needs. Each period's sums are a
-// row of ops.job_runs, job trades/<exchange>. With Redis, a lease keeps
-// it to one instance at a time.
+// row of ops.job_runs, job trades/<exchange>. A lease, in PostgreSQL and
+// in Redis, keeps it to one instance at a time.
 func newTradeCapture(cfg config.Config, id string, c *Client, p *ingest.Pipeline, st *store.Store, checker *quality.Checker,
-	rec jobRecorder, rdb redis.Scripter, logger *slog.Logger) (func(context.Context) error, error) {
+	rec jobRecorder, rdb redis.Scripter, pg leaseLocker, logger *slog.Logger) (func(context.Context) error, error) {
 	o := ingest.TradeOptions{
 		Log: st, Checker: checker, MaxInterval: cfg.Jobs.Medium.D(), Concurrency: cfg.Exchanges[id].Concurrency,
 		Report: func(ctx context.Context, r ingest.CaptureReport) {
@@ -40,9 +40,12 @@ func newTradeCapture(cfg config.Config, id string, c *Client, p *ingest.Pipeline
 		o.Pager = pg
 	}
 	var lease *tradeLease
-	if rdb != nil {
-		lease = &tradeLease{client: redislock.New(rdb), key: "mdingest:lock:trades-capture/" + id, ttl: 15 * time.Second,
+	if rdb != nil || pg != nil {
+		lease = &tradeLease{pg: pg, key: "trades-capture/" + id, ttl: 15 * time.Second,
 			logger: logger.With("component", "trades", "exchange", id)}
+		if rdb != nil {
+			lease.redis = redislock.New(rdb)
+		}
 		o.Lease = lease
 	}
 	tc, err := p.NewTradeCapture(o)
@@ -63,12 +66,23 @@ func newTradeCapture(cfg config.Config, id string, c *Client, p *ingest.Pipeline
 // (exchange.TradePager) can be found through it.
 func (c *Client) Unwrap() exchange.Connector { return c.Connector }
 
-// tradeLease is a Redis lock renewed while held: one instance captures an
-// exchange's trades, another takes over within the TTL when it stops.
-// When Redis is unreachable every instance captures: writes are
-// idempotent, so that costs requests, not data.
+// leaseLocker holds a lease for as long as the process asks
+// (*store.TickLocks: a PostgreSQL advisory lock on a session of its own).
+type leaseLocker interface {
+	Lease(ctx context.Context, key string) (bool, error)
+	ReleaseLease(key string)
+}
+
+// tradeLease keeps an exchange's trade capture to one instance: a
+// PostgreSQL advisory lock and a Redis lock, renewed while held; another
+// instance takes over within the TTL when it stops. Either one held by
+// another instance is enough to stand aside, so Redis down or absent does
+// not double the capture (and its requests). Only when neither answers
+// does every instance capture: writes are idempotent, so that costs
+// requests, not data.
 type tradeLease struct {
-	client *redislock.Client
+	redis  *redislock.Client // nil without Redis
+	pg     leaseLocker       // nil without one
 	key    string
 	ttl    time.Duration
 	logger *slog.Logger
@@ -76,11 +90,11 @@ type tradeLease struct {
 	mu   sync.Mutex
 	lock *redislock.Lock
 	held bool
-	next time.Time // when to ask Redis again
+	next time.Time // when to ask again
 }
 
-// Held implements ingest.Lease. It asks Redis at most every third of the
-// TTL; keep renews it in between.
+// Held implements ingest.Lease. It asks at most every third of the TTL;
+// keep renews it in between.
 func (l *tradeLease) Held(ctx context.Context) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -90,28 +104,65 @@ func (l *tradeLease) Held(ctx context.Context) bool {
 	}
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	var err error
-	if l.lock != nil {
-		if err = l.lock.Refresh(rctx, l.ttl, nil); err != nil {
-			l.lock = nil
-		}
-	}
-	if l.lock == nil && (err == nil || errors.Is(err, redislock.ErrNotObtained)) {
-		l.lock, err = l.client.Obtain(rctx, l.key, l.ttl, nil)
-	}
-	switch {
-	case err == nil:
-		l.held = true
-	case errors.Is(err, redislock.ErrNotObtained):
-		l.held = false
-	case ctx.Err() != nil:
+	held, ok := l.take(rctx)
+	if !ok && ctx.Err() != nil {
 		return false
-	default:
-		l.logger.Warn("trade capture lease unavailable, capturing here", "err", err)
-		l.held = true
 	}
+	l.held = held
 	l.next = now.Add(l.ttl / 3)
 	return l.held
+}
+
+// take asks PostgreSQL first, then Redis: the same order on every
+// instance, so two never hold one half each. ok is false when the answer
+// came from a cancelled context.
+func (l *tradeLease) take(ctx context.Context) (held, ok bool) {
+	pgHeld := false
+	if l.pg != nil {
+		taken, err := l.pg.Lease(ctx, l.key)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return false, false
+			}
+			l.logger.Warn("trade capture lease unavailable in postgres", "err", err)
+		case !taken:
+			l.releaseRedis(ctx)
+			return false, true
+		default:
+			pgHeld = true
+		}
+	}
+	if l.redis != nil {
+		var err error
+		if l.lock != nil {
+			if err = l.lock.Refresh(ctx, l.ttl, nil); err != nil {
+				l.lock = nil
+			}
+		}
+		if l.lock == nil && (err == nil || errors.Is(err, redislock.ErrNotObtained)) {
+			l.lock, err = l.redis.Obtain(ctx, "mdingest:lock:"+l.key, l.ttl, nil)
+		}
+		switch {
+		case errors.Is(err, redislock.ErrNotObtained):
+			if pgHeld {
+				l.pg.ReleaseLease(l.key)
+			}
+			return false, true
+		case err != nil && ctx.Err() != nil:
+			return false, false
+		case err != nil:
+			l.logger.Warn("trade capture lease unavailable in redis", "err", err)
+		}
+	}
+	return true, true
+}
+
+func (l *tradeLease) releaseRedis(ctx context.Context) {
+	if l.lock != nil {
+		_ = l.lock.Release(ctx)
+		l.lock = nil
+	}
 }
 
 // keep renews the lease until ctx ends, then releases it so that another
@@ -125,12 +176,13 @@ func (l *tradeLease) keep(ctx context.Context) {
 		case <-ctx.Done():
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			if l.lock != nil {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-				defer cancel()
-				_ = l.lock.Release(rctx)
-				l.lock, l.held = nil, false
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			l.releaseRedis(rctx)
+			if l.pg != nil {
+				l.pg.ReleaseLease(l.key)
 			}
+			l.held = false
 			return
 		case <-t.C:
 		}

@@ -33,6 +33,7 @@ type TickLocks struct {
 	conn    *pgx.Conn
 	gen     int                   // bumped when the session is replaced: older locks died with it
 	held    map[int64]*time.Timer // lock id -> its end
+	leases  map[int64]bool        // lock ids held until given up
 	retryAt time.Time             // after a failed connect, fail fast until then
 	closed  bool
 }
@@ -40,7 +41,7 @@ type TickLocks struct {
 // NewTickLocks returns the advisory tick locks of st's database. The
 // session connects at the first TryLock.
 func NewTickLocks(st *Store) *TickLocks {
-	return &TickLocks{st: st, backoff: 2 * time.Second, held: map[int64]*time.Timer{}}
+	return &TickLocks{st: st, backoff: 2 * time.Second, held: map[int64]*time.Timer{}, leases: map[int64]bool{}}
 }
 
 // Name implements scheduler.TickLocker.
@@ -120,6 +121,53 @@ func (l *TickLocks) drop() {
 	for id, t := range l.held {
 		t.Stop()
 		delete(l.held, id)
+	}
+	clear(l.leases)
+}
+
+// Lease takes key's lock until ReleaseLease or the session's end: one
+// instance at a time holds it. Holding it already is success. An error
+// says the database cannot answer, not that another holds it.
+func (l *TickLocks) Lease(ctx context.Context, key string) (bool, error) {
+	id := lockID("lease " + key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, ErrClosed
+	}
+	conn, err := l.session(ctx)
+	if err != nil {
+		return false, err
+	}
+	if l.leases[id] {
+		return true, nil
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
+	defer cancel()
+	var taken bool
+	if err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, id).Scan(&taken); err != nil {
+		l.drop()
+		return false, fmt.Errorf("taking lease %s in postgres: %w", key, err)
+	}
+	if taken {
+		l.leases[id] = true
+	}
+	return taken, nil
+}
+
+// ReleaseLease gives key's lease up, if this instance holds it.
+func (l *TickLocks) ReleaseLease(key string) {
+	id := lockID("lease " + key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.leases[id] || l.conn == nil {
+		return
+	}
+	delete(l.leases, id)
+	ctx, cancel := context.WithTimeout(context.Background(), queryTimeout)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, id); err != nil {
+		l.drop()
 	}
 }
 
