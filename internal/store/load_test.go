@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,68 +19,99 @@ import (
 	"github.com/mdingest/mdingest/internal/store"
 )
 
-// The COPY targets of the two load paths: the table itself (the straight
-// COPY) and the session's staging table (the merge).
+// The tables and staging tables the tests watch. The stage is the merge
+// path: rows are copied into it and merged with INSERT ... ON CONFLICT.
 const (
-	straight = `"market"."candles"`
-	staged   = `"mdingest_stage_market_candles"`
+	candlesTable = `"market"."candles"`
+	candlesStage = `"mdingest_stage_market_candles"`
+	tickersTable = `"market"."tickers"`
+	tickersStage = `"mdingest_stage_market_tickers"`
 )
 
-// copied is one COPY the store sent: its target and the SQLSTATE it ended
-// with ("" when it succeeded).
-type copied struct {
+// step is one write the store sent through pgx: a COPY (with the rows it
+// copied) or a merging INSERT, and the SQLSTATE it ended with ("" when it
+// succeeded). The probed tables' straight COPY goes through pgconn, below
+// pgx's tracer, so it is not a step: a load of new candles shows none.
+type step struct {
+	op    string // "COPY" or "INSERT"
 	table string
+	rows  int64 // rows a COPY copied
 	code  string
 }
 
-// copyLog is a pgx tracer recording every COPY, so a test sees which path
-// a load took instead of assuming it.
-type copyLog struct {
-	mu     sync.Mutex
-	copies []copied
+func copyOK(table string, rows int64) step { return step{op: "COPY", table: table, rows: rows} }
+
+func merged(table string) step { return step{op: "INSERT", table: table} }
+
+// writeLog is a pgx tracer recording every COPY and INSERT, so a test sees
+// which path a load took instead of assuming it.
+type writeLog struct {
+	mu    sync.Mutex
+	steps []step
 }
 
-type copyTarget struct{}
+type stepKey struct{}
 
-func (l *copyLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
+func (l *writeLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	_, into, ok := strings.Cut(d.SQL, "INSERT INTO ")
+	if !ok {
+		return ctx
+	}
+	table, _, _ := strings.Cut(into, " ")
+	return context.WithValue(ctx, stepKey{}, step{op: "INSERT", table: table})
 }
 
-func (l *copyLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-func (l *copyLog) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromStartData) context.Context {
-	return context.WithValue(ctx, copyTarget{}, d.TableName.Sanitize())
+func (l *writeLog) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	if s, ok := ctx.Value(stepKey{}).(step); ok {
+		l.add(s, d.Err, 0)
+	}
 }
 
-func (l *copyLog) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromEndData) {
-	c := copied{table: ctx.Value(copyTarget{}).(string)}
+func (l *writeLog) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromStartData) context.Context {
+	return context.WithValue(ctx, stepKey{}, step{op: "COPY", table: d.TableName.Sanitize()})
+}
+
+func (l *writeLog) TraceCopyFromEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceCopyFromEndData) {
+	l.add(ctx.Value(stepKey{}).(step), d.Err, d.CommandTag.RowsAffected())
+}
+
+func (l *writeLog) add(s step, err error, rows int64) {
 	var pgErr *pgconn.PgError
 	switch {
-	case errors.As(d.Err, &pgErr):
-		c.code = pgErr.Code
-	case d.Err != nil:
-		c.code = d.Err.Error()
+	case errors.As(err, &pgErr):
+		s.code = pgErr.Code
+	case err != nil:
+		s.code = err.Error()
+	default:
+		s.rows = rows
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.copies = append(l.copies, c)
+	l.steps = append(l.steps, s)
 }
 
-// take returns the COPYs since the last take.
-func (l *copyLog) take() []copied {
+// take returns the steps on tables whose name contains table since the
+// last take, and forgets all (the ops tables' writes, e.g. of conflicts,
+// take paths of their own).
+func (l *writeLog) take(table string) []step {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := l.copies
-	l.copies = nil
+	var out []step
+	for _, s := range l.steps {
+		if strings.Contains(s.table, table) {
+			out = append(out, s)
+		}
+	}
+	l.steps = nil
 	return out
 }
 
-// tracedStore opens a store on url whose COPYs go to the returned log.
-func tracedStore(t *testing.T, url string) (*store.Store, *copyLog) {
+// tracedStore opens a store on url whose writes go to the returned log.
+func tracedStore(t *testing.T, url string) (*store.Store, *writeLog) {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
-	log := &copyLog{}
+	log := &writeLog{}
 	cfg.AfterConnect = store.RegisterDecimal
 	cfg.ConnConfig.Tracer = log
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -98,54 +130,192 @@ func closedRun(sym string, first, n int, closeVal string) []market.Candle {
 	return out
 }
 
-var (
-	straightOK = copied{straight, ""}
-	metStored  = copied{straight, "23505"} // unique_violation: the batch met stored keys
-	stagedOK   = copied{staged, ""}
-)
+// tickerRun is n BTC tickers a minute apart from minute first, in key order.
+func tickerRun(first, n int) []market.Ticker {
+	out := make([]market.Ticker, 0, n)
+	for i := range n {
+		out = append(out, market.Ticker{Exchange: "kraken", Symbol: "BTC/USD", Time: t0.Add(time.Duration(first+i) * time.Minute),
+			Bid: d("1.5"), Ask: d("1.6"), Last: d("1.55")})
+	}
+	return out
+}
 
-// TestLoadPaths proves both load paths on both backends: a batch in key
-// order that meets no stored key is copied straight into the table; one
-// that meets stored keys fails that COPY as a whole and is merged through
-// the staging table instead, and so are the following batches until one
-// is clean; a batch out of key order is always merged. Every path leaves
-// each key once. The subtests run in sequence: which path the next batch
-// tries is the process's memory of the last one.
+// versions maps each stored BTC candle's minute from t0 to its row
+// version (xmin): a write of the row, even of the same values, changes it.
+func versions(t *testing.T, s *store.Store) map[int]string {
+	t.Helper()
+	rows, err := s.Pool().Query(context.Background(), `SELECT ts, xmin::text FROM market.candles WHERE symbol = 'BTC/USDT'`)
+	require.NoError(t, err)
+	out := map[int]string{}
+	var ts time.Time
+	var xmin string
+	_, err = pgx.ForEachRow(rows, []any{&ts, &xmin}, func() error {
+		out[int(ts.Sub(t0)/time.Minute)] = xmin
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+// TestLoadPaths proves on both backends which path each load takes and
+// what it leaves.
+//
+// Unprobed tables (tickers here; order books, symbols, the ops tables): a
+// batch that meets no stored key is copied straight into the table, in key
+// order even when it came out of order; one that meets stored keys fails
+// that COPY as a whole and is merged through the staging table instead,
+// and so are the following batches until one is clean.
+//
+// Probed tables (candles here; trades): what is stored is read first. New
+// keys are copied straight in with no merge, whatever else the batch
+// holds; rows stored with the same values cost no write; an open candle
+// that changed, and only it, is merged and updated; a closed candle with
+// other values is a conflict, kept out and recorded.
+//
+// Every path leaves each key once.
 func TestLoadPaths(t *testing.T) {
 	for _, b := range pgtest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			s, log := tracedStore(t, b.MigratedDB(t))
 			ctx := context.Background()
-			load := func(rows []market.Candle) store.Result {
-				t.Helper()
-				r, err := s.Candles(ctx, rows)
+
+			// In sequence: which path the next ticker batch tries is the
+			// process's memory of the last one.
+			t.Run("unprobed", func(t *testing.T) {
+				load := func(rows []market.Ticker) store.Result {
+					t.Helper()
+					r, err := s.Tickers(ctx, rows)
+					require.NoError(t, err)
+					return r
+				}
+				// A clean batch, whatever path it takes, leaves the loader
+				// trying the straight path next.
+				require.Equal(t, 100, load(tickerRun(0, 100)).Inserted)
+				log.take("tickers")
+
+				require.Equal(t, store.Result{Requested: 100, Inserted: 100}, load(tickerRun(100, 100)))
+				require.Equal(t, []step{copyOK(tickersTable, 100)}, log.take("tickers"), "new keys in order: straight COPY")
+
+				require.Equal(t, store.Result{Requested: 100, Inserted: 50, Duplicates: 50}, load(tickerRun(150, 100)))
+				require.Equal(t, []step{{op: "COPY", table: tickersTable, code: "23505"}, copyOK(tickersStage, 100), merged(tickersTable)},
+					log.take("tickers"), "stored keys met: the COPY is undone and the batch merged")
+
+				require.Equal(t, store.Result{Requested: 50, Inserted: 50}, load(tickerRun(250, 50)))
+				require.Equal(t, []step{copyOK(tickersStage, 50), merged(tickersTable)}, log.take("tickers"),
+					"after a conflict the next batch goes straight to the merge")
+
+				require.Equal(t, store.Result{Requested: 50, Inserted: 50}, load(tickerRun(300, 50)))
+				require.Equal(t, []step{copyOK(tickersTable, 50)}, log.take("tickers"), "a clean merge brings the straight path back")
+
+				// Out of key order, with a key twice: the loader sorts and
+				// de-duplicates it, so it is copied straight, in key order.
+				shuffled := tickerRun(350, 50)
+				slices.Reverse(shuffled)
+				shuffled = append(shuffled, shuffled[10])
+				require.Equal(t, store.Result{Requested: 51, Inserted: 50, Duplicates: 1}, load(shuffled))
+				require.Equal(t, []step{copyOK(tickersTable, 50)}, log.take("tickers"), "out of key order: sorted, straight COPY")
+				var stored []time.Time
+				rows, err := s.Pool().Query(ctx, `SELECT ts FROM market.tickers WHERE ts >= $1 ORDER BY tableoid, ctid`, t0.Add(350*time.Minute))
 				require.NoError(t, err)
-				return r
-			}
-			// A clean batch, whatever path it takes, leaves the loader
-			// trying the straight path next.
-			require.Equal(t, 100, load(closedRun("BTC/USDT", 0, 100, "1")).Inserted)
-			log.take()
+				stored, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+				require.NoError(t, err)
+				require.Len(t, stored, 50)
+				require.True(t, slices.IsSortedFunc(stored, time.Time.Compare), "written in key order")
 
-			require.Equal(t, store.Result{Requested: 100, Inserted: 100}, load(closedRun("BTC/USDT", 100, 100, "1")))
-			require.Equal(t, []copied{straightOK}, log.take(), "new keys in order: straight COPY")
+				require.Equal(t, 400, count(t, s, `SELECT count(*) FROM market.tickers`))
+				require.Equal(t, 400, count(t, s, `SELECT count(DISTINCT ts) FROM market.tickers`))
+			})
 
-			require.Equal(t, store.Result{Requested: 100, Inserted: 50, Duplicates: 50}, load(closedRun("BTC/USDT", 150, 100, "1")))
-			require.Equal(t, []copied{metStored, stagedOK}, log.take(), "stored keys met: the COPY is undone and the batch merged")
+			t.Run("probed", func(t *testing.T) {
+				load := func(rows []market.Candle) store.Result {
+					t.Helper()
+					r, err := s.Candles(ctx, rows)
+					require.NoError(t, err)
+					return r
+				}
+				closeAt := func(i int) (string, bool) {
+					var c string
+					var closed bool
+					require.NoError(t, s.Pool().QueryRow(ctx, `SELECT close::text, closed FROM market.candles WHERE symbol = 'BTC/USDT' AND ts = $1`,
+						t0.Add(time.Duration(i)*time.Minute)).Scan(&c, &closed))
+					return c, closed
+				}
+				log.take("")
 
-			require.Equal(t, store.Result{Requested: 50, Inserted: 50}, load(closedRun("BTC/USDT", 250, 50, "1")))
-			require.Equal(t, []copied{stagedOK}, log.take(), "after a conflict the next batch goes straight to the merge")
+				// New keys: copied straight in, no stage, no merge.
+				first := append(closedRun("BTC/USDT", 0, 100, "1"), candle("BTC/USDT", 100, "1", false))
+				require.Equal(t, store.Result{Requested: 101, Inserted: 101}, load(first))
+				require.Empty(t, log.take("candles"), "new keys: no merge")
+				require.Equal(t, 101, count(t, s, `SELECT count(*) FROM market.candles`))
+				v := versions(t, s)
 
-			require.Equal(t, store.Result{Requested: 50, Inserted: 50}, load(closedRun("BTC/USDT", 300, 50, "1")))
-			require.Equal(t, []copied{straightOK}, log.take(), "a clean merge brings the straight path back")
+				// The same rows again, out of order: duplicates, no write at all.
+				again := slices.Clone(first)
+				slices.Reverse(again)
+				require.Equal(t, store.Result{Requested: 101, Duplicates: 101}, load(again))
+				require.Empty(t, log.take("candles"), "identical rows: no merge")
+				require.Equal(t, v, versions(t, s), "identical rows: no new row versions")
 
-			reversed := closedRun("BTC/USDT", 350, 50, "1")
-			slices.Reverse(reversed)
-			require.Equal(t, store.Result{Requested: 50, Inserted: 50}, load(reversed))
-			require.Equal(t, []copied{stagedOK}, log.take(), "out of key order: merged")
+				// Stored and new keys in one batch: the new ones copied in,
+				// the stored ones left alone (not the whole batch merged).
+				require.Equal(t, store.Result{Requested: 100, Inserted: 50, Duplicates: 50},
+					load(append(closedRun("BTC/USDT", 50, 50, "1"), closedRun("BTC/USDT", 101, 50, "1")...)))
+				require.Empty(t, log.take("candles"), "stored keys met: still no merge")
+				now := versions(t, s)
+				require.Len(t, now, 151)
+				for i, x := range v {
+					require.Equal(t, x, now[i], "minute %d rewritten", i)
+				}
+				v = now
 
-			require.Equal(t, 400, count(t, s, `SELECT count(*) FROM market.candles`))
-			require.Equal(t, 400, count(t, s, `SELECT count(DISTINCT ts) FROM market.candles`))
+				// The open candle changed, among identical and new rows: it
+				// alone goes through the stage and is updated.
+				batch := append(closedRun("BTC/USDT", 90, 10, "1"), candle("BTC/USDT", 100, "2", false))
+				batch = append(batch, closedRun("BTC/USDT", 151, 10, "1")...)
+				require.Equal(t, store.Result{Requested: 21, Inserted: 10, Updated: 1, Duplicates: 10}, load(batch))
+				require.Equal(t, []step{copyOK(candlesStage, 1), merged(candlesTable)}, log.take("candles"), "only the changed open candle is merged")
+				c, closed := closeAt(100)
+				require.Equal(t, "2", c)
+				require.False(t, closed)
+				now = versions(t, s)
+				require.NotEqual(t, v[100], now[100], "the open candle was written")
+				for i := 90; i < 100; i++ {
+					require.Equal(t, v[i], now[i], "minute %d rewritten", i)
+				}
+
+				// Its final version closes it, through the merge too.
+				require.Equal(t, store.Result{Requested: 1, Updated: 1}, load([]market.Candle{candle("BTC/USDT", 100, "3", true)}))
+				require.Equal(t, []step{copyOK(candlesStage, 1), merged(candlesTable)}, log.take("candles"))
+				c, closed = closeAt(100)
+				require.Equal(t, "3", c)
+				require.True(t, closed)
+				v = versions(t, s)
+
+				// Closed candles with other values are conflicts: kept out,
+				// recorded with both versions; a late open copy of a closed
+				// candle is a duplicate. Nothing is written to the candles.
+				conflicts := count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`)
+				require.Equal(t, store.Result{Requested: 4, Duplicates: 2, Conflicts: 2}, load([]market.Candle{
+					candle("BTC/USDT", 5, "9", true), candle("BTC/USDT", 6, "1", true),
+					candle("BTC/USDT", 7, "8", false), candle("BTC/USDT", 100, "4", true)}))
+				require.Empty(t, log.take("candles"), "conflicts and duplicates: no merge")
+				require.Equal(t, v, versions(t, s), "conflicts and duplicates: no new row versions")
+				for i, want := range map[int]string{5: "1", 7: "1", 100: "3"} {
+					c, closed := closeAt(i)
+					require.Equal(t, want, c, "minute %d", i)
+					require.True(t, closed, "minute %d", i)
+				}
+				require.Equal(t, conflicts+2, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`))
+				for i, vals := range map[int][2]float64{5: {1, 9}, 100: {3, 4}} {
+					require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict' AND data_type = 'ohlcv'
+						AND (payload->'incoming'->'ohlcv'->>0)::bigint = $1
+						AND (payload->'stored'->'ohlcv'->>4)::numeric = $2 AND (payload->'incoming'->'ohlcv'->>4)::numeric = $3`,
+						t0.Add(time.Duration(i)*time.Minute).UnixMilli(), vals[0], vals[1]), "the conflict at minute %d, both versions", i)
+				}
+
+				require.Equal(t, 161, count(t, s, `SELECT count(*) FROM market.candles`))
+				require.Equal(t, 161, count(t, s, `SELECT count(DISTINCT ts) FROM market.candles`))
+			})
 		})
 	}
 }
