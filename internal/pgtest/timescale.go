@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -89,11 +90,12 @@ func TimescaleDB(t testing.TB) string {
 }
 
 // TimescaleMigratedDB is TimescaleDB with the embedded migrations applied,
-// TimescaleDB variant required.
+// TimescaleDB variant required, and its policy jobs held (HoldPolicies).
 func TimescaleMigratedDB(t testing.TB) string {
 	t.Helper()
 	url := TimescaleDB(t)
 	migrateUp(t, url, schema.ModeOn)
+	HoldPolicies(t, url)
 	return url
 }
 
@@ -142,4 +144,40 @@ func (c *Cluster) CreateDB(ctx context.Context, name string) error {
 		return fmt.Errorf("creating database %s: %w", name, err)
 	}
 	return nil
+}
+
+// HoldPolicies stops TimescaleDB's policy jobs (compression, retention,
+// aggregate refresh) in the database at url and waits out a run already
+// started; on plain PostgreSQL it does nothing. Tests write rows of past
+// years: the policies, due at once, would compress or drop chunks under a
+// test's reads and counts. Tests of the policies run their jobs with
+// CALL run_job, which works on held jobs.
+func HoldPolicies(t testing.TB, url string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: holding policies: %v", err)
+	}
+	defer conn.Close(ctx)
+	var timescale bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&timescale); err != nil {
+		t.Fatalf("pgtest: holding policies: %v", err)
+	}
+	if !timescale {
+		return
+	}
+	if _, err := conn.Exec(ctx, `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE job_id >= 1000`); err != nil {
+		t.Fatalf("pgtest: holding policies: %v", err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var running int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.job_stats WHERE job_id >= 1000 AND job_status = 'Running'`).Scan(&running)
+		if err == nil && running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pgtest: a policy job still running after a minute (%v)", err)
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/pgtest"
@@ -52,17 +51,10 @@ func newCluster(t *testing.T, timescale bool) *cluster {
 	require.NoError(t, err)
 	require.NoError(t, m.Up())
 	require.NoError(t, m.Close())
-	if timescale {
-		// The tests write rows of 2024: the retention and compression
-		// policies would drop or compress them under the counts whenever a
-		// restart makes their runs due (seen once: 295 candles short).
-		// The policies have their own tests.
-		conn, err := pgx.Connect(ctx, c.url("mdingest"))
-		require.NoError(t, err)
-		_, err = conn.Exec(ctx, `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE job_id >= 1000`)
-		require.NoError(t, err)
-		require.NoError(t, conn.Close(ctx))
-	}
+	// The tests write rows of 2024: the policies would drop or compress
+	// them under the counts whenever a restart makes their runs due (seen
+	// once: 295 candles short).
+	pgtest.HoldPolicies(t, c.url("mdingest"))
 	return c
 }
 

@@ -157,31 +157,6 @@ func versions(t *testing.T, s *store.Store) map[int]string {
 	return out
 }
 
-// holdPolicies stops TimescaleDB's policy jobs in the database at url
-// (plain PostgreSQL has none) and waits out a run already started. The
-// tests write rows of 2024: the compression and retention policies, due at
-// once, would compress chunks under a test that reads row versions, or
-// drop them under its counts. The policies have their own tests.
-func holdPolicies(t *testing.T, url string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	var timescale bool
-	require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&timescale))
-	if !timescale {
-		return
-	}
-	_, err = conn.Exec(ctx, `SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE job_id >= 1000`)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		var running int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.job_stats WHERE job_id >= 1000 AND job_status = 'Running'`).Scan(&running)
-		return err == nil && running == 0
-	}, time.Minute, 50*time.Millisecond, "a policy job still running")
-}
-
 // TestLoadPaths proves on both backends which path each load takes and
 // what it leaves.
 //
@@ -202,7 +177,7 @@ func TestLoadPaths(t *testing.T) {
 	for _, b := range pgtest.Backends {
 		t.Run(b.Name, func(t *testing.T) {
 			url := b.MigratedDB(t)
-			holdPolicies(t, url)
+			pgtest.HoldPolicies(t, url)
 			s, log := tracedStore(t, url)
 			ctx := context.Background()
 
@@ -365,7 +340,7 @@ func closedDigest(t *testing.T, s *store.Store, except time.Time) string {
 // compressed keys too, and falls back to the merge.
 func TestCompressedChunks(t *testing.T) {
 	url := pgtest.TimescaleMigratedDB(t)
-	holdPolicies(t, url)
+	pgtest.HoldPolicies(t, url)
 	s, log := tracedStore(t, url)
 	ctx := context.Background()
 	load := func(rows []market.Candle) store.Result {
