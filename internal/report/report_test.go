@@ -54,7 +54,7 @@ func TestQuality(t *testing.T) {
 	_, err = s.QualityReports(ctx, []store.QualityReport{rep(time.Hour, "binance", "BTC/USDT", "ohlcv:1m", 50, 0, 1, true)})
 	require.NoError(t, err)
 
-	rows, err := report.Query(ctx, s.Pool(), now.Add(-24*time.Hour))
+	rows, err := report.Query(ctx, s.Pool(), report.Filter{Since: now.Add(-24 * time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, []report.Quality{
 		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", Batches: 2, AvgScore: 0.75, MinScore: 0.5, Failed: 1,
@@ -76,7 +76,7 @@ binance   BTC/USDT  ticker    1        0.960      0.960      0       1     0    
 kraken    BTC/USD   trades    1        0.900      0.900      0       200   10        0          2024-03-01T11:50:00Z
 `, out.String())
 
-	none, err := report.Query(ctx, s.Pool(), now)
+	none, err := report.Query(ctx, s.Pool(), report.Filter{Since: now})
 	require.NoError(t, err)
 	require.Empty(t, none)
 	out.Reset()
