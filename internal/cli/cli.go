@@ -33,11 +33,19 @@ const (
 	ExitInterrupted = 130
 )
 
-// The causes SignalContext ends its context with.
+// The causes SignalContext ends its context with. Each is also
+// context.Canceled (errors.Is), as os/signal's are: code that stops on a
+// canceled context stops the same, whatever error the cause reaches it in.
 var (
-	ErrInterrupted = errors.New("interrupted (SIGINT)")
-	ErrTerminated  = errors.New("terminated (SIGTERM)")
+	ErrInterrupted error = &signalCause{"interrupted (SIGINT)"}
+	ErrTerminated  error = &signalCause{"terminated (SIGTERM)"}
 )
+
+type signalCause struct{ msg string }
+
+func (e *signalCause) Error() string { return e.msg }
+
+func (e *signalCause) Is(target error) bool { return target == context.Canceled }
 
 // SignalContext returns a context that the first SIGINT or SIGTERM ends,
 // with ErrInterrupted or ErrTerminated as its cause (context.Cause), so

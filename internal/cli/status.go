@@ -162,7 +162,7 @@ func (d statusDoc) render(w io.Writer, now time.Time) error {
 		if j.BackoffEvery > 1 {
 			failures += fmt.Sprintf(" (every %dth tick)", j.BackoffEvery)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", j.Name, dash(j.Exchange), j.Tier, j.Interval, j.Runs,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n", j.Name, dash(j.Exchange), j.Tier, compact(j.Interval), j.Runs,
 			last, j.LastRows, ago(now, j.LastSuccess), failures, until(now, j.NextRun), oneLine(j.LastError, 80))
 	}
 	if err := tw.Flush(); err != nil {
@@ -229,18 +229,47 @@ func until(now, t time.Time) string {
 	return "in " + roundAge(t.Sub(now))
 }
 
-// roundAge keeps a duration's two leading units: 3s, 4m10s, 2h5m, 3d4h.
+// roundAge keeps a duration's two leading units: 3s, 4m10s, 2h5m, 3d4h
+// (1m, 2h, 3d when the second is zero).
 func roundAge(d time.Duration) string {
 	d = d.Round(time.Second)
+	two := func(a int64, ua string, b int64, ub string) string {
+		if b == 0 {
+			return fmt.Sprintf("%d%s", a, ua)
+		}
+		return fmt.Sprintf("%d%s%d%s", a, ua, b, ub)
+	}
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", d/time.Second)
 	case d < time.Hour:
-		return fmt.Sprintf("%dm%ds", d/time.Minute, d%time.Minute/time.Second)
+		return two(int64(d/time.Minute), "m", int64(d%time.Minute/time.Second), "s")
 	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+		return two(int64(d/time.Hour), "h", int64(d%time.Hour/time.Minute), "m")
 	}
-	return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	return two(int64(d/(24*time.Hour)), "d", int64(d%(24*time.Hour)/time.Hour), "h")
+}
+
+// compact writes a Go duration without its zero units: 15m0s is 15m.
+func compact(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.d; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			d -= n * u.d
+		}
+	}
+	if b.Len() == 0 || d > 0 {
+		return s // below a second: as Go writes it
+	}
+	return b.String()
 }
 
 func dash(s string) string {
