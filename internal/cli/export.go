@@ -89,7 +89,7 @@ func runExport(ctx context.Context, e *env, f exportFlags) error {
 	gz := strings.HasSuffix(f.file, ".gz")
 	format := export.Format(f.output)
 	switch {
-	case format == "" && strings.HasSuffix(f.file, ".parquet"):
+	case format == "" && strings.HasSuffix(strings.TrimSuffix(f.file, ".gz"), ".parquet"):
 		format = export.Parquet
 	case format == "":
 		format = export.CSV
