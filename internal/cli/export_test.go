@@ -28,7 +28,7 @@ func seedExport(t *testing.T, url string) time.Time {
 	s, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	defer s.Close()
-	day := time.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, -1)
+	day := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	var cs []market.Candle
 	for i, sym := range []market.Symbol{"BTC/USDT", "ETH/USDT", "BTC/USD"} {
 		for h := range 3 {
