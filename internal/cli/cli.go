@@ -228,8 +228,13 @@ func usageArgs(c *cobra.Command) {
 // nearest flag for an unknown one.
 func flagError(cmd *cobra.Command, err error) error {
 	var ne *pflag.NotExistError
-	if errors.As(err, &ne) && ne.GetSpecifiedName() != "" {
-		if s := nearestFlag(cmd.Flags(), ne.GetSpecifiedName()); s != "" {
+	if errors.As(err, &ne) {
+		// -config, as Go's flag package took it, reads as -c -o -n...
+		if group := ne.GetSpecifiedShortnames(); group != "" {
+			if name, _, _ := strings.Cut(group, "="); cmd.Flags().Lookup(name) != nil {
+				return usagef("%v; long flags take two dashes: --%s", err, name)
+			}
+		} else if s := nearestFlag(cmd.Flags(), ne.GetSpecifiedName()); s != "" {
 			return usagef("%v; did you mean --%s?", err, s)
 		}
 	}

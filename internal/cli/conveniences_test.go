@@ -45,6 +45,8 @@ func TestTypoSuggestions(t *testing.T) {
 		{[]string{"backfill", "--exchnage", "binance"}, "unknown flag: --exchnage; did you mean --exchange?"},
 		{[]string{"gaps", "--symbol", "BTC/USDT"}, "did you mean --symbols?"},
 		{[]string{"quality", "--databse-url", "x"}, "did you mean --database-url?"},
+		{[]string{"-config", "x.yaml", "status"}, "long flags take two dashes: --config"},
+		{[]string{"gaps", "-exchange=binance"}, "long flags take two dashes: --exchange"},
 	} {
 		code, _, stderr := runCLI(t, nil, c.args...)
 		require.Equal(t, ExitUsage, code, "%v: %s", c.args, stderr)

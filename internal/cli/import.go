@@ -34,7 +34,7 @@ func newImportCmd(e *env) *cobra.Command {
 		Short: "load candle CSV files (Binance public-data klines, or ts,open,high,low,close,volume; .zip and .gz read directly)",
 		Long: `Loads candle CSV files through the daemon's checks and loader: Binance public-data kline
 files (SYMBOL-INTERVAL-....csv/.zip), or any CSV with a header row ts,open,high,low,close,volume
-(ts RFC 3339, YYYY-MM-DD or epoch ms). .zip and .gz are read directly; quoted globs
+(ts: RFC 3339, YYYY-MM-DD or epoch s, ms or µs). .zip and .gz are read directly; quoted globs
 are expanded. Each file is checked against the flags first (its Binance name's symbol
 and interval, the timeframe its rows show): a mismatch exits 2 and stores nothing.
 Rows the checks refuse are counted by code and kept in ops.rejected_rows; a rerun
