@@ -36,7 +36,7 @@ func (r *rangeFlags) register(fs *pflag.FlagSet) {
 		"a glob such as '*/USDT' matches the exchange's active markets in market.symbols")
 	fs.StringVar(&r.from, "from", "", "start: RFC 3339 or YYYY-MM-DD (UTC)")
 	fs.StringVar(&r.to, "to", "", "end, exclusive: RFC 3339 or YYYY-MM-DD (default: now)")
-	fs.IntVar(&r.days, "days", 0, "instead of --from/--to: from 00:00 UTC N days ago up to now (a rerun the same day resumes)")
+	fs.IntVar(&r.days, "days", 0, "instead of --from/--to: from 00:00 UTC N days ago up to now")
 }
 
 type parsedRange struct {
@@ -271,7 +271,7 @@ Symbols may be globs over the exchange's active markets in market.symbols ('*/US
 a glob that matches nothing exits 2 naming it. Several timeframes run one after the other.
 
 Interrupted (Ctrl-C: exit 130) or failed, the same command resumes where each range
-stopped. --trades also fetches trades where the exchange keeps their history, and fills
+stopped (--days starts at 00:00 UTC, so the same command resumes all that day). --trades also fetches trades where the exchange keeps their history, and fills
 the recorded trade holes of the range.`,
 		Example: "  mdingest backfill --exchange binance --symbols BTC/USDT,ETH/USDT --timeframe 1m --from 2024-01-01 --to 2024-02-01\n" +
 			"  mdingest backfill --exchange kraken --symbols '*/USD' --timeframe 1h,1d --days 30",
