@@ -30,31 +30,17 @@ const (
 	stampDate    = "2030-01-02T03:04:05Z"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// mdingestBinary builds cmd/mdingest once, with -ldflags -X as `make build`.
+// mdingestBinary builds cmd/mdingest into the test's directory, with
+// -ldflags -X as `make build` stamps it (the build cache makes a rebuild
+// a link).
 func mdingestBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mdingest-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "mdingest")
-		pkg := "github.com/mdingest/mdingest/internal/buildinfo"
-		ldflags := fmt.Sprintf("-X %s.version=%s -X %s.commit=%s -X %s.date=%s", pkg, stampVersion, pkg, stampCommit, pkg, stampDate)
-		out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", binPath, "github.com/mdingest/mdingest/cmd/mdingest").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %w: %s", err, out)
-		}
-	})
-	require.NoError(t, binErr)
-	return binPath
+	bin := filepath.Join(t.TempDir(), "mdingest")
+	pkg := "github.com/mdingest/mdingest/internal/buildinfo"
+	ldflags := fmt.Sprintf("-X %s.version=%s -X %s.commit=%s -X %s.date=%s", pkg, stampVersion, pkg, stampCommit, pkg, stampDate)
+	out, err := exec.Command("go", "build", "-ldflags", ldflags, "-o", bin, "github.com/mdingest/mdingest/cmd/mdingest").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
 }
 
 // syncBuffer is a bytes.Buffer a process writes while the test reads it.
