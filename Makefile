@@ -9,8 +9,17 @@ export GOFLAGS := -buildvcs=false
 
 all: build
 
+# What `mdingest --version` and the mdingest_build_info metric report:
+# git's description of the checkout, its commit, and the build time (or
+# SOURCE_DATE_EPOCH's, for reproducible builds). Each can be set instead.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+BUILDINFO := github.com/mdingest/mdingest/internal/buildinfo
+LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(DATE)
+
 build:
-	$(GO) build -o $(BIN)/mdingest ./cmd/mdingest
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/mdingest ./cmd/mdingest
 	$(GO) build -o $(BIN)/exchange-replay ./cmd/exchange-replay
 
 # Creates the database if needed, migrates, then runs the daemon with the

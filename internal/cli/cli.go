@@ -1,19 +1,25 @@
-// Package cli is mdingest's command line: one file per subcommand, flags
-// layered over the configuration, and the exit codes of SPEC.md (0 ok,
-// 1 runtime failure, 2 bad usage or configuration). Exits happen only here.
+// Package cli is mdingest's command line, built on cobra: one file per
+// subcommand, each a constructor whose flags parse into a struct of its
+// own; flags layered over the configuration; and the exit codes of SPEC.md
+// (0 ok, 1 runtime failure, 2 bad usage or configuration, 130 after
+// SIGINT). Exits happen only here.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
+	"os/signal"
 	"strings"
+	"syscall"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mdingest/mdingest/internal/buildinfo"
 	"github.com/mdingest/mdingest/internal/config"
 )
 
@@ -22,7 +28,49 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2
+	// ExitInterrupted is 128 + SIGINT, what a shell reports for a command
+	// Ctrl-C ended.
+	ExitInterrupted = 130
 )
+
+// The causes SignalContext ends its context with. Each is also
+// context.Canceled (errors.Is), as os/signal's are: code that stops on a
+// canceled context stops the same, whatever error the cause reaches it in.
+var (
+	ErrInterrupted error = &signalCause{"interrupted (SIGINT)"}
+	ErrTerminated  error = &signalCause{"terminated (SIGTERM)"}
+)
+
+type signalCause struct{ msg string }
+
+func (e *signalCause) Error() string { return e.msg }
+
+func (e *signalCause) Is(target error) bool { return target == context.Canceled }
+
+// SignalContext returns a context that the first SIGINT or SIGTERM ends,
+// with ErrInterrupted or ErrTerminated as its cause (context.Cause), so
+// that Main can tell Ctrl-C (exit 130) from a service manager's stop (the
+// command's own exit code). stop releases the signals.
+func SignalContext(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			if s == os.Interrupt {
+				cancel(ErrInterrupted)
+			} else {
+				cancel(ErrTerminated)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(context.Canceled)
+	}
+}
 
 // usageError is bad usage: exit 2 with its one-line message.
 type usageError struct{ msg string }
@@ -31,15 +79,19 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
 
-// env is what a subcommand runs with.
+// env is what a command runs with: one per Main call, owned by the
+// command tree that newRoot builds (nothing lives in package variables).
 type env struct {
 	stdout, stderr io.Writer
 	getenv         config.Env
-	globals        *globals
-	logger         *slog.Logger
+	globals        globals
+	// flags are the running command's (its own and the global ones): they
+	// say which flags the user set.
+	flags  *pflag.FlagSet
+	logger *slog.Logger
 }
 
-// globals are the flags every subcommand accepts.
+// globals are the flags every command accepts, before or after its name.
 type globals struct {
 	configPath  string
 	databaseURL string
@@ -47,25 +99,18 @@ type globals struct {
 	logLevel    string
 }
 
-func (g *globals) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.configPath, "config", "", "YAML configuration file (default: mdingest.yaml if present)")
+func (g *globals) register(fs *pflag.FlagSet) {
+	fs.StringVar(&g.configPath, "config", "", "YAML configuration file (default: mdingest.yaml if present, or $MDINGEST_CONFIG)")
 	fs.StringVar(&g.databaseURL, "database-url", "", "PostgreSQL URL (overrides DATABASE_URL and the file)")
 	fs.StringVar(&g.logFormat, "log-format", "", "log format: text or json")
 	fs.StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn or error")
 }
 
-// command is one subcommand.
-type command struct {
-	name    string
-	args    string // positional synopsis
-	summary string
-	flags   func(fs *flag.FlagSet) // the subcommand's own flags
-	run     func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error
+// set reports whether the user gave flag name to the running command.
+func (e *env) set(name string) bool {
+	f := e.flags.Lookup(name)
+	return f != nil && f.Changed
 }
-
-var commands = map[string]*command{}
-
-func register(c *command) { commands[c.name] = c }
 
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -73,127 +118,207 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv config.Env) int {
-	g := &globals{}
-	top := flag.NewFlagSet("mdingest", flag.ContinueOnError)
-	top.SetOutput(stderr)
-	g.register(top)
-	top.Usage = func() { topUsage(stderr, top) }
-	if err := top.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+	e := &env{stdout: stdout, stderr: stderr, getenv: getenv}
+	root := newRoot(e)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if errors.Is(context.Cause(ctx), ErrInterrupted) {
+		if err != nil && !isLogged(err) && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
 		}
-		return ExitUsage
+		return ExitInterrupted
 	}
-	if top.NArg() == 0 {
-		topUsage(stderr, top)
-		return ExitUsage
+	return exitCode(stderr, cmd, err)
+}
+
+// newRoot builds the command tree.
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mdingest",
+		Short: "market-data warehouse ingester",
+		Long: `mdingest fetches market data from crypto exchanges' REST APIs, checks it, caches the
+latest values in Redis and stores everything in PostgreSQL/TimescaleDB.
+
+Global flags go before or after the command. Exit codes: 0 ok, 1 runtime failure,
+2 bad usage or configuration, 130 interrupted (SIGINT).`,
+		Version:       buildinfo.Get().String(),
+		Args:          unknownCommand,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// mdingest alone is bad usage: the help, and exit 2.
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(e.stderr)
+			_ = cmd.Help()
+			return errNoCommand
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			e.flags = cmd.Flags()
+			e.logger = newLogger(e.stderr, e.globals.logFormat, e.globals.logLevel, e.getenv)
+			return nil
+		},
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
 	}
-	name := top.Arg(0)
-	if name == "help" {
-		topUsage(stdout, top)
-		return ExitOK
+	root.SuggestionsMinimumDistance = 2
+	root.SetVersionTemplate("{{.Version}}\n")
+	// The root runs only to say a command is missing: its usage shows the
+	// commands, not "mdingest [flags]".
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable .HasParent}}", 1))
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	e.globals.register(root.PersistentFlags())
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(
+		newRunCmd(e), newMigrateCmd(e), newBackfillCmd(e), newGapsCmd(e), newFetchCmd(e), newImportCmd(e),
+		newQualityCmd(e), newStatusCmd(e), newConfigCmd(e), newQuarantineCmd(e), newExportCmd(e),
+	)
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
+	// `completion nosh` would print the help and exit 0: runnable, its
+	// argument check refuses the unknown shell (exit 2).
+	if comp, _, err := root.Find([]string{"completion"}); err == nil && comp != root {
+		comp.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	}
-	cmd, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(stderr, "mdingest: unknown command %q (see mdingest --help)\n", name)
-		return ExitUsage
+	usageArgs(root)
+	return root
+}
+
+// errNoCommand: mdingest was run without a command (the help is printed).
+var errNoCommand = &usageError{"no command given"}
+
+// unknownCommand refuses a command name mdingest does not have, suggesting
+// the nearest ones.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
 	}
-	fs := flag.NewFlagSet("mdingest "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sub := &globals{}
-	sub.register(fs)
-	if cmd.flags != nil {
-		cmd.flags(fs)
+	msg := fmt.Sprintf("unknown command %q", args[0])
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: mdingest %s [flags] %s\n\n%s\n\nFlags:\n", name, cmd.args, cmd.summary)
-		fs.PrintDefaults()
+	return usagef("%s (see mdingest --help)", msg)
+}
+
+// noArgs is cobra.Args for commands that take no positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd.Name(), args[0])
 	}
-	positional, err := parseInterspersed(fs, top.Args()[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
+	return nil
+}
+
+// usageArgs makes every argument check's error a usage error (exit 2),
+// cobra's own commands (completion, help) included.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			var ue *usageError
+			if err != nil && !errors.As(err, &ue) {
+				return &usageError{err.Error()}
+			}
+			return err
 		}
-		return ExitUsage
 	}
-	// Global flags may come before or after the command; the later wins.
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	top.Visit(func(f *flag.Flag) {
-		if !set[f.Name] {
-			_ = fs.Set(f.Name, f.Value.String())
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+}
+
+// flagError makes a flag parsing error a usage error, suggesting the
+// nearest flag for an unknown one.
+func flagError(cmd *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		// -config, as Go's flag package took it, reads as -c -o -n...
+		if group := ne.GetSpecifiedShortnames(); group != "" {
+			if name, _, _ := strings.Cut(group, "="); cmd.Flags().Lookup(name) != nil {
+				return usagef("%v; long flags take two dashes: --%s", err, name)
+			}
+		} else if s := nearestFlag(cmd.Flags(), ne.GetSpecifiedName()); s != "" {
+			return usagef("%v; did you mean --%s?", err, s)
+		}
+	}
+	return &usageError{err.Error()}
+}
+
+// nearestFlag is the flag name closest to typed (an edit distance of at
+// most 2, or typed as a prefix), or "".
+func nearestFlag(fs *pflag.FlagSet, typed string) string {
+	best, bestD := "", 3
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		d := editDistance(typed, f.Name)
+		if strings.HasPrefix(f.Name, typed) {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = f.Name, d
 		}
 	})
-	e := &env{stdout: stdout, stderr: stderr, getenv: getenv, globals: sub}
-	e.logger = newLogger(stderr, sub.logFormat, sub.logLevel, getenv)
-	err = cmd.run(ctx, e, fs, positional)
-	return exitCode(stderr, name, err)
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // logged is an error already logged where it happened (the daemon's
 // stop): printing it again would say it twice.
 type logged interface{ Logged() bool }
 
-func exitCode(stderr io.Writer, name string, err error) int {
+func isLogged(err error) bool {
+	var lg logged
+	return errors.As(err, &lg) && lg.Logged()
+}
+
+func exitCode(stderr io.Writer, cmd *cobra.Command, err error) int {
 	var ue *usageError
 	var ce *config.Error
-	var lg logged
+	prefix := "mdingest"
+	if cmd != nil {
+		prefix = cmd.CommandPath()
+	}
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &lg) && lg.Logged():
+	case err == errNoCommand:
+		return ExitUsage
+	case isLogged(err):
 		return ExitFailure
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mdingest %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v\n", prefix, err)
 		return ExitUsage
 	case errors.As(err, &ce):
-		fmt.Fprintf(stderr, "mdingest %s: config: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: config: %v\n", prefix, err)
 		return ExitUsage
 	default:
-		fmt.Fprintf(stderr, "mdingest %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "%s: %v\n", prefix, err)
 		return ExitFailure
 	}
-}
-
-// parseInterspersed lets flags follow positional arguments
-// ("migrate down 1 --database-url X"), which package flag alone stops at.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return positional, nil
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
-func topUsage(w io.Writer, top *flag.FlagSet) {
-	fmt.Fprintln(w, "mdingest: market-data warehouse ingester\n\nUsage: mdingest [global flags] <command> [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	width := 0
-	for _, n := range names {
-		width = max(width, len(n))
-	}
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-*s %s\n", width, n, strings.SplitN(commands[n].summary, "\n", 2)[0])
-	}
-	fmt.Fprintln(w, "\nGlobal flags (accepted by every command):")
-	top.SetOutput(w)
-	top.PrintDefaults()
-	fmt.Fprintln(w, "\nRun 'mdingest <command> --help' for a command's flags.")
 }
 
 // loadConfig builds the configuration: defaults, the file, the
 // environment, then only the flags the user set.
-func (e *env) loadConfig(fs *flag.FlagSet) (config.Config, error) {
+func (e *env) loadConfig() (config.Config, error) {
 	path, required := e.globals.configPath, true
 	if path == "" {
 		path, required = "mdingest.yaml", false
@@ -205,16 +330,15 @@ func (e *env) loadConfig(fs *flag.FlagSet) (config.Config, error) {
 	if err != nil {
 		return c, err
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "database-url":
-			c.DatabaseURL = config.Secret(e.globals.databaseURL)
-		case "log-format":
-			c.LogFormat = e.globals.logFormat
-		case "log-level":
-			c.LogLevel = e.globals.logLevel
-		}
-	})
+	if e.set("database-url") {
+		c.DatabaseURL = config.Secret(e.globals.databaseURL)
+	}
+	if e.set("log-format") {
+		c.LogFormat = e.globals.logFormat
+	}
+	if e.set("log-level") {
+		c.LogLevel = e.globals.logLevel
+	}
 	if err := c.Validate(); err != nil {
 		return c, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,10 +37,12 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	for name := range commands {
-		code, _, stderr := runCLI(t, nil, name, "--help")
+	root := newRoot(&env{stdout: io.Discard, stderr: io.Discard})
+	for _, c := range root.Commands() {
+		name := c.Name()
+		code, stdout, _ := runCLI(t, nil, name, "--help")
 		require.Equal(t, ExitOK, code, name)
-		require.Contains(t, stderr, "Usage: mdingest "+name, name)
+		require.Contains(t, stdout, "Usage:\n  mdingest "+name, name)
 	}
 	code, _, _ := runCLI(t, nil, "--help")
 	require.Equal(t, ExitOK, code)

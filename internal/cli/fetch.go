@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
@@ -20,34 +21,41 @@ type fetchFlags struct {
 	store                                    bool
 }
 
-var fetchF fetchFlags
-
 // maxFetchLimit bounds --limit: more than any exchange returns in one page.
 const maxFetchLimit = 100_000
 
-func init() {
-	register(&command{
-		name:    "fetch",
-		summary: "one request; prints the normalised result as CCXT-shaped JSON (--store also stores it)",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&fetchF.exchange, "exchange", "", "exchange id, e.g. binance (required)")
-			fs.StringVar(&fetchF.symbol, "symbol", "", "unified symbol, e.g. BTC/USDT (required except for markets)")
-			fs.StringVar(&fetchF.kind, "kind", "ticker", "markets, ticker, orderbook, ohlcv or trades")
-			fs.StringVar(&fetchF.timeframe, "timeframe", "1m", "candle timeframe for ohlcv")
-			fs.IntVar(&fetchF.limit, "limit", 0, "candles or trades to fetch (0: the exchange's default)")
-			fs.StringVar(&fetchF.since, "since", "", "ohlcv and trades: the page from this time on, RFC 3339 or YYYY-MM-DD (default: the latest)")
-			fs.IntVar(&fetchF.depth, "depth", 0, "order-book depth (0: the exchange's default)")
-			fs.BoolVar(&fetchF.store, "store", false, "also store the result in the database")
-		},
-		run: runFetch,
-	})
+func newFetchCmd(e *env) *cobra.Command {
+	var f fetchFlags
+	cmd := &cobra.Command{
+		Use:   "fetch --exchange E [--symbol S] --kind markets|ticker|orderbook|ohlcv|trades",
+		Short: "one request; prints the normalised result as CCXT-shaped JSON (--store also stores it)",
+		Long: `Makes one request to an exchange and prints the normalised result as JSON with CCXT's
+field names: a ticker, an order book, an OHLCV array, a trade array, or the market list.
+Numbers keep the exchange's digits.
+
+--store also stores the result, through the daemon's checks (rejected rows go to
+ops.rejected_rows) and with the request recorded in ops.request_metrics.`,
+		Example: "  mdingest fetch --exchange binance --symbol BTC/USDT --kind ticker\n" +
+			"  mdingest fetch --exchange kraken --symbol BTC/USDT --kind ohlcv --timeframe 1h --since 2024-01-01 --limit 10",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runFetch(cmd.Context(), e, f) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.exchange, "exchange", "", "exchange id, e.g. binance (required)")
+	fs.StringVar(&f.symbol, "symbol", "", "unified symbol, e.g. BTC/USDT (required except for markets)")
+	fs.StringVar(&f.kind, "kind", "ticker", "markets, ticker, orderbook, ohlcv or trades")
+	fs.StringVar(&f.timeframe, "timeframe", "1m", "candle timeframe for ohlcv: 1m 5m 15m 1h 4h 1d")
+	fs.IntVar(&f.limit, "limit", 0, "candles or trades to fetch (0: the exchange's default)")
+	fs.StringVar(&f.since, "since", "", "ohlcv and trades: the page from this time on, RFC 3339 or YYYY-MM-DD (default: the latest)")
+	fs.IntVar(&f.depth, "depth", 0, "order-book depth (0: the exchange's default)")
+	fs.BoolVar(&f.store, "store", false, "also store the result in the database")
+	completeExchange(cmd)
+	completeValues(cmd, "kind", kindNames...)
+	completeValues(cmd, "timeframe", timeframeNames...)
+	return cmd
 }
 
-func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err error) {
-	f := fetchF
-	if len(args) > 0 {
-		return usagef("fetch takes no arguments, got %q", args[0])
-	}
+func runFetch(ctx context.Context, e *env, f fetchFlags) (err error) {
 	if err := parseExchange(f.exchange); err != nil {
 		return err
 	}
@@ -86,7 +94,7 @@ func runFetch(ctx context.Context, e *env, fs *flag.FlagSet, args []string) (err
 			return usagef("--since %s is in the future", f.since)
 		}
 	}
-	cfg, err := e.loadConfig(fs)
+	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}

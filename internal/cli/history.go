@@ -3,15 +3,17 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/mdingest/mdingest/internal/cache"
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
@@ -19,38 +21,47 @@ import (
 	"github.com/mdingest/mdingest/internal/store"
 )
 
-// rangeFlags are the --exchange/--symbols/--timeframe/--from/--to of
-// backfill and gaps.
+// rangeFlags are the --exchange/--symbols/--from/--to/--days of backfill,
+// gaps and export.
 type rangeFlags struct {
-	exchange, symbols, timeframe, from, to string
-	kind                                   string // gaps: ohlcv or trades
-	trades, fill, withNoData               bool
-	concurrency                            int
+	exchange string
+	symbols  []string // comma-separated or repeated; globs match market.symbols
+	from, to string
+	days     int
 }
 
-func (r *rangeFlags) register(fs *flag.FlagSet) {
+func (r *rangeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&r.exchange, "exchange", "", "exchange id, e.g. binance (required)")
-	fs.StringVar(&r.symbols, "symbols", "", "comma-separated unified symbols, e.g. BTC/USDT,ETH/USDT")
-	fs.StringVar(&r.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
+	fs.StringSliceVar(&r.symbols, "symbols", nil, "unified symbols, comma-separated or repeated, e.g. BTC/USDT,ETH/USDT; "+
+		"a glob such as '*/USDT' matches the exchange's active markets in market.symbols")
 	fs.StringVar(&r.from, "from", "", "start: RFC 3339 or YYYY-MM-DD (UTC)")
 	fs.StringVar(&r.to, "to", "", "end, exclusive: RFC 3339 or YYYY-MM-DD (default: now)")
+	fs.IntVar(&r.days, "days", 0, "instead of --from/--to: from 00:00 UTC N days ago up to now")
 }
 
 type parsedRange struct {
 	exchange string
 	symbols  []market.Symbol
-	tf       market.Timeframe
+	patterns []string // globs still to match against market.symbols
 	from, to time.Time
 }
 
-func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
+func (r *rangeFlags) parse(needSymbols, needFrom bool, now time.Time) (parsedRange, error) {
 	var p parsedRange
 	if err := parseExchange(r.exchange); err != nil {
 		return p, err
 	}
 	p.exchange = r.exchange
-	for _, s := range strings.Split(r.symbols, ",") {
+	for _, s := range r.symbols {
 		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if isPattern(s) {
+			pat, err := parsePattern(s)
+			if err != nil {
+				return p, usagef("--symbols: %v", err)
+			}
+			p.patterns = append(p.patterns, pat)
 			continue
 		}
 		sym, err := parseCLISymbol(s)
@@ -59,18 +70,26 @@ func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
 		}
 		p.symbols = append(p.symbols, sym)
 	}
-	if r.symbols != "" && len(p.symbols) == 0 {
-		return p, usagef("--symbols: %q names no symbol", r.symbols)
+	if len(r.symbols) > 0 && len(p.symbols)+len(p.patterns) == 0 {
+		return p, usagef("--symbols: %q names no symbol", strings.Join(r.symbols, ","))
 	}
-	if needSymbols && len(p.symbols) == 0 {
+	if needSymbols && len(p.symbols)+len(p.patterns) == 0 {
 		return p, usagef("--symbols is required")
 	}
 	var err error
-	if p.tf, err = market.ParseTimeframe(r.timeframe); err != nil {
-		return p, usagef("--timeframe: %v", err)
+	if r.days != 0 {
+		if r.from != "" || r.to != "" {
+			return p, usagef("--days replaces --from and --to: give one or the other")
+		}
+		today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		if maxDays := int(today.Sub(earliest) / (24 * time.Hour)); r.days < 0 || r.days > maxDays {
+			return p, usagef("--days: want 1 to %d, got %d", maxDays, r.days)
+		}
+		p.from = today.AddDate(0, 0, -r.days)
+		return p, nil
 	}
 	if r.from == "" && needFrom {
-		return p, usagef("--from is required")
+		return p, usagef("--from (or --days) is required")
 	}
 	if r.from != "" {
 		if p.from, err = parseBoundedWhen(r.from); err != nil {
@@ -86,6 +105,79 @@ func (r *rangeFlags) parse(needSymbols, needFrom bool) (parsedRange, error) {
 		return p, usagef("--from must be before --to")
 	}
 	return p, nil
+}
+
+// isPattern tells a symbol glob from a symbol.
+func isPattern(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// parsePattern checks a symbol glob (path.Match syntax on the unified
+// symbol: '*' does not cross the '/') and upper-cases it, as symbols are.
+func parsePattern(s string) (string, error) {
+	pat := strings.ToUpper(s)
+	if _, err := path.Match(pat, ""); err != nil {
+		return "", fmt.Errorf("bad pattern %q: %w", s, err)
+	}
+	return pat, nil
+}
+
+// resolveSymbols adds to p.symbols the exchange's listed markets that its
+// patterns match, in market.symbols order, without repeats. A pattern that
+// matches nothing is bad usage, named.
+func resolveSymbols(ctx context.Context, st *store.Store, p *parsedRange) error {
+	if len(p.patterns) == 0 {
+		return nil
+	}
+	listed, err := st.ListedSymbols(ctx, p.exchange)
+	if err != nil {
+		return err
+	}
+	seen := map[market.Symbol]bool{}
+	for _, s := range p.symbols {
+		seen[s] = true
+	}
+	for _, pat := range p.patterns {
+		matched := false
+		for _, s := range listed {
+			if ok, _ := path.Match(pat, string(s)); ok {
+				matched = true
+				if !seen[s] {
+					seen[s] = true
+					p.symbols = append(p.symbols, s)
+				}
+			}
+		}
+		if !matched {
+			why := fmt.Sprintf("among the %d active %s markets in market.symbols", len(listed), p.exchange)
+			if len(listed) == 0 {
+				why = fmt.Sprintf("market.symbols lists no active %s market yet (the daemon's markets job, or "+
+					"`mdingest fetch --exchange %s --kind markets --store`, fills it)", p.exchange, p.exchange)
+			}
+			return usagef("--symbols: %q matches no symbol: %s", pat, why)
+		}
+	}
+	p.patterns = nil
+	return nil
+}
+
+// parseTimeframes parses --timeframe's values, without repeats.
+func parseTimeframes(values []string) ([]market.Timeframe, error) {
+	var out []market.Timeframe
+	for _, v := range values {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		tf, err := market.ParseTimeframe(v)
+		if err != nil {
+			return nil, usagef("--timeframe: %v", err)
+		}
+		if !slices.Contains(out, tf) {
+			out = append(out, tf)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("--timeframe: want at least one of %s", strings.Join(timeframeNames, " "))
+	}
+	return out, nil
 }
 
 // The times backfill and gaps accept: exchanges count in (milli)seconds
@@ -135,8 +227,6 @@ func parseWhen(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not RFC 3339 or YYYY-MM-DD", s)
 }
 
-var bf, gp rangeFlags
-
 // maxBackfillConcurrency bounds --concurrency: the rate limiter paces the
 // requests either way, more only holds more pages in memory.
 const maxBackfillConcurrency = 64
@@ -161,44 +251,100 @@ func knownSymbols(ctx context.Context, st *store.Store, cfg config.Config, p par
 	return nil
 }
 
-func init() {
-	register(&command{
-		name:    "backfill",
-		summary: "fetch historical candles (and trades) at low priority; rerun the same command to resume",
-		flags: func(fs *flag.FlagSet) {
-			bf.register(fs)
-			fs.BoolVar(&bf.trades, "trades", false, "also fetch trades where the exchange keeps their history, and fill the recorded trade holes of the range")
-			fs.IntVar(&bf.concurrency, "concurrency", 2, fmt.Sprintf("ranges fetched at once (1 to %d)", maxBackfillConcurrency))
-		},
-		run: runBackfill,
-	})
-	register(&command{
-		name:    "gaps",
-		summary: "list missing candle ranges and candles left open, or recorded trade holes (--kind trades); --fill fetches exactly those again",
-		flags: func(fs *flag.FlagSet) {
-			gp.register(fs)
-			fs.StringVar(&gp.kind, "kind", "ohlcv", "ohlcv: missing candles; trades: trade holes recorded by the daemon (ops.trade_holes)")
-			fs.BoolVar(&gp.fill, "fill", false, "backfill the gaps found")
-			fs.BoolVar(&gp.withNoData, "include-no-data", false, "with --fill: also refetch ranges the exchange returned nothing for")
-		},
-		run: runGaps,
-	})
+type backfillFlags struct {
+	rangeFlags
+	timeframes  []string
+	trades      bool
+	concurrency int
 }
 
-// historyClient builds what backfill and gaps --fill need: the store and a
-// backfiller on the daemon's road (its checks, quality reports, rejected
-// rows and request metrics), whose client shares the daemon's rate budget
-// through Redis when one is configured. done releases them and writes the
-// request records still queued.
-func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange, concurrency int) (*store.Store, *backfill.Backfiller, func() error, error) {
+func newBackfillCmd(e *env) *cobra.Command {
+	var f backfillFlags
+	cmd := &cobra.Command{
+		Use:   "backfill --exchange E --symbols S1,S2 [--timeframe 1m,1h] (--from T [--to T] | --days N) [--trades]",
+		Short: "fetch historical candles (and trades) at low priority; rerun the same command to resume",
+		Long: `Fetches historical candles for each symbol and timeframe over [--from, --to), or the last
+--days days, through the daemon's checks and loader, sharing its rate budget (through
+Redis when configured). Progress is a bar on a terminal, log lines otherwise.
+
+Symbols may be globs over the exchange's active markets in market.symbols ('*/USDT');
+a glob that matches nothing exits 2 naming it. Several timeframes run one after the other.
+
+Interrupted (Ctrl-C: exit 130) or failed, the same command resumes where each range
+stopped (--days starts at 00:00 UTC, so the same command resumes all that day). --trades also fetches trades where the exchange keeps their history, and fills
+the recorded trade holes of the range.`,
+		Example: "  mdingest backfill --exchange binance --symbols BTC/USDT,ETH/USDT --timeframe 1m --from 2024-01-01 --to 2024-02-01\n" +
+			"  mdingest backfill --exchange kraken --symbols '*/USD' --timeframe 1h,1d --days 30",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBackfill(cmd.Context(), e, f) },
+	}
+	fs := cmd.Flags()
+	f.register(fs)
+	fs.StringSliceVar(&f.timeframes, "timeframe", []string{"1m"}, "candle timeframes, comma-separated or repeated: 1m 5m 15m 1h 4h 1d")
+	fs.BoolVar(&f.trades, "trades", false, "also fetch trades where the exchange keeps their history, and fill the recorded trade holes of the range")
+	fs.IntVar(&f.concurrency, "concurrency", 2, fmt.Sprintf("ranges fetched at once (1 to %d)", maxBackfillConcurrency))
+	completeExchange(cmd)
+	completeValues(cmd, "timeframe", timeframeNames...)
+	return cmd
+}
+
+type gapsFlags struct {
+	rangeFlags
+	timeframe, kind  string
+	fill, withNoData bool
+}
+
+func newGapsCmd(e *env) *cobra.Command {
+	var f gapsFlags
+	cmd := &cobra.Command{
+		Use:   "gaps --exchange E [--symbols ...] [--kind ohlcv|trades] [--timeframe 1m] [--from T --to T | --days N] [--fill]",
+		Short: "list missing candle ranges and candles left open, or recorded trade holes (--kind trades); --fill fetches exactly those again",
+		Long: `Lists the missing candle ranges of each symbol (by default every symbol with candles
+stored), candles still stored open, and stretches the exchange had no data for; or, with
+--kind trades, the trade holes the daemon recorded (ops.trade_holes).
+
+--fill fetches exactly those ranges again through the backfill's road (ranges the
+exchange returned nothing for only with --include-no-data); trade holes are filled
+where the exchange keeps trade history, else marked unfillable.`,
+		Example: "  mdingest gaps --exchange binance --symbols BTC/USDT --days 7\n" +
+			"  mdingest gaps --exchange binance --kind trades --fill",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runGaps(cmd.Context(), e, f) },
+	}
+	fs := cmd.Flags()
+	f.register(fs)
+	fs.StringVar(&f.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
+	fs.StringVar(&f.kind, "kind", "ohlcv", "ohlcv: missing candles; trades: trade holes recorded by the daemon (ops.trade_holes)")
+	fs.BoolVar(&f.fill, "fill", false, "backfill the gaps found")
+	fs.BoolVar(&f.withNoData, "include-no-data", false, "with --fill: also refetch ranges the exchange returned nothing for")
+	completeExchange(cmd)
+	completeValues(cmd, "timeframe", timeframeNames...)
+	completeValues(cmd, "kind", "ohlcv", "trades")
+	return cmd
+}
+
+// history is what backfill and gaps --fill need: the store and the
+// exchange's road (daemon.Road: its checks, quality reports, rejected rows
+// and request metrics), whose client shares the daemon's rate budget
+// through Redis when one is configured.
+type history struct {
+	e    *env
+	st   *store.Store
+	road *daemon.Road
+	done func() error
+}
+
+// openHistory opens the store and the road. close releases them and
+// writes the request records still queued.
+func openHistory(ctx context.Context, e *env, cfg config.Config, exchange string) (*history, error) {
 	st, err := openStore(ctx, e, cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	road, release, err := openRoad(e, cfg, p.exchange, st)
+	road, release, err := openRoad(e, cfg, exchange, st)
 	if err != nil {
 		st.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
 	// A backfill is one more process on the egress: without Redis it and
 	// the daemons there each keep to their share of the budget.
@@ -206,23 +352,24 @@ func historyClient(ctx context.Context, e *env, cfg config.Config, p parsedRange
 	if err != nil {
 		_ = release()
 		st.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	done := func() error {
+	return &history{e: e, st: st, road: road, done: func() error {
 		stopPeers()
 		err := release()
 		st.Close()
 		return err
-	}
-	b, err := backfill.New(backfill.Options{
-		Connector: road.Client, Sink: st, Checks: road.Pipeline, Journal: backfill.NewJournal(st.Pool()), Timeframe: p.tf,
-		Concurrency: concurrency, Progress: backfill.NewProgress(e.stderr, e.logger), Logger: e.logger,
+	}}, nil
+}
+
+func (h *history) close() error { return h.done() }
+
+// backfiller is a backfiller of timeframe tf on the road.
+func (h *history) backfiller(tf market.Timeframe, concurrency int) (*backfill.Backfiller, error) {
+	return backfill.New(backfill.Options{
+		Connector: h.road.Client, Sink: h.st, Checks: h.road.Pipeline, Journal: backfill.NewJournal(h.st.Pool()), Timeframe: tf,
+		Concurrency: concurrency, Progress: backfill.NewProgress(h.e.stderr, h.e.logger), Logger: h.e.logger,
 	})
-	if err != nil {
-		_ = done()
-		return nil, nil, nil, err
-	}
-	return st, b, done, nil
 }
 
 // openRoad opens exchange id's road (daemon.Road) over st, with the rate
@@ -253,38 +400,58 @@ func openRoad(e *env, cfg config.Config, id string, st *store.Store) (*daemon.Ro
 	}, nil
 }
 
-func runBackfill(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) > 0 {
-		return usagef("backfill takes no arguments, got %q", args[0])
-	}
-	p, err := bf.parse(true, true)
+func runBackfill(ctx context.Context, e *env, f backfillFlags) (err error) {
+	p, err := f.parse(true, true, time.Now())
 	if err != nil {
 		return err
 	}
-	if bf.concurrency < 1 || bf.concurrency > maxBackfillConcurrency {
-		return usagef("--concurrency: want 1 to %d, got %d", maxBackfillConcurrency, bf.concurrency)
+	tfs, err := parseTimeframes(f.timeframes)
+	if err != nil {
+		return err
+	}
+	if f.concurrency < 1 || f.concurrency > maxBackfillConcurrency {
+		return usagef("--concurrency: want 1 to %d, got %d", maxBackfillConcurrency, f.concurrency)
 	}
 	if p.to.IsZero() {
 		p.to = time.Now().UTC()
 	}
-	cfg, err := e.loadConfig(fs)
+	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}
-	st, b, done, err := historyClient(ctx, e, cfg, p, bf.concurrency)
+	h, err := openHistory(ctx, e, cfg, p.exchange)
 	if err != nil {
 		return err
 	}
-	sum, err := b.Run(ctx, backfill.Ranges(p.symbols, p.from, p.to, bf.trades))
-	fmt.Fprintln(e.stdout, sum)
-	if bf.trades && ctx.Err() == nil {
-		err = errors.Join(err, fillTradeHoles(ctx, e, st, b, p))
+	defer func() { err = errors.Join(err, h.close()) }()
+	if err := resolveSymbols(ctx, h.st, &p); err != nil {
+		return err
 	}
-	err = errors.Join(err, done())
-	if errors.Is(err, context.Canceled) {
+	var runErr error
+	for i, tf := range tfs {
+		b, err := h.backfiller(tf, f.concurrency)
+		if err != nil {
+			return err
+		}
+		// Trades have no timeframe: fetched once, with the first.
+		trades := f.trades && i == 0
+		sum, err := b.Run(ctx, backfill.Ranges(p.symbols, p.from, p.to, trades))
+		if len(tfs) > 1 {
+			fmt.Fprintf(e.stdout, "%s: ", tf)
+		}
+		fmt.Fprintln(e.stdout, sum)
+		if trades && ctx.Err() == nil {
+			err = errors.Join(err, fillTradeHoles(ctx, e, h.st, b, p))
+		}
+		runErr = errors.Join(runErr, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if errors.Is(runErr, context.Canceled) {
 		return fmt.Errorf("interrupted: rerun the same command to resume")
 	}
-	return err
+	return runErr
 }
 
 // fillTradeHoles fills the open trade holes of the range where the
@@ -310,47 +477,56 @@ func tradeHoleQuery(p parsedRange, status string) store.HoleQuery {
 	return q
 }
 
-func runGaps(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) > 0 {
-		return usagef("gaps takes no arguments, got %q", args[0])
-	}
-	p, err := gp.parse(false, false)
+func runGaps(ctx context.Context, e *env, f gapsFlags) (err error) {
+	p, err := f.parse(false, false, time.Now())
 	if err != nil {
 		return err
 	}
-	kind, err := market.ParseDataType(gp.kind)
+	tf, err := market.ParseTimeframe(f.timeframe)
+	if err != nil {
+		return usagef("--timeframe: %v", err)
+	}
+	kind, err := market.ParseDataType(f.kind)
 	if err != nil || kind != market.TypeOHLCV && kind != market.TypeTrades {
-		return usagef("--kind %q: want ohlcv or trades", gp.kind)
+		return usagef("--kind %q: want ohlcv or trades", f.kind)
 	}
-	cfg, err := e.loadConfig(fs)
+	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}
-	st, b, done, err := historyClient(ctx, e, cfg, p, 2)
+	h, err := openHistory(ctx, e, cfg, p.exchange)
 	if err != nil {
 		return err
 	}
-	if err := knownSymbols(ctx, st, cfg, p); err != nil {
-		return errors.Join(err, done())
+	defer func() { err = errors.Join(err, h.close()) }()
+	if err := resolveSymbols(ctx, h.st, &p); err != nil {
+		return err
+	}
+	if err := knownSymbols(ctx, h.st, cfg, p); err != nil {
+		return err
+	}
+	b, err := h.backfiller(tf, 2)
+	if err != nil {
+		return err
 	}
 	if kind == market.TypeTrades {
-		holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, ""))
+		holes, err := h.st.TradeHoles(ctx, tradeHoleQuery(p, ""))
 		if err == nil {
 			err = backfill.RenderTradeHoles(e.stdout, holes)
 		}
-		if err == nil && gp.fill {
-			err = fillTradeHoles(ctx, e, st, b, p)
+		if err == nil && f.fill {
+			err = fillTradeHoles(ctx, e, h.st, b, p)
 		}
-		return errors.Join(err, done())
+		return err
 	}
-	gaps, err := backfill.FindGaps(ctx, st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: p.tf, Symbols: p.symbols, From: p.from, To: p.to})
+	gaps, err := backfill.FindGaps(ctx, h.st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: tf, Symbols: p.symbols, From: p.from, To: p.to})
 	if err == nil {
 		err = backfill.RenderGaps(e.stdout, gaps)
 	}
-	if err == nil && gp.fill && len(gaps) > 0 {
+	if err == nil && f.fill && len(gaps) > 0 {
 		var sum backfill.Summary
-		sum, err = b.Fill(ctx, gaps, gp.withNoData)
+		sum, err = b.Fill(ctx, gaps, f.withNoData)
 		fmt.Fprintln(e.stdout, sum)
 	}
-	return errors.Join(err, done())
+	return err
 }

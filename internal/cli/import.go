@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/mdingest/mdingest/internal/config"
@@ -26,25 +27,32 @@ type importFlags struct {
 	batch, workers              int
 }
 
-var impFlags importFlags
-
-func init() {
-	register(&command{
-		name: "import",
-		args: "FILE|GLOB...",
-		summary: "load candle CSV files (Binance public-data klines, or ts,open,high,low,close,volume;\n" +
-			".zip and .gz read directly) through the daemon's checks and loader. Each file is checked\n" +
-			"against the flags first (its Binance name's symbol and interval, the timeframe its rows\n" +
-			"show); a mismatch exits 2 and stores nothing",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&impFlags.exchange, "exchange", "", "exchange id, e.g. binance (required)")
-			fs.StringVar(&impFlags.symbol, "symbol", "", "unified symbol, e.g. BTC/USDT (default: each file's, from its Binance name SYMBOL-INTERVAL-...)")
-			fs.StringVar(&impFlags.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
-			fs.IntVar(&impFlags.batch, "batch-size", importer.DefaultBatchSize, "rows per COPY batch")
-			fs.IntVar(&impFlags.workers, "workers", runtime.NumCPU(), "files read at once")
-		},
-		run: runImport,
-	})
+func newImportCmd(e *env) *cobra.Command {
+	var f importFlags
+	cmd := &cobra.Command{
+		Use:   "import --exchange E [--symbol S] [--timeframe 1m] FILE|GLOB...",
+		Short: "load candle CSV files (Binance public-data klines, or ts,open,high,low,close,volume; .zip and .gz read directly)",
+		Long: `Loads candle CSV files through the daemon's checks and loader: Binance public-data kline
+files (SYMBOL-INTERVAL-....csv/.zip), or any CSV with a header row ts,open,high,low,close,volume
+(ts: RFC 3339, YYYY-MM-DD or epoch s, ms or µs). .zip and .gz are read directly; quoted globs
+are expanded. Each file is checked against the flags first (its Binance name's symbol
+and interval, the timeframe its rows show): a mismatch exits 2 and stores nothing.
+Rows the checks refuse are counted by code and kept in ops.rejected_rows; a rerun
+stores nothing twice.`,
+		Example: "  mdingest import --exchange binance 'data/BTCUSDT-1m-2024-*.zip'\n" +
+			"  mdingest import --exchange kraken --symbol BTC/USD --timeframe 1h candles.csv.gz",
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runImport(cmd.Context(), e, f, args) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.exchange, "exchange", "", "exchange id, e.g. binance (required)")
+	fs.StringVar(&f.symbol, "symbol", "", "unified symbol, e.g. BTC/USDT (default: each file's, from its Binance name SYMBOL-INTERVAL-...)")
+	fs.StringVar(&f.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
+	fs.IntVar(&f.batch, "batch-size", importer.DefaultBatchSize, "rows per COPY batch")
+	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "files read at once")
+	completeExchange(cmd)
+	completeValues(cmd, "timeframe", timeframeNames...)
+	return cmd
 }
 
 // parseExchange validates --exchange, shared by import, fetch, backfill and
@@ -59,8 +67,7 @@ func parseExchange(ex string) error {
 	return nil
 }
 
-func runImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	f := impFlags
+func runImport(ctx context.Context, e *env, f importFlags, args []string) error {
 	if err := parseExchange(f.exchange); err != nil {
 		return err
 	}
@@ -85,7 +92,7 @@ func runImport(ctx context.Context, e *env, fs *flag.FlagSet, args []string) err
 	if err != nil {
 		return err
 	}
-	cfg, err := e.loadConfig(fs)
+	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}

@@ -2,61 +2,75 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/schema"
 )
 
-var migrateCreate bool
+func newMigrateCmd(e *env) *cobra.Command {
+	var create bool
+	cmd := &cobra.Command{
+		Use:   "migrate up|down N|version|force V",
+		Short: "apply the embedded schema migrations to --database-url",
+		Long: `Applies the schema migrations built into the binary to --database-url (or DATABASE_URL,
+or the file's database_url), on TimescaleDB when the extension is available (store.timescaledb).
 
-func init() {
-	register(&command{
-		name:    "migrate",
-		args:    "up | down N | version | force V",
-		summary: "apply the embedded schema migrations to --database-url",
-		flags: func(fs *flag.FlagSet) {
-			fs.BoolVar(&migrateCreate, "create", false, "with up: create the database first if it does not exist")
+  up         every migration not yet applied (--create: create the database first)
+  down N     revert the last N migrations
+  version    print the current version
+  force V    set the version without running anything (after fixing a failed migration)`,
+		Example:   "  mdingest migrate up --create\n  mdingest migrate down 1 --database-url postgres://...",
+		ValidArgs: []string{"up", "down", "version", "force"},
+		Args: func(_ *cobra.Command, args []string) error {
+			_, _, err := parseMigrateArgs(args)
+			return err
 		},
-		run: runMigrate,
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, n, _ := parseMigrateArgs(args)
+			cfg, err := e.loadConfig()
+			if err != nil {
+				return err
+			}
+			return migrate(cmd.Context(), e, cfg, op, n, create)
+		},
+	}
+	cmd.Flags().BoolVar(&create, "create", false, "with up: create the database first if it does not exist")
+	return cmd
 }
 
-func runMigrate(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
+func parseMigrateArgs(args []string) (string, int, error) {
 	if len(args) == 0 {
-		return usagef("want a subcommand: up, down N, version or force V")
+		return "", 0, usagef("want a subcommand: up, down N, version or force V")
 	}
 	var n int
 	switch args[0] {
 	case "up", "version":
 		if len(args) != 1 {
-			return usagef("%s takes no arguments", args[0])
+			return "", 0, usagef("%s takes no arguments", args[0])
 		}
 	case "down", "force":
 		if len(args) != 2 {
-			return usagef("%s needs one number", args[0])
+			return "", 0, usagef("%s needs one number", args[0])
 		}
 		var err error
 		n, err = strconv.Atoi(args[1])
 		if err != nil || n < 0 || (args[0] == "down" && n == 0) {
-			return usagef("%s: %q is not a valid number", args[0], args[1])
+			return "", 0, usagef("%s: %q is not a valid number", args[0], args[1])
 		}
 	default:
-		return usagef("unknown migrate subcommand %q (want up, down N, version or force V)", args[0])
+		return "", 0, usagef("unknown migrate subcommand %q (want up, down N, version or force V)", args[0])
 	}
-	cfg, err := e.loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	return migrate(ctx, e, cfg, args[0], n)
+	return args[0], n, nil
 }
 
-func migrate(ctx context.Context, e *env, cfg config.Config, op string, n int) error {
+func migrate(ctx context.Context, e *env, cfg config.Config, op string, n int, create bool) error {
 	url := cfg.DatabaseURL.Reveal()
-	if op == "up" && migrateCreate {
+	if op == "up" && create {
 		created, err := schema.CreateDatabase(ctx, url)
 		if err != nil {
 			return err

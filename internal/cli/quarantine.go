@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/spool"
@@ -21,15 +22,12 @@ import (
 // again.
 var errStillRefused = errors.New("batches refused again")
 
-type quarantineFlags struct{ spoolDir string }
-
-var quarantineF quarantineFlags
-
-func init() {
-	register(&command{
-		name: "quarantine",
-		args: "list|replay",
-		summary: `list or replay the batches the database refused (kept in the spool's quarantine/ directory)
+func newQuarantineCmd(e *env) *cobra.Command {
+	var spoolDir string
+	cmd := &cobra.Command{
+		Use:   "quarantine list|replay",
+		Short: "list or replay the batches the database refused (kept in the spool's quarantine/ directory)",
+		Long: `Lists or replays the batches the database refused (kept in the spool's quarantine/ directory).
 
   list    shows each quarantined batch file: when, tables, rows, and the database's reason;
           and how many spool records failed their checksum (kept in corrupt/, not replayable)
@@ -39,26 +37,30 @@ func init() {
 
 The spool is the daemon's: store.spool_dir, or the default directory of this database and
 instance (set the same --config, DATABASE_URL and instance as the daemon), or --spool-dir.`,
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&quarantineF.spoolDir, "spool-dir", "", "the spool directory (default: the daemon's, from the configuration)")
+		ValidArgs: []string{"list", "replay"},
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 || args[0] != "list" && args[0] != "replay" {
+				return usagef("want `quarantine list` or `quarantine replay`, got %q", strings.Join(args, " "))
+			}
+			return nil
 		},
-		run: runQuarantine,
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runQuarantine(cmd.Context(), e, spoolDir, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&spoolDir, "spool-dir", "", "the spool directory (default: the daemon's, from the configuration)")
+	return cmd
 }
 
-func runQuarantine(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) != 1 || args[0] != "list" && args[0] != "replay" {
-		return usagef("want `quarantine list` or `quarantine replay`, got %q", strings.Join(args, " "))
-	}
-	cfg, err := e.loadConfig(fs)
+func runQuarantine(ctx context.Context, e *env, dir, op string) error {
+	cfg, err := e.loadConfig()
 	if err != nil {
 		return err
 	}
-	dir := quarantineF.spoolDir
-	if !isSet(fs, "spool-dir") {
+	if !e.set("spool-dir") {
 		dir = daemon.SpoolDir(cfg)
 	}
-	if args[0] == "list" {
+	if op == "list" {
 		return listQuarantine(e.stdout, dir)
 	}
 	st, err := openStore(ctx, e, cfg)

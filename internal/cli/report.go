@@ -2,119 +2,116 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
-	"fmt"
-	"io"
-	"net/http"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/report"
 )
 
-var qualitySince string
+// Output formats of -o/--output.
+const (
+	outTable = "table"
+	outCSV   = "csv"
+	outJSON  = "json"
+)
 
-func init() {
-	register(&command{
-		name:    "quality",
-		summary: "quality summary per exchange, symbol and data type, from ops.quality_reports",
-		flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&qualitySince, "since", "24h", "how far back, e.g. 1h, 24h, 7d")
-		},
-		run: func(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-			if len(args) > 0 {
-				return usagef("quality takes no arguments, got %q", args[0])
-			}
-			since, err := config.ParseDuration(qualitySince)
-			if err != nil || since <= 0 {
-				return usagef("--since: want a positive duration such as 24h or 7d, got %q", qualitySince)
-			}
-			cfg, err := e.loadConfig(fs)
-			if err != nil {
-				return err
-			}
-			st, err := openStore(ctx, e, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			rows, err := report.Query(ctx, st.Pool(), time.Now().Add(-since.D()))
-			if err != nil {
-				return err
-			}
-			return report.Render(e.stdout, rows)
-		},
-	})
-	register(&command{
-		name:    "status",
-		summary: "scheduler jobs, circuit states, last success per exchange, cache backend (from the running daemon's /status, else from the database)",
-		run:     runStatus,
-	})
+// parseOutput checks -o against the formats a command writes.
+func parseOutput(got string, want ...string) error {
+	for _, w := range want {
+		if got == w {
+			return nil
+		}
+	}
+	return usagef("--output: want %s, got %q", orList(want), got)
 }
 
-func runStatus(ctx context.Context, e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) > 0 {
-		return usagef("status takes no arguments, got %q", args[0])
+// orList is "a, b or c".
+func orList(s []string) string {
+	switch len(s) {
+	case 0:
+		return ""
+	case 1:
+		return s[0]
 	}
-	cfg, err := e.loadConfig(fs)
-	if err != nil {
+	out := s[0]
+	for _, v := range s[1 : len(s)-1] {
+		out += ", " + v
+	}
+	return out + " or " + s[len(s)-1]
+}
+
+type qualityFlags struct {
+	since, exchange, symbol, output string
+}
+
+func newQualityCmd(e *env) *cobra.Command {
+	var f qualityFlags
+	cmd := &cobra.Command{
+		Use:   "quality [--since 24h] [--exchange E] [--symbol S] [-o table|csv|json]",
+		Short: "quality summary per exchange, symbol and data type, from ops.quality_reports",
+		Long: `Summarises the quality reports of the checked batches (ops.quality_reports) per exchange,
+symbol and data type since --since: batches, average and lowest score, batches that
+failed, rows, rows rejected by the checks, and conflicts (final rows stored before with
+other values). Candle reports are per timeframe (ohlcv:1m).
+
+-o csv and -o json give the same columns for scripts and notebooks.`,
+		Example: "  mdingest quality --since 7d --exchange binance --symbol BTC/USDT\n  mdingest quality -o csv > quality.csv",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runQuality(cmd.Context(), e, f) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.since, "since", "24h", "how far back, e.g. 1h, 24h, 7d")
+	fs.StringVar(&f.exchange, "exchange", "", "only this exchange")
+	fs.StringVar(&f.symbol, "symbol", "", "only this unified symbol, e.g. BTC/USDT")
+	fs.StringVarP(&f.output, "output", "o", outTable, "output format: table, csv or json")
+	completeExchange(cmd)
+	completeValues(cmd, "output", outTable, outCSV, outJSON)
+	return cmd
+}
+
+func runQuality(ctx context.Context, e *env, f qualityFlags) error {
+	since, err := config.ParseDuration(f.since)
+	if err != nil || since <= 0 {
+		return usagef("--since: want a positive duration such as 24h or 7d, got %q", f.since)
+	}
+	filter := report.Filter{Since: time.Now().Add(-since.D())}
+	if f.exchange != "" {
+		if err := parseExchange(f.exchange); err != nil {
+			return err
+		}
+		filter.Exchange = f.exchange
+	}
+	if f.symbol != "" {
+		sym, err := market.ParseSymbol(f.symbol)
+		if err != nil {
+			return usagef("--symbol: %v", err)
+		}
+		filter.Symbol = string(sym)
+	}
+	if err := parseOutput(f.output, outTable, outCSV, outJSON); err != nil {
 		return err
 	}
-	if body, err := daemonStatus(ctx, cfg.Listen); err == nil {
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
-			return fmt.Errorf("decoding /status: %w", err)
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	} else {
-		fmt.Fprintf(e.stderr, "no daemon answering on %s (%v); last runs from the database:\n", cfg.Listen, err)
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
 	}
 	st, err := openStore(ctx, e, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rows, err := st.Pool().Query(ctx, `SELECT job, exchange, max(finished_at) FILTER (WHERE outcome = 'ok'),
-		(array_agg(outcome ORDER BY started_at DESC))[1], count(*) FILTER (WHERE outcome = 'error')
-		FROM ops.job_runs WHERE started_at > now() - interval '7 days' GROUP BY 1, 2 ORDER BY 2, 1`)
+	rows, err := report.Query(ctx, st.Pool(), filter)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	fmt.Fprintf(e.stdout, "%-28s %-17s %-25s %-8s %s\n", "JOB", "EXCHANGE", "LAST SUCCESS", "LAST", "ERRORS (7d)")
-	for rows.Next() {
-		var job, ex, last string
-		var ok *time.Time
-		var errs int
-		if err := rows.Scan(&job, &ex, &ok, &last, &errs); err != nil {
-			return err
-		}
-		okS := "never"
-		if ok != nil {
-			okS = ok.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(e.stdout, "%-28s %-17s %-25s %-8s %d\n", job, ex, okS, last, errs)
+	switch f.output {
+	case outCSV:
+		return report.RenderCSV(e.stdout, rows)
+	case outJSON:
+		return report.RenderJSON(e.stdout, rows)
 	}
-	return rows.Err()
-}
-
-func daemonStatus(ctx context.Context, listen string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("/status answered %s", resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return report.Render(e.stdout, rows)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mdingest/mdingest/internal/buildinfo"
 	"github.com/mdingest/mdingest/internal/cache"
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/httpclient"
@@ -66,6 +67,9 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	root := prometheus.NewRegistry()
 	root.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg := prometheus.WrapRegistererWithPrefix("mdingest_", root)
+	if err := buildinfo.Register(reg); err != nil {
+		return err
+	}
 	instance := Instance(cfg)
 
 	// The address first: a daemon without /metrics, /healthz and /status

@@ -3,9 +3,11 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/pgtest"
@@ -54,7 +56,7 @@ func TestQuality(t *testing.T) {
 	_, err = s.QualityReports(ctx, []store.QualityReport{rep(time.Hour, "binance", "BTC/USDT", "ohlcv:1m", 50, 0, 1, true)})
 	require.NoError(t, err)
 
-	rows, err := report.Query(ctx, s.Pool(), now.Add(-24*time.Hour))
+	rows, err := report.Query(ctx, s.Pool(), report.Filter{Since: now.Add(-24 * time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, []report.Quality{
 		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", Batches: 2, AvgScore: 0.75, MinScore: 0.5, Failed: 1,
@@ -76,10 +78,90 @@ binance   BTC/USDT  ticker    1        0.960      0.960      0       1     0    
 kraken    BTC/USD   trades    1        0.900      0.900      0       200   10        0          2024-03-01T11:50:00Z
 `, out.String())
 
-	none, err := report.Query(ctx, s.Pool(), now)
+	none, err := report.Query(ctx, s.Pool(), report.Filter{Since: now})
 	require.NoError(t, err)
 	require.Empty(t, none)
 	out.Reset()
 	require.NoError(t, report.Render(&out, none))
 	require.Equal(t, "no quality reports in this period\n", out.String())
+}
+
+// TestQualityFilterAndFormats: --exchange and --symbol select; CSV and
+// JSON carry the same rows with full-precision scores.
+func TestQualityFilterAndFormats(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	_, err := s.QualityReports(ctx, []store.QualityReport{
+		rep(time.Hour, "binance", "BTC/USDT", "ticker", 10, 1, 0.9125, false),
+		rep(time.Hour, "binance", "ETH/USDT", "ticker", 10, 0, 1, true),
+		rep(time.Hour, "kraken", "BTC/USDT", "trades", 5, 0, 1, true),
+	})
+	require.NoError(t, err)
+	since := now.Add(-24 * time.Hour)
+	pick := func(f report.Filter) []string {
+		rows, err := report.Query(ctx, s.Pool(), f)
+		require.NoError(t, err)
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.Exchange+" "+r.Symbol+" "+r.DataType)
+		}
+		return got
+	}
+	require.Equal(t, []string{"binance BTC/USDT ticker", "binance ETH/USDT ticker", "kraken BTC/USDT trades"}, pick(report.Filter{Since: since}))
+	require.Equal(t, []string{"binance BTC/USDT ticker", "binance ETH/USDT ticker"}, pick(report.Filter{Since: since, Exchange: "binance"}))
+	require.Equal(t, []string{"binance BTC/USDT ticker", "kraken BTC/USDT trades"}, pick(report.Filter{Since: since, Symbol: "BTC/USDT"}))
+	require.Equal(t, []string{"kraken BTC/USDT trades"}, pick(report.Filter{Since: since, Exchange: "kraken", Symbol: "BTC/USDT"}))
+	require.Empty(t, pick(report.Filter{Since: since, Exchange: "okx"}))
+
+	rows, err := report.Query(ctx, s.Pool(), report.Filter{Since: since, Symbol: "BTC/USDT"})
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, report.RenderCSV(&out, rows))
+	require.Equal(t, `exchange,symbol,data_type,batches,avg_score,min_score,failed,rows_total,rows_rejected,conflicts,last_report
+binance,BTC/USDT,ticker,1,0.9125,0.9125,1,10,1,0,2024-03-01T11:00:00Z
+kraken,BTC/USDT,trades,1,1,1,0,5,0,0,2024-03-01T11:00:00Z
+`, out.String())
+
+	out.Reset()
+	require.NoError(t, report.RenderJSON(&out, rows))
+	var back []report.Quality
+	require.NoError(t, json.Unmarshal(out.Bytes(), &back))
+	require.Equal(t, rows, back)
+	require.Contains(t, out.String(), `"avg_score": 0.9125`)
+
+	out.Reset()
+	require.NoError(t, report.RenderJSON(&out, nil))
+	require.Equal(t, "[]\n", out.String())
+	out.Reset()
+	require.NoError(t, report.RenderCSV(&out, nil))
+	require.Equal(t, "exchange,symbol,data_type,batches,avg_score,min_score,failed,rows_total,rows_rejected,conflicts,last_report\n", out.String())
+}
+
+// TestJobRuns: each job's last success, last outcome and errors, for
+// status without a daemon.
+func TestJobRuns(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	run := func(job string, ago time.Duration, outcome string) store.JobRun {
+		return store.JobRun{ID: uuid.New(), Job: job, Exchange: "binance", Started: now.Add(-ago), Finished: now.Add(-ago + time.Second), Outcome: outcome}
+	}
+	_, err := s.JobRuns(ctx, []store.JobRun{
+		run("tickers/binance", 3*time.Minute, "ok"), run("tickers/binance", 2*time.Minute, "ok"),
+		run("tickers/binance", time.Minute, "error"), run("ohlcv/binance", time.Minute, "error"),
+		run("ohlcv/binance", 9*24*time.Hour, "ok"), // before the window
+	})
+	require.NoError(t, err)
+	runs, err := report.QueryJobRuns(ctx, s.Pool(), now.Add(-7*24*time.Hour))
+	require.NoError(t, err)
+	ok := now.Add(-2*time.Minute + time.Second)
+	require.Equal(t, []report.JobRuns{
+		{Job: "ohlcv/binance", Exchange: "binance", LastOutcome: "error", Errors: 1},
+		{Job: "tickers/binance", Exchange: "binance", LastSuccess: &ok, LastOutcome: "error", Errors: 1},
+	}, runs)
+	var out bytes.Buffer
+	require.NoError(t, report.RenderJobRuns(&out, runs, "ERRORS (7d)"))
+	require.Equal(t, `JOB              EXCHANGE  LAST SUCCESS          LAST   ERRORS (7d)
+ohlcv/binance    binance   never                 error  1
+tickers/binance  binance   2024-03-01T11:58:01Z  error  1
+`, out.String())
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -17,4 +19,19 @@ func (s *Store) KnownSymbol(ctx context.Context, exchange string, symbol market.
 		return false, fmt.Errorf("looking up %s %s: %w", exchange, symbol, err)
 	}
 	return known, nil
+}
+
+// ListedSymbols returns the symbols of exchange's active markets in its
+// market list (market.symbols), sorted: what a symbol pattern such as
+// '*/USDT' is matched against.
+func (s *Store) ListedSymbols(ctx context.Context, exchange string) ([]market.Symbol, error) {
+	rows, err := s.pool.Query(ctx, `SELECT symbol FROM market.symbols WHERE exchange = $1 AND active ORDER BY symbol`, exchange)
+	if err != nil {
+		return nil, fmt.Errorf("listing the markets of %s: %w", exchange, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[market.Symbol])
+	if err != nil {
+		return nil, fmt.Errorf("listing the markets of %s: %w", exchange, err)
+	}
+	return out, nil
 }
