@@ -238,6 +238,14 @@ func TestDockerfile(t *testing.T) {
 	require.Equal(t, goVersion[1], from[1], "the build stage's Go is go.mod's")
 	require.Contains(t, df, "./cmd/mdingest")
 	require.Contains(t, df, "CGO_ENABLED=0")
+	// The image reports its version as make build does: the same -X flags.
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+	for _, v := range []string{"version", "commit", "date"} {
+		x := "-X $(BUILDINFO)." + v + "="
+		require.Contains(t, string(mk), x, "Makefile stamps %s", v)
+		require.Contains(t, df, "-X github.com/mdingest/mdingest/internal/buildinfo."+v+"=", "the image stamps %s", v)
+	}
 
 	ignore, err := os.ReadFile(filepath.Join(root, "deploy", "Dockerfile.dockerignore"))
 	require.NoError(t, err)
