@@ -22,11 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/market"
 )
-
-// Exchanges are the CCXT ids mdingest has connectors for.
-var Exchanges = []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "coinbaseexchange", "bitstamp"}
 
 // Config is the whole configuration.
 type Config struct {
@@ -162,7 +160,7 @@ var RetentionTables = []string{"candles", "tickers", "order_books", "trades", "r
 // Default returns the built-in configuration.
 func Default() Config {
 	ex := ExchangeMap{}
-	for _, id := range Exchanges {
+	for _, id := range registry.IDs() {
 		ex[id] = defaultExchange(id)
 	}
 	return Config{
@@ -474,8 +472,8 @@ func (c *Config) Validate() error {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if !slices.Contains(Exchanges, id) {
-			return bad("exchanges."+id, "unknown exchange (known: %s)", strings.Join(Exchanges, ", "))
+		if _, known := registry.Lookup(id); !known {
+			return bad("exchanges."+id, "unknown exchange (known: %s)", strings.Join(registry.IDs(), ", "))
 		}
 		if err := c.Exchanges[id].validate("exchanges." + id); err != nil {
 			return err

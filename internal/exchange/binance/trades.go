@@ -11,6 +11,8 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with aggTrades fromId.
 // Aggregate trade ids are consecutive per symbol, so a page asked from the
 // id after the cursor starts with exactly that id; one that starts later

@@ -20,6 +20,8 @@ var windows = []struct {
 	{"day", 23 * time.Hour},
 }
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with Bitstamp's time
 // windows: the smallest of minute, hour and day that reaches back to the
 // cursor, every trade of it after the cursor (tids increase). A cursor

@@ -11,6 +11,8 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with /products/{id}/trades
 // before=ID: Coinbase's "page before (newer)" is the page of trades right
 // after that id, oldest of them first in id order. Trade ids are

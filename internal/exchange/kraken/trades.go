@@ -15,6 +15,8 @@ import (
 // dropped by id anyway.
 const sinceMargin = time.Millisecond
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with Trades since, in
 // nanoseconds as Kraken's own "last" cursor. Kraken keeps its whole
 // history, so nothing is ever lost; a full page (count) means more follow.

@@ -10,6 +10,8 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with /market/history-trades
 // by trade id: ids are consecutive per instrument, so the window between
 // the cursor and cursor+limit+1 (both exclusive) is the next page. A full

@@ -1,0 +1,65 @@
+// Package registry is the one list of the exchanges mdingest has
+// connectors for: each one's CCXT id, its Spec (real API, published
+// limits, body check) and its constructor. Config validates ids against
+// it, the daemon and the tests build connectors from it, and the replay's
+// stand-ins are held to it by test. Adding an exchange is one line here,
+// in an explicit list rather than through init() registration.
+package registry
+
+import (
+	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/binance"
+	"github.com/mdingest/mdingest/internal/exchange/bitstamp"
+	"github.com/mdingest/mdingest/internal/exchange/bybit"
+	"github.com/mdingest/mdingest/internal/exchange/coinbaseexchange"
+	"github.com/mdingest/mdingest/internal/exchange/htx"
+	"github.com/mdingest/mdingest/internal/exchange/kraken"
+	"github.com/mdingest/mdingest/internal/exchange/kucoin"
+	"github.com/mdingest/mdingest/internal/exchange/okx"
+)
+
+// Exchange is one registered exchange.
+type Exchange struct {
+	ID   string                                      // CCXT's id
+	Spec func() exchange.Spec                        // what the HTTP client needs
+	New  func(exchange.Requester) exchange.Connector // the connector on a requester
+}
+
+// all is the registry, in the order exchanges are listed to users.
+var all = []Exchange{
+	{binance.ID, binance.Spec, conn(binance.New)},
+	{kraken.ID, kraken.Spec, conn(kraken.New)},
+	{kucoin.ID, kucoin.Spec, conn(kucoin.New)},
+	{htx.ID, htx.Spec, conn(htx.New)},
+	{okx.ID, okx.Spec, conn(okx.New)},
+	{bybit.ID, bybit.Spec, conn(bybit.New)},
+	{coinbaseexchange.ID, coinbaseexchange.Spec, conn(coinbaseexchange.New)},
+	{bitstamp.ID, bitstamp.Spec, conn(bitstamp.New)},
+}
+
+// conn adapts a package's New, which returns its own connector type.
+func conn[C exchange.Connector](newConn func(exchange.Requester) C) func(exchange.Requester) exchange.Connector {
+	return func(r exchange.Requester) exchange.Connector { return newConn(r) }
+}
+
+// All returns every registered exchange, in listing order.
+func All() []Exchange { return append([]Exchange(nil), all...) }
+
+// IDs returns every registered exchange's id, in listing order.
+func IDs() []string {
+	ids := make([]string, len(all))
+	for i, e := range all {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// Lookup finds an exchange by id.
+func Lookup(id string) (Exchange, bool) {
+	for _, e := range all {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return Exchange{}, false
+}
