@@ -142,8 +142,8 @@ func TestCheckBody(t *testing.T) {
 			require.ErrorIs(t, err, tt.want, tt.body)
 		}
 	}
-	fake := exchangetest.NewRequester(map[string]string{"/": `{"code":-1003,"msg":"slow down"}`})
-	_, err := New(fake).OrderBook(context.Background(), "BTC/USDT", 5)
+	hc := exchangetest.HTTPRequester(t, Spec(), `{"code":-1003,"msg":"slow down"}`)
+	_, err := New(hc).OrderBook(context.Background(), "BTC/USDT", 5)
 	require.ErrorIs(t, err, exchange.ErrBodyRateLimited)
 }
 

@@ -85,7 +85,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	return wire.Client{R: c.r, Exchange: ID, Check: CheckBody}.Get(ctx, endpoint, path, q, 1)
+	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
 }
 
 func decodeError(endpoint string, body []byte, err error) error {

@@ -130,8 +130,8 @@ func TestCheckBody(t *testing.T) {
 			require.ErrorIs(t, err, tt.want, tt.body)
 		}
 	}
-	fake := exchangetest.NewRequester(map[string]string{"/": `{"error":["EAPI:Rate limit exceeded"]}`})
-	_, err := New(fake).Markets(context.Background())
+	hc := exchangetest.HTTPRequester(t, Spec(), `{"error":["EAPI:Rate limit exceeded"]}`)
+	_, err := New(hc).Markets(context.Background())
 	require.ErrorIs(t, err, exchange.ErrBodyRateLimited)
 }
 

@@ -87,7 +87,7 @@ func (c *Connector) Capabilities() exchange.Capabilities {
 }
 
 func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values, weight int) ([]byte, error) {
-	return wire.Client{R: c.r, Exchange: ID, Check: CheckBody}.Get(ctx, endpoint, path, q, weight)
+	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, weight)
 }
 
 func decodeError(endpoint string, body []byte, err error) error {

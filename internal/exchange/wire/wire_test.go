@@ -112,10 +112,6 @@ func TestClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "/t", got.Path, "no query, no question mark")
 
-	errBody := errors.New("body says error")
-	_, err = Client{R: ok, Exchange: "x", Check: func([]byte) error { return errBody }}.Get(context.Background(), "ticker", "/t", nil, 1)
-	require.ErrorIs(t, err, errBody)
-
 	errNet := errors.New("down")
 	down := requesterFunc(func(context.Context, exchange.Request) ([]byte, error) { return nil, errNet })
 	_, err = Client{R: down, Exchange: "x"}.Get(context.Background(), "ticker", "/t", nil, 1)
