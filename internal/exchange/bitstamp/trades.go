@@ -2,7 +2,6 @@ package bitstamp
 
 import (
 	"context"
-	"net/url"
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
@@ -27,10 +26,6 @@ var _ exchange.TradePager = (*Connector)(nil)
 // cursor, every trade of it after the cursor (tids increase). A cursor
 // older than a day is past what Bitstamp serves: the page is Lost.
 func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after exchange.TradeCursor, _ int) (exchange.TradePage, error) {
-	id, err := c.pairID(symbol)
-	if err != nil {
-		return exchange.TradePage{}, err
-	}
 	window, lost := "minute", false
 	if !after.IsZero() {
 		age := time.Since(after.Time)
@@ -42,14 +37,9 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 			}
 		}
 	}
-	const ep = "trades"
-	body, err := c.get(ctx, ep, "/api/v2/transactions/"+url.PathEscape(id)+"/", url.Values{"time": {window}})
+	id, ts, err := c.transactions(ctx, symbol, window)
 	if err != nil {
 		return exchange.TradePage{}, err
-	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return exchange.TradePage{}, decodeError(ep, body, err)
 	}
 	exchange.SortTrades(ts)
 	page := exchange.TradePage{Lost: lost}
