@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/httpclient"
 )
@@ -128,4 +130,23 @@ func HTTPRequester(t testing.TB, spec exchange.Spec, body string) exchange.Reque
 	}
 	t.Cleanup(hc.Close)
 	return hc
+}
+
+// CheckBodyCases runs an exchange's Spec.CheckBody on each body: a nil
+// want means the body is data; otherwise the error must be the want
+// (exchange.ErrBodyRateLimited or exchange.ErrBodyError), and an API error
+// must not pass for a rate limit, which the HTTP client would retry.
+func CheckBodyCases(t *testing.T, check func([]byte) error, cases map[string]error) {
+	t.Helper()
+	for body, want := range cases {
+		err := check([]byte(body))
+		if want == nil {
+			require.NoError(t, err, body)
+			continue
+		}
+		require.ErrorIs(t, err, want, body)
+		if !errors.Is(want, exchange.ErrBodyRateLimited) {
+			require.NotErrorIs(t, err, exchange.ErrBodyRateLimited, body)
+		}
+	}
 }
