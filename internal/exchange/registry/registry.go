@@ -20,21 +20,22 @@ import (
 
 // Exchange is one registered exchange.
 type Exchange struct {
-	ID   string                                      // CCXT's id
-	Spec func() exchange.Spec                        // what the HTTP client needs
-	New  func(exchange.Requester) exchange.Connector // the connector on a requester
+	ID      string                                      // CCXT's id
+	Spec    func() exchange.Spec                        // what the HTTP client needs
+	New     func(exchange.Requester) exchange.Connector // the connector on a requester
+	Enabled bool                                        // runs in the built-in configuration
 }
 
 // all is the registry, in the order exchanges are listed to users.
 var all = []Exchange{
-	{binance.ID, binance.Spec, conn(binance.New)},
-	{kraken.ID, kraken.Spec, conn(kraken.New)},
-	{kucoin.ID, kucoin.Spec, conn(kucoin.New)},
-	{htx.ID, htx.Spec, conn(htx.New)},
-	{okx.ID, okx.Spec, conn(okx.New)},
-	{bybit.ID, bybit.Spec, conn(bybit.New)},
-	{coinbaseexchange.ID, coinbaseexchange.Spec, conn(coinbaseexchange.New)},
-	{bitstamp.ID, bitstamp.Spec, conn(bitstamp.New)},
+	{binance.ID, binance.Spec, conn(binance.New), true},
+	{kraken.ID, kraken.Spec, conn(kraken.New), true},
+	{kucoin.ID, kucoin.Spec, conn(kucoin.New), true},
+	{htx.ID, htx.Spec, conn(htx.New), true},
+	{okx.ID, okx.Spec, conn(okx.New), false},
+	{bybit.ID, bybit.Spec, conn(bybit.New), false},
+	{coinbaseexchange.ID, coinbaseexchange.Spec, conn(coinbaseexchange.New), false},
+	{bitstamp.ID, bitstamp.Spec, conn(bitstamp.New), false},
 }
 
 // conn adapts a package's New, which returns its own connector type.
