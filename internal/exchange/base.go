@@ -169,3 +169,14 @@ func (t Timeframes[V]) Of(exchange string, tf market.Timeframe) (V, error) {
 	}
 	return v, nil
 }
+
+// CandleParams resolves what every OHLCV request names: the exchange's
+// value for tf, then the symbol's id (as MarketID).
+func CandleParams[V any](b *Base, names Timeframes[V], tf market.Timeframe, symbol market.Symbol, derive func(market.Symbol) string) (V, string, error) {
+	v, err := names.Of(b.Name, tf)
+	if err != nil {
+		return v, "", err
+	}
+	id, err := b.MarketID(symbol, derive)
+	return v, id, err
+}

@@ -178,11 +178,7 @@ var intervals = exchange.Timeframes[string]{
 
 // OHLCV implements exchange.Connector.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	interval, err := intervals.Of(ID, tf)
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.MarketID(symbol, deriveID)
+	interval, id, err := exchange.CandleParams(&c.Base, intervals, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}

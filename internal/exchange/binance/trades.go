@@ -36,7 +36,5 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	exchange.SortTrades(ts)
-	ts = exchange.FinishTrades(ts, symbol, id, time.Time{}, 0)
-	return exchange.TradePage{Trades: ts, More: len(ts) >= limit, Lost: len(ts) > 0 && ts[0].ID != next}, nil
+	return exchange.IDPage(exchange.FinishTrades(ts, symbol, id, time.Time{}, 0), next, limit), nil
 }

@@ -158,11 +158,7 @@ var steps = exchange.Timeframes[int]{
 // OHLCV fetches /api/v2/ohlc/{pair}/. With since, the window is CCXT's:
 // start = since (s), end = start + limit bars - 1 s.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.MarketID(symbol, deriveID)
-	if err != nil {
-		return nil, err
-	}
-	step, err := steps.Of(ID, tf)
+	step, id, err := exchange.CandleParams(&c.Base, steps, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}

@@ -161,11 +161,7 @@ var intervals = exchange.Timeframes[string]{
 // + limit bars), start rounded up to a bar boundary as CCXT does (Bybit
 // would return the bar containing since).
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.MarketID(symbol, deriveID)
-	if err != nil {
-		return nil, err
-	}
-	iv, err := intervals.Of(ID, tf)
+	iv, id, err := exchange.CandleParams(&c.Base, intervals, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}

@@ -147,11 +147,7 @@ var periods = exchange.Timeframes[string]{
 // (unlike the documented /market/history/kline) takes from/to in seconds;
 // CCXT uses it for spot by default.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	period, err := periods.Of(ID, tf)
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.MarketID(symbol, deriveID)
+	period, id, err := exchange.CandleParams(&c.Base, periods, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}

@@ -31,13 +31,7 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	exchange.SortTrades(ts)
-	page := exchange.TradePage{More: len(ts) >= limit}
-	for _, t := range ts {
-		if after.After(t) {
-			t.Symbol, t.ExchangeSymbol = symbol, id
-			page.Trades = append(page.Trades, t)
-		}
-	}
-	return page, nil
+	more := len(ts) >= limit
+	ts = exchange.FinishTrades(ts, symbol, id, time.Time{}, 0)
+	return exchange.TradePage{Trades: after.Newer(ts), More: more}, nil
 }

@@ -140,11 +140,7 @@ var intervals = exchange.Timeframes[string]{
 // OHLCV implements exchange.Connector. KuCoin takes startAt/endAt in
 // seconds; as CCXT, a since with a limit asks for exactly that span.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	typ, err := intervals.Of(ID, tf)
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.MarketID(symbol, deriveID)
+	typ, id, err := exchange.CandleParams(&c.Base, intervals, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}

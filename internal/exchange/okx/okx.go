@@ -184,11 +184,7 @@ var bars = exchange.Timeframes[string]{
 // latest 1440 bars (or zero), else from /market/history-candles, with
 // CCXT's window: before = since-1, after = since + limit bars.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.MarketID(symbol, deriveID)
-	if err != nil {
-		return nil, err
-	}
-	bar, err := bars.Of(ID, tf)
+	bar, id, err := exchange.CandleParams(&c.Base, bars, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,16 @@
 // connectors for: each one's CCXT id, its Spec (real API, published
 // limits, body check) and its constructor. Config validates ids against
 // it, the daemon and the tests build connectors from it, and the replay's
-// stand-ins are held to it by test. Adding an exchange is one line here,
-// in an explicit list rather than through init() registration.
+// stand-ins are held to it by test. The list is explicit, not filled by
+// init() registration.
+//
+// Adding an exchange takes its package, internal/exchange/<id> (<id>.go:
+// ID, Spec, CheckBody and a Connector embedding exchange.Base; parse.go;
+// trades.go where it pages trades; tests through exchangetest: parity,
+// conformance, exchangetest.Fuzz), its fixtures (testdata/exchanges/<id>.json
+// as CCXT recorded it, testdata/replay/<id>/), its stand-in in
+// internal/replay (<id>.go and its entry in definitions), and one line
+// below. TestEveryExchangeHasItsParts checks that the parts are there.
 package registry
 
 import (
