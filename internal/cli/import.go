@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,6 +15,7 @@ import (
 	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/importer"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/quality"
@@ -61,8 +61,8 @@ func parseExchange(ex string) error {
 	if ex == "" {
 		return usagef("--exchange is required")
 	}
-	if !slices.Contains(config.Exchanges, ex) {
-		return usagef("--exchange: unknown exchange %q (known: %s)", ex, strings.Join(config.Exchanges, ", "))
+	if _, known := registry.Lookup(ex); !known {
+		return usagef("--exchange: unknown exchange %q (known: %s)", ex, strings.Join(registry.IDs(), ", "))
 	}
 	return nil
 }

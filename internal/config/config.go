@@ -22,11 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/market"
 )
-
-// Exchanges are the CCXT ids mdingest has connectors for.
-var Exchanges = []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "coinbaseexchange", "bitstamp"}
 
 // Config is the whole configuration.
 type Config struct {
@@ -162,8 +160,8 @@ var RetentionTables = []string{"candles", "tickers", "order_books", "trades", "r
 // Default returns the built-in configuration.
 func Default() Config {
 	ex := ExchangeMap{}
-	for _, id := range Exchanges {
-		ex[id] = defaultExchange(id)
+	for _, e := range registry.All() {
+		ex[e.ID] = defaultExchange(e.Enabled)
 	}
 	return Config{
 		DatabaseURL: "postgres://postgres@127.0.0.1:5432/mdingest?sslmode=disable",
@@ -205,11 +203,11 @@ func Default() Config {
 	}
 }
 
-// defaultExchange is an exchange's built-in setting: the first four of
-// SPEC's list are on, with the two most traded pairs.
-func defaultExchange(id string) ExchangeConfig {
+// defaultExchange is an exchange's built-in setting, on where the
+// registry says so, with the two most traded pairs.
+func defaultExchange(enabled bool) ExchangeConfig {
 	return ExchangeConfig{
-		Enabled:     slices.Contains([]string{"binance", "kraken", "kucoin", "htx"}, id),
+		Enabled:     enabled,
 		Symbols:     []market.Symbol{"BTC/USDT", "ETH/USDT"},
 		Timeout:     Duration(30 * time.Second),
 		Depth:       20,
@@ -352,7 +350,7 @@ func (m *ExchangeMap) UnmarshalYAML(n *yaml.Node) error {
 		id := n.Content[i].Value
 		e, ok := (*m)[id]
 		if !ok {
-			e = defaultExchange(id)
+			e = defaultExchange(false)
 		}
 		e.Enabled = true // named: on unless the entry says enabled: false
 		b, err := yaml.Marshal(n.Content[i+1])
@@ -474,8 +472,8 @@ func (c *Config) Validate() error {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if !slices.Contains(Exchanges, id) {
-			return bad("exchanges."+id, "unknown exchange (known: %s)", strings.Join(Exchanges, ", "))
+		if _, known := registry.Lookup(id); !known {
+			return bad("exchanges."+id, "unknown exchange (known: %s)", strings.Join(registry.IDs(), ", "))
 		}
 		if err := c.Exchanges[id].validate("exchanges." + id); err != nil {
 			return err

@@ -11,35 +11,10 @@ import (
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/egress"
 	"github.com/mdingest/mdingest/internal/exchange"
-	"github.com/mdingest/mdingest/internal/exchange/binance"
-	"github.com/mdingest/mdingest/internal/exchange/bitstamp"
-	"github.com/mdingest/mdingest/internal/exchange/bybit"
-	"github.com/mdingest/mdingest/internal/exchange/coinbaseexchange"
-	"github.com/mdingest/mdingest/internal/exchange/htx"
-	"github.com/mdingest/mdingest/internal/exchange/kraken"
-	"github.com/mdingest/mdingest/internal/exchange/kucoin"
-	"github.com/mdingest/mdingest/internal/exchange/okx"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 )
-
-// connector is how to build one exchange: an explicit map beats init()
-// registration for a closed set.
-type connector struct {
-	spec func() exchange.Spec
-	new  func(exchange.Requester) exchange.Connector
-}
-
-var connectors = map[string]connector{
-	"binance":          {binance.Spec, func(r exchange.Requester) exchange.Connector { return binance.New(r) }},
-	"kraken":           {kraken.Spec, func(r exchange.Requester) exchange.Connector { return kraken.New(r) }},
-	"kucoin":           {kucoin.Spec, func(r exchange.Requester) exchange.Connector { return kucoin.New(r) }},
-	"htx":              {htx.Spec, func(r exchange.Requester) exchange.Connector { return htx.New(r) }},
-	"okx":              {okx.Spec, func(r exchange.Requester) exchange.Connector { return okx.New(r) }},
-	"bybit":            {bybit.Spec, func(r exchange.Requester) exchange.Connector { return bybit.New(r) }},
-	"coinbaseexchange": {coinbaseexchange.Spec, func(r exchange.Requester) exchange.Connector { return coinbaseexchange.New(r) }},
-	"bitstamp":         {bitstamp.Spec, func(r exchange.Requester) exchange.Connector { return bitstamp.New(r) }},
-}
 
 // ClientDeps are what every exchange client shares.
 type ClientDeps struct {
@@ -59,12 +34,12 @@ type Client struct {
 // NewClient builds exchange id's client from the configuration: the real
 // API and limits unless base_url or rate_limit override them.
 func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
-	c, ok := connectors[id]
+	c, ok := registry.Lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("no connector for exchange %q", id)
 	}
 	ex := cfg.Exchanges[id]
-	spec := c.spec()
+	spec := c.Spec()
 	rl := effectiveLimit(spec.RateLimit, ex.RateLimit)
 	reserve := config.DefaultReserve
 	if ex.RateLimit.Reserve != nil {
@@ -96,7 +71,7 @@ func NewClient(cfg config.Config, id string, deps ClientDeps) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http client for %s: %w", id, err)
 	}
-	return &Client{Connector: c.new(hc), HTTP: hc, Limiter: lim}, nil
+	return &Client{Connector: c.New(hc), HTTP: hc, Limiter: lim}, nil
 }
 
 // Effective returns cfg with every exchange's base URL and rate limit as
@@ -106,8 +81,8 @@ func Effective(cfg config.Config) config.Config {
 	out := cfg
 	out.Exchanges = make(config.ExchangeMap, len(cfg.Exchanges))
 	for id, ex := range cfg.Exchanges {
-		if c, ok := connectors[id]; ok {
-			spec := c.spec()
+		if c, ok := registry.Lookup(id); ok {
+			spec := c.Spec()
 			ex.BaseURL = effectiveBaseURL(spec, ex)
 			rl := effectiveLimit(spec.RateLimit, ex.RateLimit)
 			ex.RateLimit.Limit, ex.RateLimit.Window, ex.RateLimit.Burst, ex.RateLimit.Kind = rl.Limit, config.Duration(rl.Window), rl.Burst, rl.Kind

@@ -1,7 +1,8 @@
 // Package exchange is the contract between the pipeline and the exchange
 // connectors: what a connector offers, what it needs from the HTTP layer,
-// and the errors shared by all of them. Each exchange lives in its own
-// sub-package and never imports another.
+// the errors shared by all of them, and the skeleton every connector
+// embeds (Base). Each exchange lives in its own sub-package and never
+// imports another; internal/exchange/registry lists them.
 package exchange
 
 import (

@@ -156,3 +156,25 @@ func PagerOf(c Connector) (TradePager, bool) {
 	}
 	return nil, false
 }
+
+// Newer sorts trades (SortTrades) and returns those after the cursor, for
+// exchanges that page by time and answer with trades up to it too.
+func (c TradeCursor) Newer(ts []market.Trade) []market.Trade {
+	SortTrades(ts)
+	var out []market.Trade
+	for _, t := range ts {
+		if c.After(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// IDPage is the page of a pager whose trade ids are consecutive, asked
+// from next, the id after the cursor: its trades sorted, More when full,
+// and Lost when it does not start at next (the exchange no longer serves
+// the trades between).
+func IDPage(ts []market.Trade, next string, limit int) TradePage {
+	SortTrades(ts)
+	return TradePage{Trades: ts, More: len(ts) >= limit, Lost: len(ts) > 0 && ts[0].ID != next}
+}

@@ -84,3 +84,33 @@ func TestPagerOf(t *testing.T) {
 	_, ok = exchange.PagerOf(nil)
 	require.False(t, ok)
 }
+
+func TestCursorNewer(t *testing.T) {
+	at := time.UnixMilli(1700000000000)
+	ts := []market.Trade{{ID: "12", Time: at.Add(time.Millisecond)}, {ID: "11", Time: at}, {ID: "10", Time: at}, {ID: "9", Time: at.Add(-time.Millisecond)}}
+	got := exchange.TradeCursor{ID: "10", Time: at}.Newer(ts)
+	require.Equal(t, []string{"11", "12"}, []string{got[0].ID, got[1].ID}, "sorted, and after the cursor's id within its instant")
+	require.Len(t, got, 2)
+	require.Len(t, exchange.TradeCursor{}.Newer(ts), 4, "the zero cursor keeps all")
+	require.Nil(t, exchange.TradeCursor{ID: "12", Time: at.Add(time.Millisecond)}.Newer(ts))
+}
+
+func TestIDPage(t *testing.T) {
+	at := time.UnixMilli(1700000000000)
+	page := func(ids ...string) []market.Trade {
+		var ts []market.Trade
+		for i := len(ids) - 1; i >= 0; i-- { // newest first
+			ts = append(ts, market.Trade{ID: ids[i], Time: at})
+		}
+		return ts
+	}
+	p := exchange.IDPage(page("101", "102"), "101", 2)
+	require.Equal(t, "101", p.Trades[0].ID, "sorted by id within an instant")
+	require.True(t, p.More, "a full page")
+	require.False(t, p.Lost)
+	p = exchange.IDPage(page("105"), "101", 2)
+	require.True(t, p.Lost, "it does not start at the id after the cursor")
+	require.False(t, p.More)
+	p = exchange.IDPage(nil, "101", 2)
+	require.False(t, p.Lost, "nothing new is not a loss")
+}

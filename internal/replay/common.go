@@ -10,10 +10,21 @@ import (
 // these markets opened on today's APIs); nothing is served before it.
 const historyStart = int64(1498867200000)
 
-// definitions returns every exchange, in Exchanges order.
+// definitions returns every exchange's stand-in, one per exchange of
+// internal/exchange/registry and in its order (its tests hold the two
+// lists equal).
 func definitions() []*exchangeDef {
 	return []*exchangeDef{binanceDef(), krakenDef(), kucoinDef(), htxDef(), okxDef(), bybitDef(), coinbaseDef(), bitstampDef()}
 }
+
+// Exchanges lists the served exchanges, by CCXT id, in definitions order.
+var Exchanges = func() []string {
+	var ids []string
+	for _, d := range definitions() {
+		ids = append(ids, d.name)
+	}
+	return ids
+}()
 
 // candleTimes resolves a candle request to open times, oldest first:
 // from and to bound the open time (inclusive, ms, -1 = unset); never a

@@ -31,9 +31,6 @@ var (
 // demos only.
 const SyntheticHeader = "X-Replay-Synthetic"
 
-// Exchanges lists the served exchanges, by CCXT id.
-var Exchanges = []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "coinbaseexchange", "bitstamp"}
-
 // Options configures a Handler.
 type Options struct {
 	Fixtures fs.FS    // testdata/replay: <exchange>/<name>.json

@@ -27,19 +27,10 @@ var parityCfg = exchangetest.ParityConfig{
 }
 
 func TestParity(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	exchangetest.Parity(t, f, parityCfg, &sum)
-	require.NotEmpty(t, sum.Rows())
-	t.Logf("CCXT parity\n%s", sum.Markdown())
+	require.NotEmpty(t, exchangetest.ParityRows(t, ID, parityCfg))
 }
 
-func TestRequestURLs(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	compared, agreed := exchangetest.RequestURLs(t, f, parityCfg)
-	require.Positive(t, compared)
-	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
-}
+func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg) }
 
 func routes(t *testing.T) map[string]string {
 	f := exchangetest.LoadFixture(t, ID)
@@ -124,26 +115,15 @@ func TestRequests(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	tests := []struct {
-		body string
-		want error
-	}{
-		{`{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight per 1 MINUTE."}`, exchange.ErrBodyRateLimited},
-		{`{"code":-1121,"msg":"Invalid symbol."}`, exchange.ErrBodyError},
-		{`{"lastUpdateId":1,"bids":[],"asks":[]}`, nil},
-		{`[{"a":1}]`, nil},
-		{``, nil},
-	}
-	for _, tt := range tests {
-		err := CheckBody([]byte(tt.body))
-		if tt.want == nil {
-			require.NoError(t, err, tt.body)
-		} else {
-			require.ErrorIs(t, err, tt.want, tt.body)
-		}
-	}
-	fake := exchangetest.NewRequester(map[string]string{"/": `{"code":-1003,"msg":"slow down"}`})
-	_, err := New(fake).OrderBook(context.Background(), "BTC/USDT", 5)
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"code":-1003,"msg":"Too much request weight used; current limit is 6000 request weight per 1 MINUTE."}`: exchange.ErrBodyRateLimited,
+		`{"code":-1121,"msg":"Invalid symbol."}`: exchange.ErrBodyError,
+		`{"lastUpdateId":1,"bids":[],"asks":[]}`: nil,
+		`[{"a":1}]`:                              nil,
+		``:                                       nil,
+	})
+	hc := exchangetest.HTTPRequester(t, Spec(), `{"code":-1003,"msg":"slow down"}`)
+	_, err := New(hc).OrderBook(context.Background(), "BTC/USDT", 5)
 	require.ErrorIs(t, err, exchange.ErrBodyRateLimited)
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with aggTrades fromId.
 // Aggregate trade ids are consecutive per symbol, so a page asked from the
 // id after the cursor starts with exactly that id; one that starts later
@@ -25,23 +27,14 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 	if !ok {
 		return exchange.TradePage{}, fmt.Errorf("binance aggregate trade id %q: %w", after.ID, exchange.ErrBadCursor)
 	}
-	const ep = "aggTrades"
-	id, err := c.marketID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
 	q := url.Values{"symbol": {id}, "fromId": {next}, "limit": {strconv.Itoa(limit)}}
-	body, err := c.get(ctx, ep, "/api/v3/aggTrades", q, 4)
+	ts, err := exchange.Fetch(ctx, &c.Base, "aggTrades", "/api/v3/aggTrades", q, 4, ParseTrades)
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	ts, err := ParseTrades(body)
-	if err != nil {
-		return exchange.TradePage{}, decodeError(ep, body, err)
-	}
-	exchange.SortTrades(ts)
-	for i := range ts {
-		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
-	}
-	return exchange.TradePage{Trades: ts, More: len(ts) >= limit, Lost: len(ts) > 0 && ts[0].ID != next}, nil
+	return exchange.IDPage(exchange.FinishTrades(ts, symbol, id, time.Time{}, 0), next, limit), nil
 }

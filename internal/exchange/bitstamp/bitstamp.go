@@ -79,55 +79,22 @@ func CheckBody(body []byte) error {
 }
 
 // Connector is the Bitstamp connector.
-type Connector struct {
-	r     exchange.Requester
-	index exchange.MarketIndex
-}
+type Connector struct{ exchange.Base }
 
-// New returns a connector sending its requests through r.
-func New(r exchange.Requester) *Connector { return &Connector{r: r} }
+// New returns a connector sending its requests through r. Bitstamp's
+// public API has trades of the last day only.
+func New(r exchange.Requester) *Connector {
+	return &Connector{Base: exchange.Base{Name: ID, R: r, Caps: exchange.Capabilities{
+		AllTickers: true, HistoricalTrades: false,
+		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
+	}}}
+}
 
 var _ exchange.Connector = (*Connector)(nil)
 
-// ID returns "bitstamp".
-func (c *Connector) ID() string { return ID }
-
-// Capabilities of Bitstamp's public API: trades of the last day only.
-func (c *Connector) Capabilities() exchange.Capabilities {
-	return exchange.Capabilities{
-		AllTickers: true, HistoricalTrades: false,
-		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
-	}
-}
-
-func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
-}
-
 // Markets lists Bitstamp's spot markets and refreshes the symbol index.
 func (c *Connector) Markets(ctx context.Context) ([]market.Market, error) {
-	const ep = "markets"
-	body, err := c.get(ctx, ep, "/api/v2/markets/", nil)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := parseMarkets(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	c.index.Set(ms)
-	return ms, nil
-}
-
-func (c *Connector) pairID(s market.Symbol) (string, error) {
-	if c.index.Loaded() {
-		m, ok := c.index.BySymbol(s)
-		if !ok {
-			return "", fmt.Errorf("bitstamp %s: %w", s, exchange.ErrUnknownSymbol)
-		}
-		return m.ID, nil
-	}
-	return deriveID(s), nil
+	return c.LoadMarkets(ctx, "markets", "/api/v2/markets/", nil, 1, parseMarkets)
 }
 
 // Tickers fetches /api/v2/ticker/{pair}/ for one symbol, /api/v2/ticker/
@@ -135,40 +102,31 @@ func (c *Connector) pairID(s market.Symbol) (string, error) {
 func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]market.Ticker, error) {
 	ids := make(map[market.Symbol]string, len(symbols))
 	for _, s := range symbols {
-		id, err := c.pairID(s)
+		id, err := c.MarketID(s, deriveID)
 		if err != nil {
 			return nil, err
 		}
 		ids[s] = id
 	}
 	if len(symbols) == 1 {
-		const ep = "ticker"
 		id := ids[symbols[0]]
-		body, err := c.get(ctx, ep, "/api/v2/ticker/"+url.PathEscape(id)+"/", nil)
+		t, err := exchange.Fetch(ctx, &c.Base, "ticker", "/api/v2/ticker/"+url.PathEscape(id)+"/", nil, 1, parseTicker)
 		if err != nil {
 			return nil, err
-		}
-		t, err := parseTicker(body)
-		if err != nil {
-			return nil, decodeError(ep, body, err)
 		}
 		t.Symbol, t.ExchangeSymbol = symbols[0], id
 		return []market.Ticker{t}, nil
 	}
-	const ep = "tickers"
-	body, err := c.get(ctx, ep, "/api/v2/ticker/", nil)
+	keep := func(s market.Symbol) bool { _, ok := ids[s]; return ok || len(symbols) == 0 }
+	ts, err := exchange.Fetch(ctx, &c.Base, "tickers", "/api/v2/ticker/", nil, 1,
+		func(body []byte) ([]market.Ticker, error) { return parseTickers(body, keep) })
 	if err != nil {
 		return nil, err
-	}
-	keep := func(s market.Symbol) bool { _, ok := ids[s]; return ok || len(symbols) == 0 }
-	ts, err := parseTickers(body, keep)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
 	}
 	for i := range ts {
 		if id, ok := ids[ts[i].Symbol]; ok {
 			ts[i].ExchangeSymbol = id
-		} else if m, ok := c.index.BySymbol(ts[i].Symbol); ok {
+		} else if m, ok := c.Index.BySymbol(ts[i].Symbol); ok {
 			ts[i].ExchangeSymbol = m.ID
 		} else {
 			ts[i].ExchangeSymbol = deriveID(ts[i].Symbol)
@@ -180,24 +138,19 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 // OrderBook fetches /api/v2/order_book/{pair}/ (the whole book) and trims
 // it to depth.
 func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth int) (market.OrderBook, error) {
-	id, err := c.pairID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	const ep = "orderbook"
-	body, err := c.get(ctx, ep, "/api/v2/order_book/"+url.PathEscape(id)+"/", nil)
+	b, err := exchange.Fetch(ctx, &c.Base, "orderbook", "/api/v2/order_book/"+url.PathEscape(id)+"/", nil, 1,
+		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := parseOrderBook(body, depth)
-	if err != nil {
-		return market.OrderBook{}, decodeError(ep, body, err)
-	}
-	b.Exchange, b.Symbol, b.ExchangeSymbol = ID, symbol, id
-	return b, nil
+	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
-var steps = map[market.Timeframe]int{
+var steps = exchange.Timeframes[int]{
 	market.TF1m: 60, market.TF5m: 300, market.TF15m: 900,
 	market.TF1h: 3600, market.TF4h: 14400, market.TF1d: 86400,
 }
@@ -205,13 +158,9 @@ var steps = map[market.Timeframe]int{
 // OHLCV fetches /api/v2/ohlc/{pair}/. With since, the window is CCXT's:
 // start = since (s), end = start + limit bars - 1 s.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.pairID(symbol)
+	step, id, err := exchange.CandleParams(&c.Base, steps, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
-	}
-	step, ok := steps[tf]
-	if !ok {
-		return nil, fmt.Errorf("bitstamp timeframe %q: %w", tf, exchange.ErrUnsupported)
 	}
 	if limit <= 0 || limit > maxCandles {
 		limit = maxCandles
@@ -222,68 +171,34 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		q.Set("start", strconv.FormatInt(start, 10))
 		q.Set("end", strconv.FormatInt(start+int64(step*limit)-1, 10))
 	}
-	const ep = "ohlcv"
-	body, err := c.get(ctx, ep, "/api/v2/ohlc/"+url.PathEscape(id)+"/", q)
+	cs, err := exchange.Fetch(ctx, &c.Base, "ohlcv", "/api/v2/ohlc/"+url.PathEscape(id)+"/", q, 1, parseCandles)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := parseCandles(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	i := 0
-	for i < len(cs) && cs[i].Time.Before(since) {
-		i++
-	}
-	cs = cs[i:]
-	if len(cs) > limit {
-		if since.IsZero() {
-			cs = cs[len(cs)-limit:]
-		} else {
-			cs = cs[:limit]
-		}
-	}
-	for i := range cs {
-		cs[i].Symbol, cs[i].Timeframe = symbol, tf
-	}
-	return cs, nil
+	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
 }
 
 // Trades fetches /api/v2/transactions/{pair}/: the last hour (CCXT's
 // default), or with since the last day, filtered from since. limit keeps
 // the most recent trades.
 func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time.Time, limit int) ([]market.Trade, error) {
-	id, err := c.pairID(symbol)
-	if err != nil {
-		return nil, err
-	}
 	window := "hour"
 	if !since.IsZero() {
 		window = "day"
 	}
-	const ep = "trades"
-	body, err := c.get(ctx, ep, "/api/v2/transactions/"+url.PathEscape(id)+"/", url.Values{"time": {window}})
+	id, ts, err := c.transactions(ctx, symbol, window)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := parseTrades(body)
+	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
+}
+
+// transactions fetches one of Bitstamp's transaction windows.
+func (c *Connector) transactions(ctx context.Context, symbol market.Symbol, window string) (string, []market.Trade, error) {
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
-		return nil, decodeError(ep, body, err)
+		return "", nil, err
 	}
-	i := 0
-	for i < len(ts) && ts[i].Time.Before(since) {
-		i++
-	}
-	ts = ts[i:]
-	if limit > 0 && len(ts) > limit {
-		if since.IsZero() {
-			ts = ts[len(ts)-limit:]
-		} else {
-			ts = ts[:limit]
-		}
-	}
-	for i := range ts {
-		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
-	}
-	return ts, nil
+	ts, err := exchange.Fetch(ctx, &c.Base, "trades", "/api/v2/transactions/"+url.PathEscape(id)+"/", url.Values{"time": {window}}, 1, parseTrades)
+	return id, ts, err
 }

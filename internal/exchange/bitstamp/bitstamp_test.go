@@ -117,23 +117,13 @@ func TestRequests(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		want error
-	}{
-		{`{"timestamp":"1","last":"1"}`, nil},
-		{`[]`, nil},
-		{`{"status":"error","reason":"Invalid nonce","code":"API0004"}`, exchange.ErrBodyError},
-		{`{"error":"No permission found"}`, exchange.ErrBodyError},
-		{`{"response_code":"400.002","response_explanation":"Request rejected due to exceeded rate limit."}`, exchange.ErrBodyRateLimited},
-	} {
-		err := CheckBody([]byte(tc.body))
-		if tc.want == nil {
-			require.NoError(t, err, tc.body)
-			continue
-		}
-		require.ErrorIs(t, err, tc.want, tc.body)
-	}
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"timestamp":"1","last":"1"}`: nil,
+		`[]`:                           nil,
+		`{"status":"error","reason":"Invalid nonce","code":"API0004"}`:                                      exchange.ErrBodyError,
+		`{"error":"No permission found"}`:                                                                   exchange.ErrBodyError,
+		`{"response_code":"400.002","response_explanation":"Request rejected due to exceeded rate limit."}`: exchange.ErrBodyRateLimited,
+	})
 }
 
 func TestSpec(t *testing.T) {

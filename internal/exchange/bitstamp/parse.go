@@ -3,38 +3,19 @@ package bitstamp
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// renames are Bitstamp's codes that CCXT unifies differently.
-var renames = map[string]string{"UST": "USTC"}
-
-func currency(code string) string {
-	if u, ok := renames[strings.ToUpper(code)]; ok {
-		return u
-	}
-	return market.CommonCurrency(code)
-}
-
-func exchangeCurrency(code string) string {
-	for k, v := range renames {
-		if v == code {
-			return k
-		}
-	}
-	return code
-}
+// currencies are Bitstamp's codes that CCXT unifies differently.
+var currencies = wire.Currencies{"UST": "USTC"}
 
 // deriveID builds Bitstamp's pair id, lower-case basequote (btcusd).
 func deriveID(s market.Symbol) string {
-	return strings.ToLower(exchangeCurrency(s.Base()) + exchangeCurrency(s.Quote()))
+	return strings.ToLower(currencies.Native(s.Base()) + currencies.Native(s.Quote()))
 }
 
 // pairSymbol maps the "BTC/USD" pair names of the all-tickers list.
@@ -43,16 +24,7 @@ func pairSymbol(pair string) (market.Symbol, bool) {
 	if !ok || base == "" || quote == "" || strings.ContainsAny(quote, "/:-") {
 		return "", false
 	}
-	return market.NewSymbol(currency(base), currency(quote)), true
-}
-
-// seconds parses a Unix time in seconds.
-func seconds(field string, s wire.Text) (time.Time, error) {
-	n, err := strconv.ParseInt(string(s), 10, 64)
-	if err != nil || n <= 0 {
-		return time.Time{}, fmt.Errorf("%s: invalid seconds %q: %w", field, s, wire.ErrShape)
-	}
-	return time.Unix(n, 0).UTC(), nil
+	return market.NewSymbol(currencies.Unified(base), currencies.Unified(quote)), true
 }
 
 // parseMarkets reads /api/v2/markets/ and keeps the SPOT markets.
@@ -72,19 +44,11 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 		if r.MarketType != "" && r.MarketType != "SPOT" {
 			continue
 		}
-		if r.MarketSymbol == "" || r.Base == "" || r.Counter == "" {
-			return nil, fmt.Errorf("market %d: market_symbol/base_currency/counter_currency: %w", i, wire.ErrMissing)
-		}
-		base, quote := currency(string(r.Base)), currency(string(r.Counter))
-		sym, err := market.ParseSymbol(base + "/" + quote)
+		m, err := wire.SpotMarket(ID, string(r.MarketSymbol), string(r.Base), string(r.Counter), currencies, r.Trading == "Enabled")
 		if err != nil {
 			return nil, fmt.Errorf("market %d: %w", i, err)
 		}
-		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.MarketSymbol), Symbol: sym,
-			Base: base, Quote: quote, BaseID: string(r.Base), QuoteID: string(r.Counter),
-			Active: r.Trading == "Enabled", Type: "spot",
-		})
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -102,32 +66,21 @@ type tickerRow struct {
 	Ask       wire.Text `json:"ask"`
 }
 
-func parseTickerRow(r tickerRow) (market.Ticker, error) {
-	t := market.Ticker{Exchange: ID}
-	var err error
+func (r *tickerRow) ticker(sym market.Symbol) (market.Ticker, error) {
+	var f wire.Fields
+	t := market.Ticker{Exchange: ID, Symbol: sym}
 	if r.Timestamp != "" {
-		if t.Time, err = seconds("timestamp", r.Timestamp); err != nil {
-			return t, err
-		}
+		t.Time = f.Time("timestamp", r.Timestamp, time.Second)
 	}
-	for _, f := range []struct {
-		name string
-		src  wire.Text
-		dst  *market.Decimal
-	}{
-		{"open", r.Open, &t.Open}, {"high", r.High, &t.High}, {"low", r.Low, &t.Low},
-		{"last", r.Last, &t.Last}, {"volume", r.Volume, &t.BaseVolume}, {"vwap", r.VWAP, &t.VWAP},
-		{"bid", r.Bid, &t.Bid}, {"ask", r.Ask, &t.Ask},
-	} {
-		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
-			return t, err
-		}
+	t.Open, t.High, t.Low = f.Dec("open", r.Open), f.Dec("high", r.High), f.Dec("low", r.Low)
+	t.Last, t.BaseVolume, t.VWAP = f.Dec("last", r.Last), f.Dec("volume", r.Volume), f.Dec("vwap", r.VWAP)
+	t.Bid, t.Ask = f.Dec("bid", r.Bid), f.Dec("ask", r.Ask)
+	if f.Err != nil {
+		return t, f.Err
 	}
 	// Bitstamp sends no quote volume; CCXT's is volume × vwap, exact here.
 	t.QuoteVolume = t.BaseVolume.Mul(t.VWAP)
-	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
-	t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
-	t.Close = t.Last
+	wire.SafeTicker(&t)
 	return t, nil
 }
 
@@ -137,7 +90,7 @@ func parseTicker(body []byte) (market.Ticker, error) {
 	if err := wire.Decode(body, &r); err != nil {
 		return market.Ticker{}, err
 	}
-	return parseTickerRow(r)
+	return r.ticker("")
 }
 
 // parseTickers reads /api/v2/ticker/, an array whose rows name their pair
@@ -145,26 +98,12 @@ func parseTicker(body []byte) (market.Ticker, error) {
 // is wanted, and a wanted pair listed twice fails the answer.
 func parseTickers(body []byte, keep func(market.Symbol) bool) ([]market.Ticker, error) {
 	var out []market.Ticker
-	seen := wire.Seen{}
-	err := wire.Walk(body, map[string]wire.Handler{"": func(d *json.Decoder) error {
-		return wire.Each(d, func(i int, r *tickerRow) error {
-			sym, ok := pairSymbol(string(r.Pair))
-			if !ok || !keep(sym) {
-				return nil
-			}
-			if err := seen.Add(string(r.Pair)); err != nil {
-				return err
-			}
-			t, err := parseTickerRow(*r)
-			if err != nil {
-				return fmt.Errorf("ticker %d (%s): %w", i, r.Pair, err)
-			}
-			t.Symbol = sym
-			out = append(out, t)
-			return nil
-		})
-	}})
-	if err != nil {
+	resolve := func(pair string) (market.Symbol, bool) {
+		sym, ok := pairSymbol(pair)
+		return sym, ok && keep(sym)
+	}
+	rows := wire.TickerRows(&out, func(r *tickerRow) string { return string(r.Pair) }, resolve, (*tickerRow).ticker)
+	if err := wire.Walk(body, map[string]wire.Handler{"": func(d *json.Decoder) error { return wire.Each(d, rows) }}); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -173,7 +112,7 @@ func parseTickers(body []byte, keep func(market.Symbol) bool) ([]market.Ticker, 
 // parseOrderBook reads /api/v2/order_book/{pair}/: microtimestamp (µs) is
 // the snapshot's time and, as in CCXT, its nonce.
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
-	var b market.OrderBook
+	b := market.OrderBook{Exchange: ID}
 	var r struct {
 		Micro wire.Text     `json:"microtimestamp"`
 		Bids  [][]wire.Text `json:"bids"`
@@ -182,33 +121,28 @@ func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 	if err := wire.Decode(body, &r); err != nil {
 		return b, err
 	}
-	us, err := strconv.ParseInt(string(r.Micro), 10, 64)
-	if err != nil || us <= 0 {
-		return b, fmt.Errorf("microtimestamp %q: %w", r.Micro, wire.ErrShape)
+	var f wire.Fields
+	b.Time, b.Nonce = f.Time("microtimestamp", r.Micro, time.Microsecond), f.Int("microtimestamp", r.Micro)
+	if f.Err != nil {
+		return b, f.Err
 	}
-	b.Time, b.Nonce = time.UnixMicro(us).UTC(), us
-	if b.Bids, err = wire.Levels("bids", "amount", r.Bids, depth); err != nil {
-		return b, err
-	}
-	if b.Asks, err = wire.Levels("asks", "amount", r.Asks, depth); err != nil {
-		return b, err
-	}
-	return b, nil
+	return b, wire.Sides(&b, "amount", r.Bids, r.Asks, depth)
 }
 
 // parseCandles reads /api/v2/ohlc/{pair}/: {data: {pair, ohlc: [{timestamp
 // (s), open, high, low, close, volume}]}}, oldest first.
 func parseCandles(body []byte) ([]market.Candle, error) {
+	type row struct {
+		Timestamp wire.Text `json:"timestamp"`
+		Open      wire.Text `json:"open"`
+		High      wire.Text `json:"high"`
+		Low       wire.Text `json:"low"`
+		Close     wire.Text `json:"close"`
+		Volume    wire.Text `json:"volume"`
+	}
 	var r struct {
 		Data *struct {
-			OHLC []struct {
-				Timestamp wire.Text `json:"timestamp"`
-				Open      wire.Text `json:"open"`
-				High      wire.Text `json:"high"`
-				Low       wire.Text `json:"low"`
-				Close     wire.Text `json:"close"`
-				Volume    wire.Text `json:"volume"`
-			} `json:"ohlc"`
+			OHLC []row `json:"ohlc"`
 		} `json:"data"`
 	}
 	if err := wire.Decode(body, &r); err != nil {
@@ -217,72 +151,51 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 	if r.Data == nil {
 		return nil, fmt.Errorf("data: %w", wire.ErrMissing)
 	}
-	out := make([]market.Candle, 0, len(r.Data.OHLC))
-	for i, row := range r.Data.OHLC {
-		c := market.Candle{Exchange: ID}
-		var err error
-		if c.Time, err = seconds(fmt.Sprintf("candle %d timestamp", i), row.Timestamp); err != nil {
-			return nil, err
+	cs, err := wire.Rows("candle", r.Data.OHLC, func(r row) (market.Candle, error) {
+		var f wire.Fields
+		c := market.Candle{
+			Exchange: ID, Time: f.Time("timestamp", r.Timestamp, time.Second),
+			Open: f.Req("open", r.Open), High: f.Req("high", r.High), Low: f.Req("low", r.Low),
+			Close: f.Req("close", r.Close), Volume: f.Req("volume", r.Volume),
 		}
-		for _, f := range []struct {
-			name string
-			src  wire.Text
-			dst  *market.Decimal
-		}{{"open", row.Open, &c.Open}, {"high", row.High, &c.High}, {"low", row.Low, &c.Low}, {"close", row.Close, &c.Close}, {"volume", row.Volume, &c.Volume}} {
-			if *f.dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d %s", i, f.name), f.src); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, c)
+		return c, f.Err
+	})
+	if err != nil {
+		return nil, err
 	}
-	slices.SortStableFunc(out, func(a, b market.Candle) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	wire.SortCandles(cs, false)
+	return cs, nil
 }
 
-// parseTrades reads /api/v2/transactions/{pair}/ (newest first): date in
-// seconds, type "0" buy, "1" sell. Returns them oldest first.
+type transaction struct {
+	Date   wire.Text `json:"date"`
+	TID    wire.Text `json:"tid"`
+	Price  wire.Text `json:"price"`
+	Amount wire.Text `json:"amount"`
+	Type   wire.Text `json:"type"`
+}
+
+// parseTrades reads /api/v2/transactions/{pair}/ (newest first) and
+// returns them oldest first.
 func parseTrades(body []byte) ([]market.Trade, error) {
-	var rows []struct {
-		Date   wire.Text `json:"date"`
-		TID    wire.Text `json:"tid"`
-		Price  wire.Text `json:"price"`
-		Amount wire.Text `json:"amount"`
-		Type   wire.Text `json:"type"`
-	}
+	var rows []transaction
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	out := make([]market.Trade, 0, len(rows))
-	for i, r := range rows {
-		t := market.Trade{Exchange: ID, ID: string(r.TID)}
-		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: tid: %w", i, wire.ErrMissing)
-		}
-		var err error
-		if t.Time, err = seconds(fmt.Sprintf("trade %d date", i), r.Date); err != nil {
-			return nil, err
-		}
-		if t.Price, err = wire.ReqDecimal("price", r.Price); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		if t.Amount, err = wire.ReqDecimal("amount", r.Amount); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		switch r.Type {
-		case "0":
-			t.Side = market.SideBuy
-		case "1":
-			t.Side = market.SideSell
-		default:
-			return nil, fmt.Errorf("trade %d: type %q: %w", i, r.Type, wire.ErrShape)
-		}
-		out = append(out, t)
+	ts, err := wire.Rows("trade", rows, transaction.trade)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(out)
-	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	wire.SortTrades(ts, true)
+	return ts, nil
 }
 
-func decodeError(endpoint string, body []byte, err error) error {
-	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
+// trade reads one transaction: date in seconds, type "0" buy, "1" sell.
+func (r transaction) trade() (market.Trade, error) {
+	var f wire.Fields
+	t := market.Trade{
+		Exchange: ID, ID: f.ID("tid", r.TID), Time: f.Time("date", r.Date, time.Second),
+		Price: f.Req("price", r.Price), Amount: f.Req("amount", r.Amount), Side: f.Side("type", r.Type, "0", "1"),
+	}
+	return t, f.Err
 }

@@ -2,7 +2,6 @@ package bitstamp
 
 import (
 	"context"
-	"net/url"
 	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
@@ -20,15 +19,13 @@ var windows = []struct {
 	{"day", 23 * time.Hour},
 }
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with Bitstamp's time
 // windows: the smallest of minute, hour and day that reaches back to the
 // cursor, every trade of it after the cursor (tids increase). A cursor
 // older than a day is past what Bitstamp serves: the page is Lost.
 func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after exchange.TradeCursor, _ int) (exchange.TradePage, error) {
-	id, err := c.pairID(symbol)
-	if err != nil {
-		return exchange.TradePage{}, err
-	}
 	window, lost := "minute", false
 	if !after.IsZero() {
 		age := time.Since(after.Time)
@@ -40,22 +37,10 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 			}
 		}
 	}
-	const ep = "trades"
-	body, err := c.get(ctx, ep, "/api/v2/transactions/"+url.PathEscape(id)+"/", url.Values{"time": {window}})
+	id, ts, err := c.transactions(ctx, symbol, window)
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return exchange.TradePage{}, decodeError(ep, body, err)
-	}
-	exchange.SortTrades(ts)
-	page := exchange.TradePage{Lost: lost}
-	for _, t := range ts {
-		if after.After(t) {
-			t.Symbol, t.ExchangeSymbol = symbol, id
-			page.Trades = append(page.Trades, t)
-		}
-	}
-	return page, nil
+	ts = exchange.FinishTrades(ts, symbol, id, time.Time{}, 0)
+	return exchange.TradePage{Trades: after.Newer(ts), Lost: lost}, nil
 }

@@ -71,58 +71,28 @@ func CheckBody(body []byte) error {
 }
 
 // Connector is the Bybit spot connector.
-type Connector struct {
-	r     exchange.Requester
-	index exchange.MarketIndex
-}
+type Connector struct{ exchange.Base }
 
-// New returns a connector sending its requests through r.
-func New(r exchange.Requester) *Connector { return &Connector{r: r} }
+// New returns a connector sending its requests through r. Bybit's public
+// spot API has recent trades only.
+func New(r exchange.Requester) *Connector {
+	return &Connector{Base: exchange.Base{Name: ID, R: r, Caps: exchange.Capabilities{
+		AllTickers: true, HistoricalTrades: false,
+		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
+	}}}
+}
 
 var _ exchange.Connector = (*Connector)(nil)
 
-// ID returns "bybit".
-func (c *Connector) ID() string { return ID }
-
-// Capabilities of Bybit's public spot API: recent trades only.
-func (c *Connector) Capabilities() exchange.Capabilities {
-	return exchange.Capabilities{
-		AllTickers: true, HistoricalTrades: false,
-		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
-	}
-}
-
-func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
+// get fetches a spot endpoint: every request names the category.
+func get[T any](ctx context.Context, c *Connector, endpoint, path string, q url.Values, parse func([]byte) (T, error)) (T, error) {
 	q.Set("category", "spot")
-	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
+	return exchange.Fetch(ctx, &c.Base, endpoint, path, q, 1, parse)
 }
 
 // Markets lists Bybit's spot instruments and refreshes the symbol index.
 func (c *Connector) Markets(ctx context.Context) ([]market.Market, error) {
-	const ep = "markets"
-	body, err := c.get(ctx, ep, "/v5/market/instruments-info", url.Values{})
-	if err != nil {
-		return nil, err
-	}
-	ms, err := parseMarkets(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	c.index.Set(ms)
-	return ms, nil
-}
-
-// symbolID maps a unified symbol to Bybit's id: from the index once
-// loaded, otherwise derived (BTC/USDT -> BTCUSDT).
-func (c *Connector) symbolID(s market.Symbol) (string, error) {
-	if c.index.Loaded() {
-		m, ok := c.index.BySymbol(s)
-		if !ok {
-			return "", fmt.Errorf("bybit %s: %w", s, exchange.ErrUnknownSymbol)
-		}
-		return m.ID, nil
-	}
-	return deriveID(s), nil
+	return c.LoadMarkets(ctx, "markets", "/v5/market/instruments-info", url.Values{"category": {"spot"}}, 1, parseMarkets)
 }
 
 // Tickers fetches /v5/market/tickers?category=spot, with symbol= for one
@@ -131,7 +101,7 @@ func (c *Connector) symbolID(s market.Symbol) (string, error) {
 func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]market.Ticker, error) {
 	ids := make(map[string]market.Symbol, len(symbols))
 	for _, s := range symbols {
-		id, err := c.symbolID(s)
+		id, err := c.MarketID(s, deriveID)
 		if err != nil {
 			return nil, err
 		}
@@ -142,13 +112,11 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 	symbolOf := func(id string) (market.Symbol, bool) { s, ok := ids[id]; return s, ok }
 	switch len(symbols) {
 	case 0:
-		if !c.index.Loaded() {
-			if _, err := c.Markets(ctx); err != nil {
-				return nil, fmt.Errorf("loading bybit markets for tickers: %w", err)
-			}
+		if err := c.EnsureMarkets(ctx, c.Markets); err != nil {
+			return nil, fmt.Errorf("loading bybit markets for tickers: %w", err)
 		}
 		symbolOf = func(id string) (market.Symbol, bool) {
-			m, ok := c.index.ByID(id)
+			m, ok := c.Index.ByID(id)
 			return m.Symbol, ok
 		}
 	case 1:
@@ -157,23 +125,18 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 			q.Set("symbol", id)
 		}
 	}
-	body, err := c.get(ctx, ep, "/v5/market/tickers", q)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := parseTickers(body, symbolOf)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	if len(symbols) == 1 && len(ts) != 1 {
-		return nil, decodeError(ep, body, fmt.Errorf("want the ticker of %s, got %d: %w", symbols[0], len(ts), wire.ErrShape))
-	}
-	return ts, nil
+	return get(ctx, c, ep, "/v5/market/tickers", q, func(body []byte) ([]market.Ticker, error) {
+		ts, err := parseTickers(body, symbolOf)
+		if err == nil && len(symbols) == 1 && len(ts) != 1 {
+			err = fmt.Errorf("want the ticker of %s, got %d: %w", symbols[0], len(ts), wire.ErrShape)
+		}
+		return ts, err
+	})
 }
 
 // OrderBook fetches /v5/market/orderbook (spot: up to 200 levels).
 func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth int) (market.OrderBook, error) {
-	id, err := c.symbolID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return market.OrderBook{}, err
 	}
@@ -181,20 +144,15 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 		depth = defaultDepth
 	}
 	depth = min(depth, maxDepth)
-	const ep = "orderbook"
-	body, err := c.get(ctx, ep, "/v5/market/orderbook", url.Values{"symbol": {id}, "limit": {strconv.Itoa(depth)}})
+	q := url.Values{"symbol": {id}, "limit": {strconv.Itoa(depth)}}
+	b, err := get(ctx, c, "orderbook", "/v5/market/orderbook", q, func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := parseOrderBook(body, depth)
-	if err != nil {
-		return market.OrderBook{}, decodeError(ep, body, err)
-	}
-	b.Exchange, b.Symbol, b.ExchangeSymbol = ID, symbol, id
-	return b, nil
+	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
-var intervals = map[market.Timeframe]string{
+var intervals = exchange.Timeframes[string]{
 	market.TF1m: "1", market.TF5m: "5", market.TF15m: "15",
 	market.TF1h: "60", market.TF4h: "240", market.TF1d: "D",
 }
@@ -203,13 +161,9 @@ var intervals = map[market.Timeframe]string{
 // + limit bars), start rounded up to a bar boundary as CCXT does (Bybit
 // would return the bar containing since).
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.symbolID(symbol)
+	iv, id, err := exchange.CandleParams(&c.Base, intervals, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
-	}
-	iv, ok := intervals[tf]
-	if !ok {
-		return nil, fmt.Errorf("bybit timeframe %q: %w", tf, exchange.ErrUnsupported)
 	}
 	if limit <= 0 {
 		limit = defaultCandles
@@ -225,40 +179,18 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		q.Set("start", strconv.FormatInt(start, 10))
 		q.Set("end", strconv.FormatInt(start+int64(limit)*dur-1, 10))
 	}
-	const ep = "ohlcv"
-	body, err := c.get(ctx, ep, "/v5/market/kline", q)
+	cs, err := get(ctx, c, "ohlcv", "/v5/market/kline", q, parseCandles)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := parseCandles(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	if !since.IsZero() {
-		i := 0
-		for i < len(cs) && cs[i].Time.Before(since) {
-			i++
-		}
-		cs = cs[i:]
-	}
-	if len(cs) > limit {
-		if since.IsZero() {
-			cs = cs[len(cs)-limit:]
-		} else {
-			cs = cs[:limit]
-		}
-	}
-	for i := range cs {
-		cs[i].Symbol, cs[i].Timeframe = symbol, tf
-	}
-	return cs, nil
+	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
 }
 
 // Trades fetches /v5/market/recent-trade: Bybit spot keeps only the last
 // 60 trades, so since can only filter them (Capabilities.HistoricalTrades
 // is false).
 func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time.Time, limit int) ([]market.Trade, error) {
-	id, err := c.symbolID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}
@@ -266,22 +198,9 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(min(limit, maxTrades)))
 	}
-	const ep = "trades"
-	body, err := c.get(ctx, ep, "/v5/market/recent-trade", q)
+	ts, err := get(ctx, c, "trades", "/v5/market/recent-trade", q, parseTrades)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	i := 0
-	for i < len(ts) && ts[i].Time.Before(since) {
-		i++
-	}
-	ts = ts[i:]
-	for i := range ts {
-		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
-	}
-	return ts, nil
+	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
 }

@@ -138,25 +138,15 @@ func TestTradesSinceFilters(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		want error
-	}{
-		{`{"retCode":0,"retMsg":"OK","result":{}}`, nil},
-		{`{"retCode":"0","retMsg":"OK","result":{}}`, nil},
-		{`{"retCode":10006,"retMsg":"Too many visits!","result":{}}`, exchange.ErrBodyRateLimited},
-		{`{"retCode":10018,"retMsg":"Out of frequency limit.","result":{}}`, exchange.ErrBodyRateLimited},
-		{`{"retCode":10001,"retMsg":"params error","result":{}}`, exchange.ErrBodyError},
-		{`[]`, nil},
-	} {
-		err := CheckBody([]byte(tc.body))
-		if tc.want == nil {
-			require.NoError(t, err, tc.body)
-			continue
-		}
-		require.ErrorIs(t, err, tc.want, tc.body)
-	}
-	require.NotErrorIs(t, CheckBody([]byte(`{"retCode":10001}`)), exchange.ErrBodyRateLimited)
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"retCode":0,"retMsg":"OK","result":{}}`:                          nil,
+		`{"retCode":"0","retMsg":"OK","result":{}}`:                        nil,
+		`{"retCode":10006,"retMsg":"Too many visits!","result":{}}`:        exchange.ErrBodyRateLimited,
+		`{"retCode":10018,"retMsg":"Out of frequency limit.","result":{}}`: exchange.ErrBodyRateLimited,
+		`{"retCode":10001,"retMsg":"params error","result":{}}`:            exchange.ErrBodyError,
+		`[]`:                nil,
+		`{"retCode":10001}`: exchange.ErrBodyError,
+	})
 }
 
 func TestSpec(t *testing.T) {

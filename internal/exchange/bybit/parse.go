@@ -3,9 +3,8 @@ package bybit
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
+	"time"
 
-	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
@@ -58,19 +57,11 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 	}
 	out := make([]market.Market, 0, len(res.List))
 	for i, r := range res.List {
-		if r.Symbol == "" || r.BaseCoin == "" || r.QuoteCoin == "" {
-			return nil, fmt.Errorf("instrument %d: symbol/baseCoin/quoteCoin: %w", i, wire.ErrMissing)
-		}
-		base, quote := market.CommonCurrency(string(r.BaseCoin)), market.CommonCurrency(string(r.QuoteCoin))
-		sym, err := market.ParseSymbol(base + "/" + quote)
+		m, err := wire.SpotMarket(ID, string(r.Symbol), string(r.BaseCoin), string(r.QuoteCoin), nil, r.Status == "Trading")
 		if err != nil {
 			return nil, fmt.Errorf("instrument %d: %w", i, err)
 		}
-		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.Symbol), Symbol: sym,
-			Base: base, Quote: quote, BaseID: string(r.BaseCoin), QuoteID: string(r.QuoteCoin),
-			Active: r.Status == "Trading", Type: "spot",
-		})
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -97,29 +88,15 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 	var retCode, at wire.Text
 	var retMsg string
 	var out []market.Ticker
-	seen := wire.Seen{}
 	hasResult := false
+	rows := wire.TickerRows(&out, func(r *tickerRow) string { return string(r.Symbol) }, symbolOf, (*tickerRow).ticker)
 	err := wire.Walk(body, map[string]wire.Handler{
 		"retCode": wire.Into(&retCode),
 		"retMsg":  wire.Into(&retMsg),
 		"time":    wire.Into(&at),
 		"result.list": func(d *json.Decoder) error {
 			hasResult = true
-			return wire.Each(d, func(i int, r *tickerRow) error {
-				sym, ok := symbolOf(string(r.Symbol))
-				if !ok {
-					return nil
-				}
-				if err := seen.Add(string(r.Symbol)); err != nil {
-					return err
-				}
-				t, err := r.ticker(sym)
-				if err != nil {
-					return fmt.Errorf("ticker %d (%s): %w", i, r.Symbol, err)
-				}
-				out = append(out, t)
-				return nil
-			})
+			return wire.Each(d, rows)
 		},
 	})
 	switch {
@@ -143,33 +120,22 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 }
 
 func (r *tickerRow) ticker(sym market.Symbol) (market.Ticker, error) {
-	t := market.Ticker{Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.Symbol)}
-	fields := []struct {
-		name string
-		src  wire.Text
-		dst  *market.Decimal
-	}{
-		{"bid1Price", r.Bid1Price, &t.Bid}, {"bid1Size", r.Bid1Size, &t.BidVolume},
-		{"ask1Price", r.Ask1Price, &t.Ask}, {"ask1Size", r.Ask1Size, &t.AskVolume},
-		{"lastPrice", r.LastPrice, &t.Last}, {"prevPrice24h", r.PrevPrice24h, &t.Open},
-		{"highPrice24h", r.HighPrice24h, &t.High}, {"lowPrice24h", r.LowPrice24h, &t.Low},
-		{"volume24h", r.Volume24h, &t.BaseVolume}, {"turnover24h", r.Turnover24h, &t.QuoteVolume},
+	var f wire.Fields
+	t := market.Ticker{
+		Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.Symbol),
+		Bid: f.Dec("bid1Price", r.Bid1Price), BidVolume: f.Dec("bid1Size", r.Bid1Size),
+		Ask: f.Dec("ask1Price", r.Ask1Price), AskVolume: f.Dec("ask1Size", r.Ask1Size),
+		Last: f.Dec("lastPrice", r.LastPrice), Open: f.Dec("prevPrice24h", r.PrevPrice24h),
+		High: f.Dec("highPrice24h", r.HighPrice24h), Low: f.Dec("lowPrice24h", r.LowPrice24h),
+		BaseVolume: f.Dec("volume24h", r.Volume24h), QuoteVolume: f.Dec("turnover24h", r.Turnover24h),
 	}
-	for _, f := range fields {
-		var err error
-		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
-			return t, err
-		}
-	}
-	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
-	t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
-	t.Close = t.Last
-	return t, nil
+	wire.SafeTicker(&t)
+	return t, f.Err
 }
 
 // parseOrderBook reads /v5/market/orderbook: {s, b, a, ts, u, seq}.
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
-	var b market.OrderBook
+	b := market.OrderBook{Exchange: ID}
 	var res struct {
 		S  wire.Text     `json:"s"`
 		B  [][]wire.Text `json:"b"`
@@ -184,17 +150,14 @@ func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 		return b, err
 	}
 	b.ExchangeSymbol = string(res.S)
-	if b.Bids, err = wire.Levels("b", "size", res.B, depth); err != nil {
-		return b, err
-	}
-	if b.Asks, err = wire.Levels("a", "size", res.A, depth); err != nil {
-		return b, err
-	}
-	return b, nil
+	return b, wire.Sides(&b, "size", res.B, res.A, depth)
 }
 
-// parseCandles reads /v5/market/kline rows [start, o, h, l, c, volume,
-// turnover], newest first, and returns them oldest first.
+// klines are /v5/market/kline rows [start, o, h, l, c, volume, turnover],
+// newest first.
+var klines = wire.CandleLayout{Unit: time.Millisecond, Open: 1, High: 2, Low: 3, Close: 4, Volume: 5, NewestFirst: true}
+
+// parseCandles reads /v5/market/kline, oldest first.
 func parseCandles(body []byte) ([]market.Candle, error) {
 	var res struct {
 		List [][]wire.Text `json:"list"`
@@ -202,26 +165,7 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
 	}
-	out := make([]market.Candle, 0, len(res.List))
-	for i, r := range res.List {
-		if len(r) < 6 {
-			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), wire.ErrShape)
-		}
-		c := market.Candle{Exchange: ID}
-		var err error
-		if c.Time, err = wire.Millis(fmt.Sprintf("candle %d start", i), r[0]); err != nil {
-			return nil, err
-		}
-		for j, dst := range []*market.Decimal{&c.Open, &c.High, &c.Low, &c.Close, &c.Volume} {
-			if *dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, c)
-	}
-	slices.Reverse(out)
-	slices.SortStableFunc(out, func(a, b market.Candle) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	return klines.Parse(ID, res.List)
 }
 
 type tradeRow struct {
@@ -241,37 +185,20 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
 	}
-	out := make([]market.Trade, 0, len(res.List))
-	for i, r := range res.List {
-		t := market.Trade{Exchange: ID, ExchangeSymbol: string(r.Symbol), ID: string(r.ExecID)}
-		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: execId: %w", i, wire.ErrMissing)
-		}
-		var err error
-		if t.Time, err = wire.Millis(fmt.Sprintf("trade %d time", i), r.Time); err != nil {
-			return nil, err
-		}
-		if t.Price, err = wire.ReqDecimal("price", r.Price); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		if t.Amount, err = wire.ReqDecimal("size", r.Size); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		switch r.Side {
-		case "Buy":
-			t.Side = market.SideBuy
-		case "Sell":
-			t.Side = market.SideSell
-		default:
-			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, wire.ErrShape)
-		}
-		out = append(out, t)
+	ts, err := wire.Rows("trade", res.List, tradeRow.trade)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(out)
-	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	wire.SortTrades(ts, true)
+	return ts, nil
 }
 
-func decodeError(endpoint string, body []byte, err error) error {
-	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
+func (r tradeRow) trade() (market.Trade, error) {
+	var f wire.Fields
+	t := market.Trade{
+		Exchange: ID, ExchangeSymbol: string(r.Symbol), ID: f.ID("execId", r.ExecID),
+		Time: f.Time("time", r.Time, time.Millisecond), Price: f.Req("price", r.Price), Amount: f.Req("size", r.Size),
+		Side: f.Side("side", r.Side, "Buy", "Sell"),
+	}
+	return t, f.Err
 }

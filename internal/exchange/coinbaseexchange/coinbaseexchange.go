@@ -65,57 +65,31 @@ func CheckBody(body []byte) error {
 
 // Connector is the Coinbase Exchange connector.
 type Connector struct {
-	r     exchange.Requester
-	index exchange.MarketIndex
-	now   func() time.Time // anchors the 4h window built from 1h candles
+	exchange.Base
+	now func() time.Time // anchors the 4h window built from 1h candles
 }
 
-// New returns a connector sending its requests through r.
-func New(r exchange.Requester) *Connector { return &Connector{r: r, now: time.Now} }
-
-var _ exchange.Connector = (*Connector)(nil)
-
-// ID returns "coinbaseexchange".
-func (c *Connector) ID() string { return ID }
-
-// Capabilities of Coinbase Exchange's public API: no all-tickers endpoint,
-// trades paged by id only.
-func (c *Connector) Capabilities() exchange.Capabilities {
-	return exchange.Capabilities{
+// New returns a connector sending its requests through r. Coinbase
+// Exchange's public API has no all-tickers endpoint and pages trades by id
+// only.
+func New(r exchange.Requester) *Connector {
+	return &Connector{now: time.Now, Base: exchange.Base{Name: ID, R: r, Caps: exchange.Capabilities{
 		AllTickers: false, HistoricalTrades: false,
 		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxDepth,
 		ConsecutiveTradeIDs: true,
-	}
+	}}}
 }
 
-func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values) ([]byte, error) {
-	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, 1)
-}
+var _ exchange.Connector = (*Connector)(nil)
 
 // Markets lists Coinbase's products and refreshes the symbol index.
 func (c *Connector) Markets(ctx context.Context) ([]market.Market, error) {
-	const ep = "markets"
-	body, err := c.get(ctx, ep, "/products", nil)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := parseMarkets(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	c.index.Set(ms)
-	return ms, nil
+	return c.LoadMarkets(ctx, "markets", "/products", nil, 1, parseMarkets)
 }
 
-func (c *Connector) productID(s market.Symbol) (string, error) {
-	if c.index.Loaded() {
-		m, ok := c.index.BySymbol(s)
-		if !ok {
-			return "", fmt.Errorf("coinbaseexchange %s: %w", s, exchange.ErrUnknownSymbol)
-		}
-		return m.ID, nil
-	}
-	return deriveID(s), nil
+// productPath is the path of one product's endpoint.
+func productPath(id, endpoint string) string {
+	return "/products/" + url.PathEscape(id) + "/" + endpoint
 }
 
 // Tickers fetches /products/{id}/ticker for each symbol, one request each
@@ -139,7 +113,7 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 		}
 	}
 	for _, s := range symbols {
-		id, err := c.productID(s)
+		id, err := c.MarketID(s, deriveID)
 		if err != nil {
 			return nil, err
 		}
@@ -147,14 +121,9 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 	}
 	out := make([]market.Ticker, 0, len(wants))
 	for _, w := range wants {
-		const ep = "ticker"
-		body, err := c.get(ctx, ep, "/products/"+url.PathEscape(w.id)+"/ticker", nil)
+		t, err := exchange.Fetch(ctx, &c.Base, "ticker", productPath(w.id, "ticker"), nil, 1, parseTicker)
 		if err != nil {
 			return nil, err
-		}
-		t, err := parseTicker(body)
-		if err != nil {
-			return nil, decodeError(ep, body, err)
 		}
 		t.Symbol, t.ExchangeSymbol = w.sym, w.id
 		out = append(out, t)
@@ -164,26 +133,21 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 
 // OrderBook fetches /products/{id}/book?level=2 and trims it to depth.
 func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth int) (market.OrderBook, error) {
-	id, err := c.productID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	const ep = "orderbook"
-	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/book", url.Values{"level": {"2"}})
+	b, err := exchange.Fetch(ctx, &c.Base, "orderbook", productPath(id, "book"), url.Values{"level": {"2"}}, 1,
+		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := parseOrderBook(body, depth)
-	if err != nil {
-		return market.OrderBook{}, decodeError(ep, body, err)
-	}
-	b.Exchange, b.Symbol, b.ExchangeSymbol = ID, symbol, id
-	return b, nil
+	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
 // granularity is the candle length in seconds Coinbase accepts. It has no
 // 4h candles: those are built from 1h ones.
-var granularity = map[market.Timeframe]int{
+var granularity = exchange.Timeframes[int]{
 	market.TF1m: 60, market.TF5m: 300, market.TF15m: 900, market.TF1h: 3600, market.TF1d: 86400,
 }
 
@@ -193,16 +157,16 @@ const isoMillis = "2006-01-02T15:04:05.000Z"
 // start = since, end = since + (limit-1) bars (at most 300), with since
 // moved up to a bucket boundary.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.productID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}
 	if tf == market.TF4h {
 		return c.ohlcv4h(ctx, symbol, id, since, limit)
 	}
-	g, ok := granularity[tf]
-	if !ok {
-		return nil, fmt.Errorf("coinbaseexchange timeframe %q: %w", tf, exchange.ErrUnsupported)
+	g, err := granularity.Of(ID, tf)
+	if err != nil {
+		return nil, err
 	}
 	if limit <= 0 || limit > maxCandles {
 		limit = maxCandles
@@ -222,7 +186,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	return finishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
 }
 
 func (c *Connector) candles(ctx context.Context, id string, g int, start, end time.Time) ([]market.Candle, error) {
@@ -231,16 +195,7 @@ func (c *Connector) candles(ctx context.Context, id string, g int, start, end ti
 		q.Set("start", start.UTC().Format(isoMillis))
 		q.Set("end", end.UTC().Format(isoMillis))
 	}
-	const ep = "ohlcv"
-	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/candles", q)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := parseCandles(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	return cs, nil
+	return exchange.Fetch(ctx, &c.Base, "ohlcv", productPath(id, "candles"), q, 1, parseCandles)
 }
 
 // ohlcv4h aggregates 1h candles into 4h ones on UTC boundaries (00, 04,
@@ -265,54 +220,28 @@ func (c *Connector) ohlcv4h(ctx context.Context, symbol market.Symbol, id string
 	if err != nil {
 		return nil, err
 	}
-	return finishCandles(aggregate(hourly, market.TF4h, from), symbol, market.TF4h, since, limit), nil
-}
-
-func finishCandles(cs []market.Candle, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) []market.Candle {
-	i := 0
-	for i < len(cs) && cs[i].Time.Before(since) {
-		i++
-	}
-	cs = cs[i:]
-	if len(cs) > limit {
-		if since.IsZero() {
-			cs = cs[len(cs)-limit:]
-		} else {
-			cs = cs[:limit]
-		}
-	}
-	for i := range cs {
-		cs[i].Symbol, cs[i].Timeframe = symbol, tf
-	}
-	return cs
+	return exchange.FinishCandles(aggregate(hourly, market.TF4h, from), symbol, market.TF4h, since, limit), nil
 }
 
 // Trades fetches /products/{id}/trades (recent only; since filters them).
 func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time.Time, limit int) ([]market.Trade, error) {
-	id, err := c.productID(symbol)
-	if err != nil {
-		return nil, err
-	}
 	var q url.Values
 	if limit > 0 {
 		q = url.Values{"limit": {strconv.Itoa(min(limit, maxTrades))}}
 	}
-	const ep = "trades"
-	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/trades", q)
+	id, ts, err := c.trades(ctx, symbol, q)
 	if err != nil {
 		return nil, err
 	}
-	ts, err := parseTrades(body)
+	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
+}
+
+// trades fetches a page of a product's trades.
+func (c *Connector) trades(ctx context.Context, symbol market.Symbol, q url.Values) (string, []market.Trade, error) {
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
-		return nil, decodeError(ep, body, err)
+		return "", nil, err
 	}
-	i := 0
-	for i < len(ts) && ts[i].Time.Before(since) {
-		i++
-	}
-	ts = ts[i:]
-	for i := range ts {
-		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
-	}
-	return ts, nil
+	ts, err := exchange.Fetch(ctx, &c.Base, "trades", productPath(id, "trades"), q, 1, parseTrades)
+	return id, ts, err
 }

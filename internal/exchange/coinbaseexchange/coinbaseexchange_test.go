@@ -110,9 +110,11 @@ func TestOHLCV(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	require.NoError(t, CheckBody([]byte(`{"ask":"1","bid":"1","price":"1"}`)))
-	require.NoError(t, CheckBody([]byte(`[]`)))
-	require.ErrorIs(t, CheckBody([]byte(`{"message":"NotFound"}`)), exchange.ErrBodyError)
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"ask":"1","bid":"1","price":"1"}`: nil,
+		`[]`:                                nil,
+		`{"message":"NotFound"}`:            exchange.ErrBodyError,
+	})
 }
 
 func TestSpec(t *testing.T) {

@@ -2,38 +2,20 @@ package coinbaseexchange
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// renames are Coinbase's codes that CCXT unifies differently.
-var renames = map[string]string{"CGLD": "CELO"}
-
-func currency(code string) string {
-	if u, ok := renames[strings.ToUpper(code)]; ok {
-		return u
-	}
-	return market.CommonCurrency(code)
-}
-
-func exchangeCurrency(code string) string {
-	for k, v := range renames {
-		if v == code {
-			return k
-		}
-	}
-	return code
-}
+// currencies are Coinbase's codes that CCXT unifies differently.
+var currencies = wire.Currencies{"CGLD": "CELO"}
 
 // deriveID builds Coinbase's product id, BASE-QUOTE.
 func deriveID(s market.Symbol) string {
-	return exchangeCurrency(s.Base()) + "-" + exchangeCurrency(s.Quote())
+	return currencies.Native(s.Base()) + "-" + currencies.Native(s.Quote())
 }
 
 // isoTime parses Coinbase's RFC 3339 times ("2024-03-13T11:10:41.270099Z").
@@ -63,16 +45,11 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 		if !ok || baseID == "" || quoteID == "" || strings.Contains(quoteID, "-") {
 			return nil, fmt.Errorf("product %d: id %q: %w", i, r.ID, wire.ErrShape)
 		}
-		base, quote := currency(baseID), currency(quoteID)
-		sym, err := market.ParseSymbol(base + "/" + quote)
+		m, err := wire.SpotMarket(ID, string(r.ID), baseID, quoteID, currencies, r.Status == "online")
 		if err != nil {
 			return nil, fmt.Errorf("product %d: %w", i, err)
 		}
-		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.ID), Symbol: sym,
-			Base: base, Quote: quote, BaseID: baseID, QuoteID: quoteID,
-			Active: r.Status == "online", Type: "spot",
-		})
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -98,27 +75,22 @@ func parseTicker(body []byte) (market.Ticker, error) {
 			return t, err
 		}
 	}
-	for _, f := range []struct {
-		name string
-		src  wire.Text
-		dst  *market.Decimal
-	}{{"ask", r.Ask, &t.Ask}, {"bid", r.Bid, &t.Bid}, {"volume", r.Volume, &t.BaseVolume}, {"price", r.Price, &t.Last}} {
-		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
-			return t, err
-		}
+	var f wire.Fields
+	t.Ask, t.Bid, t.BaseVolume, t.Last = f.Dec("ask", r.Ask), f.Dec("bid", r.Bid), f.Dec("volume", r.Volume), f.Dec("price", r.Price)
+	if f.Err != nil {
+		return t, f.Err
 	}
 	if !t.Last.Valid() {
 		return t, fmt.Errorf("price: %w", wire.ErrMissing)
 	}
-	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
-	t.Close = t.Last
+	wire.SafeTicker(&t)
 	return t, nil
 }
 
 // parseOrderBook reads /products/{id}/book?level=2: levels are [price,
 // size, num_orders], sequence is the nonce, time (when sent) the snapshot's.
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
-	var b market.OrderBook
+	b := market.OrderBook{Exchange: ID}
 	var r struct {
 		Bids     [][]wire.Text `json:"bids"`
 		Asks     [][]wire.Text `json:"asks"`
@@ -142,87 +114,58 @@ func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 			return b, err
 		}
 	}
-	if b.Bids, err = wire.Levels("bids", "size", r.Bids, depth); err != nil {
-		return b, err
-	}
-	if b.Asks, err = wire.Levels("asks", "size", r.Asks, depth); err != nil {
-		return b, err
-	}
-	return b, nil
+	return b, wire.Sides(&b, "size", r.Bids, r.Asks, depth)
 }
 
-// parseCandles reads /products/{id}/candles: numeric rows [time (s), LOW,
-// HIGH, OPEN, CLOSE, volume], newest first; returns them oldest first.
+// candles are /products/{id}/candles' numeric rows [time (s), LOW,
+// HIGH, OPEN, CLOSE, volume], newest first.
+var candles = wire.CandleLayout{Unit: time.Second, Low: 1, High: 2, Open: 3, Close: 4, Volume: 5, NewestFirst: true}
+
+// parseCandles reads /products/{id}/candles, oldest first.
 func parseCandles(body []byte) ([]market.Candle, error) {
 	var rows [][]wire.Text
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	out := make([]market.Candle, 0, len(rows))
-	for i, r := range rows {
-		if len(r) < 6 {
-			return nil, fmt.Errorf("candle %d: want 6 values, got %d: %w", i, len(r), wire.ErrShape)
-		}
-		sec, err := strconv.ParseInt(string(r[0]), 10, 64)
-		if err != nil || sec <= 0 {
-			return nil, fmt.Errorf("candle %d: time %q: %w", i, r[0], wire.ErrShape)
-		}
-		c := market.Candle{Exchange: ID, Time: time.Unix(sec, 0).UTC()}
-		for j, dst := range []*market.Decimal{&c.Low, &c.High, &c.Open, &c.Close, &c.Volume} {
-			if *dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, c)
-	}
-	slices.Reverse(out)
-	slices.SortStableFunc(out, func(a, b market.Candle) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	return candles.Parse(ID, rows)
 }
 
-// parseTrades reads /products/{id}/trades (newest first). Coinbase's side
-// is the maker's: a "sell" trade is a taker buy, so it is inverted, as
-// CCXT and Coinbase's docs do.
+type tradeRow struct {
+	TradeID wire.Text `json:"trade_id"`
+	Side    wire.Text `json:"side"`
+	Size    wire.Text `json:"size"`
+	Price   wire.Text `json:"price"`
+	Time    wire.Text `json:"time"`
+}
+
+// parseTrades reads /products/{id}/trades (newest first), oldest first.
 func parseTrades(body []byte) ([]market.Trade, error) {
-	var rows []struct {
-		TradeID wire.Text `json:"trade_id"`
-		Side    wire.Text `json:"side"`
-		Size    wire.Text `json:"size"`
-		Price   wire.Text `json:"price"`
-		Time    wire.Text `json:"time"`
-	}
+	var rows []tradeRow
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	out := make([]market.Trade, 0, len(rows))
-	for i, r := range rows {
-		t := market.Trade{Exchange: ID, ID: string(r.TradeID)}
-		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: trade_id: %w", i, wire.ErrMissing)
-		}
-		var err error
-		if t.Time, err = isoTime(fmt.Sprintf("trade %d time", i), r.Time); err != nil {
-			return nil, err
-		}
-		if t.Price, err = wire.ReqDecimal("price", r.Price); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		if t.Amount, err = wire.ReqDecimal("size", r.Size); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		switch r.Side {
-		case "buy":
-			t.Side = market.SideSell
-		case "sell":
-			t.Side = market.SideBuy
-		default:
-			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, wire.ErrShape)
-		}
-		out = append(out, t)
+	ts, err := wire.Rows("trade", rows, tradeRow.trade)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(out)
-	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	wire.SortTrades(ts, true)
+	return ts, nil
+}
+
+// trade reads one trade. Coinbase's side is the maker's: a "sell" trade is
+// a taker buy, so it is inverted, as CCXT and Coinbase's docs do.
+func (r tradeRow) trade() (market.Trade, error) {
+	var f wire.Fields
+	t := market.Trade{
+		Exchange: ID, ID: f.ID("trade_id", r.TradeID),
+		Price: f.Req("price", r.Price), Amount: f.Req("size", r.Size), Side: f.Side("side", r.Side, "sell", "buy"),
+	}
+	if f.Err != nil {
+		return t, f.Err
+	}
+	var err error
+	t.Time, err = isoTime("time", r.Time)
+	return t, err
 }
 
 // aggregate builds candles of period tf from shorter ones (oldest first),
@@ -252,8 +195,4 @@ func aggregate(cs []market.Candle, tf market.Timeframe, from time.Time) []market
 		a.Volume = a.Volume.Add(c.Volume)
 	}
 	return out
-}
-
-func decodeError(endpoint string, body []byte, err error) error {
-	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
 }

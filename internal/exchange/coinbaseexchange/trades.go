@@ -11,6 +11,8 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with /products/{id}/trades
 // before=ID: Coinbase's "page before (newer)" is the page of trades right
 // after that id, oldest of them first in id order. Trade ids are
@@ -27,23 +29,9 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 	if !ok {
 		return exchange.TradePage{}, fmt.Errorf("coinbase trade id %q: %w", after.ID, exchange.ErrBadCursor)
 	}
-	id, err := c.productID(symbol)
+	id, ts, err := c.trades(ctx, symbol, url.Values{"before": {after.ID}, "limit": {strconv.Itoa(limit)}})
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	const ep = "trades"
-	q := url.Values{"before": {after.ID}, "limit": {strconv.Itoa(limit)}}
-	body, err := c.get(ctx, ep, "/products/"+url.PathEscape(id)+"/trades", q)
-	if err != nil {
-		return exchange.TradePage{}, err
-	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return exchange.TradePage{}, decodeError(ep, body, err)
-	}
-	exchange.SortTrades(ts)
-	for i := range ts {
-		ts[i].Symbol, ts[i].ExchangeSymbol = symbol, id
-	}
-	return exchange.TradePage{Trades: ts, More: len(ts) >= limit, Lost: len(ts) > 0 && ts[0].ID != next}, nil
+	return exchange.IDPage(exchange.FinishTrades(ts, symbol, id, time.Time{}, 0), next, limit), nil
 }

@@ -142,6 +142,27 @@ func RequestURLs(t *testing.T, f Fixture, cfg ParityConfig) (compared, agreed in
 	return compared, agreed
 }
 
+// ParityRows runs Parity over the exchange's fixture and returns the rows
+// of its parity table, which it logs for the README.
+func ParityRows(t *testing.T, exchange string, cfg ParityConfig) []Row {
+	t.Helper()
+	var sum Summary
+	Parity(t, LoadFixture(t, exchange), cfg, &sum)
+	t.Logf("CCXT parity\n%s", sum.Markdown())
+	return sum.Rows()
+}
+
+// CheckRequestURLs runs RequestURLs over the exchange's fixture; at least
+// one URL must be compared.
+func CheckRequestURLs(t *testing.T, exchange string, cfg ParityConfig) {
+	t.Helper()
+	compared, agreed := RequestURLs(t, LoadFixture(t, exchange), cfg)
+	if compared == 0 {
+		t.Fatalf("%s: no request URL compared", exchange)
+	}
+	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
+}
+
 // MustJSON marshals v for tests.
 func MustJSON(v any) string {
 	b, err := json.Marshal(v)

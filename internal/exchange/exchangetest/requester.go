@@ -4,10 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/httpclient"
 )
 
 // ErrNoRoute is returned by Requester.Get when no route matches the path.
@@ -102,4 +109,44 @@ func (r *Requester) Last() exchange.Request {
 		return exchange.Request{}
 	}
 	return r.requests[len(r.requests)-1]
+}
+
+// HTTPRequester is the real HTTP client built from spec, as the daemon
+// builds it, on a server that answers every request with body (HTTP 200),
+// without retries: the place where a 2xx body reporting an error fails
+// (Spec.CheckBody), which connectors leave to it.
+func HTTPRequester(t testing.TB, spec exchange.Spec, body string) exchange.Requester {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	o := httpclient.SpecOptions(spec)
+	o.BaseURL, o.Retry = srv.URL, httpclient.RetryPolicy{MaxAttempts: 1}
+	hc, err := httpclient.New(o)
+	if err != nil {
+		t.Fatalf("http client for %s: %v", spec.ID, err)
+	}
+	t.Cleanup(hc.Close)
+	return hc
+}
+
+// CheckBodyCases runs an exchange's Spec.CheckBody on each body: a nil
+// want means the body is data; otherwise the error must be the want
+// (exchange.ErrBodyRateLimited or exchange.ErrBodyError), and an API error
+// must not pass for a rate limit, which the HTTP client would retry.
+func CheckBodyCases(t *testing.T, check func([]byte) error, cases map[string]error) {
+	t.Helper()
+	for body, want := range cases {
+		err := check([]byte(body))
+		if want == nil {
+			require.NoError(t, err, body)
+			continue
+		}
+		require.ErrorIs(t, err, want, body)
+		if !errors.Is(want, exchange.ErrBodyRateLimited) {
+			require.NotErrorIs(t, err, exchange.ErrBodyRateLimited, body)
+		}
+	}
 }

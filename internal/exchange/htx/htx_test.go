@@ -37,19 +37,10 @@ var parityCfg = exchangetest.ParityConfig{
 }
 
 func TestParity(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	exchangetest.Parity(t, f, parityCfg, &sum)
-	require.Len(t, sum.Rows(), 3)
-	t.Logf("CCXT parity\n%s", sum.Markdown())
+	require.Len(t, exchangetest.ParityRows(t, ID, parityCfg), 3)
 }
 
-func TestRequestURLs(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	compared, agreed := exchangetest.RequestURLs(t, f, parityCfg)
-	require.Positive(t, compared)
-	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
-}
+func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg) }
 
 func routes(t *testing.T) map[string]string {
 	f := exchangetest.LoadFixture(t, ID)
@@ -125,21 +116,10 @@ func TestTradesOrder(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	tests := []struct {
-		body string
-		want error
-	}{
-		{`{"status":"error","err-code":"too-many-request","err-msg":"Too many requests"}`, exchange.ErrBodyRateLimited},
-		{`{"status":"error","err-code":"invalid-parameter","err-msg":"invalid symbol"}`, exchange.ErrBodyError},
-		{`{"status":"ok","data":[]}`, nil},
-		{`[]`, nil},
-	}
-	for _, tt := range tests {
-		err := CheckBody([]byte(tt.body))
-		if tt.want == nil {
-			require.NoError(t, err, tt.body)
-		} else {
-			require.ErrorIs(t, err, tt.want, tt.body)
-		}
-	}
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"status":"error","err-code":"too-many-request","err-msg":"Too many requests"}`: exchange.ErrBodyRateLimited,
+		`{"status":"error","err-code":"invalid-parameter","err-msg":"invalid symbol"}`:   exchange.ErrBodyError,
+		`{"status":"ok","data":[]}`: nil,
+		`[]`:                        nil,
+	})
 }

@@ -22,19 +22,10 @@ func parityCfg(t *testing.T) exchangetest.ParityConfig {
 }
 
 func TestParity(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	exchangetest.Parity(t, f, parityCfg(t), &sum)
-	require.Len(t, sum.Rows(), 3)
-	t.Logf("CCXT parity\n%s", sum.Markdown())
+	require.Len(t, exchangetest.ParityRows(t, ID, parityCfg(t)), 3)
 }
 
-func TestRequestURLs(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	compared, agreed := exchangetest.RequestURLs(t, f, parityCfg(t))
-	require.Positive(t, compared)
-	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
-}
+func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg(t)) }
 
 func routes(t *testing.T) map[string]string {
 	f := exchangetest.LoadFixture(t, ID)
@@ -111,27 +102,16 @@ func TestTradesSince(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	tests := []struct {
-		body string
-		want error
-	}{
-		{`{"error":["EAPI:Rate limit exceeded"]}`, exchange.ErrBodyRateLimited},
-		{`{"error":["EGeneral:Too many requests"]}`, exchange.ErrBodyRateLimited},
-		{`{"error":["EQuery:Unknown asset pair"]}`, exchange.ErrBodyError},
-		{`{"error":["WGeneral:Something"],"result":{}}`, nil},
-		{`{"error":[],"result":{}}`, nil},
-		{`not json`, nil},
-	}
-	for _, tt := range tests {
-		err := CheckBody([]byte(tt.body))
-		if tt.want == nil {
-			require.NoError(t, err, tt.body)
-		} else {
-			require.ErrorIs(t, err, tt.want, tt.body)
-		}
-	}
-	fake := exchangetest.NewRequester(map[string]string{"/": `{"error":["EAPI:Rate limit exceeded"]}`})
-	_, err := New(fake).Markets(context.Background())
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"error":["EAPI:Rate limit exceeded"]}`:       exchange.ErrBodyRateLimited,
+		`{"error":["EGeneral:Too many requests"]}`:     exchange.ErrBodyRateLimited,
+		`{"error":["EQuery:Unknown asset pair"]}`:      exchange.ErrBodyError,
+		`{"error":["WGeneral:Something"],"result":{}}`: nil,
+		`{"error":[],"result":{}}`:                     nil,
+		`not json`:                                     nil,
+	})
+	hc := exchangetest.HTTPRequester(t, Spec(), `{"error":["EAPI:Rate limit exceeded"]}`)
+	_, err := New(hc).Markets(context.Background())
 	require.ErrorIs(t, err, exchange.ErrBodyRateLimited)
 }
 

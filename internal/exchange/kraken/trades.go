@@ -15,6 +15,8 @@ import (
 // dropped by id anyway.
 const sinceMargin = time.Millisecond
 
+var _ exchange.TradePager = (*Connector)(nil)
+
 // TradesAfter implements exchange.TradePager with Trades since, in
 // nanoseconds as Kraken's own "last" cursor. Kraken keeps its whole
 // history, so nothing is ever lost; a full page (count) means more follow.
@@ -24,28 +26,12 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 		ts, err := c.Trades(ctx, symbol, time.Time{}, limit)
 		return exchange.TradePage{Trades: ts}, err
 	}
-	const ep = "Trades"
-	m, err := c.market(ctx, symbol)
-	if err != nil {
-		return exchange.TradePage{}, err
-	}
 	since := after.Time.Add(-sinceMargin).UnixNano()
-	q := url.Values{"pair": {m.ID}, "since": {strconv.FormatInt(since, 10)}, "count": {strconv.Itoa(limit)}}
-	body, err := c.get(ctx, ep, "/0/public/Trades", q)
+	id, ts, err := c.trades(ctx, symbol, url.Values{"since": {strconv.FormatInt(since, 10)}, "count": {strconv.Itoa(limit)}})
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	ts, err := ParseTrades(body)
-	if err != nil {
-		return exchange.TradePage{}, decodeError(ep, body, err)
-	}
-	exchange.SortTrades(ts)
-	page := exchange.TradePage{More: len(ts) >= limit}
-	for _, t := range ts {
-		if after.After(t) {
-			t.Symbol, t.ExchangeSymbol = symbol, m.ID
-			page.Trades = append(page.Trades, t)
-		}
-	}
-	return page, nil
+	more := len(ts) >= limit
+	ts = exchange.FinishTrades(ts, symbol, id, time.Time{}, 0)
+	return exchange.TradePage{Trades: after.Newer(ts), More: more}, nil
 }

@@ -30,19 +30,10 @@ var parityCfg = exchangetest.ParityConfig{
 }
 
 func TestParity(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	var sum exchangetest.Summary
-	exchangetest.Parity(t, f, parityCfg, &sum)
-	require.Len(t, sum.Rows(), 4)
-	t.Logf("CCXT parity\n%s", sum.Markdown())
+	require.Len(t, exchangetest.ParityRows(t, ID, parityCfg), 4)
 }
 
-func TestRequestURLs(t *testing.T) {
-	f := exchangetest.LoadFixture(t, ID)
-	compared, agreed := exchangetest.RequestURLs(t, f, parityCfg)
-	require.Positive(t, compared)
-	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
-}
+func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg) }
 
 func routes(t *testing.T) map[string]string {
 	f := exchangetest.LoadFixture(t, ID)
@@ -142,22 +133,11 @@ func TestTradesSinceFilters(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	tests := []struct {
-		body string
-		want error
-	}{
-		{`{"code":"429000","msg":"Too Many Requests"}`, exchange.ErrBodyRateLimited},
-		{`{"code":429000,"msg":"Too Many Requests"}`, exchange.ErrBodyRateLimited},
-		{`{"code":"400100","msg":"symbol not exists"}`, exchange.ErrBodyError},
-		{`{"code":"200000","data":{}}`, nil},
-		{`[]`, nil},
-	}
-	for _, tt := range tests {
-		err := CheckBody([]byte(tt.body))
-		if tt.want == nil {
-			require.NoError(t, err, tt.body)
-		} else {
-			require.ErrorIs(t, err, tt.want, tt.body)
-		}
-	}
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"code":"429000","msg":"Too Many Requests"}`: exchange.ErrBodyRateLimited,
+		`{"code":429000,"msg":"Too Many Requests"}`:   exchange.ErrBodyRateLimited,
+		`{"code":"400100","msg":"symbol not exists"}`: exchange.ErrBodyError,
+		`{"code":"200000","data":{}}`:                 nil,
+		`[]`:                                          nil,
+	})
 }

@@ -95,65 +95,28 @@ func CheckBody(body []byte) error {
 
 // Connector is the OKX connector.
 type Connector struct {
-	r     exchange.Requester
-	index exchange.MarketIndex
-	now   func() time.Time // picks candles vs history-candles
+	exchange.Base
+	now func() time.Time // picks candles vs history-candles
 }
 
 // New returns a connector sending its requests through r.
 func New(r exchange.Requester) *Connector {
-	return &Connector{r: r, now: time.Now}
+	return &Connector{now: time.Now, Base: exchange.Base{Name: ID, R: r, Caps: exchange.Capabilities{
+		AllTickers: true, HistoricalTrades: true,
+		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxBooksFull,
+		ConsecutiveTradeIDs: true,
+	}}}
 }
 
 var _ exchange.Connector = (*Connector)(nil)
 
-// ID returns "okx".
-func (c *Connector) ID() string { return ID }
-
-// Capabilities of OKX's public API.
-func (c *Connector) Capabilities() exchange.Capabilities {
-	return exchange.Capabilities{
-		AllTickers: true, HistoricalTrades: true,
-		MaxCandles: maxCandles, MaxTrades: maxTrades, MaxDepth: maxBooksFull,
-		ConsecutiveTradeIDs: true,
-	}
-}
-
-func (c *Connector) get(ctx context.Context, endpoint, path string, q url.Values, weight int) ([]byte, error) {
-	return wire.Client{R: c.r, Exchange: ID}.Get(ctx, endpoint, path, q, weight)
-}
-
 // Markets lists OKX's spot instruments and refreshes the symbol index.
 func (c *Connector) Markets(ctx context.Context) ([]market.Market, error) {
-	const ep = "markets"
-	body, err := c.get(ctx, ep, "/api/v5/public/instruments", url.Values{"instType": {"SPOT"}}, weightInstruments)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := parseMarkets(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	c.index.Set(ms)
-	return ms, nil
-}
-
-// instID maps a unified symbol to OKX's id: from the market index once
-// loaded, otherwise derived (BTC/USDT -> BTC-USDT) so that single requests
-// need no markets call.
-func (c *Connector) instID(s market.Symbol) (string, error) {
-	if c.index.Loaded() {
-		m, ok := c.index.BySymbol(s)
-		if !ok {
-			return "", fmt.Errorf("okx %s: %w", s, exchange.ErrUnknownSymbol)
-		}
-		return m.ID, nil
-	}
-	return deriveID(s), nil
+	return c.LoadMarkets(ctx, "markets", "/api/v5/public/instruments", url.Values{"instType": {"SPOT"}}, weightInstruments, parseMarkets)
 }
 
 func (c *Connector) symbolOf(id string) (market.Symbol, bool) {
-	if m, ok := c.index.ByID(id); ok {
+	if m, ok := c.Index.ByID(id); ok {
 		return m.Symbol, true
 	}
 	return deriveSymbol(id)
@@ -165,46 +128,32 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 	ids := make(map[string]market.Symbol, len(symbols))
 	var first string
 	for _, s := range symbols {
-		id, err := c.instID(s)
+		id, err := c.MarketID(s, deriveID)
 		if err != nil {
 			return nil, err
 		}
 		ids[id], first = s, cmp.Or(first, id)
 	}
 	if len(symbols) == 1 {
-		const ep = "ticker"
-		body, err := c.get(ctx, ep, "/api/v5/market/ticker", url.Values{"instId": {first}}, weightTickers)
-		if err != nil {
-			return nil, err
-		}
-		ts, err := parseTickers(body, func(id string) (market.Symbol, bool) { s, ok := ids[id]; return s, ok })
-		if err != nil {
-			return nil, decodeError(ep, body, err)
-		}
-		if len(ts) != 1 {
-			return nil, decodeError(ep, body, fmt.Errorf("want the ticker of %s, got %d tickers: %w", symbols[0], len(ts), wire.ErrShape))
-		}
-		return ts, nil
-	}
-	const ep = "tickers"
-	body, err := c.get(ctx, ep, "/api/v5/market/tickers", url.Values{"instType": {"SPOT"}}, weightTickers)
-	if err != nil {
-		return nil, err
+		return exchange.Fetch(ctx, &c.Base, "ticker", "/api/v5/market/ticker", url.Values{"instId": {first}}, weightTickers, func(body []byte) ([]market.Ticker, error) {
+			ts, err := parseTickers(body, func(id string) (market.Symbol, bool) { s, ok := ids[id]; return s, ok })
+			if err == nil && len(ts) != 1 {
+				err = fmt.Errorf("want the ticker of %s, got %d tickers: %w", symbols[0], len(ts), wire.ErrShape)
+			}
+			return ts, err
+		})
 	}
 	symbolOf := c.symbolOf
 	if len(symbols) > 0 {
 		symbolOf = func(id string) (market.Symbol, bool) { s, ok := ids[id]; return s, ok }
 	}
-	ts, err := parseTickers(body, symbolOf)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	return ts, nil
+	return exchange.Fetch(ctx, &c.Base, "tickers", "/api/v5/market/tickers", url.Values{"instType": {"SPOT"}}, weightTickers,
+		func(body []byte) ([]market.Ticker, error) { return parseTickers(body, symbolOf) })
 }
 
 // OrderBook fetches /market/books (up to 400 levels) or /market/books-full.
 func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth int) (market.OrderBook, error) {
-	id, err := c.instID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return market.OrderBook{}, err
 	}
@@ -216,21 +165,17 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if depth > maxBooks {
 		ep, path, weight = "orderbook_full", "/api/v5/market/books-full", weightBooksFull
 	}
-	body, err := c.get(ctx, ep, path, url.Values{"instId": {id}, "sz": {strconv.Itoa(depth)}}, weight)
+	b, err := exchange.Fetch(ctx, &c.Base, ep, path, url.Values{"instId": {id}, "sz": {strconv.Itoa(depth)}}, weight,
+		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := parseOrderBook(body, depth)
-	if err != nil {
-		return market.OrderBook{}, decodeError(ep, body, err)
-	}
-	b.Exchange, b.Symbol, b.ExchangeSymbol = ID, symbol, id
-	return b, nil
+	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
 // bars maps timeframes to OKX's bar; daily bars are asked in UTC ("1Dutc"),
 // OKX's plain "1D" opens at UTC+8.
-var bars = map[market.Timeframe]string{
+var bars = exchange.Timeframes[string]{
 	market.TF1m: "1m", market.TF5m: "5m", market.TF15m: "15m",
 	market.TF1h: "1H", market.TF4h: "4H", market.TF1d: "1Dutc",
 }
@@ -239,13 +184,9 @@ var bars = map[market.Timeframe]string{
 // latest 1440 bars (or zero), else from /market/history-candles, with
 // CCXT's window: before = since-1, after = since + limit bars.
 func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int) ([]market.Candle, error) {
-	id, err := c.instID(symbol)
+	bar, id, err := exchange.CandleParams(&c.Base, bars, tf, symbol, deriveID)
 	if err != nil {
 		return nil, err
-	}
-	bar, ok := bars[tf]
-	if !ok {
-		return nil, fmt.Errorf("okx timeframe %q: %w", tf, exchange.ErrUnsupported)
 	}
 	if limit <= 0 {
 		limit = defaultCandles
@@ -266,26 +207,11 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		q.Set("before", strconv.FormatInt(max(ms-1, 0), 10))
 		q.Set("after", strconv.FormatInt(ms+int64(limit)*dur.Milliseconds(), 10))
 	}
-	body, err := c.get(ctx, ep, path, q, weight)
+	cs, err := exchange.Fetch(ctx, &c.Base, ep, path, q, weight, parseCandles)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := parseCandles(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	cs = candlesSince(cs, since)
-	if len(cs) > limit {
-		if since.IsZero() {
-			cs = cs[len(cs)-limit:] // the most recent
-		} else {
-			cs = cs[:limit]
-		}
-	}
-	for i := range cs {
-		cs[i].Symbol, cs[i].Timeframe = symbol, tf
-	}
-	return cs, nil
+	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
 }
 
 // Trades returns recent trades (/market/trades), or with since the trades
@@ -294,7 +220,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 // the last trade before since (type=2, after=since), then the ids after it
 // (type=1, before=id, after=id+limit+1).
 func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time.Time, limit int) ([]market.Trade, error) {
-	id, err := c.instID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return nil, err
 	}
@@ -307,10 +233,7 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	if err != nil {
 		return nil, err
 	}
-	for i := range ts {
-		ts[i].Symbol = symbol
-	}
-	return ts, nil
+	return exchange.FinishTrades(ts, symbol, "", since, limit), nil
 }
 
 func (c *Connector) recentTrades(ctx context.Context, id string, limit int) ([]market.Trade, error) {
@@ -319,15 +242,7 @@ func (c *Connector) recentTrades(ctx context.Context, id string, limit int) ([]m
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(min(limit, maxTrades)))
 	}
-	body, err := c.get(ctx, ep, "/api/v5/market/trades", q, weightTrades)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	return ts, nil
+	return exchange.Fetch(ctx, &c.Base, ep, "/api/v5/market/trades", q, weightTrades, parseTrades)
 }
 
 func (c *Connector) historyTrades(ctx context.Context, id string, since time.Time, limit int) ([]market.Trade, error) {
@@ -336,13 +251,13 @@ func (c *Connector) historyTrades(ctx context.Context, id string, since time.Tim
 		limit = maxHistoryTrades
 	}
 	q := url.Values{"instId": {id}, "type": {"2"}, "after": {strconv.FormatInt(since.UnixMilli(), 10)}, "limit": {"1"}}
-	body, err := c.get(ctx, ep, "/api/v5/market/history-trades", q, weightHistoryTrades)
+	body, err := c.Get(ctx, ep, "/api/v5/market/history-trades", q, weightHistoryTrades)
 	if err != nil {
 		return nil, err
 	}
 	before, err := parseTrades(body)
 	if err != nil {
-		return nil, decodeError(ep, body, err)
+		return nil, c.DecodeError(ep, body, err)
 	}
 	if len(before) == 0 {
 		return nil, nil // nothing older than since: before OKX's 3-month window or the listing
@@ -350,23 +265,11 @@ func (c *Connector) historyTrades(ctx context.Context, id string, since time.Tim
 	last := before[len(before)-1].ID
 	anchor, err := strconv.ParseInt(last, 10, 64)
 	if err != nil {
-		return nil, decodeError(ep, body, fmt.Errorf("trade id %q not numeric: %w", last, wire.ErrShape))
+		return nil, c.DecodeError(ep, body, fmt.Errorf("trade id %q not numeric: %w", last, wire.ErrShape))
 	}
 	q = url.Values{
 		"instId": {id}, "type": {"1"}, "limit": {strconv.Itoa(limit)},
 		"before": {strconv.FormatInt(anchor, 10)}, "after": {strconv.FormatInt(anchor+int64(limit)+1, 10)},
 	}
-	body, err = c.get(ctx, ep, "/api/v5/market/history-trades", q, weightHistoryTrades)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return nil, decodeError(ep, body, err)
-	}
-	i := 0
-	for i < len(ts) && ts[i].Time.Before(since) {
-		i++
-	}
-	return ts[i:], nil
+	return exchange.Fetch(ctx, &c.Base, ep, "/api/v5/market/history-trades", q, weightHistoryTrades, parseTrades)
 }

@@ -201,24 +201,14 @@ func TestHistoricalTrades(t *testing.T) {
 }
 
 func TestCheckBody(t *testing.T) {
-	for _, tc := range []struct {
-		body string
-		want error
-	}{
-		{`{"code":"0","msg":"","data":[]}`, nil},
-		{`{"code":"50011","msg":"Too Many Requests","data":[]}`, exchange.ErrBodyRateLimited},
-		{`{"code":"51001","msg":"Instrument ID does not exist","data":[]}`, exchange.ErrBodyError},
-		{`[1,2]`, nil},
-		{`not json`, nil},
-	} {
-		err := CheckBody([]byte(tc.body))
-		if tc.want == nil {
-			require.NoError(t, err, tc.body)
-			continue
-		}
-		require.ErrorIs(t, err, tc.want, tc.body)
-	}
-	require.NotErrorIs(t, CheckBody([]byte(`{"code":"51001","msg":"x"}`)), exchange.ErrBodyRateLimited)
+	exchangetest.CheckBodyCases(t, CheckBody, map[string]error{
+		`{"code":"0","msg":"","data":[]}`:                                 nil,
+		`{"code":"50011","msg":"Too Many Requests","data":[]}`:            exchange.ErrBodyRateLimited,
+		`{"code":"51001","msg":"Instrument ID does not exist","data":[]}`: exchange.ErrBodyError,
+		`[1,2]`:                      nil,
+		`not json`:                   nil,
+		`{"code":"51001","msg":"x"}`: exchange.ErrBodyError,
+	})
 }
 
 func TestSpec(t *testing.T) {

@@ -3,11 +3,9 @@ package okx
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 )
@@ -30,29 +28,12 @@ func decodeEnvelope[T any](body []byte) ([]T, error) {
 	return env.Data, nil
 }
 
-// renames are OKX's currency codes that CCXT unifies differently.
-var renames = map[string]string{"AE": "AET"}
-
-func currency(code string) string {
-	if u, ok := renames[strings.ToUpper(code)]; ok {
-		return u
-	}
-	return market.CommonCurrency(code)
-}
-
-// exchangeCurrency undoes renames for deriving ids from unified symbols.
-func exchangeCurrency(code string) string {
-	for k, v := range renames {
-		if v == code {
-			return k
-		}
-	}
-	return code
-}
+// currencies are OKX's currency codes that CCXT unifies differently.
+var currencies = wire.Currencies{"AE": "AET"}
 
 // deriveID builds OKX's spot instId, BASE-QUOTE.
 func deriveID(s market.Symbol) string {
-	return exchangeCurrency(s.Base()) + "-" + exchangeCurrency(s.Quote())
+	return currencies.Native(s.Base()) + "-" + currencies.Native(s.Quote())
 }
 
 // deriveSymbol maps a spot instId to the unified symbol.
@@ -61,7 +42,7 @@ func deriveSymbol(id string) (market.Symbol, bool) {
 	if !ok || base == "" || quote == "" || strings.Contains(quote, "-") {
 		return "", false
 	}
-	return market.NewSymbol(currency(base), currency(quote)), true
+	return market.NewSymbol(currencies.Unified(base), currencies.Unified(quote)), true
 }
 
 type instrument struct {
@@ -87,19 +68,11 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 		if baseID == "" || quoteID == "" { // pre-open markets may lack them
 			baseID, quoteID, _ = strings.Cut(string(r.InstID), "-")
 		}
-		if r.InstID == "" || baseID == "" || quoteID == "" {
-			return nil, fmt.Errorf("instrument %d: instId/baseCcy/quoteCcy: %w", i, wire.ErrMissing)
-		}
-		base, quote := currency(baseID), currency(quoteID)
-		sym, err := market.ParseSymbol(base + "/" + quote)
+		m, err := wire.SpotMarket(ID, string(r.InstID), baseID, quoteID, currencies, r.State == "live")
 		if err != nil {
 			return nil, fmt.Errorf("instrument %d: %w", i, err)
 		}
-		out = append(out, market.Market{
-			Exchange: ID, ID: string(r.InstID), Symbol: sym,
-			Base: base, Quote: quote, BaseID: baseID, QuoteID: quoteID,
-			Active: r.State == "live", Type: "spot",
-		})
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -128,31 +101,17 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 	var code wire.Text
 	var msg string
 	var out []market.Ticker
-	seen := wire.Seen{}
+	rows := wire.TickerRows(&out, func(r *tickerRow) string { return string(r.InstID) }, symbolOf, (*tickerRow).ticker)
+	spot := func(i int, r *tickerRow) error {
+		if r.InstType != "" && r.InstType != "SPOT" {
+			return nil
+		}
+		return rows(i, r)
+	}
 	err := wire.Walk(body, map[string]wire.Handler{
 		"code": wire.Into(&code),
 		"msg":  wire.Into(&msg),
-		"data": func(d *json.Decoder) error {
-			return wire.Each(d, func(i int, r *tickerRow) error {
-				if r.InstType != "" && r.InstType != "SPOT" {
-					return nil
-				}
-				sym, ok := symbolOf(string(r.InstID))
-				if !ok {
-					return nil
-				}
-				if err := seen.Add(string(r.InstID)); err != nil {
-					return err
-				}
-				t, err := parseTicker(*r)
-				if err != nil {
-					return fmt.Errorf("ticker %d (%s): %w", i, r.InstID, err)
-				}
-				t.Symbol = sym
-				out = append(out, t)
-				return nil
-			})
-		},
+		"data": func(d *json.Decoder) error { return wire.Each(d, spot) },
 	})
 	if err != nil {
 		return nil, err
@@ -163,33 +122,18 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 	return out, nil
 }
 
-func parseTicker(r tickerRow) (market.Ticker, error) {
-	t := market.Ticker{Exchange: ID, ExchangeSymbol: string(r.InstID)}
-	var err error
+func (r *tickerRow) ticker(sym market.Symbol) (market.Ticker, error) {
+	var f wire.Fields
+	t := market.Ticker{Exchange: ID, Symbol: sym, ExchangeSymbol: string(r.InstID)}
 	if r.TS != "" {
-		if t.Time, err = wire.Millis("ts", r.TS); err != nil {
-			return t, err
-		}
+		t.Time = f.Millis("ts", r.TS)
 	}
-	fields := []struct {
-		name string
-		src  wire.Text
-		dst  *market.Decimal
-	}{
-		{"last", r.Last, &t.Last}, {"askPx", r.AskPx, &t.Ask}, {"askSz", r.AskSz, &t.AskVolume},
-		{"bidPx", r.BidPx, &t.Bid}, {"bidSz", r.BidSz, &t.BidVolume}, {"open24h", r.Open24h, &t.Open},
-		{"high24h", r.High24h, &t.High}, {"low24h", r.Low24h, &t.Low},
-		{"vol24h", r.Vol, &t.BaseVolume}, {"volCcy24h", r.VolCcy, &t.QuoteVolume},
-	}
-	for _, f := range fields {
-		if *f.dst, err = wire.OptDecimal(f.name, f.src); err != nil {
-			return t, err
-		}
-	}
-	t.Last, t.Bid, t.Ask = wire.NonZero(t.Last), wire.NonZero(t.Bid), wire.NonZero(t.Ask)
-	t.Open, t.High, t.Low = wire.NonZero(t.Open), wire.NonZero(t.High), wire.NonZero(t.Low)
-	t.Close = t.Last
-	return t, nil
+	t.Last, t.Ask, t.AskVolume = f.Dec("last", r.Last), f.Dec("askPx", r.AskPx), f.Dec("askSz", r.AskSz)
+	t.Bid, t.BidVolume, t.Open = f.Dec("bidPx", r.BidPx), f.Dec("bidSz", r.BidSz), f.Dec("open24h", r.Open24h)
+	t.High, t.Low = f.Dec("high24h", r.High24h), f.Dec("low24h", r.Low24h)
+	t.BaseVolume, t.QuoteVolume = f.Dec("vol24h", r.Vol), f.Dec("volCcy24h", r.VolCcy)
+	wire.SafeTicker(&t)
+	return t, f.Err
 }
 
 type bookRow struct {
@@ -200,7 +144,7 @@ type bookRow struct {
 
 // parseOrderBook reads /market/books; levels are [price, size, "0", orders].
 func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
-	var b market.OrderBook
+	b := market.OrderBook{Exchange: ID}
 	rows, err := decodeEnvelope[bookRow](body)
 	if err != nil {
 		return b, err
@@ -212,47 +156,23 @@ func parseOrderBook(body []byte, depth int) (market.OrderBook, error) {
 	if b.Time, err = wire.Millis("ts", r.TS); err != nil {
 		return b, err
 	}
-	if b.Bids, err = wire.Levels("bids", "size", r.Bids, depth); err != nil {
-		return b, err
-	}
-	if b.Asks, err = wire.Levels("asks", "size", r.Asks, depth); err != nil {
-		return b, err
-	}
-	return b, nil
+	return b, wire.Sides(&b, "size", r.Bids, r.Asks, depth)
 }
 
-// parseCandles reads /market/candles and /market/history-candles rows
-// [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm], newest first, and
-// returns them oldest first. vol is in base currency for spot, as CCXT takes
-// it. Unconfirmed (current) candles are kept: Candle.ClosedAt tells them apart.
+// candles are /market/candles and /market/history-candles rows [ts, o,
+// h, l, c, vol, volCcy, volCcyQuote, confirm], newest first. vol is in
+// base currency for spot, as CCXT takes it.
+var candles = wire.CandleLayout{Unit: time.Millisecond, Open: 1, High: 2, Low: 3, Close: 4, Volume: 5, NewestFirst: true}
+
+// parseCandles reads /market/candles and /market/history-candles, oldest
+// first. Unconfirmed (current) candles are kept: Candle.ClosedAt tells
+// them apart.
 func parseCandles(body []byte) ([]market.Candle, error) {
 	rows, err := decodeEnvelope[[]wire.Text](body)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]market.Candle, 0, len(rows))
-	for i, r := range rows {
-		if len(r) < 6 {
-			return nil, fmt.Errorf("candle %d: want at least 6 values, got %d: %w", i, len(r), wire.ErrShape)
-		}
-		c := market.Candle{Exchange: ID}
-		if c.Time, err = wire.Millis(fmt.Sprintf("candle %d ts", i), r[0]); err != nil {
-			return nil, err
-		}
-		for j, dst := range []*market.Decimal{&c.Open, &c.High, &c.Low, &c.Close, &c.Volume} {
-			if *dst, err = wire.ReqDecimal(fmt.Sprintf("candle %d [%d]", i, j+1), r[j+1]); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, c)
-	}
-	slices.Reverse(out)
-	sortCandles(out)
-	return out, nil
-}
-
-func sortCandles(cs []market.Candle) {
-	slices.SortStableFunc(cs, func(a, b market.Candle) int { return a.Time.Compare(b.Time) })
+	return candles.Parse(ID, rows)
 }
 
 type tradeRow struct {
@@ -271,48 +191,20 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]market.Trade, 0, len(rows))
-	for i, r := range rows {
-		t := market.Trade{Exchange: ID, ExchangeSymbol: string(r.InstID), ID: string(r.TradeID)}
-		if t.ID == "" {
-			return nil, fmt.Errorf("trade %d: tradeId: %w", i, wire.ErrMissing)
-		}
-		if t.Time, err = wire.Millis(fmt.Sprintf("trade %d ts", i), r.TS); err != nil {
-			return nil, err
-		}
-		if t.Price, err = wire.ReqDecimal("px", r.Px); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		if t.Amount, err = wire.ReqDecimal("sz", r.Sz); err != nil {
-			return nil, fmt.Errorf("trade %d: %w", i, err)
-		}
-		switch r.Side {
-		case "buy":
-			t.Side = market.SideBuy
-		case "sell":
-			t.Side = market.SideSell
-		default:
-			return nil, fmt.Errorf("trade %d: side %q: %w", i, r.Side, wire.ErrShape)
-		}
-		out = append(out, t)
+	ts, err := wire.Rows("trade", rows, tradeRow.trade)
+	if err != nil {
+		return nil, err
 	}
-	slices.Reverse(out) // newest first on the wire; keep ties in trade order
-	slices.SortStableFunc(out, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
-	return out, nil
+	wire.SortTrades(ts, true) // ties keep trade order
+	return ts, nil
 }
 
-// since filters candles at or after t (zero: all).
-func candlesSince(cs []market.Candle, t time.Time) []market.Candle {
-	if t.IsZero() {
-		return cs
+func (r tradeRow) trade() (market.Trade, error) {
+	var f wire.Fields
+	t := market.Trade{
+		Exchange: ID, ExchangeSymbol: string(r.InstID), ID: f.ID("tradeId", r.TradeID),
+		Time: f.Time("ts", r.TS, time.Millisecond), Price: f.Req("px", r.Px), Amount: f.Req("sz", r.Sz),
+		Side: f.Side("side", r.Side, "buy", "sell"),
 	}
-	i := 0
-	for i < len(cs) && cs[i].Time.Before(t) {
-		i++
-	}
-	return cs[i:]
-}
-
-func decodeError(endpoint string, body []byte, err error) error {
-	return &exchange.DecodeError{Exchange: ID, Endpoint: endpoint, Payload: body, Err: err}
+	return t, f.Err
 }

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
 )
+
+var _ exchange.TradePager = (*Connector)(nil)
 
 // TradesAfter implements exchange.TradePager with /market/history-trades
 // by trade id: ids are consecutive per instrument, so the window between
@@ -18,13 +21,13 @@ import (
 // months): the newest trade tells which, and when trades exist past the
 // cursor the latest ones are returned as Lost.
 func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after exchange.TradeCursor, limit int) (exchange.TradePage, error) {
-	id, err := c.instID(symbol)
+	id, err := c.MarketID(symbol, deriveID)
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
 	if after.IsZero() {
 		ts, err := c.recentTrades(ctx, id, exchange.PageSize(limit, maxTrades))
-		return exchange.TradePage{Trades: withSymbol(ts, symbol)}, err
+		return exchange.TradePage{Trades: exchange.FinishTrades(ts, symbol, "", time.Time{}, 0)}, err
 	}
 	limit = exchange.PageSize(limit, maxHistoryTrades)
 	cursor, err := strconv.ParseInt(after.ID, 10, 64)
@@ -36,17 +39,13 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 		"instId": {id}, "type": {"1"}, "limit": {strconv.Itoa(limit)},
 		"before": {after.ID}, "after": {strconv.FormatInt(cursor+int64(limit)+1, 10)},
 	}
-	body, err := c.get(ctx, ep, "/api/v5/market/history-trades", q, weightHistoryTrades)
+	ts, err := exchange.Fetch(ctx, &c.Base, ep, "/api/v5/market/history-trades", q, weightHistoryTrades, parseTrades)
 	if err != nil {
 		return exchange.TradePage{}, err
 	}
-	ts, err := parseTrades(body)
-	if err != nil {
-		return exchange.TradePage{}, decodeError(ep, body, err)
-	}
 	if len(ts) > 0 {
 		exchange.SortTrades(ts)
-		return exchange.TradePage{Trades: withSymbol(ts, symbol), More: len(ts) >= limit}, nil
+		return exchange.TradePage{Trades: exchange.FinishTrades(ts, symbol, "", time.Time{}, 0), More: len(ts) >= limit}, nil
 	}
 	latest, err := c.recentTrades(ctx, id, maxTrades)
 	if err != nil {
@@ -59,12 +58,5 @@ func (c *Connector) TradesAfter(ctx context.Context, symbol market.Symbol, after
 		}
 	}
 	exchange.SortTrades(newer)
-	return exchange.TradePage{Trades: withSymbol(newer, symbol), Lost: len(newer) > 0}, nil
-}
-
-func withSymbol(ts []market.Trade, s market.Symbol) []market.Trade {
-	for i := range ts {
-		ts[i].Symbol = s
-	}
-	return ts
+	return exchange.TradePage{Trades: exchange.FinishTrades(newer, symbol, "", time.Time{}, 0), Lost: len(newer) > 0}, nil
 }

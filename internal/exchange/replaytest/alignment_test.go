@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/replay"
 )
@@ -40,7 +41,7 @@ func TestAlignment(t *testing.T) {
 			checkTrades(t, c, now, now.Add(-30*time.Minute))
 		}},
 	}
-	for _, id := range replay.Exchanges {
+	for _, id := range registry.IDs() {
 		t.Run(id, func(t *testing.T) {
 			// The exchanges' real rate limits pace some (Kraken, HTX) to a
 			// request a second or so; they run side by side.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/exchange/wire"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/replay"
@@ -46,7 +47,7 @@ const bigBodyBytes = 31_800_000
 // it was 45 to 72 times.
 func TestAllTickersDecodeInBoundedMemory(t *testing.T) {
 	s := newServer(t, replay.Options{})
-	for _, id := range replay.Exchanges {
+	for _, id := range registry.IDs() {
 		at, ok := allTickers[id]
 		if !ok {
 			continue // no all-tickers endpoint
@@ -59,7 +60,9 @@ func TestAllTickersDecodeInBoundedMemory(t *testing.T) {
 			body := pad(t, normal, at.rows, at.id, bigBodyBytes)
 			require.InDelta(t, bigBodyBytes, len(body), 64)
 
-			c := connectors[id].new(bigTickers{r: hc.http, path: strings.Split(at.path, "?")[0], body: body})
+			reg, ok := registry.Lookup(id)
+			require.True(t, ok)
+			c := reg.New(bigTickers{r: hc.http, path: strings.Split(at.path, "?")[0], body: body})
 			_, err = c.Markets(ctx) // the market index, loaded before measuring
 			require.NoError(t, err)
 			syms := []market.Symbol{btcUSDT, ethUSDT}

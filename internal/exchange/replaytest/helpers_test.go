@@ -21,14 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/exchange"
-	"github.com/mdingest/mdingest/internal/exchange/binance"
-	"github.com/mdingest/mdingest/internal/exchange/bitstamp"
-	"github.com/mdingest/mdingest/internal/exchange/bybit"
-	"github.com/mdingest/mdingest/internal/exchange/coinbaseexchange"
-	"github.com/mdingest/mdingest/internal/exchange/htx"
-	"github.com/mdingest/mdingest/internal/exchange/kraken"
-	"github.com/mdingest/mdingest/internal/exchange/kucoin"
-	"github.com/mdingest/mdingest/internal/exchange/okx"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
@@ -39,22 +32,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fixtures is the repository's testdata/replay, as cmd/exchange-replay
 // serves it by default.
 const fixtures = "../../../testdata/replay"
-
-// connectors mirrors the composition root's map (internal/daemon), which
-// tests cannot import without pulling in the whole daemon.
-var connectors = map[string]struct {
-	spec func() exchange.Spec
-	new  func(exchange.Requester) exchange.Connector
-}{
-	"binance":          {binance.Spec, func(r exchange.Requester) exchange.Connector { return binance.New(r) }},
-	"kraken":           {kraken.Spec, func(r exchange.Requester) exchange.Connector { return kraken.New(r) }},
-	"kucoin":           {kucoin.Spec, func(r exchange.Requester) exchange.Connector { return kucoin.New(r) }},
-	"htx":              {htx.Spec, func(r exchange.Requester) exchange.Connector { return htx.New(r) }},
-	"okx":              {okx.Spec, func(r exchange.Requester) exchange.Connector { return okx.New(r) }},
-	"bybit":            {bybit.Spec, func(r exchange.Requester) exchange.Connector { return bybit.New(r) }},
-	"coinbaseexchange": {coinbaseexchange.Spec, func(r exchange.Requester) exchange.Connector { return coinbaseexchange.New(r) }},
-	"bitstamp":         {bitstamp.Spec, func(r exchange.Requester) exchange.Connector { return bitstamp.New(r) }},
-}
 
 // served is one request the replay answered, in arrival order.
 type served struct {
@@ -208,9 +185,9 @@ type client struct {
 // retry, breaker and clock settings.
 func newClient(tb testing.TB, s *server, id string, o clientOpts) *client {
 	tb.Helper()
-	c, ok := connectors[id]
+	c, ok := registry.Lookup(id)
 	require.True(tb, ok, "no connector %q", id)
-	spec := c.spec()
+	spec := c.Spec()
 	rl := spec.RateLimit
 	if o.budget.Limit > 0 {
 		rl.Limit = o.budget.Limit
@@ -254,7 +231,7 @@ func newClient(tb testing.TB, s *server, id string, o clientOpts) *client {
 	hc, err := httpclient.New(ho)
 	require.NoError(tb, err)
 	tb.Cleanup(hc.Close)
-	return &client{Connector: c.new(hc), http: hc, limiter: lim, attempts: log}
+	return &client{Connector: c.New(hc), http: hc, limiter: lim, attempts: log}
 }
 
 func testCtx(tb testing.TB) context.Context {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ratelimit"
@@ -34,7 +35,7 @@ func roomy(id string) clientOpts {
 // attempt's data comes back, on every exchange.
 func TestRetryServerErrors(t *testing.T) {
 	s := newServer(t, replay.Options{})
-	for _, id := range replay.Exchanges {
+	for _, id := range registry.IDs() {
 		t.Run(id, func(t *testing.T) {
 			s.h.ClearFaults()
 			require.NoError(t, s.h.AddFaults(
@@ -339,7 +340,7 @@ func TestDecodeErrors(t *testing.T) {
 			return err
 		}},
 	}
-	for _, id := range replay.Exchanges {
+	for _, id := range registry.IDs() {
 		for _, effect := range []string{"truncate", "malformed"} {
 			for _, k := range calls {
 				t.Run(id+"/"+effect+"/"+k.name, func(t *testing.T) {

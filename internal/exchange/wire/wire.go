@@ -1,6 +1,8 @@
-// Package wire holds the JSON decoding every connector shares: a value kept
-// as the exchange's text (numbers never pass through float64) and the
-// decimal and time field helpers built on it.
+// Package wire holds the parsing every connector shares: a value kept as
+// the exchange's text (numbers never pass through float64), the decimal
+// and time field helpers built on it, streaming decode for large answers,
+// and the row helpers (markets, tickers, books, candles, trades) that turn
+// an exchange's decoded rows into market types.
 package wire
 
 import (
@@ -92,15 +94,6 @@ func NonZero(d market.Decimal) market.Decimal {
 	return d
 }
 
-// Millis parses a Unix time in milliseconds that must be present.
-func Millis(field string, s Text) (time.Time, error) {
-	n, err := strconv.ParseInt(string(s), 10, 64)
-	if err != nil || n <= 0 {
-		return time.Time{}, fmt.Errorf("%s: invalid milliseconds %q: %w", field, s, ErrShape)
-	}
-	return time.UnixMilli(n).UTC(), nil
-}
-
 // Fields keeps the first error of a row, so that a parser reads every field
 // of a row and checks once. Once Err is set the helpers do nothing.
 type Fields struct{ Err error }
@@ -145,18 +138,6 @@ func (f *Fields) Int(name string, s Text) int64 {
 		f.Err = fmt.Errorf("%s: bad integer %q: %w", name, s, ErrShape)
 	}
 	return v
-}
-
-// Keep trims rows (oldest first) to limit (<= 0: all): the newest when
-// reading the latest (tail), the first ones when paging forward from a since.
-func Keep[T any](rows []T, limit int, tail bool) []T {
-	if limit <= 0 || len(rows) <= limit {
-		return rows
-	}
-	if tail {
-		return rows[len(rows)-limit:]
-	}
-	return rows[:limit]
 }
 
 // Levels parses order-book rows [price, amount, ...] of one side, the first

@@ -1,15 +1,11 @@
 package wire
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -83,44 +79,6 @@ func TestNonZero(t *testing.T) {
 	d := market.MustDecimal
 	require.False(t, NonZero(d("0.00")).Valid(), "a zero price is none")
 	require.Equal(t, "1.0", NonZero(d("1.0")).String())
-}
-
-func TestKeep(t *testing.T) {
-	rows := []int{1, 2, 3, 4}
-	require.Equal(t, rows, Keep(rows, 0, true))
-	require.Equal(t, rows, Keep(rows, 9, false))
-	require.Equal(t, []int{3, 4}, Keep(rows, 2, true))
-	require.Equal(t, []int{1, 2}, Keep(rows, 2, false))
-}
-
-type requesterFunc func(context.Context, exchange.Request) ([]byte, error)
-
-func (f requesterFunc) Get(ctx context.Context, r exchange.Request) ([]byte, error) { return f(ctx, r) }
-
-func TestClient(t *testing.T) {
-	var got exchange.Request
-	ok := requesterFunc(func(_ context.Context, r exchange.Request) ([]byte, error) {
-		got = r
-		return []byte(`{"error":1}`), nil
-	})
-	body, err := Client{R: ok, Exchange: "x"}.Get(context.Background(), "ticker", "/t", url.Values{"b": {"2"}, "a": {"1"}}, 3)
-	require.NoError(t, err)
-	require.Equal(t, `{"error":1}`, string(body))
-	require.Equal(t, exchange.Request{Endpoint: "ticker", Path: "/t?a=1&b=2", Weight: 3}, got)
-
-	_, err = Client{R: ok, Exchange: "x"}.Get(context.Background(), "ticker", "/t", nil, 1)
-	require.NoError(t, err)
-	require.Equal(t, "/t", got.Path, "no query, no question mark")
-
-	errBody := errors.New("body says error")
-	_, err = Client{R: ok, Exchange: "x", Check: func([]byte) error { return errBody }}.Get(context.Background(), "ticker", "/t", nil, 1)
-	require.ErrorIs(t, err, errBody)
-
-	errNet := errors.New("down")
-	down := requesterFunc(func(context.Context, exchange.Request) ([]byte, error) { return nil, errNet })
-	_, err = Client{R: down, Exchange: "x"}.Get(context.Background(), "ticker", "/t", nil, 1)
-	require.ErrorIs(t, err, errNet)
-	require.EqualError(t, err, "requesting x ticker: down")
 }
 
 func TestLevels(t *testing.T) {
