@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -26,4 +26,4 @@ func completeValues(cmd *cobra.Command, name string, values ...string) {
 }
 
 // completeExchange offers the exchange ids for --exchange.
-func completeExchange(cmd *cobra.Command) { completeValues(cmd, "exchange", config.Exchanges...) }
+func completeExchange(cmd *cobra.Command) { completeValues(cmd, "exchange", registry.IDs()...) }

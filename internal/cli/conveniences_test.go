@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/buildinfo"
-	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/pgtest"
 )
 
@@ -82,7 +82,7 @@ func TestShellCompletion(t *testing.T) {
 		}
 		return got
 	}
-	require.ElementsMatch(t, config.Exchanges, candidates("backfill", "--exchange", ""))
+	require.ElementsMatch(t, registry.IDs(), candidates("backfill", "--exchange", ""))
 	require.ElementsMatch(t, []string{"markets", "ticker", "orderbook", "ohlcv", "trades"}, candidates("fetch", "--kind", ""))
 	require.ElementsMatch(t, []string{"1m", "5m", "15m", "1h", "4h", "1d"}, candidates("backfill", "--timeframe", ""))
 	require.ElementsMatch(t, []string{"table", "csv", "json"}, candidates("quality", "-o", ""))
