@@ -45,6 +45,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/store"
@@ -113,9 +114,9 @@ type quarantiner interface {
 
 // Options configure a Writer. Zero values take the defaults.
 type Options struct {
-	BatchSize     int           // rows per table that trigger a flush; default 5000
-	FlushInterval time.Duration // pending rows wait at most about this long; default 1s
-	QueueSize     int           // batches the queue holds before Put blocks; default 64
+	BatchSize     int           // rows per table that trigger a flush; default config.DefaultBatchSize
+	FlushInterval time.Duration // pending rows wait at most about this long; default config.DefaultFlushInterval
+	QueueSize     int           // batches the queue holds before Put blocks; default config.DefaultQueueSize
 	RetryInitial  time.Duration // first wait after a retryable failure; default 200ms
 	RetryMax      time.Duration // longest wait between retries; default 30s
 	Spool         Spool         // nil: rows wait in memory while the database is away
@@ -186,9 +187,9 @@ func New(st Store, opts Options) (*Writer, error) {
 			*v = d
 		}
 	}
-	def(&opts.BatchSize, 5000)
-	def(&opts.QueueSize, 64)
-	defDur(&opts.FlushInterval, time.Second)
+	def(&opts.BatchSize, config.DefaultBatchSize)
+	def(&opts.QueueSize, config.DefaultQueueSize)
+	defDur(&opts.FlushInterval, config.DefaultFlushInterval)
 	defDur(&opts.RetryInitial, 200*time.Millisecond)
 	defDur(&opts.RetryMax, 30*time.Second)
 	if opts.SoftLimit == 0 {
