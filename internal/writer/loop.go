@@ -50,8 +50,8 @@ func (w *Writer) Run(ctx context.Context) error {
 			continue
 		case it := <-in:
 			it.add()
-			b := w.buffers[it.table]
-			w.m.pending.WithLabelValues(string(b.name())).Set(float64(b.len()))
+			b := it.b
+			w.m.pending.WithLabelValues(b.name()).Set(float64(b.len()))
 			if b.len() >= w.opts.BatchSize {
 				w.afterFlush(w.flush(ctx, b), retry)
 			}
@@ -139,7 +139,7 @@ func (w *Writer) afterFlush(err error, retry *time.Timer) {
 func (w *Writer) settle() {
 	w.held, w.waiting = false, false
 	for b := range w.stuck {
-		if w.sp != nil && lowTier(b.name(), b.priority()) {
+		if w.sp != nil && lowTier(b.table, b.prio) {
 			w.waiting = true
 		} else {
 			w.held = true
@@ -175,7 +175,7 @@ func cmpOr(a, b error) error {
 // database, switching to the spool on a retryable failure. An error means
 // rows stay in memory. A permanent failure quarantines the rows and
 // returns nil so the other tables go on.
-func (w *Writer) flush(ctx context.Context, b buffer) (err error) {
+func (w *Writer) flush(ctx context.Context, b *buffer) (err error) {
 	defer func() {
 		if err != nil {
 			w.stuck[b] = true
@@ -189,9 +189,9 @@ func (w *Writer) flush(ctx context.Context, b buffer) (err error) {
 	if w.spooling {
 		return w.spill(b)
 	}
-	table := string(b.name())
+	table := b.name()
 	begin := time.Now()
-	res, starts, err := b.flush(ctx)
+	res, starts, err := b.flush(ctx, w.st)
 	w.m.flushDuration.WithLabelValues(table).Observe(time.Since(begin).Seconds())
 	switch {
 	case err == nil:
@@ -213,8 +213,7 @@ func (w *Writer) flush(ctx context.Context, b buffer) (err error) {
 		return w.spill(b)
 	default:
 		w.m.flushErrors.WithLabelValues(table, "permanent").Inc()
-		n := b.len()
-		w.refused(b.name(), n, b.take(), err)
+		w.refused(b.take(), err)
 	}
 	w.m.pending.WithLabelValues(table).Set(float64(b.len()))
 	return nil
