@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mdingest/mdingest/internal/market"
 )
 
@@ -32,11 +34,7 @@ var (
 	Candles        = &Table[market.Candle]{t: candles, write: (*Store).Candles}
 	Trades         = &Table[market.Trade]{t: trades, write: (*Store).Trades}
 	QualityReports = &Table[QualityReport]{t: qualityReports, write: (*Store).QualityReports,
-		assign: func(rows []QualityReport, _ time.Time) {
-			for i := range rows {
-				ensureID(&rows[i].ID)
-			}
-		}}
+		assign: withIDs(func(r *QualityReport) *uuid.UUID { return &r.ID })}
 	RejectedRows = &Table[RejectedRow]{t: rejectedRows, write: (*Store).RejectedRows,
 		assign: func(rows []RejectedRow, now time.Time) {
 			for i := range rows {
@@ -47,18 +45,19 @@ var (
 			}
 		}}
 	JobRuns = &Table[JobRun]{t: jobRuns, write: (*Store).JobRuns,
-		assign: func(rows []JobRun, _ time.Time) {
-			for i := range rows {
-				ensureID(&rows[i].ID)
-			}
-		}}
+		assign: withIDs(func(r *JobRun) *uuid.UUID { return &r.ID })}
 	RequestMetrics = &Table[RequestMetric]{t: requestMetrics, write: (*Store).RequestMetrics,
-		assign: func(rows []RequestMetric, _ time.Time) {
-			for i := range rows {
-				ensureID(&rows[i].ID)
-			}
-		}}
+		assign: withIDs(func(r *RequestMetric) *uuid.UUID { return &r.ID })}
 )
+
+// withIDs is an assign that gives each row an ID (id points at it).
+func withIDs[T any](id func(*T) *uuid.UUID) func([]T, time.Time) {
+	return func(rows []T, _ time.Time) {
+		for i := range rows {
+			ensureID(id(&rows[i]))
+		}
+	}
+}
 
 // Tables lists every table, market data first.
 var Tables = []Descriptor{Symbols, Tickers, OrderBooks, Candles, Trades, QualityReports, RejectedRows, JobRuns, RequestMetrics}

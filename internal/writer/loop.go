@@ -212,7 +212,8 @@ func (w *Writer) flush(ctx context.Context, b *buffer) (err error) {
 		return w.spill(b)
 	default:
 		w.m.flushErrors.WithLabelValues(table, "permanent").Inc()
-		w.refused(b.take(), err)
+		rows := b.take()
+		w.refused(table, rows.Any(), rows.Len(), err)
 	}
 	w.m.pending.WithLabelValues(table).Set(float64(b.len()))
 	return nil

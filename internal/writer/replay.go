@@ -3,7 +3,6 @@ package writer
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -37,7 +36,7 @@ func (w *Writer) replayOne(ctx context.Context) (more bool, err error) {
 		return false, fmt.Errorf("replaying %s: %w", table, err)
 	default:
 		w.m.flushErrors.WithLabelValues(table, "permanent").Inc()
-		w.refusedAny(table, rows, err)
+		w.refused(table, rows, batch.Len(), err) // counted 0 when Wrap refused them
 	}
 	if err := w.sp.Ack(); err != nil {
 		return false, fmt.Errorf("acknowledging spooled batch: %w", err)
@@ -46,19 +45,9 @@ func (w *Writer) replayOne(ctx context.Context) (more bool, err error) {
 	return w.sp.Pending() > 0, nil
 }
 
-// refused keeps rows the database refused for good in the spool's
-// quarantine, or drops them loudly.
-func (w *Writer) refused(rows store.Rows, cause error) {
-	w.refusedAny(rows.Table().Name(), rows.Any(), cause)
-}
-
-// refusedAny is refused for rows read back from the spool, which may not
-// be of a table this binary knows.
-func (w *Writer) refusedAny(table string, rows any, cause error) {
-	n := 0
-	if v := reflect.ValueOf(rows); v.Kind() == reflect.Slice {
-		n = v.Len()
-	}
+// refused keeps n rows the database refused for good in the spool's
+// quarantine, or drops them loudly. rows is a []T of table.
+func (w *Writer) refused(table string, rows any, n int, cause error) {
 	if q, ok := w.sp.(quarantiner); ok {
 		err := q.Quarantine(table, rows, cause.Error())
 		if err == nil {
