@@ -9,11 +9,16 @@ import (
 	"github.com/mdingest/mdingest/internal/store"
 )
 
-// item is one Put's rows on their way to the loop.
+// item is one Put's rows on their way to the loop, which adds them to b.
 type item struct {
-	b   *buffer
-	add func() // appends to the table's buffer, in the loop's goroutine
+	b       *buffer
+	rows    store.Rows
+	started time.Time
+	prio    ratelimit.Priority
 }
+
+// add appends the rows to their buffer, in the loop's goroutine.
+func (it item) add() { it.b.add(it.started, it.rows, it.prio) }
 
 // Put queues a batch for its table (store.Candles.Rows(candles), ...);
 // started is when the request that fetched it began, for the end-to-end
@@ -26,8 +31,7 @@ func (w *Writer) Put(ctx context.Context, started time.Time, rows store.Rows) er
 	}
 	b := w.byTable[rows.Table()]
 	rows.AssignIDs(time.Now())
-	prio := ratelimit.PriorityFrom(ctx)
-	it := item{b: b, add: func() { b.add(started, rows, prio) }}
+	it := item{b: b, rows: rows, started: started, prio: ratelimit.PriorityFrom(ctx)}
 	table := b.name()
 	w.mu.Lock()
 	if w.closed {
