@@ -71,6 +71,9 @@ type Synchronous struct {
 
 // Put writes rows.
 func (s Synchronous) Put(ctx context.Context, _ time.Time, rows store.Rows) error {
+	if rows.Len() == 0 {
+		return nil
+	}
 	if _, err := s.Store.Write(ctx, rows); err != nil {
 		return fmt.Errorf("writing %s: %w", rows.Table().Name(), err)
 	}

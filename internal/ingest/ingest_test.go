@@ -455,3 +455,31 @@ func TestNotifiesQualityAndErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"data_type":"orderbook","error":"503","decode":false}`, string(b))
 }
+
+// writes records what Synchronous hands it; err fails every write.
+type writes struct {
+	got []store.Rows
+	err error
+}
+
+func (w *writes) Write(_ context.Context, rows store.Rows) (store.Result, error) {
+	w.got = append(w.got, rows)
+	return store.Result{Requested: rows.Len()}, w.err
+}
+
+// Synchronous writes each batch before Put returns, names the table when
+// that fails, and skips empty batches.
+func TestSynchronous(t *testing.T) {
+	w := &writes{}
+	s := ingest.Synchronous{Store: w}
+	ctx := context.Background()
+	rows := store.Tickers.Rows([]market.Ticker{{Exchange: "binance", Symbol: "BTC/USDT"}})
+	require.NoError(t, s.Put(ctx, time.Now(), rows))
+	require.NoError(t, s.Put(ctx, time.Now(), store.Candles.Rows(nil)))
+	require.Equal(t, []store.Rows{rows}, w.got)
+
+	w.err = errors.New("connection refused")
+	err := s.Put(ctx, time.Now(), rows)
+	require.ErrorIs(t, err, w.err)
+	require.ErrorContains(t, err, "writing tickers")
+}
