@@ -18,7 +18,6 @@ import (
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/store"
-	"github.com/mdingest/mdingest/internal/writer"
 )
 
 // testClock is the shared "now" of the replay and the pipeline, so that a
@@ -76,7 +75,7 @@ func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 // returns.
 func (r *candleRig) pipeline(t *testing.T) *ingest.Pipeline {
 	t.Helper()
-	direct := writer.Direct{Store: r.st}
+	direct := ingest.Synchronous{Store: r.st}
 	p, err := newPipeline(r.cfg, r.id, r.client, r.checker, pipelineParts{
 		sink: direct, rejects: direct, candles: r.st, now: r.clock.Now,
 	})

@@ -194,7 +194,7 @@ func (p *Pipeline) recordHoles(ctx context.Context, k seriesKey, holes []store.C
 func (p *Pipeline) candleBatch() batch[market.Candle] {
 	return batch[market.Candle]{
 		dataType: market.TypeOHLCV,
-		check:    p.opts.Checker.CheckCandles, put: p.opts.Sink.PutCandles,
+		check:    p.opts.Checker.CheckCandles, put: putTo(p.opts.Sink, store.Candles),
 		cache: cacheFn(p.opts.Cache, Cache.SetCandles),
 		row:   candleRow,
 	}

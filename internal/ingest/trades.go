@@ -612,7 +612,7 @@ func (c *TradeCapture) hand(ctx context.Context, st *symbolState, started time.T
 		check: func(rows []market.Trade, now time.Time, maxAge time.Duration) quality.Result[market.Trade] {
 			return c.o.Checker.CheckTradeStream(rows, gaps, now, maxAge)
 		},
-		put: c.p.opts.Sink.PutTrades,
+		put: putTo(c.p.opts.Sink, store.Trades),
 		row: func(t market.Trade) (string, any) { return string(t.Symbol), t },
 	})
 	if err != nil {
