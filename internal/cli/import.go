@@ -110,6 +110,13 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 		return err
 	}
 	defer st.Close()
+	// History is older than the compression policy's age: held back, the
+	// policy does not compress the chunks being filled under the import.
+	if moved, err := st.DeferCandleCompression(ctx); err != nil {
+		e.logger.Warn("import: cannot hold back the compression policy; chunks it compresses meanwhile load slower", "err", err)
+	} else if moved {
+		e.logger.Info("import: compression policy of market.candles held back one schedule interval")
+	}
 	sum, err := importer.Run(ctx, st, files, importer.Options{
 		Exchange: f.exchange, Symbol: sym, Timeframe: tf, Workers: f.workers, BatchSize: f.batch,
 		Checker: checker, Progress: backfill.NewNamedProgress(e.stderr, e.logger, "import"), Logger: e.logger,

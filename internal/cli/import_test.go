@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,13 @@ func TestImportManyFilesIdempotent(t *testing.T) {
 			code, out, stderr := runCLI(t, nil, args...)
 			require.Equal(t, ExitOK, code, stderr)
 			require.Contains(t, out, "4 files, 4331 lines: 4330 inserted, 0 updated, 0 duplicates, 0 conflicts, 1 refused")
+			// stderr is no terminal here: progress comes as log lines, as backfill's does.
+			require.Contains(t, stderr, `msg="import starting"`)
+			require.Contains(t, stderr, `files=4`)
+			require.Contains(t, stderr, `msg="import finished"`)
+			if b.Name == "timescaledb" {
+				require.Contains(t, stderr, "compression policy of market.candles held back")
+			}
 			code, out, stderr = runCLI(t, nil, args...)
 			require.Equal(t, ExitOK, code, stderr)
 			require.Contains(t, out, "4 files, 4331 lines: 0 inserted, 0 updated, 4330 duplicates, 0 conflicts, 1 refused")
@@ -237,6 +245,14 @@ func TestImportManyFilesIdempotent(t *testing.T) {
 				"the checks' reports are kept, as the daemon's are")
 		})
 	}
+}
+
+// --workers defaults to the cores: one file is read per core while the
+// database takes the batches.
+func TestImportWorkersDefaultToCores(t *testing.T) {
+	code, stdout, _ := runCLI(t, nil, "import", "--help")
+	require.Equal(t, ExitOK, code)
+	require.Regexp(t, fmt.Sprintf(`--workers int +files read at once \(default %d\)`, runtime.NumCPU()), stdout)
 }
 
 func TestImportUsage(t *testing.T) {

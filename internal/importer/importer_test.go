@@ -204,3 +204,46 @@ func TestProgress(t *testing.T) {
 	require.Len(t, rec.pages, 5+3)
 	require.Equal(t, backfill.Summary{Ranges: 2, Finished: 2, Rows: 5000, Inserted: 5000, Elapsed: rec.finish.Elapsed}, rec.finish)
 }
+
+// ordered records the symbol of each batch it is given.
+type ordered struct {
+	counting
+	mu   sync.Mutex
+	syms []market.Symbol
+}
+
+func (o *ordered) Candles(ctx context.Context, rows []market.Candle) (store.Result, error) {
+	o.mu.Lock()
+	o.syms = append(o.syms, rows[0].Symbol)
+	o.mu.Unlock()
+	return o.counting.Candles(ctx, rows)
+}
+
+// Symbols read at once still reach the loaders in key order, a symbol's
+// batches after those of the symbols before it (given on the command line
+// in any order): the database appends to its indexes' right edge instead
+// of two symbols splitting each other's pages. The loaders run at once,
+// so at a symbol's start the last batches of the one before may still be
+// arriving, as many as there are loaders.
+func TestBatchesInKeyOrder(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, s := range []string{"CCC", "AAA", "DDD", "BBB"} {
+		files = append(files, kline(t, dir, s+"USDT-1m-2024-01-01.csv", day, 2000))
+	}
+	l := &ordered{}
+	o := options(t)
+	o.Workers, o.BatchSize = 2, 100
+	_, err := importer.Run(context.Background(), l, files, o)
+	require.NoError(t, err)
+	require.Len(t, l.syms, 80)
+	for i, s := range l.syms {
+		late := 0 // batches of earlier symbols after this one
+		for _, e := range l.syms[i+1:] {
+			if e < s {
+				late++
+			}
+		}
+		require.LessOrEqual(t, late, o.Workers+1, "batch %d (%s) came before %d batches of earlier symbols: %v", i, s, late, l.syms)
+	}
+}

@@ -507,3 +507,31 @@ func sortedUnique[T any](rows []T, cmp func(a, b T) int) bool {
 	}
 	return true
 }
+
+// DeferCandleCompression moves the next run of market.candles' compression
+// policy to one schedule interval from now, when it would come sooner, and
+// reports whether there was a policy to move. A bulk load of history fills
+// chunks older than the policy's age: the policy would compress them under
+// the load (it runs as soon as a new database has it), and every row
+// copied into a compressed chunk then costs a decompression to check its
+// key. TimescaleDB's advice for backfills is to hold the policy; moving it
+// rather than pausing it means a load that dies leaves it to run at its
+// next regular time. Plain PostgreSQL has no policy: false.
+func (s *Store) DeferCandleCompression(ctx context.Context) (bool, error) {
+	var timescale bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&timescale); err != nil {
+		return false, fmt.Errorf("looking for timescaledb: %w", err)
+	}
+	if !timescale {
+		return false, nil
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (
+SELECT alter_job(j.job_id, next_start => greatest(j.next_start, now() + j.schedule_interval))
+FROM timescaledb_information.jobs j
+WHERE j.proc_name = 'policy_compression' AND j.hypertable_schema = 'market' AND j.hypertable_name = 'candles') moved`).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("deferring the compression of market.candles: %w", err)
+	}
+	return n > 0, nil
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -462,4 +463,39 @@ WHERE hypertable_schema = 'market' AND hypertable_name = 'candles' AND is_compre
 		log.take("tickers"), "the straight COPY meets the compressed keys")
 	require.Equal(t, 4*48-24, count(t, s, `SELECT count(*) FROM market.tickers`))
 	require.Equal(t, 4*48-24, count(t, s, `SELECT count(DISTINCT ts) FROM market.tickers`))
+}
+
+// An import moves market.candles' compression policy one interval ahead,
+// so it does not compress the chunks the import is filling; a policy
+// already further out stays where it is. Plain PostgreSQL has none.
+func TestDeferCandleCompression(t *testing.T) {
+	for _, b := range pgtest.Backends {
+		t.Run(b.Name, func(t *testing.T) {
+			url := b.MigratedDB(t)
+			s, err := store.Open(context.Background(), url, store.Options{})
+			require.NoError(t, err)
+			t.Cleanup(s.Close)
+			ctx := context.Background()
+			deferred, err := s.DeferCandleCompression(ctx)
+			require.NoError(t, err)
+			if b.Variant != schema.TimescaleDB {
+				require.False(t, deferred)
+				return
+			}
+			require.True(t, deferred)
+			const policy = `FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression' AND hypertable_schema = 'market' AND hypertable_name = 'candles'`
+			var ahead bool
+			require.NoError(t, s.Pool().QueryRow(ctx, `SELECT next_start >= now() + schedule_interval - interval '1 minute' `+policy).Scan(&ahead))
+			require.True(t, ahead, "the policy runs one interval after the import starts, not under it")
+
+			// Further out already: left there.
+			_, err = s.Pool().Exec(ctx, `SELECT alter_job(job_id, next_start => now() + interval '100 days') `+policy)
+			require.NoError(t, err)
+			_, err = s.DeferCandleCompression(ctx)
+			require.NoError(t, err)
+			var far bool
+			require.NoError(t, s.Pool().QueryRow(ctx, `SELECT next_start > now() + interval '99 days' `+policy).Scan(&far))
+			require.True(t, far)
+		})
+	}
 }
