@@ -24,7 +24,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -240,7 +240,7 @@ func (b *Backfiller) Run(ctx context.Context, ranges []Range) (Summary, error) {
 
 func (b *Backfiller) run(ctx context.Context, ranges []Range, fresh bool) (Summary, error) {
 	start := b.now()
-	ctx = ratelimit.WithPriority(ctx, ratelimit.Low)
+	ctx = priority.With(ctx, priority.Low)
 	sum := Summary{Ranges: len(ranges)}
 	for _, r := range ranges {
 		if err := b.check(r); err != nil {

@@ -20,8 +20,8 @@ import (
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -67,14 +67,14 @@ type counter struct {
 	next exchange.Requester
 	mu   sync.Mutex
 	ok   []call
-	prio map[ratelimit.Priority]int
+	prio map[priority.Priority]int
 }
 
 func (c *counter) Get(ctx context.Context, r exchange.Request) ([]byte, error) {
 	body, err := c.next.Get(ctx, r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.prio[ratelimit.PriorityFrom(ctx)]++
+	c.prio[priority.From(ctx)]++
 	if err == nil {
 		u, perr := url.Parse(r.Path)
 		if perr != nil {
@@ -138,7 +138,7 @@ func newEnvOn(t testing.TB, url string, now time.Time) *env {
 	hc, err := httpclient.New(opts)
 	require.NoError(t, err)
 	t.Cleanup(hc.Close)
-	req := &counter{next: hc, prio: map[ratelimit.Priority]int{}}
+	req := &counter{next: hc, prio: map[priority.Priority]int{}}
 	return &env{store: s, replay: h, clock: ck, req: req, conn: binance.New(req)}
 }
 

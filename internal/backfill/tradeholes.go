@@ -10,7 +10,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -42,7 +42,7 @@ func (s HoleSummary) String() string {
 // exchange serves only its latest trades, or no longer serves these. A
 // hole whose fetch fails stays open.
 func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []store.TradeHole) (HoleSummary, error) {
-	ctx = ratelimit.WithPriority(ctx, ratelimit.Low)
+	ctx = priority.With(ctx, priority.Low)
 	sum := HoleSummary{}
 	var errs []error
 	pager, canPage := exchange.PagerOf(b.conn)

@@ -12,7 +12,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange/binance"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -84,8 +84,8 @@ func TestFillTradeHoles(t *testing.T) {
 			h := holes(all[9])[0]
 			require.Equal(t, store.HoleFilled, h.Status)
 			require.Equal(t, int64(190), h.FilledRows)
-			require.Positive(t, e.req.prio[ratelimit.Low])
-			require.Zero(t, e.req.prio[ratelimit.High]+e.req.prio[ratelimit.Medium]+e.req.prio[ratelimit.Critical], "a backfill asks at low priority")
+			require.Positive(t, e.req.prio[priority.Low])
+			require.Zero(t, e.req.prio[priority.High]+e.req.prio[priority.Medium]+e.req.prio[priority.Critical], "a backfill asks at low priority")
 
 			sum, err = b.FillTradeHoles(ctx, st, holes(all[9]))
 			require.NoError(t, err)

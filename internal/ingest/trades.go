@@ -17,8 +17,8 @@ import (
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -221,7 +221,7 @@ func (c *TradeCapture) PollOnce(ctx context.Context) (int64, error) {
 		if st == nil || !c.holds(ctx) {
 			continue
 		}
-		n, err := c.poll(ratelimit.WithPriority(ctx, ratelimit.High), st)
+		n, err := c.poll(priority.With(ctx, priority.High), st)
 		c.count(n, err)
 		total += n
 		errs = append(errs, err)
@@ -276,7 +276,7 @@ func (c *TradeCapture) loop(ctx, pctx context.Context, st *symbolState) {
 				return
 			}
 			// High: a late poll of a latest-N exchange loses trades for good.
-			rows, err := c.poll(ratelimit.WithPriority(pctx, ratelimit.High), st)
+			rows, err := c.poll(priority.With(pctx, priority.High), st)
 			c.sem.Release(1)
 			if ctx.Err() != nil {
 				c.count(rows, err)

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -106,7 +106,7 @@ func crashChild(mode, dir, dbURL string) error {
 	if mode == "replay" {
 		select {} // until killed
 	}
-	pctx := ratelimit.WithPriority(ctx, ratelimit.High)
+	pctx := priority.With(ctx, priority.High)
 	for i := 0; ; i++ {
 		cs, _, _, jr := batch(i)
 		fmt.Printf("PUT %d .\n", i)

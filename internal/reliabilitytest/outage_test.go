@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -58,7 +58,7 @@ type feeder struct {
 
 func feed(w *writer.Writer) *feeder {
 	f := &feeder{w: w, stop: make(chan struct{}), done: make(chan error, 1)}
-	ctx := ratelimit.WithPriority(context.Background(), ratelimit.High)
+	ctx := priority.With(context.Background(), priority.High)
 	go func() {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -13,7 +13,7 @@ import (
 type buffer interface {
 	name() Table
 	len() int
-	priority() ratelimit.Priority // the highest of the Puts that brought the pending rows
+	priority() priority.Priority // the highest of the Puts that brought the pending rows
 	flush(ctx context.Context) (store.Result, []time.Time, error)
 	rows() any // the pending rows, left in place
 	take() any
@@ -28,7 +28,7 @@ type buf[T any] struct {
 	table  Table
 	pend   []T
 	starts []time.Time // one per Put, for latency
-	prio   ratelimit.Priority
+	prio   priority.Priority
 	write  func(context.Context, []T) (store.Result, error)
 }
 
@@ -36,12 +36,12 @@ func newBuf[T any](table Table, write func(context.Context, []T) (store.Result, 
 	return &buf[T]{table: table, write: write}
 }
 
-func (b *buf[T]) name() Table                  { return b.table }
-func (b *buf[T]) len() int                     { return len(b.pend) }
-func (b *buf[T]) rows() any                    { return b.pend }
-func (b *buf[T]) priority() ratelimit.Priority { return b.prio }
+func (b *buf[T]) name() Table                 { return b.table }
+func (b *buf[T]) len() int                    { return len(b.pend) }
+func (b *buf[T]) rows() any                   { return b.pend }
+func (b *buf[T]) priority() priority.Priority { return b.prio }
 
-func (b *buf[T]) add(started time.Time, rows []T, prio ratelimit.Priority) {
+func (b *buf[T]) add(started time.Time, rows []T, prio priority.Priority) {
 	if len(b.pend) == 0 || prio > b.prio {
 		b.prio = prio
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // Pressure is how full the spool is, as Puts feel it.
@@ -72,7 +72,7 @@ func (w *Writer) updatePressure() {
 // admit makes a Put wait while the spool's pressure says its rows must:
 // see the package comment.
 func (w *Writer) admit(ctx context.Context, table Table) error {
-	prio := ratelimit.PriorityFrom(ctx)
+	prio := priority.From(ctx)
 	counted := false
 	for {
 		select {
@@ -101,7 +101,7 @@ func (w *Writer) admit(ctx context.Context, table Table) error {
 	}
 }
 
-func waits(level Pressure, table Table, prio ratelimit.Priority) bool {
+func waits(level Pressure, table Table, prio priority.Priority) bool {
 	switch level {
 	case PressureFull:
 		return true
@@ -114,10 +114,10 @@ func waits(level Pressure, table Table, prio ratelimit.Priority) bool {
 // lowTier reports rows that pause first: market data of Low or Medium
 // priority. They wait at the soft limit, and their batches are spooled
 // only below it, so the room above stays for the tiers that go on.
-func lowTier(table Table, prio ratelimit.Priority) bool {
+func lowTier(table Table, prio priority.Priority) bool {
 	switch table {
 	case QualityReports, RejectedRows, JobRuns, RequestMetrics:
 		return false
 	}
-	return prio <= ratelimit.Medium
+	return prio <= priority.Medium
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
 )
@@ -288,10 +288,10 @@ func TestRefusedBatchIsQuarantined(t *testing.T) {
 }
 
 // putAsync runs a Put in the background.
-func putAsync(w *writer.Writer, p ratelimit.Priority, i int) chan error {
+func putAsync(w *writer.Writer, p priority.Priority, i int) chan error {
 	errc := make(chan error, 1)
 	go func() {
-		errc <- w.PutTickers(ratelimit.WithPriority(context.Background(), p), time.Now(), ticker(i))
+		errc <- w.PutTickers(priority.With(context.Background(), p), time.Now(), ticker(i))
 	}()
 	return errc
 }
@@ -330,7 +330,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	high := ratelimit.WithPriority(context.Background(), ratelimit.High)
+	high := priority.With(context.Background(), priority.High)
 
 	for i := range 3 {
 		require.NoError(t, w.PutTickers(high, time.Now(), ticker(i)))
@@ -338,10 +338,10 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
 	// Soft: low and medium priority market data waits, the rest goes on.
-	low := putAsync(w, ratelimit.Low, 100)
-	medium := putAsync(w, ratelimit.Medium, 101)
+	low := putAsync(w, priority.Low, 100)
+	medium := putAsync(w, priority.Medium, 101)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
-	require.NoError(t, w.PutJobRuns(ratelimit.WithPriority(context.Background(), ratelimit.Low), time.Now(),
+	require.NoError(t, w.PutJobRuns(priority.With(context.Background(), priority.Low), time.Now(),
 		[]store.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}}), "ops rows go on")
 	require.NoError(t, w.PutTickers(high, time.Now(), ticker(3)))
 	requireWaiting(t, low)
@@ -350,7 +350,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	// Full: the spool took its fifth batch, the next does not fit.
 	require.NoError(t, w.PutTickers(high, time.Now(), ticker(4)))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
-	critical := putAsync(w, ratelimit.Critical, 102)
+	critical := putAsync(w, priority.Critical, 102)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 3 }, wait, poll)
 	requireWaiting(t, critical)
 	requireWaiting(t, low)
@@ -383,17 +383,17 @@ func TestPutWaitingOnPressureEndsWithContextOrDrain(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.PutTickers(ratelimit.WithPriority(context.Background(), ratelimit.High), time.Now(), ticker(0)))
+	require.NoError(t, w.PutTickers(priority.With(context.Background(), priority.High), time.Now(), ticker(0)))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
-	ctx, cancel := context.WithCancel(ratelimit.WithPriority(context.Background(), ratelimit.Low))
+	ctx, cancel := context.WithCancel(priority.With(context.Background(), priority.Low))
 	errc := make(chan error, 1)
 	go func() { errc <- w.PutTickers(ctx, time.Now(), ticker(1)) }()
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 1 }, wait, poll)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
 
-	errc2 := putAsync(w, ratelimit.Low, 2)
+	errc2 := putAsync(w, priority.Low, 2)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
 	// The database stays down: the drain tries, then leaves the rows spooled.
 	calls := st.calls.Load()

@@ -16,7 +16,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/replay"
 )
 
@@ -224,7 +224,7 @@ func TestPriorityOrder(t *testing.T) {
 	const lows = 5
 	var wg sync.WaitGroup
 	errs := make(chan error, lows+1)
-	low := ratelimit.WithPriority(ctx, ratelimit.Low)
+	low := priority.With(ctx, priority.Low)
 	for range lows {
 		wg.Go(func() {
 			_, err := c.OHLCV(low, ethUSDT, market.TF1m, time.Time{}, 1)
@@ -234,7 +234,7 @@ func TestPriorityOrder(t *testing.T) {
 	// One low request spent the window; the others wait for the next.
 	require.Eventually(t, func() bool { return c.limiter.Waiting() == lows-1 }, window/2, time.Millisecond)
 	wg.Go(func() {
-		_, err := c.OHLCV(ratelimit.WithPriority(ctx, ratelimit.Critical), btcUSDT, market.TF1m, time.Time{}, 1)
+		_, err := c.OHLCV(priority.With(ctx, priority.Critical), btcUSDT, market.TF1m, time.Time{}, 1)
 		errs <- err
 	})
 	wg.Wait()
