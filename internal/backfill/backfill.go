@@ -24,6 +24,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -47,7 +48,7 @@ var (
 type Sink interface {
 	Candles(ctx context.Context, rows []market.Candle) (store.Result, error)
 	Trades(ctx context.Context, rows []market.Trade) (store.Result, error)
-	RejectedRows(ctx context.Context, rows []store.RejectedRow) (store.Result, error)
+	RejectedRows(ctx context.Context, rows []ops.RejectedRow) (store.Result, error)
 }
 
 // Checks is the daemon's road for what a backfill fetched

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -32,8 +33,8 @@ type Checkpoint struct {
 }
 
 // Coverage is what one request asked for and what came back (see
-// store.Coverage): Rows = 0 says the exchange had nothing there when asked.
-type Coverage = store.Coverage
+// ops.Coverage): Rows = 0 says the exchange had nothing there when asked.
+type Coverage = ops.Coverage
 
 // Journal keeps the backfill's own records: where each range stands, and
 // the coverage of every page.

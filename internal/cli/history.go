@@ -18,6 +18,7 @@ import (
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -457,7 +458,7 @@ func runBackfill(ctx context.Context, e *env, f backfillFlags) (err error) {
 // fillTradeHoles fills the open trade holes of the range where the
 // exchange can, and prints what came of them.
 func fillTradeHoles(ctx context.Context, e *env, st *store.Store, b *backfill.Backfiller, p parsedRange) error {
-	holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, store.HoleOpen))
+	holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, ops.HoleOpen))
 	if err != nil {
 		return err
 	}

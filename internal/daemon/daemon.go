@@ -27,6 +27,7 @@ import (
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/scheduler"
@@ -389,19 +390,19 @@ type jobRecorder struct {
 }
 
 func (r jobRecorder) JobRan(ctx context.Context, run scheduler.Run) {
-	jr := store.JobRun{Job: run.Job, Exchange: run.Exchange, Instance: r.instance, Started: run.Started,
+	jr := ops.JobRun{Job: run.Job, Exchange: run.Exchange, Instance: r.instance, Started: run.Started,
 		Finished: run.Finished, Outcome: string(run.Outcome), Rows: run.Rows}
 	if run.Err != nil {
 		jr.Error = run.Err.Error()
 	}
-	_ = r.w.PutJobRuns(context.WithoutCancel(ctx), run.Started, []store.JobRun{jr})
+	_ = r.w.PutJobRuns(context.WithoutCancel(ctx), run.Started, []ops.JobRun{jr})
 }
 
 // requestRecorder writes every HTTP attempt to ops.request_metrics.
 type requestRecorder struct{ w *writer.Writer }
 
 func (r requestRecorder) observe(a httpclient.Attempt) {
-	_ = r.w.PutRequestMetrics(context.Background(), a.Time, []store.RequestMetric{{
+	_ = r.w.PutRequestMetrics(context.Background(), a.Time, []ops.RequestMetric{{
 		Time: a.Time, Exchange: a.Exchange, Endpoint: a.Endpoint, HTTPStatus: a.HTTPStatus, Latency: a.Latency,
 		Attempt: a.Attempt, Outcome: string(a.Outcome), ErrorCategory: string(a.ErrorCategory),
 	}})

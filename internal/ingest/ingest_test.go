@@ -15,8 +15,8 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -149,8 +149,8 @@ type sink struct {
 	books    []market.OrderBook
 	candles  []market.Candle
 	trades   []market.Trade
-	reports  []store.QualityReport
-	rejected []store.RejectedRow
+	reports  []ops.QualityReport
+	rejected []ops.RejectedRow
 	err      error
 }
 
@@ -179,11 +179,11 @@ func (s *sink) PutTrades(_ context.Context, t time.Time, rows []market.Trade) er
 	s.trades = append(s.trades, rows...)
 	return s.err
 }
-func (s *sink) PutQualityReports(_ context.Context, _ time.Time, rows []store.QualityReport) error {
+func (s *sink) PutQualityReports(_ context.Context, _ time.Time, rows []ops.QualityReport) error {
 	s.reports = append(s.reports, rows...)
 	return nil
 }
-func (s *sink) PutRejectedRows(_ context.Context, _ time.Time, rows []store.RejectedRow) error {
+func (s *sink) PutRejectedRows(_ context.Context, _ time.Time, rows []ops.RejectedRow) error {
 	s.rejected = append(s.rejected, rows...)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
@@ -64,7 +65,7 @@ func (r *reporting) Append(table string, rows any, limit float64) error {
 		for _, c := range rs {
 			keys = append(keys, strconv.Itoa(int(c.Time.Sub(t0)/time.Minute)))
 		}
-	case []store.JobRun:
+	case []ops.JobRun:
 		for _, j := range rs {
 			keys = append(keys, j.Job)
 		}

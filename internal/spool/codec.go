@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // kind says which row type a record's payload holds; it is written to disk,
@@ -27,7 +27,7 @@ const (
 )
 
 // The market types keep decimals in an unexported field, which gob cannot
-// see; these mirrors carry them as their exact text. The store's ops rows
+// see; these mirrors carry them as their exact text. The ops rows
 // have only exported fields and go as they are.
 type (
 	wireCandle struct {
@@ -71,13 +71,13 @@ func encodeRows(rows any) (kind, []byte, error) {
 		k, v = kindCandles, mapRows(r, toWireCandle)
 	case []market.Trade:
 		k, v = kindTrades, mapRows(r, toWireTrade)
-	case []store.QualityReport:
+	case []ops.QualityReport:
 		k, v = kindQualityReports, r
-	case []store.RejectedRow:
+	case []ops.RejectedRow:
 		k, v = kindRejectedRows, r
-	case []store.JobRun:
+	case []ops.JobRun:
 		k, v = kindJobRuns, r
-	case []store.RequestMetric:
+	case []ops.RequestMetric:
 		k, v = kindRequestMetrics, r
 	default:
 		return 0, nil, fmt.Errorf("%w: %T", ErrUnknownRows, rows)
@@ -103,13 +103,13 @@ func decodeRows(k kind, payload []byte) (any, error) {
 	case kindTrades:
 		return decodeMapped(payload, fromWireTrade)
 	case kindQualityReports:
-		return decodeAs[store.QualityReport](payload)
+		return decodeAs[ops.QualityReport](payload)
 	case kindRejectedRows:
-		return decodeAs[store.RejectedRow](payload)
+		return decodeAs[ops.RejectedRow](payload)
 	case kindJobRuns:
-		return decodeAs[store.JobRun](payload)
+		return decodeAs[ops.JobRun](payload)
 	case kindRequestMetrics:
-		return decodeAs[store.RequestMetric](payload)
+		return decodeAs[ops.RequestMetric](payload)
 	}
 	return nil, fmt.Errorf("%w: unknown row kind %d", ErrCorrupt, k)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // Store is safe for concurrent use: each load runs in its own transaction
@@ -119,7 +120,7 @@ func (s *Store) Markets(ctx context.Context, rows []market.Market) (Result, erro
 
 // RequestMetrics stores request records. Rows without an ID get one, in
 // place, so that writing the same slice again stays idempotent.
-func (s *Store) RequestMetrics(ctx context.Context, rows []RequestMetric) (Result, error) {
+func (s *Store) RequestMetrics(ctx context.Context, rows []ops.RequestMetric) (Result, error) {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
@@ -127,7 +128,7 @@ func (s *Store) RequestMetrics(ctx context.Context, rows []RequestMetric) (Resul
 }
 
 // QualityReports stores batch reports (IDs assigned in place).
-func (s *Store) QualityReports(ctx context.Context, rows []QualityReport) (Result, error) {
+func (s *Store) QualityReports(ctx context.Context, rows []ops.QualityReport) (Result, error) {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
@@ -136,7 +137,7 @@ func (s *Store) QualityReports(ctx context.Context, rows []QualityReport) (Resul
 
 // RejectedRows stores rejected rows (IDs, missing times and codes assigned
 // in place).
-func (s *Store) RejectedRows(ctx context.Context, rows []RejectedRow) (Result, error) {
+func (s *Store) RejectedRows(ctx context.Context, rows []ops.RejectedRow) (Result, error) {
 	now := s.now()
 	for i := range rows {
 		ensureID(&rows[i].ID)
@@ -144,14 +145,14 @@ func (s *Store) RejectedRows(ctx context.Context, rows []RejectedRow) (Result, e
 			rows[i].Time = now
 		}
 		if rows[i].Code == "" {
-			rows[i].Code = CodeFor(rows[i].Source)
+			rows[i].Code = ops.CodeFor(rows[i].Source)
 		}
 	}
 	return load(ctx, s, rejectedRows, rows)
 }
 
 // JobRuns stores job runs (IDs assigned in place).
-func (s *Store) JobRuns(ctx context.Context, rows []JobRun) (Result, error) {
+func (s *Store) JobRuns(ctx context.Context, rows []ops.JobRun) (Result, error) {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -49,21 +50,21 @@ func (d Direct) PutTrades(ctx context.Context, _ time.Time, rows []market.Trade)
 }
 
 // PutQualityReports writes quality reports.
-func (d Direct) PutQualityReports(ctx context.Context, _ time.Time, rows []store.QualityReport) error {
+func (d Direct) PutQualityReports(ctx context.Context, _ time.Time, rows []ops.QualityReport) error {
 	return direct(ctx, QualityReports, d.Store.QualityReports, rows)
 }
 
 // PutRejectedRows writes rejected rows.
-func (d Direct) PutRejectedRows(ctx context.Context, _ time.Time, rows []store.RejectedRow) error {
+func (d Direct) PutRejectedRows(ctx context.Context, _ time.Time, rows []ops.RejectedRow) error {
 	return direct(ctx, RejectedRows, d.Store.RejectedRows, rows)
 }
 
 // PutJobRuns writes job runs.
-func (d Direct) PutJobRuns(ctx context.Context, _ time.Time, rows []store.JobRun) error {
+func (d Direct) PutJobRuns(ctx context.Context, _ time.Time, rows []ops.JobRun) error {
 	return direct(ctx, JobRuns, d.Store.JobRuns, rows)
 }
 
 // PutRequestMetrics writes request records.
-func (d Direct) PutRequestMetrics(ctx context.Context, _ time.Time, rows []store.RequestMetric) error {
+func (d Direct) PutRequestMetrics(ctx context.Context, _ time.Time, rows []ops.RequestMetric) error {
 	return direct(ctx, RequestMetrics, d.Store.RequestMetrics, rows)
 }

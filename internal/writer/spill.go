@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -146,13 +147,13 @@ func rowCount(rows any) int {
 		return len(r)
 	case []market.Trade:
 		return len(r)
-	case []store.QualityReport:
+	case []ops.QualityReport:
 		return len(r)
-	case []store.RejectedRow:
+	case []ops.RejectedRow:
 		return len(r)
-	case []store.JobRun:
+	case []ops.JobRun:
 		return len(r)
-	case []store.RequestMetric:
+	case []ops.RequestMetric:
 		return len(r)
 	}
 	return 0

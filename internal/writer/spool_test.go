@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -99,7 +100,7 @@ type outage struct {
 	mu      sync.Mutex
 	tickers []market.Ticker
 	books   []market.OrderBook
-	jobs    []store.JobRun
+	jobs    []ops.JobRun
 }
 
 var errDown = &pgconn.PgError{Code: "08006", Message: "connection failure"}
@@ -125,7 +126,7 @@ func (o *outage) OrderBooks(_ context.Context, rows []market.OrderBook) (store.R
 	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
 }
 
-func (o *outage) JobRuns(_ context.Context, rows []store.JobRun) (store.Result, error) {
+func (o *outage) JobRuns(_ context.Context, rows []ops.JobRun) (store.Result, error) {
 	if o.down.Load() {
 		return store.Result{}, errDown
 	}
@@ -135,7 +136,7 @@ func (o *outage) JobRuns(_ context.Context, rows []store.JobRun) (store.Result, 
 	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
 }
 
-func (o *outage) RejectedRows(_ context.Context, rows []store.RejectedRow) (store.Result, error) {
+func (o *outage) RejectedRows(_ context.Context, rows []ops.RejectedRow) (store.Result, error) {
 	if o.down.Load() {
 		return store.Result{}, errDown
 	}
@@ -260,8 +261,8 @@ func TestOpsRowsCarryIDsBeforeSpooling(t *testing.T) {
 	w, err := writer.New(st, fastRetry(sp, nil))
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	runs := []store.JobRun{{Job: "tickers/binance", Started: t0, Finished: t0, Outcome: "ok"}}
-	rejected := []store.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "x"}}
+	runs := []ops.JobRun{{Job: "tickers/binance", Started: t0, Finished: t0, Outcome: "ok"}}
+	rejected := []ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "x"}}
 	require.NoError(t, w.PutJobRuns(context.Background(), time.Now(), runs))
 	require.NoError(t, w.PutRejectedRows(context.Background(), time.Now(), rejected))
 	require.NotEqual(t, uuid.Nil, runs[0].ID)
@@ -342,7 +343,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	medium := putAsync(w, priority.Medium, 101)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
 	require.NoError(t, w.PutJobRuns(priority.With(context.Background(), priority.Low), time.Now(),
-		[]store.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}}), "ops rows go on")
+		[]ops.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}}), "ops rows go on")
 	require.NoError(t, w.PutTickers(high, time.Now(), ticker(3)))
 	requireWaiting(t, low)
 	requireWaiting(t, medium)

@@ -46,6 +46,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -69,10 +70,10 @@ type Store interface {
 	OrderBooks(ctx context.Context, rows []market.OrderBook) (store.Result, error)
 	Candles(ctx context.Context, rows []market.Candle) (store.Result, error)
 	Trades(ctx context.Context, rows []market.Trade) (store.Result, error)
-	QualityReports(ctx context.Context, rows []store.QualityReport) (store.Result, error)
-	RejectedRows(ctx context.Context, rows []store.RejectedRow) (store.Result, error)
-	JobRuns(ctx context.Context, rows []store.JobRun) (store.Result, error)
-	RequestMetrics(ctx context.Context, rows []store.RequestMetric) (store.Result, error)
+	QualityReports(ctx context.Context, rows []ops.QualityReport) (store.Result, error)
+	RejectedRows(ctx context.Context, rows []ops.RejectedRow) (store.Result, error)
+	JobRuns(ctx context.Context, rows []ops.JobRun) (store.Result, error)
+	RequestMetrics(ctx context.Context, rows []ops.RequestMetric) (store.Result, error)
 }
 
 // Table names a buffer; the values are the tables' names.
@@ -278,7 +279,7 @@ func (w *Writer) PutTrades(ctx context.Context, started time.Time, rows []market
 }
 
 // PutQualityReports queues quality reports.
-func (w *Writer) PutQualityReports(ctx context.Context, started time.Time, rows []store.QualityReport) error {
+func (w *Writer) PutQualityReports(ctx context.Context, started time.Time, rows []ops.QualityReport) error {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
@@ -286,7 +287,7 @@ func (w *Writer) PutQualityReports(ctx context.Context, started time.Time, rows 
 }
 
 // PutRejectedRows queues rejected rows.
-func (w *Writer) PutRejectedRows(ctx context.Context, started time.Time, rows []store.RejectedRow) error {
+func (w *Writer) PutRejectedRows(ctx context.Context, started time.Time, rows []ops.RejectedRow) error {
 	now := time.Now()
 	for i := range rows {
 		ensureID(&rows[i].ID)
@@ -298,7 +299,7 @@ func (w *Writer) PutRejectedRows(ctx context.Context, started time.Time, rows []
 }
 
 // PutJobRuns queues job runs (the scheduler hook's rows).
-func (w *Writer) PutJobRuns(ctx context.Context, started time.Time, rows []store.JobRun) error {
+func (w *Writer) PutJobRuns(ctx context.Context, started time.Time, rows []ops.JobRun) error {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
@@ -306,7 +307,7 @@ func (w *Writer) PutJobRuns(ctx context.Context, started time.Time, rows []store
 }
 
 // PutRequestMetrics queues request records (the HTTP client hook's rows).
-func (w *Writer) PutRequestMetrics(ctx context.Context, started time.Time, rows []store.RequestMetric) error {
+func (w *Writer) PutRequestMetrics(ctx context.Context, started time.Time, rows []ops.RequestMetric) error {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
