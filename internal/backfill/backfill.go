@@ -91,7 +91,7 @@ type Options struct {
 	Connector exchange.Connector // required
 	Sink      Sink               // required
 	Checks    Checks             // required: the exchange's *ingest.Pipeline
-	Journal   Journal            // required: NewJournal(pool)
+	Journal   Journal            // required: NewJournal(store)
 	Timeframe market.Timeframe   // required: the candles' timeframe
 	// PageSize is candles per request; 0 or more than the exchange's
 	// Capabilities().MaxCandles means the maximum.

@@ -148,7 +148,7 @@ func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfi
 		conn = e.conn
 	}
 	opts := backfill.Options{
-		Connector: conn, Sink: e.store, Checks: e.road(t, conn), Journal: backfill.NewJournal(e.store.Pool()),
+		Connector: conn, Sink: e.store, Checks: e.road(t, conn), Journal: backfill.NewJournal(e.store),
 		Timeframe: market.TF1m, Now: e.clock.Now,
 	}
 	if mod != nil {

@@ -368,7 +368,7 @@ func (h *history) close() error { return h.done() }
 // backfiller is a backfiller of timeframe tf on the road.
 func (h *history) backfiller(tf market.Timeframe, concurrency int) (*backfill.Backfiller, error) {
 	return backfill.New(backfill.Options{
-		Connector: h.road.Client, Sink: h.st, Checks: h.road.Pipeline, Journal: backfill.NewJournal(h.st.Pool()), Timeframe: tf,
+		Connector: h.road.Client, Sink: h.st, Checks: h.road.Pipeline, Journal: backfill.NewJournal(h.st), Timeframe: tf,
 		Concurrency: concurrency, Progress: backfill.NewProgress(h.e.stderr, h.e.logger), Logger: h.e.logger,
 	})
 }
@@ -520,7 +520,7 @@ func runGaps(ctx context.Context, e *env, f gapsFlags) (err error) {
 		}
 		return err
 	}
-	gaps, err := backfill.FindGaps(ctx, h.st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: tf, Symbols: p.symbols, From: p.from, To: p.to})
+	gaps, err := backfill.FindGaps(ctx, h.st, backfill.GapQuery{Exchange: p.exchange, Timeframe: tf, Symbols: p.symbols, From: p.from, To: p.to})
 	if err == nil {
 		err = backfill.RenderGaps(e.stdout, gaps)
 	}

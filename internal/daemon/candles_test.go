@@ -316,7 +316,7 @@ func TestCandleJobPagesAndRecordsHoles(t *testing.T) {
 			require.Len(t, r.stored(t, market.TF1m)[:len(seed)], len(seed))
 			require.True(t, r.stored(t, market.TF1m)[0].ts.Equal(seedFrom))
 
-			gaps, err := backfill.FindGaps(context.Background(), r.st.Pool(), backfill.GapQuery{
+			gaps, err := backfill.FindGaps(context.Background(), r.st, backfill.GapQuery{
 				Exchange: id, Timeframe: market.TF1m, Symbols: []market.Symbol{btcUSDT}, From: seedFrom, To: end, Now: restarted,
 			})
 			require.NoError(t, err)

@@ -289,13 +289,11 @@ func migrationsCurrent(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return err
 	}
-	var v int64
-	var dirty bool
-	err = st.Pool().QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&v, &dirty)
+	v, dirty, err := st.SchemaVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("reading schema version (run `mdingest migrate up`): %w", err)
 	}
-	if dirty || uint(v) != latest {
+	if dirty || v != latest {
 		return fmt.Errorf("schema at version %d (dirty %v), this binary needs %d: run `mdingest migrate up`", v, dirty, latest)
 	}
 	return nil

@@ -38,8 +38,8 @@ func (s *Store) CandleCursor(ctx context.Context, exchange string, symbol market
 	return c, nil
 }
 
-// Execer is a pool or a transaction.
-type Execer interface {
+// execer is a pool or a transaction.
+type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
@@ -52,10 +52,10 @@ ON CONFLICT (exchange, symbol, kind, timeframe, asked_from) DO UPDATE SET
 	asked_to = EXCLUDED.asked_to, rows = EXCLUDED.rows, first_ts = EXCLUDED.first_ts,
 	last_ts = EXCLUDED.last_ts, requested_at = EXCLUDED.requested_at`
 
-// WriteCoverage records coverage rows in ops.backfill_coverage through db,
-// so that a backfill can write them in the transaction of its cursor.
-// timeframe is "" for trades.
-func WriteCoverage(ctx context.Context, db Execer, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []ops.Coverage) error {
+// writeCoverage records coverage rows in ops.backfill_coverage through db,
+// so that a backfill can write them in the transaction of its cursor
+// (CommitBackfill). timeframe is "" for trades.
+func writeCoverage(ctx context.Context, db execer, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []ops.Coverage) error {
 	if len(cov) == 0 {
 		return nil
 	}
@@ -75,9 +75,9 @@ func WriteCoverage(ctx context.Context, db Execer, exchange string, symbol marke
 	return nil
 }
 
-// Coverage records coverage rows (see WriteCoverage).
+// Coverage records coverage rows (see writeCoverage).
 func (s *Store) Coverage(ctx context.Context, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []ops.Coverage) error {
-	return WriteCoverage(ctx, s.pool, exchange, symbol, kind, tf, cov)
+	return writeCoverage(ctx, s.pool, exchange, symbol, kind, tf, cov)
 }
 
-var _ Execer = pgx.Tx(nil)
+var _ execer = pgx.Tx(nil)

@@ -79,9 +79,31 @@ func New(pool *pgxpool.Pool, logger *slog.Logger) *Store {
 	return &Store{pool: pool, logger: logger.With("component", "store"), now: time.Now}
 }
 
-// Pool exposes the pool for read queries of other packages' tests and the
-// server's readiness check.
+// Pool exposes the pool to the other owner of SQL reads (report) and to
+// other packages' tests that check what is stored. Every other query is a
+// method of the store.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Migrated says whether the schema's tables exist, so that a missing
+// `mdingest migrate up` can be named instead of surfacing as "relation does
+// not exist".
+func (s *Store) Migrated(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('market.candles') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("checking schema: %w", err)
+	}
+	return ok, nil
+}
+
+// SchemaVersion is the migration the database is at, as golang-migrate
+// records it in schema_migrations.
+func (s *Store) SchemaVersion(ctx context.Context) (version uint, dirty bool, err error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&v, &dirty); err != nil {
+		return 0, false, fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	return uint(v), dirty, nil
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
