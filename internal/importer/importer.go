@@ -1,5 +1,9 @@
-// Package importer loads candle files through the daemon's checks and the
-// store's loader.
+// Package importer loads candle files through the candle checks the daemon
+// runs and the store's loader. `mdingest import` builds the Checker from
+// the configuration the daemon's comes from; only staleness is not judged,
+// as imported history is old by design. Before those checks come the
+// import's own: the file against the flags, its checksum, and the parse of
+// every line.
 //
 // Every file is checked against the flags before anything is stored: the
 // symbol and interval its Binance public-data name carries, the timeframe
@@ -465,8 +469,8 @@ func (s *fileSink) Reject(rj candlecsv.Reject) error {
 	return nil
 }
 
-// flush checks the current batch with the daemon's checks and hands it to
-// the loaders.
+// flush checks the current batch with the Checker's candle checks
+// (staleness aside) and hands it to the loaders.
 func (s *fileSink) flush(last bool) error {
 	b := s.cur
 	b.last = last

@@ -89,12 +89,6 @@ type Hook interface {
 	JobRan(ctx context.Context, r Run)
 }
 
-// HookFunc adapts a function to Hook.
-type HookFunc func(ctx context.Context, r Run)
-
-// JobRan calls f.
-func (f HookFunc) JobRan(ctx context.Context, r Run) { f(ctx, r) }
-
 // Options configure a Scheduler.
 type Options struct {
 	Intervals Intervals

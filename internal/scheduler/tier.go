@@ -20,9 +20,6 @@ const (
 	Daily    Tier = "daily"
 )
 
-// Tiers lists the tiers, most urgent first.
-func Tiers() []Tier { return []Tier{Realtime, High, Medium, Low, Daily} }
-
 // ParseTier validates a tier name.
 func ParseTier(s string) (Tier, error) {
 	switch t := Tier(s); t {
