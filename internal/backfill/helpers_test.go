@@ -2,9 +2,7 @@ package backfill_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -23,6 +21,7 @@ import (
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
 )
@@ -121,17 +120,7 @@ func newEnvOn(t testing.TB, url string, now time.Time) *env {
 	t.Cleanup(s.Close)
 
 	ck := &clock{t: now}
-	limits := map[string]bool{}
-	for _, ex := range replay.Exchanges {
-		limits[ex] = false
-	}
-	h, err := replay.New(replay.Options{
-		Fixtures: os.DirFS("../../testdata/replay"), Symbols: []string{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"},
-		RateLimits: limits, Now: ck.Now,
-	})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	srv := replaytest.NewServer(t, replay.Options{Symbols: []string{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"}, Now: ck.Now}, nil)
 
 	opts := httpclient.SpecOptions(binance.Spec())
 	opts.BaseURL = srv.URL + "/binance"
@@ -139,7 +128,7 @@ func newEnvOn(t testing.TB, url string, now time.Time) *env {
 	require.NoError(t, err)
 	t.Cleanup(hc.Close)
 	req := &counter{next: hc, prio: map[priority.Priority]int{}}
-	return &env{store: s, replay: h, clock: ck, req: req, conn: binance.New(req)}
+	return &env{store: s, replay: srv.Handler, clock: ck, req: req, conn: binance.New(req)}
 }
 
 func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfill.Options)) *backfill.Backfiller {

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/http/httptest"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
 )
@@ -48,10 +47,7 @@ var btcUSDT = market.Symbol("BTC/USDT")
 func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 	t.Helper()
 	ck := &testClock{t: now}
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{id: false}, Now: ck.Now})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{id: false}, Now: ck.Now}, nil)
 
 	st, err := store.Open(context.Background(), pgtest.MigratedDB(t), store.Options{})
 	require.NoError(t, err)

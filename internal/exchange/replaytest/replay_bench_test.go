@@ -242,8 +242,8 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 func BenchmarkDecodeAllTickers(b *testing.B) {
 	const symbols = 2000
 	s := newServer(b, replay.Options{Scale: symbols})
-	body := fetch(b, s.srv.URL+"/binance/api/v3/ticker/24hr")
-	ms, err := binance.ParseMarkets(fetch(b, s.srv.URL+"/binance/api/v3/exchangeInfo"))
+	body := fetch(b, s.url+"/binance/api/v3/ticker/24hr")
+	ms, err := binance.ParseMarkets(fetch(b, s.url+"/binance/api/v3/exchangeInfo"))
 	if err != nil || len(ms) != symbols {
 		b.Fatalf("markets: %d, %v", len(ms), err)
 	}

@@ -311,7 +311,7 @@ func TestUsedWeightHeader(t *testing.T) {
 			ctx := testCtx(t)
 			waitWindowStart(window, 20*time.Millisecond)
 			for range spent / 20 {
-				resp, err := s.srv.Client().Get(s.srv.URL + "/binance/api/v3/exchangeInfo")
+				resp, err := http.Get(s.url + "/binance/api/v3/exchangeInfo")
 				require.NoError(t, err)
 				require.NoError(t, resp.Body.Close())
 				require.Equal(t, http.StatusOK, resp.StatusCode)
