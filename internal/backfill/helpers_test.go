@@ -42,16 +42,6 @@ func day(s string) time.Time {
 	return t
 }
 
-// clock is the shared "now" of the replay and the backfill.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-
 // call is one successful request seen by the counting requester.
 type call struct {
 	endpoint string
@@ -101,7 +91,7 @@ func (c *counter) take() []call {
 type env struct {
 	store  *store.Store
 	replay *replay.Handler
-	clock  *clock
+	clock  *replaytest.Clock
 	req    *counter
 	conn   *binance.Connector
 }
@@ -119,7 +109,7 @@ func newEnvOn(t testing.TB, url string, now time.Time) *env {
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 
-	ck := &clock{t: now}
+	ck := replaytest.NewClock(now)
 	srv := replaytest.NewServer(t, replay.Options{Symbols: []string{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"}, Now: ck.Now}, nil)
 
 	opts := httpclient.SpecOptions(binance.Spec())

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,22 +19,11 @@ import (
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
-// testClock is the shared "now" of the replay and the pipeline, so that a
-// test can run the candle job tick after tick, hours apart, at once.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-
 // candleRig is one exchange of exchange-replay, a migrated database, and
 // the exchange's pipeline built as the daemon builds it, with the clock.
 type candleRig struct {
 	id      string
-	clock   *testClock
+	clock   *replaytest.Clock
 	st      *store.Store
 	cfg     config.Config
 	client  *Client
@@ -46,7 +34,7 @@ var btcUSDT = market.Symbol("BTC/USDT")
 
 func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 	t.Helper()
-	ck := &testClock{t: now}
+	ck := replaytest.NewClock(now)
 	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{id: false}, Now: ck.Now}, nil)
 
 	st, err := store.Open(context.Background(), pgtest.MigratedDB(t), store.Options{})
