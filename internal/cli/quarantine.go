@@ -15,7 +15,6 @@ import (
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
-	"github.com/mdingest/mdingest/internal/writer"
 )
 
 // errStillRefused: a quarantine replay left batches the database refused
@@ -68,8 +67,11 @@ func runQuarantine(ctx context.Context, e *env, dir, op string) error {
 		return err
 	}
 	defer st.Close()
-	sum, err := spool.ReplayQuarantine(dir, func(table string, rows any) (bool, error) {
-		_, err := writer.Write(ctx, st, table, rows)
+	sum, err := spool.ReplayQuarantine(dir, store.NewRows, func(table string, rows any) (bool, error) {
+		batch, err := store.Wrap(table, rows)
+		if err == nil {
+			_, err = st.Write(ctx, batch)
+		}
 		switch {
 		case err == nil:
 			return false, nil

@@ -188,7 +188,7 @@ func Default() Config {
 			OHLCV: Duration(5 * time.Minute), OHLCVDaily: Duration(time.Hour), MaxEntries: 100_000,
 		},
 		Store: StoreConfig{
-			BatchSize: 5000, FlushInterval: Duration(250 * time.Millisecond), QueueSize: 64,
+			BatchSize: DefaultBatchSize, FlushInterval: Duration(DefaultFlushInterval), QueueSize: DefaultQueueSize,
 			SpoolDir: "", SpoolMaxBytes: 1 << 30, DrainTimeout: Duration(20 * time.Second), TimescaleDB: "auto",
 			Retention: map[string]Duration{
 				"tickers": Duration(90 * 24 * time.Hour), "order_books": Duration(30 * 24 * time.Hour),
@@ -405,6 +405,14 @@ func (c *Config) LoadEnv(env Env) {
 		c.EgressID = v
 	}
 }
+
+// The writer's defaults (store.*): the writer takes them from here, so a
+// writer built without the configuration behaves as the default one.
+const (
+	DefaultBatchSize     = 5000
+	DefaultFlushInterval = 250 * time.Millisecond
+	DefaultQueueSize     = 64
+)
 
 // Bounds on sizes, counts and durations: a value past them is a typo or
 // would exhaust memory (store.queue_size is a channel's capacity), so it

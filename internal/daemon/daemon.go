@@ -393,17 +393,17 @@ func (r jobRecorder) JobRan(ctx context.Context, run scheduler.Run) {
 	if run.Err != nil {
 		jr.Error = run.Err.Error()
 	}
-	_ = r.w.PutJobRuns(context.WithoutCancel(ctx), run.Started, []ops.JobRun{jr})
+	_ = r.w.Put(context.WithoutCancel(ctx), run.Started, store.JobRuns.Rows([]ops.JobRun{jr}))
 }
 
 // requestRecorder writes every HTTP attempt to ops.request_metrics.
 type requestRecorder struct{ w *writer.Writer }
 
 func (r requestRecorder) observe(a httpclient.Attempt) {
-	_ = r.w.PutRequestMetrics(context.Background(), a.Time, []ops.RequestMetric{{
+	_ = r.w.Put(context.Background(), a.Time, store.RequestMetrics.Rows([]ops.RequestMetric{{
 		Time: a.Time, Exchange: a.Exchange, Endpoint: a.Endpoint, HTTPStatus: a.HTTPStatus, Latency: a.Latency,
 		Attempt: a.Attempt, Outcome: string(a.Outcome), ErrorCategory: string(a.ErrorCategory),
-	}})
+	}}))
 }
 
 // status is /status: jobs, circuits, last success, cache backend, queues,

@@ -21,7 +21,7 @@ type pipelineParts struct {
 	cache   ingest.Cache // nil: nothing cached
 	notify  ingest.Notifier
 	sink    ingest.Sink
-	rejects ingest.RejectSink
+	rejects ingest.Sink
 	metrics *ingest.Metrics
 	candles ingest.CandleStore
 	logger  *slog.Logger
@@ -48,8 +48,9 @@ const roadDrainTimeout = 30 * time.Second
 // data (fetch --store, backfill, gaps --fill): exchange id's client, whose
 // every request attempt goes to ops.request_metrics through a writer as in
 // the daemon, and its pipeline, with the daemon's quality checks, rejected
-// rows and quality reports. The pipeline writes synchronously
-// (writer.Direct), so a backfill moves its cursor only past durable rows.
+// rows and quality reports. The pipeline writes synchronously (to the
+// store, not through the writer's queue), so a backfill moves its cursor
+// only past durable rows.
 // Close releases it, writing the request records first.
 type Road struct {
 	Client   *Client
@@ -87,8 +88,8 @@ func OpenRoad(cfg config.Config, id string, st *store.Store, deps RoadDeps) (*Ro
 	if err != nil {
 		return nil, err
 	}
-	direct := writer.Direct{Store: st}
-	p, err := newPipeline(cfg, id, c, checker, pipelineParts{sink: direct, rejects: direct, candles: st, logger: logger})
+	p, err := newPipeline(cfg, id, c, checker, pipelineParts{sink: ingest.Synchronous{Store: st}, rejects: ingest.Synchronous{Store: st},
+		candles: st, logger: logger})
 	if err != nil {
 		c.HTTP.Close()
 		return nil, err

@@ -63,7 +63,10 @@ type Options struct {
 	// send from, with how long to hold back: they learn of it only at
 	// their next count, and until then still spend their larger shares.
 	OnJoin func(hold time.Duration)
-	Logger *slog.Logger
+	// OnFirstCount is called once, after the process's first count, with
+	// that count: until then it cannot know whether it sends alone.
+	OnFirstCount func(n int)
+	Logger       *slog.Logger
 }
 
 // Peers counts the processes on one egress, this one included.
@@ -75,6 +78,7 @@ type Peers struct {
 	mu      sync.Mutex
 	n       int
 	counted bool // a session has counted before
+	first   sync.Once
 }
 
 // New returns a Peers counting 1 until Run learns better.
@@ -187,6 +191,9 @@ func (p *Peers) session(ctx context.Context) (counted bool, err error) {
 			p.opts.OnJoin(2 * p.opts.Interval)
 		}
 		p.set(n)
+		if p.opts.OnFirstCount != nil {
+			p.first.Do(func() { p.opts.OnFirstCount(n) })
+		}
 		select {
 		case <-ctx.Done():
 			return true, ctx.Err()

@@ -157,3 +157,27 @@ func TestPeersKeepTheCountThroughADatabaseOutage(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, []int{2}, changes, "never back to 1 on the way")
 }
+
+// TestFirstCountIsReportedOnce: the first count is handed over once, with
+// the processes already there, so that a process started beside another
+// learns it does not send alone before it sends at all.
+func TestFirstCountIsReportedOnce(t *testing.T) {
+	url := pgtest.NewDB(t)
+	var mu sync.Mutex
+	firsts := map[string][]int{}
+	start := func(name string) *Peers {
+		p, _ := runOpts(t, Options{DatabaseURL: url, Egress: "host-first", Interval: 20 * time.Millisecond,
+			OnFirstCount: func(n int) { mu.Lock(); firsts[name] = append(firsts[name], n); mu.Unlock() }})
+		return p
+	}
+	counted := func(name string) bool { mu.Lock(); defer mu.Unlock(); return len(firsts[name]) > 0 }
+	a := start("a")
+	require.Eventually(t, func() bool { return counted("a") }, 10*time.Second, 10*time.Millisecond)
+	b := start("b")
+	eventually(t, b, 2)
+	eventually(t, a, 2)
+	time.Sleep(100 * time.Millisecond) // several counts more
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, map[string][]int{"a": {1}, "b": {2}}, firsts)
+}

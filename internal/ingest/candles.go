@@ -10,6 +10,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Candle capture keeps every series whole: each run of the candle job
@@ -194,7 +195,7 @@ func (p *Pipeline) recordHoles(ctx context.Context, k seriesKey, holes []ops.Cov
 func (p *Pipeline) candleBatch() batch[market.Candle] {
 	return batch[market.Candle]{
 		dataType: market.TypeOHLCV,
-		check:    p.opts.Checker.CheckCandles, put: p.opts.Sink.PutCandles,
+		check:    p.opts.Checker.CheckCandles, put: putTo(p.opts.Sink, store.Candles),
 		cache: cacheFn(p.opts.Cache, Cache.SetCandles),
 		row:   candleRow,
 	}

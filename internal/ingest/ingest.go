@@ -25,6 +25,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Fetcher is what a job needs of an exchange.Connector.
@@ -53,15 +54,38 @@ type Cache interface {
 	SetCandles(ctx context.Context, ks []market.Candle) error
 }
 
-// Sink takes accepted rows and reports (*writer.Writer, or writer.Direct).
+// Sink takes accepted rows and reports (*writer.Writer), and rejected
+// rows. rows is one table's batch (store.Candles.Rows(candles), ...);
 // started is when the fetch began, for the end-to-end latency metric.
 type Sink interface {
-	PutMarkets(ctx context.Context, started time.Time, rows []market.Market) error
-	PutTickers(ctx context.Context, started time.Time, rows []market.Ticker) error
-	PutOrderBooks(ctx context.Context, started time.Time, rows []market.OrderBook) error
-	PutCandles(ctx context.Context, started time.Time, rows []market.Candle) error
-	PutTrades(ctx context.Context, started time.Time, rows []market.Trade) error
-	PutQualityReports(ctx context.Context, started time.Time, rows []ops.QualityReport) error
+	Put(ctx context.Context, started time.Time, rows store.Rows) error
+}
+
+// Synchronous is a Sink that writes each batch to Store (*store.Store)
+// before Put returns: for the commands, whose cursors move only past
+// durable rows.
+type Synchronous struct {
+	Store interface {
+		Write(ctx context.Context, rows store.Rows) (store.Result, error)
+	}
+}
+
+// Put writes rows.
+func (s Synchronous) Put(ctx context.Context, _ time.Time, rows store.Rows) error {
+	if rows.Len() == 0 {
+		return nil
+	}
+	if _, err := s.Store.Write(ctx, rows); err != nil {
+		return fmt.Errorf("writing %s: %w", rows.Table().Name(), err)
+	}
+	return nil
+}
+
+// putTo is sink's Put for rows of table t.
+func putTo[T any](sink Sink, t *store.Table[T]) func(context.Context, time.Time, []T) error {
+	return func(ctx context.Context, started time.Time, rows []T) error {
+		return sink.Put(ctx, started, t.Rows(rows))
+	}
 }
 
 // Notifier tells downstream consumers about what is not cached: a batch's
@@ -76,11 +100,6 @@ const (
 	NotifyQuality = "quality"
 	NotifyError   = "error"
 )
-
-// RejectSink takes rejected rows.
-type RejectSink interface {
-	PutRejectedRows(ctx context.Context, started time.Time, rows []ops.RejectedRow) error
-}
 
 // Rejected-row sources this package writes.
 const (
@@ -101,7 +120,7 @@ type Options struct {
 	Cache   Cache    // nil: nothing is cached
 	Notify  Notifier // nil: quality reports and failures are not published
 	Sink    Sink
-	Rejects RejectSink
+	Rejects Sink // for rejected rows
 	// Symbols are the configured symbols; after a markets refresh, those
 	// the exchange does not list as active are left out.
 	Symbols []market.Symbol
@@ -192,9 +211,6 @@ func New(opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
-// Exchange is the exchange's id.
-func (p *Pipeline) Exchange() string { return p.exchange }
-
 // Symbols returns the symbols the jobs fetch: the configured ones, less
 // those the last markets refresh did not find active.
 func (p *Pipeline) Symbols() []market.Symbol { return slices.Clone(*p.symbols.Load()) }
@@ -240,7 +256,7 @@ func (p *Pipeline) RefreshMarkets(ctx context.Context) (int64, error) {
 	}
 	p.symbols.Store(&keep)
 	p.markets.Store(&ms)
-	if err := p.opts.Sink.PutMarkets(ctx, started, ms); err != nil {
+	if err := p.opts.Sink.Put(ctx, started, store.Symbols.Rows(ms)); err != nil {
 		return 0, fmt.Errorf("storing markets: %w", err)
 	}
 	p.m.accepted.WithLabelValues(p.exchange, string(market.TypeMarkets)).Add(float64(len(ms)))
@@ -390,7 +406,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 				Source: SourceValidation, Code: r.Check, Reason: r.Reason, Payload: payload})
 		}
 		p.m.rejected.WithLabelValues(p.exchange, dt, SourceValidation).Add(float64(len(rows)))
-		if err := p.opts.Rejects.PutRejectedRows(ctx, b.started, rows); err != nil {
+		if err := p.opts.Rejects.Put(ctx, b.started, store.RejectedRows.Rows(rows)); err != nil {
 			errs = append(errs, fmt.Errorf("storing rejected %s: %w", dt, err))
 		}
 	}
@@ -404,7 +420,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 					"timeframe", r.Timeframe, "score", r.Score, "rejected", r.Rejected)
 			}
 		}
-		if err := p.opts.Sink.PutQualityReports(ctx, b.started, reports); err != nil {
+		if err := p.opts.Sink.Put(ctx, b.started, store.QualityReports.Rows(reports)); err != nil {
 			errs = append(errs, fmt.Errorf("storing quality reports: %w", err))
 		}
 	}
@@ -467,7 +483,7 @@ func (p *Pipeline) fetchFailed(ctx context.Context, dt market.DataType, symbol s
 	row := ops.RejectedRow{Time: p.now(), Exchange: p.exchange, Symbol: symbol, DataType: string(dt),
 		Source: SourceDecode, Code: ops.CodeDecode, Reason: de.Error(), Payload: de.Payload}
 	err = fmt.Errorf("%w: %s %s: %w", ErrDecode, dt, symbol, err)
-	if perr := p.opts.Rejects.PutRejectedRows(ctx, started, []ops.RejectedRow{row}); perr != nil {
+	if perr := p.opts.Rejects.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{row})); perr != nil {
 		return errors.Join(err, fmt.Errorf("storing the undecodable response: %w", perr))
 	}
 	return err

@@ -17,6 +17,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -154,38 +155,21 @@ type sink struct {
 	err      error
 }
 
-func (s *sink) PutMarkets(_ context.Context, t time.Time, rows []market.Market) error {
+func (s *sink) Put(_ context.Context, t time.Time, r store.Rows) error {
+	if collect(&s.reports, store.QualityReports, r) || collect(&s.rejected, store.RejectedRows, r) {
+		return nil
+	}
 	s.started = append(s.started, t)
-	s.markets = append(s.markets, rows...)
+	_ = collect(&s.markets, store.Symbols, r) || collect(&s.tickers, store.Tickers, r) ||
+		collect(&s.books, store.OrderBooks, r) || collect(&s.candles, store.Candles, r) || collect(&s.trades, store.Trades, r)
 	return s.err
 }
-func (s *sink) PutTickers(_ context.Context, t time.Time, rows []market.Ticker) error {
-	s.started = append(s.started, t)
-	s.tickers = append(s.tickers, rows...)
-	return s.err
-}
-func (s *sink) PutOrderBooks(_ context.Context, t time.Time, rows []market.OrderBook) error {
-	s.started = append(s.started, t)
-	s.books = append(s.books, rows...)
-	return s.err
-}
-func (s *sink) PutCandles(_ context.Context, t time.Time, rows []market.Candle) error {
-	s.started = append(s.started, t)
-	s.candles = append(s.candles, rows...)
-	return s.err
-}
-func (s *sink) PutTrades(_ context.Context, t time.Time, rows []market.Trade) error {
-	s.started = append(s.started, t)
-	s.trades = append(s.trades, rows...)
-	return s.err
-}
-func (s *sink) PutQualityReports(_ context.Context, _ time.Time, rows []ops.QualityReport) error {
-	s.reports = append(s.reports, rows...)
-	return nil
-}
-func (s *sink) PutRejectedRows(_ context.Context, _ time.Time, rows []ops.RejectedRow) error {
-	s.rejected = append(s.rejected, rows...)
-	return nil
+
+// collect appends r's rows to dst when they are t's.
+func collect[T any](dst *[]T, t *store.Table[T], r store.Rows) bool {
+	rows, ok := t.Of(r)
+	*dst = append(*dst, rows...)
+	return ok
 }
 
 type env struct {
@@ -471,4 +455,32 @@ func TestNotifiesQualityAndErrors(t *testing.T) {
 	b, err := json.Marshal(n.vals[2])
 	require.NoError(t, err)
 	require.JSONEq(t, `{"data_type":"orderbook","error":"503","decode":false}`, string(b))
+}
+
+// writes records what Synchronous hands it; err fails every write.
+type writes struct {
+	got []store.Rows
+	err error
+}
+
+func (w *writes) Write(_ context.Context, rows store.Rows) (store.Result, error) {
+	w.got = append(w.got, rows)
+	return store.Result{Requested: rows.Len()}, w.err
+}
+
+// Synchronous writes each batch before Put returns, names the table when
+// that fails, and skips empty batches.
+func TestSynchronous(t *testing.T) {
+	w := &writes{}
+	s := ingest.Synchronous{Store: w}
+	ctx := context.Background()
+	rows := store.Tickers.Rows([]market.Ticker{{Exchange: "binance", Symbol: "BTC/USDT"}})
+	require.NoError(t, s.Put(ctx, time.Now(), rows))
+	require.NoError(t, s.Put(ctx, time.Now(), store.Candles.Rows(nil)))
+	require.Equal(t, []store.Rows{rows}, w.got)
+
+	w.err = errors.New("connection refused")
+	err := s.Put(ctx, time.Now(), rows)
+	require.ErrorIs(t, err, w.err)
+	require.ErrorContains(t, err, "writing tickers")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // One checked road: rows that reach the warehouse by another way than the
@@ -27,7 +28,7 @@ type Checked struct {
 // IngestMarkets stores a market list as RefreshMarkets does (a market list
 // has no checks).
 func (p *Pipeline) IngestMarkets(ctx context.Context, started time.Time, rows []market.Market) error {
-	if err := p.opts.Sink.PutMarkets(ctx, started, rows); err != nil {
+	if err := p.opts.Sink.Put(ctx, started, store.Symbols.Rows(rows)); err != nil {
 		return fmt.Errorf("storing markets: %w", err)
 	}
 	p.m.accepted.WithLabelValues(p.exchange, string(market.TypeMarkets)).Add(float64(len(rows)))
@@ -105,7 +106,7 @@ func checked[T any](ctx context.Context, p *Pipeline, b batch[T]) (Checked, erro
 func (p *Pipeline) tickerBatch() batch[market.Ticker] {
 	return batch[market.Ticker]{
 		dataType: market.TypeTicker,
-		check:    p.opts.Checker.CheckTickers, put: p.opts.Sink.PutTickers,
+		check:    p.opts.Checker.CheckTickers, put: putTo(p.opts.Sink, store.Tickers),
 		cache: cacheFn(p.opts.Cache, Cache.SetTickers),
 		row:   func(t market.Ticker) (string, any) { return string(t.Symbol), t },
 	}
@@ -114,7 +115,7 @@ func (p *Pipeline) tickerBatch() batch[market.Ticker] {
 func (p *Pipeline) bookBatch() batch[market.OrderBook] {
 	return batch[market.OrderBook]{
 		dataType: market.TypeOrderBook,
-		check:    p.opts.Checker.CheckOrderBooks, put: p.opts.Sink.PutOrderBooks,
+		check:    p.opts.Checker.CheckOrderBooks, put: putTo(p.opts.Sink, store.OrderBooks),
 		cache: cacheFn(p.opts.Cache, Cache.SetOrderBooks),
 		row:   func(b market.OrderBook) (string, any) { return string(b.Symbol), b },
 	}
@@ -123,7 +124,7 @@ func (p *Pipeline) bookBatch() batch[market.OrderBook] {
 func (p *Pipeline) tradeBatch() batch[market.Trade] {
 	return batch[market.Trade]{
 		dataType: market.TypeTrades,
-		check:    p.opts.Checker.CheckTrades, put: p.opts.Sink.PutTrades,
+		check:    p.opts.Checker.CheckTrades, put: putTo(p.opts.Sink, store.Trades),
 		row: func(t market.Trade) (string, any) { return string(t.Symbol), t },
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 var (
@@ -157,33 +158,26 @@ type tradeSink struct {
 	reports []ops.QualityReport
 }
 
-func (s *tradeSink) PutTrades(_ context.Context, _ time.Time, rows []market.Trade) error {
+func (s *tradeSink) Put(_ context.Context, _ time.Time, r store.Rows) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reports, ok := store.QualityReports.Of(r); ok {
+		s.reports = append(s.reports, reports...)
+		return nil
+	}
+	trades, ok := store.Trades.Of(r)
+	if !ok {
+		return nil
+	}
 	s.log.mu.Lock()
 	defer s.log.mu.Unlock()
 	if s.log.stored == nil {
 		s.log.stored = map[string]market.Trade{}
 	}
-	for _, t := range rows {
+	for _, t := range trades {
 		s.log.stored[t.ID] = t
 	}
-	s.mu.Lock()
 	s.puts++
-	s.mu.Unlock()
-	return nil
-}
-func (s *tradeSink) PutMarkets(context.Context, time.Time, []market.Market) error { return nil }
-func (s *tradeSink) PutTickers(context.Context, time.Time, []market.Ticker) error { return nil }
-func (s *tradeSink) PutOrderBooks(context.Context, time.Time, []market.OrderBook) error {
-	return nil
-}
-func (s *tradeSink) PutCandles(context.Context, time.Time, []market.Candle) error { return nil }
-func (s *tradeSink) PutQualityReports(_ context.Context, _ time.Time, rows []ops.QualityReport) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reports = append(s.reports, rows...)
-	return nil
-}
-func (s *tradeSink) PutRejectedRows(context.Context, time.Time, []ops.RejectedRow) error {
 	return nil
 }
 

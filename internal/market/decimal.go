@@ -119,15 +119,6 @@ func MustDecimal(s string) Decimal {
 	return d
 }
 
-// DecimalFromFloat renders f with the fewest digits that round-trip, for
-// exchanges that send JSON numbers rather than strings.
-func DecimalFromFloat(f float64) (Decimal, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return Decimal{}, fmt.Errorf("%w: %v", ErrInvalidDecimal, f)
-	}
-	return ParseDecimal(strconv.FormatFloat(f, 'f', -1, 64))
-}
-
 // IsZero reports whether d is absent. A present zero ("0.0") is not absent.
 func (d Decimal) IsZero() bool { return d.s == "" }
 
@@ -346,3 +337,27 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	*d = v
 	return nil
 }
+
+// MarshalText returns the plain decimal text; absent is empty.
+func (d Decimal) MarshalText() ([]byte, error) { return []byte(d.s), nil }
+
+// UnmarshalText parses text as ParseDecimal does; empty is absent.
+func (d *Decimal) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*d = Decimal{}
+		return nil
+	}
+	v, err := ParseDecimal(string(text))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// MarshalBinary is MarshalText: the text is already the exact value, and
+// encoding/gob uses it, so rows holding decimals encode as they are.
+func (d Decimal) MarshalBinary() ([]byte, error) { return d.MarshalText() }
+
+// UnmarshalBinary is UnmarshalText.
+func (d *Decimal) UnmarshalBinary(data []byte) error { return d.UnmarshalText(data) }

@@ -1,6 +1,9 @@
 package market
 
 import (
+	"bytes"
+	"encoding"
+	"encoding/gob"
 	"encoding/json"
 	"math/big"
 	"testing"
@@ -70,6 +73,50 @@ func TestDecimalJSON(t *testing.T) {
 	require.Equal(t, "1.50", v.A.String())
 	require.Equal(t, "20", v.B.String())
 	require.False(t, v.C.Valid())
+}
+
+var (
+	_ encoding.TextMarshaler     = Decimal{}
+	_ encoding.TextUnmarshaler   = (*Decimal)(nil)
+	_ encoding.BinaryMarshaler   = Decimal{}
+	_ encoding.BinaryUnmarshaler = (*Decimal)(nil)
+)
+
+// Text and binary forms carry the exact digits and the absent value.
+func TestDecimalMarshalersRoundTrip(t *testing.T) {
+	for _, in := range []string{"0.01000000", "42", "-0.0", "5.", "123456789012345678901234.5", "1e-3", ""} {
+		var d Decimal
+		if in != "" {
+			d = MustDecimal(in)
+		}
+		text, err := d.MarshalText()
+		require.NoError(t, err)
+		require.Equal(t, d.String(), string(text))
+		var back Decimal
+		require.NoError(t, back.UnmarshalText(text))
+		require.Equal(t, d, back, in)
+
+		bin, err := d.MarshalBinary()
+		require.NoError(t, err)
+		back = MustDecimal("7") // overwritten, absent included
+		require.NoError(t, back.UnmarshalBinary(bin))
+		require.Equal(t, d, back, in)
+	}
+	var d Decimal
+	require.ErrorIs(t, d.UnmarshalText([]byte("1.2.3")), ErrInvalidDecimal)
+	require.ErrorIs(t, d.UnmarshalBinary([]byte("NaN")), ErrInvalidDecimal)
+}
+
+// encoding/gob takes rows holding decimals as they are (the spool's case).
+func TestDecimalGob(t *testing.T) {
+	in := []Candle{{Exchange: "binance", Symbol: "BTC/USDT", Timeframe: TF1m, Open: MustDecimal("0.0100"), High: MustDecimal("-2"),
+		Close: MustDecimal("1.65E8"), Closed: true}} // Low and Volume absent
+	var buf bytes.Buffer
+	require.NoError(t, gob.NewEncoder(&buf).Encode(in))
+	var out []Candle
+	require.NoError(t, gob.NewDecoder(&buf).Decode(&out))
+	require.Equal(t, in, out)
+	require.False(t, out[0].Low.Valid())
 }
 
 func FuzzParseDecimal(f *testing.F) {

@@ -404,6 +404,15 @@ func (l *Limiter) HoldLocal(d time.Duration) {
 	l.dispatchLocked()
 }
 
+// ReleaseLocal ends a HoldLocal before its time: a process that learns it
+// sends alone need not wait.
+func (l *Limiter) ReleaseLocal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.holdUntil = time.Time{}
+	l.dispatchLocked()
+}
+
 // Peers returns the number of processes the limiter shares its egress
 // with, itself included.
 func (l *Limiter) Peers() int {

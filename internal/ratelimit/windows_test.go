@@ -392,3 +392,13 @@ func TestHoldLocal(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	require.NotNil(t, l.tryNow(priority.Low, 1))
 }
+
+// TestReleaseLocal: a process that learns it sends alone stops holding at
+// once rather than when the hold would have ended.
+func TestReleaseLocal(t *testing.T) {
+	l, _ := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100})
+	l.HoldLocal(3 * time.Second)
+	require.Nil(t, l.tryNow(priority.Critical, 1))
+	l.ReleaseLocal()
+	require.NotNil(t, l.tryNow(priority.Low, 1))
+}

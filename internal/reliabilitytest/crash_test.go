@@ -111,10 +111,10 @@ func crashChild(mode, dir, dbURL string) error {
 	for i := 0; ; i++ {
 		cs, _, _, jr := batch(i)
 		fmt.Printf("PUT %d .\n", i)
-		if err := w.PutCandles(pctx, time.Now(), cs); err != nil {
+		if err := w.Put(pctx, time.Now(), store.Candles.Rows(cs)); err != nil {
 			return err
 		}
-		if err := w.PutJobRuns(pctx, time.Now(), jr); err != nil {
+		if err := w.Put(pctx, time.Now(), store.JobRuns.Rows(jr)); err != nil {
 			return err
 		}
 		time.Sleep(time.Millisecond) // pace the feed; the kill comes at any point

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,4 +33,32 @@ func TestTickTimes(t *testing.T) {
 		require.Equal(t, tc.ttl, lockTTL(now, iv), "now +%s", tc.now)
 		require.Less(t, lockTTL(now, iv), iv)
 	}
+}
+
+// TestAddAlignedRetakesTheTime: a start computed before a stall can be in
+// the past by the time gocron sees it, which it refuses ("start must not be
+// in the past" stopped a daemon under load); the job is then added at the
+// tick after, computed from the time again.
+func TestAddAlignedRetakesTheTime(t *testing.T) {
+	gs, err := gocron.NewScheduler()
+	require.NoError(t, err)
+	defer func() { require.NoError(t, gs.Shutdown()) }()
+	iv := time.Second
+	calls := 0
+	now := func() time.Time {
+		calls++
+		if calls == 1 {
+			return time.Now().Add(-2 * iv) // the time taken before a stall
+		}
+		return time.Now()
+	}
+	var starts []time.Time
+	j, err := addAligned(now, iv, func(start time.Time) (gocron.Job, error) {
+		starts = append(starts, start)
+		return gs.NewJob(gocron.DurationJob(iv), gocron.NewTask(func() {}), gocron.WithStartAt(gocron.WithStartDateTime(start)))
+	})
+	require.NoError(t, err)
+	require.NotNil(t, j)
+	require.Len(t, starts, 2, "refused once, then added")
+	require.Equal(t, iv/2, time.Duration(starts[1].UnixNano()%int64(iv)), "still on the tick grid")
 }

@@ -284,18 +284,19 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if len(lockers) > 0 {
 		rl = newTickLocks(lockers, s.opts.LockPrefix, s.logger, s.metrics)
 	}
-	now := time.Now()
 	for _, js := range s.jobs {
 		opts := []gocron.JobOption{
 			gocron.WithName(js.job.Name),
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithStartAt(gocron.WithStartDateTime(firstTick(now, js.interval))),
 		}
 		if rl != nil && !js.job.Local {
 			js.locker = rl.forJob(js)
 			opts = append(opts, gocron.WithDistributedJobLocker(js.locker))
 		}
-		gj, err := gs.NewJob(gocron.DurationJob(js.interval), gocron.NewTask(func() { s.tick(jobCtx, js) }), opts...)
+		gj, err := addAligned(time.Now, js.interval, func(start time.Time) (gocron.Job, error) {
+			return gs.NewJob(gocron.DurationJob(js.interval), gocron.NewTask(func() { s.tick(jobCtx, js) }),
+				append(opts, gocron.WithStartAt(gocron.WithStartDateTime(start)))...)
+		})
 		if err != nil {
 			_ = gs.Shutdown()
 			return fmt.Errorf("adding job %s: %w", js.job.Name, err)
@@ -328,6 +329,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // firstTick is the first scheduled run: the middle of a tick window, so
 // that instances whose clocks differ a little still agree on the tick.
+// addAligned adds a job whose first run is its next tick, taking the time
+// again when that tick passed while the job was being added: on a loaded
+// machine adding a few dozen jobs can take longer than the lead firstTick
+// leaves, and gocron refuses a start in the past.
+func addAligned(now func() time.Time, iv time.Duration, add func(start time.Time) (gocron.Job, error)) (gocron.Job, error) {
+	for try := 1; ; try++ {
+		j, err := add(firstTick(now(), iv))
+		if errors.Is(err, gocron.ErrWithStartDateTimePast) && try < 5 {
+			continue
+		}
+		return j, err
+	}
+}
+
 func firstTick(now time.Time, iv time.Duration) time.Time {
 	t := now.Truncate(iv).Add(iv / 2)
 	if t.Sub(now) < time.Millisecond {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -149,15 +148,15 @@ func ListQuarantine(spoolDir string) ([]QuarantinedFile, error) {
 		}
 		q.Bad = len(bad)
 		for _, rec := range recs {
-			table, rows, err := decodeBody(rec[frameSize:])
+			b, err := decodeBody(rec[frameSize:])
 			if err != nil {
-				q.Bad++
+				q.Bad++ // format 1, or damaged: its reason says which
 				continue
 			}
 			q.Batches++
-			q.Rows += rowCount(rows)
-			if !slices.Contains(q.Tables, table) {
-				q.Tables = append(q.Tables, table)
+			q.Rows += b.rows
+			if !slices.Contains(q.Tables, b.table) {
+				q.Tables = append(q.Tables, b.table)
 			}
 		}
 		out = append(out, q)
@@ -191,13 +190,14 @@ func ListCorrupt(spoolDir string) ([]CorruptFile, error) {
 }
 
 // ReplayQuarantine writes every quarantined batch of the spool in spoolDir
-// through write, oldest first. write returns refused for a batch the
+// through write, oldest first, decoded as Peek does (rowsOf). write returns refused for a batch the
 // database refused again (it stays in the quarantine) and an error when
 // it could not tell (the database is away): the replay stops there, and
 // what was not written stays. A file is deleted once none of its batches
 // is left; one a crash interrupts is replayed again, which idempotent
 // writes absorb. Spans that fail their checksum go to corrupt/.
-func ReplayQuarantine(spoolDir string, write func(table string, rows any) (refused bool, err error)) (QuarantineReplay, error) {
+func ReplayQuarantine(spoolDir string, rowsOf func(table string) any,
+	write func(table string, rows any) (refused bool, err error)) (QuarantineReplay, error) {
 	var sum QuarantineReplay
 	paths, err := quarantineFiles(spoolDir)
 	if err != nil {
@@ -215,12 +215,16 @@ func ReplayQuarantine(spoolDir string, write func(table string, rows any) (refus
 		var keep [][]byte
 		var stopErr error
 		for i, rec := range recs {
-			table, rows, err := decodeBody(rec[frameSize:])
+			b, err := decodeBody(rec[frameSize:])
+			var rows any
+			if err == nil {
+				rows, err = decodeRows(b.table, b.payload, rowsOf)
+			}
 			if err != nil {
-				keep = append(keep, rec) // a newer binary may read it
+				keep = append(keep, rec) // another release may read it
 				continue
 			}
-			refused, err := write(table, rows)
+			refused, err := write(b.table, rows)
 			if err != nil {
 				keep = append(keep, recs[i:]...)
 				stopErr = fmt.Errorf("replaying %s: %w", filepath.Base(p), err)
@@ -232,7 +236,7 @@ func ReplayQuarantine(spoolDir string, write func(table string, rows any) (refus
 				continue
 			}
 			sum.Batches++
-			sum.Rows += rowCount(rows)
+			sum.Rows += b.rows
 		}
 		switch {
 		case len(keep) == 0:
@@ -284,12 +288,4 @@ func keepBadSpans(spoolDir, path string, bad []span) error {
 		}
 	}
 	return nil
-}
-
-// rowCount is len(rows) for a slice of rows.
-func rowCount(rows any) int {
-	if v := reflect.ValueOf(rows); v.Kind() == reflect.Slice {
-		return v.Len()
-	}
-	return 0
 }

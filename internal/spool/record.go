@@ -13,9 +13,15 @@ import (
 //	header: "MDSPOOL" 0x01                       (8 bytes)
 //	record: length uint32 LE                     (4 bytes, of the body)
 //	        crc    uint32 LE                     (4 bytes, CRC-32C of length and body)
-//	        body:  version 0x01, kind byte,
+//	        body:  version 0x02,
 //	               table length byte, table name,
-//	               payload (gob of the rows)
+//	               rows uvarint (how many),
+//	               payload (gob of the rows, see codec.go)
+//
+// Format 1 (mdingest before the table registry) had a row-kind byte after
+// the version and gob'd copies of the rows; this binary cannot read its
+// payloads, so Peek moves such records whole to the quarantine, where the
+// release that wrote them can replay them (see Peek).
 //
 // Records are only appended, each followed by an fsync, so a crash can
 // leave at most one torn record, at the end of the newest segment; its
@@ -24,30 +30,36 @@ const (
 	segMagic     = "MDSPOOL\x01"
 	headerSize   = int64(len(segMagic))
 	frameSize    = 8
-	bodyVersion  = 1
+	bodyVersion  = 2
+	oldVersion   = 1       // format 1: version, kind, table length, table, payload
 	maxBodyBytes = 1 << 30 // a larger length is corruption, not a batch
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errTorn marks a record that is incomplete or fails its checksum.
-var errTorn = errors.New("torn or corrupt record")
+var (
+	// errTorn marks a record that is incomplete or fails its checksum.
+	errTorn = errors.New("torn or corrupt record")
+	// errOldFormat marks a sound record of format 1.
+	errOldFormat = errors.New("spool record of format 1, written by an mdingest before the table registry")
+)
 
 // encodeRecord frames one batch of rows for table.
 func encodeRecord(table string, rows any) ([]byte, error) {
-	if len(table) > 255 {
-		return nil, fmt.Errorf("%w: table name %q too long", ErrInvalid, table)
+	if len(table) == 0 || len(table) > 255 {
+		return nil, fmt.Errorf("%w: table name %q empty or too long", ErrInvalid, table)
 	}
-	k, payload, err := encodeRows(rows)
+	count, payload, err := encodeRows(rows)
 	if err != nil {
 		return nil, err
 	}
-	n := 3 + len(table) + len(payload)
+	n := 2 + len(table) + binary.MaxVarintLen64 + len(payload)
 	rec := make([]byte, frameSize, frameSize+n)
-	rec = append(rec, bodyVersion, byte(k), byte(len(table)))
+	rec = append(rec, bodyVersion, byte(len(table)))
 	rec = append(rec, table...)
+	rec = binary.AppendUvarint(rec, uint64(count))
 	rec = append(rec, payload...)
-	binary.LittleEndian.PutUint32(rec[0:4], uint32(n))
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(rec)-frameSize))
 	binary.LittleEndian.PutUint32(rec[4:8], checksum(rec[0:4], rec[frameSize:]))
 	return rec, nil
 }
@@ -81,20 +93,33 @@ func readRecord(r io.ReaderAt, off, size int64) ([]byte, int64, error) {
 	return body, off + frameSize + n, nil
 }
 
-// decodeBody splits a record's body into its table and rows.
-func decodeBody(body []byte) (string, any, error) {
-	if len(body) < 3 || body[0] != bodyVersion {
-		return "", nil, fmt.Errorf("%w: unknown record version", ErrCorrupt)
+// body is a record's body, split.
+type body struct {
+	table   string
+	rows    int
+	payload []byte
+}
+
+// decodeBody splits a record's body. A format 1 record returns its table
+// and errOldFormat; an undecodable one, ErrCorrupt.
+func decodeBody(b []byte) (body, error) {
+	if len(b) >= 3 && b[0] == oldVersion {
+		if tl := int(b[2]); len(b) >= 3+tl {
+			return body{table: string(b[3 : 3+tl])}, errOldFormat
+		}
 	}
-	tl := int(body[2])
-	if len(body) < 3+tl {
-		return "", nil, fmt.Errorf("%w: short record", ErrCorrupt)
+	if len(b) < 2 || b[0] != bodyVersion {
+		return body{}, fmt.Errorf("%w: unknown record version", ErrCorrupt)
 	}
-	rows, err := decodeRows(kind(body[1]), body[3+tl:])
-	if err != nil {
-		return "", nil, err
+	tl := int(b[1])
+	if len(b) < 2+tl {
+		return body{}, fmt.Errorf("%w: short record", ErrCorrupt)
 	}
-	return string(body[3 : 3+tl]), rows, nil
+	rows, n := binary.Uvarint(b[2+tl:])
+	if n <= 0 || rows > maxBodyBytes {
+		return body{}, fmt.Errorf("%w: bad row count", ErrCorrupt)
+	}
+	return body{table: string(b[2 : 2+tl]), rows: int(rows), payload: b[2+tl+n:]}, nil
 }
 
 // span is a stretch of a segment that holds no sound record: a record
@@ -184,8 +209,8 @@ func nextRecord(r io.ReaderAt, off, size int64) (int64, error) {
 }
 
 // plausibleStart checks what the start of a record must hold (a length
-// within the segment, the body's version, a known kind, a table name)
-// before the checksum is worth computing.
+// within the segment, the body's version, a table name) before the
+// checksum is worth computing.
 func plausibleStart(b []byte, left int64) bool {
 	if len(b) < frameSize+3 {
 		return false
@@ -194,14 +219,11 @@ func plausibleStart(b []byte, left int64) bool {
 	if n < 3 || n > left-frameSize || b[frameSize] != bodyVersion {
 		return false
 	}
-	if k := kind(b[frameSize+1]); k < kindMarkets || k > kindRequestMetrics {
-		return false
-	}
-	tl := int(b[frameSize+2])
+	tl := int(b[frameSize+1])
 	if tl == 0 || int64(3+tl) > n {
 		return false
 	}
-	name := b[frameSize+3:]
+	name := b[frameSize+2:]
 	for i := 0; i < min(tl, len(name)); i++ {
 		if c := name[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			return false

@@ -481,11 +481,15 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Peek returns the oldest batch not yet acknowledged; ok is false when the
-// spool is empty. The same batch is returned until Ack. A record that fails
-// its checksum now (the disk changed under us) is set aside in corrupt/
-// and skipped; the records after it are returned.
-func (s *Spool) Peek() (table string, rows any, ok bool, err error) {
+// Peek returns the oldest batch not yet acknowledged, decoded into the
+// slice rowsOf returns a pointer to for its table (store.NewRows: a *[]T
+// of the type Append was given); ok is false when the spool is empty. The
+// same batch is returned until Ack. A record that fails its checksum now
+// (the disk changed under us) is set aside in corrupt/ and skipped; the
+// records after it are returned. A sound record this binary cannot read
+// (format 1, an unknown table) goes whole to the quarantine, for a binary
+// that can.
+func (s *Spool) Peek(rowsOf func(table string) any) (table string, rows any, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -518,23 +522,46 @@ func (s *Spool) Peek() (table string, rows any, ok bool, err error) {
 		case err != nil:
 			return "", nil, false, err
 		}
-		table, rows, err = decodeBody(body)
+		b, err := decodeBody(body)
+		if err == nil {
+			rows, err = decodeRows(b.table, b.payload, rowsOf)
+		}
 		if err != nil {
-			// A sound record this binary cannot decode: skip it alone, kept.
-			s.logger.Error("spool record undecodable, skipped and set aside", "segment", s.segPath(head.seq), "offset", head.read, "err", err)
-			if err := s.setAside(s.reader, head.seq, span{from: head.read, to: next}); err != nil {
+			// A sound record this binary cannot read: skip it alone, kept.
+			if err := s.skipUnreadable(head, next, b.table, err); err != nil {
 				return "", nil, false, err
 			}
-			head.read = next
-			head.records--
-			s.pending--
 			continue
 		}
+		table = b.table
 		s.peeked = &position{seq: head.seq, next: next, kind: table}
 		return table, rows, true, nil
 	}
 	s.updateGauges()
 	return "", nil, false, nil
+}
+
+// skipUnreadable moves the sound record of the head segment ending at next
+// to the quarantine, whole (table may be "" when unknown), and skips it.
+func (s *Spool) skipUnreadable(head *segment, next int64, table string, cause error) error {
+	rec := make([]byte, next-head.read)
+	if _, err := s.reader.ReadAt(rec, head.read); err != nil {
+		return fmt.Errorf("reading spool record: %w", err)
+	}
+	reason := fmt.Sprintf("this mdingest cannot read the record: %v", cause)
+	if errors.Is(cause, errOldFormat) {
+		reason = fmt.Sprintf("%v; `mdingest quarantine replay` of that release writes it", cause)
+	}
+	s.logger.Error("spool record unreadable by this binary: moved to the quarantine", "segment", s.segPath(head.seq),
+		"offset", head.read, "table", table, "err", cause)
+	s.qseq++
+	if err := s.quarantine(table, rec, reason, s.qseq); err != nil {
+		return err
+	}
+	head.read = next
+	head.records--
+	s.pending--
+	return nil
 }
 
 // rewalk handles a record of the head segment that failed its checksum
@@ -669,8 +696,17 @@ func (s *Spool) Quarantine(table string, rows any, reason string) error {
 	s.qseq++
 	n := s.qseq
 	s.mu.Unlock()
+	return s.quarantine(table, rec, reason, n)
+}
+
+// quarantine writes one record as the quarantine file numbered n.
+func (s *Spool) quarantine(table string, rec []byte, reason string, n uint64) error {
 	dir := filepath.Join(s.dir, QuarantineDir)
-	base := fmt.Sprintf("%s-%d-%06d-%s", time.Now().UTC().Format("20060102T150405.000000000Z"), os.Getpid(), n, table)
+	name := unsafeName.ReplaceAllString(table, "_")
+	if name == "" {
+		name = "unknown"
+	}
+	base := fmt.Sprintf("%s-%d-%06d-%s", time.Now().UTC().Format("20060102T150405.000000000Z"), os.Getpid(), n, name)
 	if reason != "" {
 		if err := writeFileSync(dir, filepath.Join(dir, base+reasonSuffix), func(w io.Writer) error {
 			_, err := io.WriteString(w, reason+"\n")

@@ -47,7 +47,7 @@ func TestBatchLargerThanSpoolIsSpooledInParts(t *testing.T) {
 	high := priority.With(context.Background(), priority.High)
 
 	big := tickerRange(0, 2000)
-	require.NoError(t, w.PutTickers(high, time.Now(), big))
+	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(big)))
 	require.Eventually(t, func() bool { return sp.Pending() > 0 }, wait, poll, "parts of the batch are spooled")
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
 	require.Greater(t, sp.Usage(), 0.9, "the spool is filled, not left empty")
@@ -82,7 +82,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 	low := priority.With(context.Background(), priority.Low)
 
 	backlog := tickerRange(0, 6000) // more than the whole spool
-	require.NoError(t, w.PutTickers(low, time.Now(), backlog))
+	require.NoError(t, w.Put(low, time.Now(), store.Tickers.Rows(backlog)))
 	require.Eventually(t, func() bool { return sp.Pending() > 0 && w.Pressure() == writer.PressureSoft }, wait, poll,
 		"parts spooled up to the soft limit; the low tiers pause (pressure %s, %d spooled)", w.Pressure(), sp.Pending())
 	require.Less(t, sp.Usage(), 0.7, "the room above the soft limit is left for the tiers that go on")
@@ -93,7 +93,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 		Bids: []market.Level{{Price: d("100"), Amount: d("1")}}, Asks: []market.Level{{Price: d("101"), Amount: d("2")}}}}
 	critical := make(chan error, 1)
 	go func() {
-		critical <- w.PutOrderBooks(priority.With(context.Background(), priority.Critical), time.Now(), book)
+		critical <- w.Put(priority.With(context.Background(), priority.Critical), time.Now(), store.OrderBooks.Rows(book))
 	}()
 	select {
 	case err := <-critical:
@@ -162,7 +162,7 @@ func TestConnectionCutMidCopyIsSpooledNotQuarantined(t *testing.T) {
 	for i := range 4 {
 		b := candles(5000, 5000*i)
 		batches = append(batches, b)
-		require.NoError(t, w.PutCandles(ctx, time.Now(), b))
+		require.NoError(t, w.Put(ctx, time.Now(), store.Candles.Rows(b)))
 	}
 	require.Eventually(t, func() bool { return proxy.Cuts() > 0 && sp.Pending() > 0 }, wait, poll, "cut mid-COPY, spooled")
 	proxy.CutAfter(0)
@@ -190,7 +190,7 @@ func TestStoppingTakesTheRowsJobsHold(t *testing.T) {
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
 	critical := priority.With(context.Background(), priority.Critical)
-	require.NoError(t, w.PutTickers(critical, time.Now(), tickerRange(0, 3000)))
+	require.NoError(t, w.Put(critical, time.Now(), store.Tickers.Rows(tickerRange(0, 3000))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
 	waiting := putAsync(w, priority.Critical, 5000)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) >= 1 }, wait, poll)

@@ -2,7 +2,6 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -50,8 +49,8 @@ func (w *Writer) Run(ctx context.Context) error {
 			continue
 		case it := <-in:
 			it.add()
-			b := w.buffers[it.table]
-			w.m.pending.WithLabelValues(string(b.name())).Set(float64(b.len()))
+			b := it.b
+			w.m.pending.WithLabelValues(b.name()).Set(float64(b.len()))
 			if b.len() >= w.opts.BatchSize {
 				w.afterFlush(w.flush(ctx, b), retry)
 			}
@@ -139,7 +138,7 @@ func (w *Writer) afterFlush(err error, retry *time.Timer) {
 func (w *Writer) settle() {
 	w.held, w.waiting = false, false
 	for b := range w.stuck {
-		if w.sp != nil && lowTier(b.name(), b.priority()) {
+		if w.sp != nil && lowTier(b.table, b.prio) {
 			w.waiting = true
 		} else {
 			w.held = true
@@ -175,7 +174,7 @@ func cmpOr(a, b error) error {
 // database, switching to the spool on a retryable failure. An error means
 // rows stay in memory. A permanent failure quarantines the rows and
 // returns nil so the other tables go on.
-func (w *Writer) flush(ctx context.Context, b buffer) (err error) {
+func (w *Writer) flush(ctx context.Context, b *buffer) (err error) {
 	defer func() {
 		if err != nil {
 			w.stuck[b] = true
@@ -189,9 +188,9 @@ func (w *Writer) flush(ctx context.Context, b buffer) (err error) {
 	if w.spooling {
 		return w.spill(b)
 	}
-	table := string(b.name())
+	table := b.name()
 	begin := time.Now()
-	res, starts, err := b.flush(ctx)
+	res, starts, err := b.flush(ctx, w.st)
 	w.m.flushDuration.WithLabelValues(table).Observe(time.Since(begin).Seconds())
 	switch {
 	case err == nil:
@@ -213,8 +212,8 @@ func (w *Writer) flush(ctx context.Context, b buffer) (err error) {
 		return w.spill(b)
 	default:
 		w.m.flushErrors.WithLabelValues(table, "permanent").Inc()
-		n := b.len()
-		w.refused(b.name(), n, b.take(), err)
+		rows := b.take()
+		w.refused(table, rows.Any(), rows.Len(), err)
 	}
 	w.m.pending.WithLabelValues(table).Set(float64(b.len()))
 	return nil
@@ -237,107 +236,5 @@ func (w *Writer) takeQueued() {
 		default:
 			return
 		}
-	}
-}
-
-// drain writes everything spooled, queued and pending, retrying until ctx
-// ends. The intake is closed and no Put is in flight when it runs. Rows
-// the database cannot take by then stay in the spool (not an error: they
-// are on disk); rows that did not fit in it make it fail, kept past the
-// spool's bound (or, with no disk to take them, dropped).
-func (w *Writer) drain(ctx context.Context) error {
-	w.takeQueued()
-	w.bo.Reset()
-	for {
-		err := w.catchUp(ctx)
-		if err == nil {
-			w.logger.Info("writer drained")
-			return nil
-		}
-		t := time.NewTimer(w.bo.NextBackOff())
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			over, dropped := w.abandon()
-			if errors.Is(err, errStillSpooling) {
-				err = nil // rows on disk are no failure: not the cause
-			}
-			return unwritten(over, dropped, err)
-		}
-	}
-}
-
-// unwritten is the error of a stop that left rows outside the database
-// and the spool's bound, or nil.
-func unwritten(over, dropped int, cause error) error {
-	var err error
-	switch {
-	case dropped > 0 && over > 0:
-		err = fmt.Errorf("%w: %d rows dropped, %d rows kept in the spool past store.spool_max_bytes", ErrDrainTimeout, dropped, over)
-	case dropped > 0:
-		err = fmt.Errorf("%w: %d rows dropped", ErrDrainTimeout, dropped)
-	case over > 0:
-		err = fmt.Errorf("%w: %d rows did not fit in the spool and were kept past store.spool_max_bytes; the next start replays them",
-			ErrDrainTimeout, over)
-	default:
-		return nil
-	}
-	if cause != nil {
-		return fmt.Errorf("%w (last error: %w)", err, cause)
-	}
-	return err
-}
-
-// catchUp replays the spool, then writes the buffers; nil only when all
-// of it reached the database.
-func (w *Writer) catchUp(ctx context.Context) error {
-	if w.spooling {
-		for {
-			more, err := w.replayOne(ctx)
-			if err != nil {
-				return errors.Join(err, w.flushAll(ctx)) // keep the buffers on disk meanwhile
-			}
-			if !more {
-				break
-			}
-		}
-		w.spooling = false
-	}
-	if err := w.flushAll(ctx); err != nil {
-		return err
-	}
-	if w.spooling {
-		return errStillSpooling
-	}
-	return nil
-}
-
-// Drain stops accepting rows (Puts fail with ErrClosed), writes everything
-// queued, and returns when done or when ctx ends (its deadline bounds the
-// drain; rows left then go to the Spool, if any). Run returns after it.
-func (w *Writer) Drain(ctx context.Context) error {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.closing)
-	}
-	started := w.started
-	w.mu.Unlock()
-	w.inflight.Wait() // Puts return at once now that closing is closed
-	if !started {
-		if w.sp != nil && w.sp.Pending() > 0 {
-			w.spooling = true
-		}
-		return w.drain(ctx) // Run never ran and never will: drain here
-	}
-	req := drainRequest{ctx: ctx, done: make(chan error, 1)}
-	select {
-	case w.drainReq <- req:
-		return <-req.done
-	case <-w.exited:
-		return fmt.Errorf("draining: %w", ErrClosed) // Run already stopped
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrDrainTimeout, ctx.Err())
 	}
 }

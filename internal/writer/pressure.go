@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mdingest/mdingest/internal/priority"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Pressure is how full the spool is, as Puts feel it.
@@ -71,7 +72,7 @@ func (w *Writer) updatePressure() {
 
 // admit makes a Put wait while the spool's pressure says its rows must:
 // see the package comment.
-func (w *Writer) admit(ctx context.Context, table Table) error {
+func (w *Writer) admit(ctx context.Context, table store.Descriptor) error {
 	prio := priority.From(ctx)
 	counted := false
 	for {
@@ -94,14 +95,14 @@ func (w *Writer) admit(ctx context.Context, table Table) error {
 		case <-relief:
 		case <-w.stopping:
 		case <-w.closing:
-			return fmt.Errorf("queueing %s: %w", table, ErrClosed)
+			return fmt.Errorf("queueing %s: %w", table.Name(), ErrClosed)
 		case <-ctx.Done():
-			return fmt.Errorf("queueing %s (spool %s): %w", table, level, ctx.Err())
+			return fmt.Errorf("queueing %s (spool %s): %w", table.Name(), level, ctx.Err())
 		}
 	}
 }
 
-func waits(level Pressure, table Table, prio priority.Priority) bool {
+func waits(level Pressure, table store.Descriptor, prio priority.Priority) bool {
 	switch level {
 	case PressureFull:
 		return true
@@ -114,10 +115,6 @@ func waits(level Pressure, table Table, prio priority.Priority) bool {
 // lowTier reports rows that pause first: market data of Low or Medium
 // priority. They wait at the soft limit, and their batches are spooled
 // only below it, so the room above stays for the tiers that go on.
-func lowTier(table Table, prio priority.Priority) bool {
-	switch table {
-	case QualityReports, RejectedRows, JobRuns, RequestMetrics:
-		return false
-	}
-	return prio <= priority.Medium
+func lowTier(table store.Descriptor, prio priority.Priority) bool {
+	return table.MarketData() && prio <= priority.Medium
 }

@@ -51,13 +51,16 @@ func (s *memSpool) Append(table string, rows any, limit float64) error {
 	return nil
 }
 
-func (s *memSpool) Peek() (string, any, bool, error) {
+func (s *memSpool) Peek(rowsOf func(string) any) (string, any, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.recs) == 0 {
 		return "", nil, false, nil
 	}
-	return s.recs[0].table, s.recs[0].rows, true, nil
+	r := s.recs[0]
+	into := reflect.ValueOf(rowsOf(r.table)).Elem() // as the disk spool decodes
+	into.Set(reflect.ValueOf(r.rows))
+	return r.table, into.Interface(), true, nil
 }
 
 func (s *memSpool) Ack() error {
@@ -94,7 +97,6 @@ func (s *memSpool) Quarantine(table string, rows any, reason string) error {
 // outage is a store that is down while down is set, and otherwise records
 // every ticker and job run it is given, in order.
 type outage struct {
-	writer.Store
 	down    atomic.Bool
 	calls   atomic.Int32
 	mu      sync.Mutex
@@ -105,42 +107,25 @@ type outage struct {
 
 var errDown = &pgconn.PgError{Code: "08006", Message: "connection failure"}
 
-func (o *outage) Tickers(_ context.Context, rows []market.Ticker) (store.Result, error) {
-	o.calls.Add(1)
+func (o *outage) Write(_ context.Context, rows store.Rows) (store.Result, error) {
+	if rows.Table() == store.Tickers {
+		o.calls.Add(1)
+	}
 	if o.down.Load() {
 		return store.Result{}, errDown
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.tickers = append(o.tickers, rows...)
-	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
-}
-
-func (o *outage) OrderBooks(_ context.Context, rows []market.OrderBook) (store.Result, error) {
-	if o.down.Load() {
-		return store.Result{}, errDown
+	if ts, ok := store.Tickers.Of(rows); ok {
+		o.tickers = append(o.tickers, ts...)
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.books = append(o.books, rows...)
-	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
-}
-
-func (o *outage) JobRuns(_ context.Context, rows []ops.JobRun) (store.Result, error) {
-	if o.down.Load() {
-		return store.Result{}, errDown
+	if bs, ok := store.OrderBooks.Of(rows); ok {
+		o.books = append(o.books, bs...)
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.jobs = append(o.jobs, rows...)
-	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
-}
-
-func (o *outage) RejectedRows(_ context.Context, rows []ops.RejectedRow) (store.Result, error) {
-	if o.down.Load() {
-		return store.Result{}, errDown
+	if js, ok := store.JobRuns.Of(rows); ok {
+		o.jobs = append(o.jobs, js...)
 	}
-	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
+	return store.Result{Requested: rows.Len(), Inserted: rows.Len()}, nil
 }
 
 func (o *outage) stored() []market.Ticker {
@@ -179,7 +164,7 @@ func TestOutageSpoolsThenReplaysInOrder(t *testing.T) {
 
 	// The database is down: every Put returns at once, batches go to disk.
 	for i := range 10 {
-		require.NoError(t, w.PutTickers(ctx, time.Now(), ticker(i)))
+		require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(i))))
 	}
 	require.Eventually(t, func() bool { return sp.Pending() == 10 }, wait, poll)
 	require.Empty(t, st.stored())
@@ -192,7 +177,7 @@ func TestOutageSpoolsThenReplaysInOrder(t *testing.T) {
 	require.Equal(t, 10.0, counterSum(t, reg, "writer_rows_replayed_total", "table", "tickers"))
 
 	// Back to direct writes.
-	require.NoError(t, w.PutTickers(ctx, time.Now(), ticker(10)))
+	require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(10))))
 	require.Eventually(t, func() bool { return len(st.stored()) == 11 }, wait, poll)
 	require.Equal(t, 10.0, counterSum(t, reg, "writer_rows_spooled_total", "table", "tickers"))
 	require.NoError(t, w.Drain(ctx))
@@ -209,7 +194,7 @@ func TestSpoolFromEarlierRunReplaysFirst(t *testing.T) {
 	require.NoError(t, err)
 	run(t, w, context.Background())
 	for i := 5; i < 10; i++ {
-		require.NoError(t, w.PutTickers(context.Background(), time.Now(), ticker(i)))
+		require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(ticker(i))))
 	}
 	require.NoError(t, w.Drain(context.Background()))
 	require.Equal(t, tickerRange(0, 10), st.stored(), "older spooled rows first, then the new ones")
@@ -225,7 +210,7 @@ func TestDrainWithDatabaseDownKeepsRowsInSpool(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
-	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickerRange(0, 3)))
+	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickerRange(0, 3))))
 	require.Eventually(t, func() bool { return w.QueueDepth() == 0 }, wait, poll) // Run has it
 	dctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -234,7 +219,7 @@ func TestDrainWithDatabaseDownKeepsRowsInSpool(t *testing.T) {
 	cancel()
 	require.NoError(t, <-errc, "rows on disk are not lost")
 	require.NoError(t, stopped())
-	_, rows, _, _ := sp.Peek()
+	_, rows, _, _ := sp.Peek(store.NewRows)
 	require.Equal(t, tickerRange(0, 3), rows)
 }
 
@@ -247,7 +232,7 @@ func TestAbortSpoolsPendingRows(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := run(t, w, ctx)
-	require.NoError(t, w.PutTickers(context.Background(), time.Now(), tickerRange(0, 3)))
+	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickerRange(0, 3))))
 	require.Eventually(t, func() bool { return w.QueueDepth() == 0 }, wait, poll)
 	cancel()
 	require.NoError(t, stopped())
@@ -263,13 +248,13 @@ func TestOpsRowsCarryIDsBeforeSpooling(t *testing.T) {
 	run(t, w, context.Background())
 	runs := []ops.JobRun{{Job: "tickers/binance", Started: t0, Finished: t0, Outcome: "ok"}}
 	rejected := []ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "x"}}
-	require.NoError(t, w.PutJobRuns(context.Background(), time.Now(), runs))
-	require.NoError(t, w.PutRejectedRows(context.Background(), time.Now(), rejected))
+	require.NoError(t, w.Put(context.Background(), time.Now(), store.JobRuns.Rows(runs)))
+	require.NoError(t, w.Put(context.Background(), time.Now(), store.RejectedRows.Rows(rejected)))
 	require.NotEqual(t, uuid.Nil, runs[0].ID)
 	require.NotEqual(t, uuid.Nil, rejected[0].ID)
 	require.False(t, rejected[0].Time.IsZero(), "the time is part of the key")
 	require.Eventually(t, func() bool { return sp.Pending() >= 1 }, wait, poll)
-	_, rows, _, _ := sp.Peek()
+	_, rows, _, _ := sp.Peek(store.NewRows)
 	require.Equal(t, runs, rows, "spooled with the ID a replay will reuse")
 	st.down.Store(false)
 }
@@ -280,7 +265,7 @@ func TestRefusedBatchIsQuarantined(t *testing.T) {
 	w, err := writer.New(refusing{&outage{}}, fastRetry(sp, reg))
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.PutTickers(context.Background(), time.Now(), ticker(1)))
+	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(ticker(1))))
 	require.NoError(t, w.Drain(context.Background()))
 	require.Equal(t, []record{{"tickers", ticker(1)}}, sp.quarantined)
 	require.Zero(t, sp.Pending(), "never replayed")
@@ -292,7 +277,7 @@ func TestRefusedBatchIsQuarantined(t *testing.T) {
 func putAsync(w *writer.Writer, p priority.Priority, i int) chan error {
 	errc := make(chan error, 1)
 	go func() {
-		errc <- w.PutTickers(priority.With(context.Background(), p), time.Now(), ticker(i))
+		errc <- w.Put(priority.With(context.Background(), p), time.Now(), store.Tickers.Rows(ticker(i)))
 	}()
 	return errc
 }
@@ -334,7 +319,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	high := priority.With(context.Background(), priority.High)
 
 	for i := range 3 {
-		require.NoError(t, w.PutTickers(high, time.Now(), ticker(i)))
+		require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(i))))
 	}
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
@@ -342,14 +327,13 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	low := putAsync(w, priority.Low, 100)
 	medium := putAsync(w, priority.Medium, 101)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
-	require.NoError(t, w.PutJobRuns(priority.With(context.Background(), priority.Low), time.Now(),
-		[]ops.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}}), "ops rows go on")
-	require.NoError(t, w.PutTickers(high, time.Now(), ticker(3)))
+	require.NoError(t, w.Put(priority.With(context.Background(), priority.Low), time.Now(), store.JobRuns.Rows([]ops.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}})), "ops rows go on")
+	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(3))))
 	requireWaiting(t, low)
 	requireWaiting(t, medium)
 
 	// Full: the spool took its fifth batch, the next does not fit.
-	require.NoError(t, w.PutTickers(high, time.Now(), ticker(4)))
+	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(4))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
 	critical := putAsync(w, priority.Critical, 102)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 3 }, wait, poll)
@@ -384,12 +368,12 @@ func TestPutWaitingOnPressureEndsWithContextOrDrain(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.PutTickers(priority.With(context.Background(), priority.High), time.Now(), ticker(0)))
+	require.NoError(t, w.Put(priority.With(context.Background(), priority.High), time.Now(), store.Tickers.Rows(ticker(0))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
 	ctx, cancel := context.WithCancel(priority.With(context.Background(), priority.Low))
 	errc := make(chan error, 1)
-	go func() { errc <- w.PutTickers(ctx, time.Now(), ticker(1)) }()
+	go func() { errc <- w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(1))) }()
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 1 }, wait, poll)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)

@@ -42,12 +42,9 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ops"
-	"github.com/mdingest/mdingest/internal/priority"
+	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -59,48 +56,23 @@ var (
 	ErrInvalid      = errors.New("invalid writer options")
 	// errStillSpooling: the drain's flush went to the spool, not the database.
 	errStillSpooling = errors.New("database unreachable, rows spooled")
-	errWrongRows     = errors.New("spooled rows do not match their table")
 	errNoRoom        = errors.New("rows do not fit in the spool")
 )
 
 // Store is what the writer needs of *store.Store.
 type Store interface {
-	Markets(ctx context.Context, rows []market.Market) (store.Result, error)
-	Tickers(ctx context.Context, rows []market.Ticker) (store.Result, error)
-	OrderBooks(ctx context.Context, rows []market.OrderBook) (store.Result, error)
-	Candles(ctx context.Context, rows []market.Candle) (store.Result, error)
-	Trades(ctx context.Context, rows []market.Trade) (store.Result, error)
-	QualityReports(ctx context.Context, rows []ops.QualityReport) (store.Result, error)
-	RejectedRows(ctx context.Context, rows []ops.RejectedRow) (store.Result, error)
-	JobRuns(ctx context.Context, rows []ops.JobRun) (store.Result, error)
-	RequestMetrics(ctx context.Context, rows []ops.RequestMetric) (store.Result, error)
+	Write(ctx context.Context, rows store.Rows) (store.Result, error)
 }
-
-// Table names a buffer; the values are the tables' names.
-type Table string
-
-// The tables.
-const (
-	Symbols        Table = "symbols"
-	Tickers        Table = "tickers"
-	OrderBooks     Table = "order_books"
-	Candles        Table = "candles"
-	Trades         Table = "trades"
-	QualityReports Table = "quality_reports"
-	RejectedRows   Table = "rejected_rows"
-	JobRuns        Table = "job_runs"
-	RequestMetrics Table = "request_metrics"
-)
 
 // Spool is the disk buffer for outages (*spool.Spool): Append must be
 // durable when it returns nil and fail (spool.ErrFull) when the spool
 // would then use more than limit of its bound (limit may exceed 1:
 // math.Inf(1) means no bound); Peek returns the oldest batch until Ack
-// drops it. rows is the table's slice type ([]market.Candle for "candles",
-// ...).
+// drops it, decoded into what rowsOf returns for its table (store.NewRows).
+// rows is the table's slice type ([]market.Candle for "candles", ...).
 type Spool interface {
 	Append(table string, rows any, limit float64) error
-	Peek() (table string, rows any, ok bool, err error)
+	Peek(rowsOf func(table string) any) (table string, rows any, ok bool, err error)
 	Ack() error
 	Pending() int
 	Usage() float64 // bytes used as a fraction of the bound, 0..1 (more after a shutdown past it)
@@ -114,9 +86,9 @@ type quarantiner interface {
 
 // Options configure a Writer. Zero values take the defaults.
 type Options struct {
-	BatchSize     int           // rows per table that trigger a flush; default 5000
-	FlushInterval time.Duration // pending rows wait at most about this long; default 1s
-	QueueSize     int           // batches the queue holds before Put blocks; default 64
+	BatchSize     int           // rows per table that trigger a flush; default config.DefaultBatchSize
+	FlushInterval time.Duration // pending rows wait at most about this long; default config.DefaultFlushInterval
+	QueueSize     int           // batches the queue holds before Put blocks; default config.DefaultQueueSize
 	RetryInitial  time.Duration // first wait after a retryable failure; default 200ms
 	RetryMax      time.Duration // longest wait between retries; default 30s
 	Spool         Spool         // nil: rows wait in memory while the database is away
@@ -125,8 +97,9 @@ type Options struct {
 	Registerer    prometheus.Registerer
 }
 
-// Writer implements ingest.Sink and ingest.RejectSink. Put methods are
-// safe for concurrent use; Run owns the buffers. Rows passed to Put must
+// Writer implements ingest.Sink: one buffer per table of store.Tables,
+// keyed by its descriptor. Put is safe for concurrent use; Run owns the
+// buffers. Rows passed to Put must
 // not be modified afterwards (Put assigns the IDs of ops rows in place, so
 // a batch spooled and replayed twice stays one set of rows).
 type Writer struct {
@@ -135,8 +108,8 @@ type Writer struct {
 	logger  *slog.Logger
 	m       *metrics
 	queue   chan item
-	buffers []buffer
-	byName  map[Table]buffer
+	buffers []*buffer // one per table, in store.Tables' order
+	byTable map[store.Descriptor]*buffer
 	sp      Spool
 
 	pmu      sync.Mutex
@@ -154,17 +127,12 @@ type Writer struct {
 	exited   chan struct{} // closed when Run returns
 
 	// Owned by the goroutine running the loop.
-	spooling bool            // flushes go to the spool: it holds batches, or the database failed
-	held     bool            // rows that must go on can go nowhere: the intake stops
-	waiting  bool            // low-tier rows wait in memory for room below the soft limit
-	stuck    map[buffer]bool // buffers whose last flush left rows in memory
-	armed    bool            // the retry timer is set
+	spooling bool             // flushes go to the spool: it holds batches, or the database failed
+	held     bool             // rows that must go on can go nowhere: the intake stops
+	waiting  bool             // low-tier rows wait in memory for room below the soft limit
+	stuck    map[*buffer]bool // buffers whose last flush left rows in memory
+	armed    bool             // the retry timer is set
 	bo       *backoff.ExponentialBackOff
-}
-
-type item struct {
-	table int
-	add   func() // appends to the table's buffer, in the loop's goroutine
 }
 
 type drainRequest struct {
@@ -187,9 +155,9 @@ func New(st Store, opts Options) (*Writer, error) {
 			*v = d
 		}
 	}
-	def(&opts.BatchSize, 5000)
-	def(&opts.QueueSize, 64)
-	defDur(&opts.FlushInterval, time.Second)
+	def(&opts.BatchSize, config.DefaultBatchSize)
+	def(&opts.QueueSize, config.DefaultQueueSize)
+	defDur(&opts.FlushInterval, config.DefaultFlushInterval)
 	defDur(&opts.RetryInitial, 200*time.Millisecond)
 	defDur(&opts.RetryMax, 30*time.Second)
 	if opts.SoftLimit == 0 {
@@ -210,12 +178,12 @@ func New(st Store, opts Options) (*Writer, error) {
 		st: st, opts: opts, logger: logger.With("component", "writer"),
 		queue: make(chan item, opts.QueueSize), closing: make(chan struct{}), stopping: make(chan struct{}),
 		drainReq: make(chan drainRequest), exited: make(chan struct{}), relief: make(chan struct{}),
-		sp: opts.Spool, stuck: map[buffer]bool{},
+		sp: opts.Spool, stuck: map[*buffer]bool{}, byTable: map[store.Descriptor]*buffer{},
 	}
-	w.buffers = newBuffers(st)
-	w.byName = map[Table]buffer{}
-	for _, b := range w.buffers {
-		w.byName[b.name()] = b
+	for _, t := range store.Tables {
+		b := &buffer{table: t}
+		w.buffers = append(w.buffers, b)
+		w.byTable[t] = b
 	}
 	w.bo = backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(opts.RetryInitial), backoff.WithMaxInterval(opts.RetryMax), backoff.WithMaxElapsedTime(0))
@@ -226,143 +194,6 @@ func New(st Store, opts Options) (*Writer, error) {
 	}
 	w.m = m
 	return w, nil
-}
-
-// newBuffers returns one buffer per table, in the order of the Put
-// methods' table indexes.
-func newBuffers(st Store) []buffer {
-	return []buffer{
-		newBuf(Symbols, st.Markets), newBuf(Tickers, st.Tickers), newBuf(OrderBooks, st.OrderBooks),
-		newBuf(Candles, st.Candles), newBuf(Trades, st.Trades), newBuf(QualityReports, st.QualityReports),
-		newBuf(RejectedRows, st.RejectedRows), newBuf(JobRuns, st.JobRuns), newBuf(RequestMetrics, st.RequestMetrics),
-	}
-}
-
-// Write writes rows read back from a spool (a table's slice type) straight
-// to st, as a replay does: for `mdingest quarantine replay`.
-func Write(ctx context.Context, st Store, table string, rows any) (store.Result, error) {
-	for _, b := range newBuffers(st) {
-		if string(b.name()) == table {
-			return b.writeRows(ctx, rows)
-		}
-	}
-	return store.Result{}, fmt.Errorf("%w: unknown table %q", errWrongRows, table)
-}
-
-// Put methods queue rows for their table; started is when the request that
-// fetched them began, for the end-to-end latency metric. They block while
-// the queue is full, until ctx ends.
-
-// PutMarkets queues market.symbols rows.
-func (w *Writer) PutMarkets(ctx context.Context, started time.Time, rows []market.Market) error {
-	return put(ctx, w, 0, started, rows)
-}
-
-// PutTickers queues tickers.
-func (w *Writer) PutTickers(ctx context.Context, started time.Time, rows []market.Ticker) error {
-	return put(ctx, w, 1, started, rows)
-}
-
-// PutOrderBooks queues order books.
-func (w *Writer) PutOrderBooks(ctx context.Context, started time.Time, rows []market.OrderBook) error {
-	return put(ctx, w, 2, started, rows)
-}
-
-// PutCandles queues candles.
-func (w *Writer) PutCandles(ctx context.Context, started time.Time, rows []market.Candle) error {
-	return put(ctx, w, 3, started, rows)
-}
-
-// PutTrades queues trades.
-func (w *Writer) PutTrades(ctx context.Context, started time.Time, rows []market.Trade) error {
-	return put(ctx, w, 4, started, rows)
-}
-
-// PutQualityReports queues quality reports.
-func (w *Writer) PutQualityReports(ctx context.Context, started time.Time, rows []ops.QualityReport) error {
-	for i := range rows {
-		ensureID(&rows[i].ID)
-	}
-	return put(ctx, w, 5, started, rows)
-}
-
-// PutRejectedRows queues rejected rows.
-func (w *Writer) PutRejectedRows(ctx context.Context, started time.Time, rows []ops.RejectedRow) error {
-	now := time.Now()
-	for i := range rows {
-		ensureID(&rows[i].ID)
-		if rows[i].Time.IsZero() {
-			rows[i].Time = now // part of the key: fixed before the row can be spooled
-		}
-	}
-	return put(ctx, w, 6, started, rows)
-}
-
-// PutJobRuns queues job runs (the scheduler hook's rows).
-func (w *Writer) PutJobRuns(ctx context.Context, started time.Time, rows []ops.JobRun) error {
-	for i := range rows {
-		ensureID(&rows[i].ID)
-	}
-	return put(ctx, w, 7, started, rows)
-}
-
-// PutRequestMetrics queues request records (the HTTP client hook's rows).
-func (w *Writer) PutRequestMetrics(ctx context.Context, started time.Time, rows []ops.RequestMetric) error {
-	for i := range rows {
-		ensureID(&rows[i].ID)
-	}
-	return put(ctx, w, 8, started, rows)
-}
-
-// ensureID gives an ops row its ID at Put, as the store would at write
-// time, so that a replayed batch carries the same IDs as the first try.
-func ensureID(id *uuid.UUID) {
-	if *id == uuid.Nil {
-		*id = uuid.Must(uuid.NewV7())
-	}
-}
-
-func put[T any](ctx context.Context, w *Writer, table int, started time.Time, rows []T) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	b := w.buffers[table].(*buf[T])
-	prio := priority.From(ctx)
-	it := item{table: table, add: func() { b.add(started, rows, prio) }}
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return fmt.Errorf("queueing %s: %w", b.table, ErrClosed)
-	}
-	w.inflight.Add(1)
-	w.mu.Unlock()
-	defer w.inflight.Done()
-	if err := w.admit(ctx, b.table); err != nil {
-		return err
-	}
-	select {
-	case w.queue <- it:
-		return nil
-	default:
-	}
-	w.m.blocked.Inc()
-	select {
-	case w.queue <- it:
-		return nil
-	case <-w.closing:
-		return fmt.Errorf("queueing %s: %w", b.table, ErrClosed)
-	case <-ctx.Done():
-		return fmt.Errorf("queueing %s (queue full): %w", b.table, ctx.Err())
-	}
-}
-
-// Stopping tells the writer the process is stopping: Puts no longer wait
-// for room in the spool, and rows that fit nowhere are held in memory for
-// the drain (which spools them, past the bound if it must) instead of
-// jobs being cut off with their rows in hand. Call it when the stop
-// begins, before the jobs finish; Drain follows.
-func (w *Writer) Stopping() {
-	w.stopOnce.Do(func() { close(w.stopping) })
 }
 
 // Spooled returns the batches waiting in the spool (for /status).

@@ -74,7 +74,9 @@ func TestTradePagers(t *testing.T) {
 // TestTradePagerLost: a cursor older than the day Bitstamp serves pages
 // on from what is served, saying the trades between are lost.
 func TestTradePagerLost(t *testing.T) {
-	s := newServer(t, replay.Options{TradeRate: 0.5})
+	// One trade every 20 s: a day's answer stays small enough for a
+	// loaded machine under -race (at 0.5/s its 43,200 trades timed out).
+	s := newServer(t, replay.Options{TradeRate: 0.05})
 	c := newClient(t, s, "bitstamp", clientOpts{})
 	old := exchange.TradeCursor{ID: "1", Time: time.Now().Add(-48 * time.Hour)}
 	pg, err := c.Connector.(exchange.TradePager).TradesAfter(testCtx(t), btcUSDT, old, 0)
