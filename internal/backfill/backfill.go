@@ -24,7 +24,8 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -47,7 +48,7 @@ var (
 type Sink interface {
 	Candles(ctx context.Context, rows []market.Candle) (store.Result, error)
 	Trades(ctx context.Context, rows []market.Trade) (store.Result, error)
-	RejectedRows(ctx context.Context, rows []store.RejectedRow) (store.Result, error)
+	RejectedRows(ctx context.Context, rows []ops.RejectedRow) (store.Result, error)
 }
 
 // Checks is the daemon's road for what a backfill fetched
@@ -90,7 +91,7 @@ type Options struct {
 	Connector exchange.Connector // required
 	Sink      Sink               // required
 	Checks    Checks             // required: the exchange's *ingest.Pipeline
-	Journal   Journal            // required: NewJournal(pool)
+	Journal   Journal            // required: NewJournal(store)
 	Timeframe market.Timeframe   // required: the candles' timeframe
 	// PageSize is candles per request; 0 or more than the exchange's
 	// Capabilities().MaxCandles means the maximum.
@@ -240,7 +241,7 @@ func (b *Backfiller) Run(ctx context.Context, ranges []Range) (Summary, error) {
 
 func (b *Backfiller) run(ctx context.Context, ranges []Range, fresh bool) (Summary, error) {
 	start := b.now()
-	ctx = ratelimit.WithPriority(ctx, ratelimit.Low)
+	ctx = priority.With(ctx, priority.Low)
 	sum := Summary{Ranges: len(ranges)}
 	for _, r := range ranges {
 		if err := b.check(r); err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // TestBackfillMonth fetches a month of 1m candles for three symbols: every
@@ -39,7 +39,7 @@ func TestBackfillMonth(t *testing.T) {
 	require.Contains(t, sum.String(), fmt.Sprintf("3 ranges (3 finished, 0 resumed, 0 already done): %d requests, %d pages (0 empty), %d rows: %d inserted,",
 		3*perSymbol, 3*perSymbol, 3*minutes, 3*minutes))
 	require.EqualValues(t, 3*perSymbol, e.klineRequests())
-	require.Equal(t, map[ratelimit.Priority]int{ratelimit.Low: 3 * perSymbol}, e.req.prio)
+	require.Equal(t, map[priority.Priority]int{priority.Low: 3 * perSymbol}, e.req.prio)
 	require.Len(t, rec.events, 3*perSymbol)
 	require.Equal(t, backfill.Plan{Exchange: "binance", Timeframe: market.TF1m, Ranges: 3, Total: 3 * to.Sub(from)}, rec.plan)
 

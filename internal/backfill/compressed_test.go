@@ -88,7 +88,7 @@ func TestIntoCompressedChunks(t *testing.T) {
 
 	// gaps --fill: exactly the lost stretches come back, the rest is as it was.
 	q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, Symbols: []market.Symbol{btc}, From: from, To: to}
-	gaps, err := backfill.FindGaps(ctx, db, q)
+	gaps, err := backfill.FindGaps(ctx, e.store, q)
 	require.NoError(t, err)
 	require.Equal(t, []backfill.Gap{
 		gap(btc, lost[0][0], lost[0][1], false), gap(btc, lost[1][0], lost[1][1], false), gap(btc, lost[2][0], lost[2][1], false),
@@ -97,7 +97,7 @@ func TestIntoCompressedChunks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 10+120+1, sum.Inserted)
 	require.Zero(t, sum.Duplicates+sum.Updated)
-	left, err := backfill.FindGaps(ctx, db, q)
+	left, err := backfill.FindGaps(ctx, e.store, q)
 	require.NoError(t, err)
 	require.Empty(t, left)
 	require.Equal(t, btcWhole, e.digestOf(t, btc))

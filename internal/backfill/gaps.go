@@ -8,10 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Gap is a stretch of missing candles: every open time in [From, To).
@@ -50,13 +49,22 @@ type GapQuery struct {
 	Inner bool
 }
 
+// GapStore is what finding gaps reads of the database (*store.Store).
+type GapStore interface {
+	CandleSymbols(ctx context.Context, exchange string) ([]market.Symbol, error)
+	CandleBounds(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) (store.CandleBounds, error)
+	CandleHoles(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) ([]store.Span, error)
+	OpenCandleRuns(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) ([]store.CandleRun, error)
+	CoverageWithin(ctx context.Context, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, from, to time.Time) ([]ops.Coverage, error)
+}
+
 // FindGaps lists the missing candle ranges per symbol, oldest first: a
 // leading gap (From to the first candle), the holes between candles (a
 // lead() over the primary key's order, so an index scan), and a trailing
 // gap (the last candle to To). Each gap is split where coverage shows the
 // exchange had nothing. Candles stored open whose period has ended are
 // listed too (Open), to be fetched again.
-func FindGaps(ctx context.Context, db DB, q GapQuery) ([]Gap, error) {
+func FindGaps(ctx context.Context, db GapStore, q GapQuery) ([]Gap, error) {
 	tf := q.Timeframe.Duration()
 	if tf <= 0 {
 		return nil, fmt.Errorf("%w: unknown timeframe %q", ErrInvalidOptions, q.Timeframe)
@@ -79,7 +87,7 @@ func FindGaps(ctx context.Context, db DB, q GapQuery) ([]Gap, error) {
 	symbols, listed := q.Symbols, true
 	if symbols == nil {
 		var err error
-		if symbols, err = storedSymbols(ctx, db, q.Exchange); err != nil {
+		if symbols, err = db.CandleSymbols(ctx, q.Exchange); err != nil {
 			return nil, err
 		}
 		listed = false
@@ -117,114 +125,50 @@ func FindGaps(ctx context.Context, db DB, q GapQuery) ([]Gap, error) {
 	return out, nil
 }
 
-// openCandlesSQL finds runs of consecutive candles stored open (gaps and
-// islands over the primary key's order).
-const openCandlesSQL = `SELECT min(ts), max(ts) + $6::interval, count(*) FROM (
-	SELECT ts, ts - (row_number() OVER (ORDER BY ts)) * $6::interval AS run
-	FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND NOT closed AND ts >= $4 AND ts < $5
-) o GROUP BY run ORDER BY 1`
-
 // openCandles lists one symbol's candles stored open in [lo, hi) (hi is
 // the running period: everything before it has ended) as gaps.
-func openCandles(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time) ([]Gap, error) {
-	rows, err := db.Query(ctx, openCandlesSQL, exchange, string(sym), string(tf), lo, hi, tf.Duration())
-	if err != nil {
-		return nil, err
-	}
-	type run struct {
-		From, To time.Time
-		N        int64
-	}
-	runs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[run])
+func openCandles(ctx context.Context, db GapStore, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time) ([]Gap, error) {
+	runs, err := db.OpenCandleRuns(ctx, exchange, sym, tf, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Gap, 0, len(runs))
 	for _, r := range runs {
-		out = append(out, Gap{Exchange: exchange, Symbol: sym, Timeframe: tf, From: r.From.UTC(), To: r.To.UTC(), Missing: int(r.N), Open: true})
+		out = append(out, Gap{Exchange: exchange, Symbol: sym, Timeframe: tf, From: r.From, To: r.To, Missing: int(r.N), Open: true})
 	}
 	return out, nil
 }
-
-// storedSymbols lists the exchange's symbols in market.candles with a
-// skip scan over the primary key: one index probe per symbol, not a pass
-// over every row.
-func storedSymbols(ctx context.Context, db DB, exchange string) ([]market.Symbol, error) {
-	rows, err := db.Query(ctx, `WITH RECURSIVE s(symbol) AS (
-	(SELECT symbol FROM market.candles WHERE exchange = $1 ORDER BY symbol LIMIT 1)
-	UNION ALL
-	SELECT (SELECT c.symbol FROM market.candles c WHERE c.exchange = $1 AND c.symbol > s.symbol ORDER BY c.symbol LIMIT 1)
-	FROM s WHERE s.symbol IS NOT NULL
-)
-SELECT symbol FROM s WHERE symbol IS NOT NULL`, exchange)
-	if err != nil {
-		return nil, fmt.Errorf("listing symbols: %w", err)
-	}
-	ss, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("listing symbols: %w", err)
-	}
-	out := make([]market.Symbol, len(ss))
-	for i, s := range ss {
-		out[i] = market.Symbol(s)
-	}
-	return out, nil
-}
-
-const boundsSQL = `SELECT min(ts), max(ts), EXISTS (
-	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3), EXISTS (
-	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts < $4), EXISTS (
-	SELECT 1 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $5)
-FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts < $5`
-
-const holesSQL = `SELECT ts + $6::interval, next_ts FROM (
-	SELECT ts, lead(ts) OVER (ORDER BY ts) AS next_ts
-	FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts < $5
-) c WHERE next_ts > ts + $6::interval ORDER BY ts`
 
 // symbolGaps finds one symbol's gaps in [lo, hi); zero lo: from its first
 // candle. A symbol without a candle of the timeframe is reported whole
 // only when it was asked for by name (listed).
-func symbolGaps(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time, listed, inner bool) ([]Gap, error) {
+func symbolGaps(ctx context.Context, db GapStore, exchange string, sym market.Symbol, tf market.Timeframe, lo, hi time.Time, listed, inner bool) ([]Gap, error) {
 	d := tf.Duration()
 	mk := func(from, to time.Time) Gap {
 		return Gap{Exchange: exchange, Symbol: sym, Timeframe: tf, From: from.UTC(), To: to.UTC(), Missing: int(to.Sub(from) / d)}
 	}
-	rows, err := db.Query(ctx, boundsSQL, exchange, string(sym), string(tf), lo, hi)
+	bd, err := db.CandleBounds(ctx, exchange, sym, tf, lo, hi)
 	if err != nil {
 		return nil, err
 	}
-	type bounds struct {
-		First, Last            pgtype.Timestamptz
-		Any, Before, AfterOrAt bool // any candle at all; before lo; at or after hi
-	}
-	bd, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[bounds])
-	if err != nil {
-		return nil, err
-	}
-	if !bd.First.Valid {
-		if lo.IsZero() || (!listed && !bd.Any) || (inner && !(bd.Before && bd.AfterOrAt)) {
+	if bd.First.IsZero() {
+		if lo.IsZero() || (!listed && !bd.Any) || (inner && !(bd.Before && bd.AtOrAfter)) {
 			return nil, nil
 		}
 		return []Gap{mk(lo, hi)}, nil
 	}
 	var out []Gap
-	if !lo.IsZero() && bd.First.Time.After(lo) && (!inner || bd.Before) {
-		out = append(out, mk(lo, bd.First.Time))
+	if !lo.IsZero() && bd.First.After(lo) && (!inner || bd.Before) {
+		out = append(out, mk(lo, bd.First))
 	}
-	rows, err = db.Query(ctx, holesSQL, exchange, string(sym), string(tf), lo, hi, d)
-	if err != nil {
-		return nil, err
-	}
-	type hole struct{ From, To time.Time }
-	holes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[hole])
+	holes, err := db.CandleHoles(ctx, exchange, sym, tf, lo, hi)
 	if err != nil {
 		return nil, err
 	}
 	for _, h := range holes {
 		out = append(out, mk(h.From, h.To))
 	}
-	if end := bd.Last.Time.Add(d); end.Before(hi) && (!inner || bd.AfterOrAt) {
+	if end := bd.Last.Add(d); end.Before(hi) && (!inner || bd.AtOrAfter) {
 		out = append(out, mk(end, hi))
 	}
 	return out, nil
@@ -235,30 +179,18 @@ type span struct{ from, to time.Time }
 
 // emptyCoverage returns, merged and in order, the stretches within
 // [from, to) where the exchange was asked for candles and had none.
-func emptyCoverage(ctx context.Context, db DB, exchange string, sym market.Symbol, tf market.Timeframe, from, to time.Time) ([]span, error) {
-	rows, err := db.Query(ctx, `SELECT asked_from, asked_to, rows, first_ts, last_ts FROM ops.backfill_coverage
-WHERE exchange = $1 AND symbol = $2 AND kind = $3 AND timeframe = $4 AND asked_from < $6 AND asked_to > $5
-ORDER BY asked_from`, exchange, string(sym), string(market.TypeOHLCV), string(tf), from, to)
-	if err != nil {
-		return nil, err
-	}
-	type covRow struct {
-		From, To    time.Time
-		Rows        int32
-		First, Last pgtype.Timestamptz
-	}
-	cov, err := pgx.CollectRows(rows, pgx.RowToStructByPos[covRow])
+func emptyCoverage(ctx context.Context, db GapStore, exchange string, sym market.Symbol, tf market.Timeframe, from, to time.Time) ([]span, error) {
+	cov, err := db.CoverageWithin(ctx, exchange, sym, market.TypeOHLCV, tf, from, to)
 	if err != nil {
 		return nil, err
 	}
 	var empty []span
 	for _, c := range cov {
-		from, to := c.From.UTC(), c.To.UTC()
-		if c.Rows == 0 || !c.First.Valid {
-			empty = append(empty, span{from, to})
+		if c.Rows == 0 || c.First.IsZero() {
+			empty = append(empty, span{c.AskedFrom, c.AskedTo})
 			continue
 		}
-		empty = append(empty, span{from, c.First.Time.UTC()}, span{c.Last.Time.UTC().Add(tf.Duration()), to})
+		empty = append(empty, span{c.AskedFrom, c.First}, span{c.Last.Add(tf.Duration()), c.AskedTo})
 	}
 	return mergeSpans(empty), nil
 }

@@ -30,7 +30,7 @@ WHERE (extract(epoch FROM ts)::bigint / 60) % 10000 <> 17`, from, to)
 	q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to}
 	b.ResetTimer()
 	for b.Loop() {
-		gaps, err := backfill.FindGaps(ctx, db, q)
+		gaps, err := backfill.FindGaps(ctx, e.store, q)
 		require.NoError(b, err)
 		require.Len(b, gaps, rows/10000+1)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/schema"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 const checksumSQL = `SELECT md5(string_agg(concat_ws('|', symbol, ts, open, high, low, close, volume, closed), ',' ORDER BY symbol, ts))
@@ -42,7 +43,7 @@ func TestGapsAndFill(t *testing.T) {
 			require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&before))
 
 			q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to}
-			none, err := backfill.FindGaps(ctx, db, q)
+			none, err := backfill.FindGaps(ctx, e.store, q)
 			require.NoError(t, err)
 			require.Empty(t, none)
 
@@ -64,21 +65,21 @@ func TestGapsAndFill(t *testing.T) {
 				gap(btc, "2024-03-11T05:17:00Z", "2024-03-11T05:18:00Z", false),
 				gap(eth, "2024-03-11T23:53:00Z", "2024-03-12T00:00:00Z", false),
 			}
-			gaps, err := backfill.FindGaps(ctx, db, q)
+			gaps, err := backfill.FindGaps(ctx, e.store, q)
 			require.NoError(t, err)
 			require.Equal(t, want, gaps)
 			require.Equal(t, []int{10, 100, 1, 7}, []int{gaps[0].Missing, gaps[1].Missing, gaps[2].Missing, gaps[3].Missing})
 
 			// By name: a symbol without a candle is one gap over the whole range;
 			// without From, the range starts at each symbol's first candle.
-			named, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m,
+			named, err := backfill.FindGaps(ctx, e.store, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m,
 				Symbols: []market.Symbol{eth, "XRP/USDT"}, From: from, To: to})
 			require.NoError(t, err)
 			require.Equal(t, []backfill.Gap{want[3], gap("XRP/USDT", "2024-03-10T00:00:00Z", "2024-03-12T00:00:00Z", false)}, named)
-			open, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, To: to})
+			open, err := backfill.FindGaps(ctx, e.store, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, To: to})
 			require.NoError(t, err)
 			require.Equal(t, want[1:], open)
-			other, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1h, From: from, To: to})
+			other, err := backfill.FindGaps(ctx, e.store, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1h, From: from, To: to})
 			require.NoError(t, err)
 			require.Empty(t, other, "no 1h candles were ever stored for these symbols")
 
@@ -89,7 +90,7 @@ func TestGapsAndFill(t *testing.T) {
 			require.Equal(t, 118, sum.Inserted)
 			require.Zero(t, sum.Duplicates)
 			require.Len(t, e.req.take(), 4)
-			after, err := backfill.FindGaps(ctx, db, q)
+			after, err := backfill.FindGaps(ctx, e.store, q)
 			require.NoError(t, err)
 			require.Empty(t, after)
 			var restored string
@@ -125,7 +126,7 @@ func TestGapsNoData(t *testing.T) {
 	// after the backfilled range are missing too. The windows that came
 	// back empty are the exchange's; the hole inside a page is not known
 	// as such yet.
-	gaps, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, Now: e.clock.Now()})
+	gaps, err := backfill.FindGaps(ctx, e.store, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, Now: e.clock.Now()})
 	require.NoError(t, err)
 	require.Equal(t, []backfill.Gap{
 		gap(btc, "2024-05-01T01:40:00Z", "2024-05-01T05:00:00Z", true),
@@ -148,7 +149,7 @@ binance   BTC/USDT  1m         2024-05-01T10:00:00Z  2024-05-01T12:00:00Z  120  
 	require.Equal(t, 2+2, sum.Requests, "the exchange's empty windows are not asked again")
 
 	// Now the fill's answers show the exchange had nothing at 07:00-07:03.
-	left, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to})
+	left, err := backfill.FindGaps(ctx, e.store, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to})
 	require.NoError(t, err)
 	require.Equal(t, []backfill.Gap{gaps[0], gap(btc, "2024-05-01T07:00:00Z", "2024-05-01T07:03:00Z", true)}, left)
 
@@ -157,7 +158,7 @@ binance   BTC/USDT  1m         2024-05-01T10:00:00Z  2024-05-01T12:00:00Z  120  
 	require.NoError(t, err)
 	require.Zero(t, sum.Rows)
 	require.Positive(t, sum.Requests)
-	again, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to})
+	again, err := backfill.FindGaps(ctx, e.store, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to})
 	require.NoError(t, err)
 	require.Equal(t, left, again)
 
@@ -190,7 +191,7 @@ WHERE ts IN ('2024-05-01T00:30:00Z', '2024-05-01T00:31:00Z', '2024-05-01T01:00:0
 
 	open := func(from, to string) backfill.Gap { g := gap(btc, from, to, false); g.Open = true; return g }
 	q := backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, Symbols: []market.Symbol{btc}, From: from, To: to}
-	gaps, err := backfill.FindGaps(ctx, db, q)
+	gaps, err := backfill.FindGaps(ctx, e.store, q)
 	require.NoError(t, err)
 	inner := []backfill.Gap{
 		open("2024-05-01T00:30:00Z", "2024-05-01T00:32:00Z"),
@@ -200,7 +201,7 @@ WHERE ts IN ('2024-05-01T00:30:00Z', '2024-05-01T00:31:00Z', '2024-05-01T01:00:0
 	require.Equal(t, append(append([]backfill.Gap{gap(btc, "2024-05-01T00:00:00Z", "2024-05-01T00:10:00Z", false)}, inner...),
 		gap(btc, "2024-05-01T01:50:00Z", "2024-05-01T02:00:00Z", false)), gaps)
 	q.Inner = true
-	gaps, err = backfill.FindGaps(ctx, db, q)
+	gaps, err = backfill.FindGaps(ctx, e.store, q)
 	require.NoError(t, err)
 	require.Equal(t, inner, gaps)
 
@@ -215,7 +216,7 @@ WHERE ts IN ('2024-05-01T00:30:00Z', '2024-05-01T00:31:00Z', '2024-05-01T01:00:0
 	var after string
 	require.NoError(t, db.QueryRow(ctx, checksumSQL).Scan(&after))
 	require.Equal(t, before, after)
-	gaps, err = backfill.FindGaps(ctx, db, q)
+	gaps, err = backfill.FindGaps(ctx, e.store, q)
 	require.NoError(t, err)
 	require.Empty(t, gaps)
 }
@@ -232,6 +233,7 @@ func TestGapsTimescale(t *testing.T) {
 	db, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	defer db.Close()
+	st := store.New(db, nil)
 
 	from, to := day("2024-03-01T00:00:00Z"), day("2024-03-20T00:00:00Z") // three chunks
 	for _, s := range []market.Symbol{btc, eth} {
@@ -245,7 +247,7 @@ FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 minute', int
 	OR (symbol = 'ETH/USDT' AND ts >= '2024-03-19T23:59:00Z')`)
 	require.NoError(t, err)
 
-	j := backfill.NewJournal(db)
+	j := backfill.NewJournal(st)
 	key := backfill.Key{Exchange: "binance", Symbol: btc, Kind: market.TypeOHLCV, Timeframe: market.TF1m, From: from, To: to}
 	require.NoError(t, j.Commit(ctx, backfill.Checkpoint{Key: key, Cursor: day("2024-03-02T00:00:00Z"), Rows: 10, Requests: 1},
 		[]backfill.Coverage{{AskedFrom: from, AskedTo: day("2024-03-01T00:03:00Z")}}))
@@ -254,7 +256,7 @@ FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 minute', int
 	require.True(t, found)
 	require.True(t, cursor.Equal(day("2024-03-02T00:00:00Z")))
 
-	gaps, err := backfill.FindGaps(ctx, db, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to})
+	gaps, err := backfill.FindGaps(ctx, st, backfill.GapQuery{Exchange: "binance", Timeframe: market.TF1m, From: from, To: to})
 	require.NoError(t, err)
 	require.Equal(t, []backfill.Gap{
 		gap(btc, "2024-03-01T00:00:00Z", "2024-03-01T00:03:00Z", true),

@@ -2,9 +2,7 @@ package backfill_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -20,9 +18,10 @@ import (
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -42,16 +41,6 @@ func day(s string) time.Time {
 	return t
 }
 
-// clock is the shared "now" of the replay and the backfill.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-
 // call is one successful request seen by the counting requester.
 type call struct {
 	endpoint string
@@ -66,14 +55,14 @@ type counter struct {
 	next exchange.Requester
 	mu   sync.Mutex
 	ok   []call
-	prio map[ratelimit.Priority]int
+	prio map[priority.Priority]int
 }
 
 func (c *counter) Get(ctx context.Context, r exchange.Request) ([]byte, error) {
 	body, err := c.next.Get(ctx, r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.prio[ratelimit.PriorityFrom(ctx)]++
+	c.prio[priority.From(ctx)]++
 	if err == nil {
 		u, perr := url.Parse(r.Path)
 		if perr != nil {
@@ -101,7 +90,7 @@ func (c *counter) take() []call {
 type env struct {
 	store  *store.Store
 	replay *replay.Handler
-	clock  *clock
+	clock  *replaytest.Clock
 	req    *counter
 	conn   *binance.Connector
 }
@@ -119,26 +108,16 @@ func newEnvOn(t testing.TB, url string, now time.Time) *env {
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
 
-	ck := &clock{t: now}
-	limits := map[string]bool{}
-	for _, ex := range replay.Exchanges {
-		limits[ex] = false
-	}
-	h, err := replay.New(replay.Options{
-		Fixtures: os.DirFS("../../testdata/replay"), Symbols: []string{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"},
-		RateLimits: limits, Now: ck.Now,
-	})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	ck := replaytest.NewClock(now)
+	srv := replaytest.NewServer(t, replay.Options{Symbols: []string{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"}, Now: ck.Now}, nil)
 
 	opts := httpclient.SpecOptions(binance.Spec())
 	opts.BaseURL = srv.URL + "/binance"
 	hc, err := httpclient.New(opts)
 	require.NoError(t, err)
 	t.Cleanup(hc.Close)
-	req := &counter{next: hc, prio: map[ratelimit.Priority]int{}}
-	return &env{store: s, replay: h, clock: ck, req: req, conn: binance.New(req)}
+	req := &counter{next: hc, prio: map[priority.Priority]int{}}
+	return &env{store: s, replay: srv.Handler, clock: ck, req: req, conn: binance.New(req)}
 }
 
 func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfill.Options)) *backfill.Backfiller {
@@ -147,7 +126,7 @@ func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfi
 		conn = e.conn
 	}
 	opts := backfill.Options{
-		Connector: conn, Sink: e.store, Checks: e.road(t, conn), Journal: backfill.NewJournal(e.store.Pool()),
+		Connector: conn, Sink: e.store, Checks: e.road(t, conn), Journal: backfill.NewJournal(e.store),
 		Timeframe: market.TF1m, Now: e.clock.Now,
 	}
 	if mod != nil {

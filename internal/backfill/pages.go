@@ -11,6 +11,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -371,11 +372,11 @@ func (b *Backfiller) pageDone(t task, cursor, next time.Time, pr pageResult, onP
 func (b *Backfiller) fetchError(ctx context.Context, r Range, err error) error {
 	var de *exchange.DecodeError
 	if errors.As(err, &de) && ctx.Err() == nil {
-		row := store.RejectedRow{
+		row := ops.RejectedRow{
 			Time: b.now(), Exchange: b.exchange, Symbol: string(r.Symbol), DataType: string(r.Kind),
 			Source: "decode", Reason: de.Error(), Payload: de.Payload,
 		}
-		if _, rerr := b.sink.RejectedRows(ctx, []store.RejectedRow{row}); rerr != nil {
+		if _, rerr := b.sink.RejectedRows(ctx, []ops.RejectedRow{row}); rerr != nil {
 			return errors.Join(err, fmt.Errorf("recording undecodable response: %w", rerr))
 		}
 	}

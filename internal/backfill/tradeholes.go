@@ -10,13 +10,14 @@ import (
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
 // HoleLog is what filling trade holes needs of the database (*store.Store).
 type HoleLog interface {
-	TradeHoles(ctx context.Context, q store.HoleQuery) ([]store.TradeHole, error)
+	TradeHoles(ctx context.Context, q store.HoleQuery) ([]ops.TradeHole, error)
 	SetTradeHoleStatus(ctx context.Context, id int64, status string, rows int64, detail string) error
 }
 
@@ -41,8 +42,8 @@ func (s HoleSummary) String() string {
 // between. Each hole is then marked filled, or unfillable with why: the
 // exchange serves only its latest trades, or no longer serves these. A
 // hole whose fetch fails stays open.
-func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []store.TradeHole) (HoleSummary, error) {
-	ctx = ratelimit.WithPriority(ctx, ratelimit.Low)
+func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []ops.TradeHole) (HoleSummary, error) {
+	ctx = priority.With(ctx, priority.Low)
 	sum := HoleSummary{}
 	var errs []error
 	pager, canPage := exchange.PagerOf(b.conn)
@@ -50,7 +51,7 @@ func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []st
 		if h.Exchange != b.exchange {
 			return sum, fmt.Errorf("%w: trade hole of %s", ErrMismatch, h.Exchange)
 		}
-		if h.Status != store.HoleOpen {
+		if h.Status != ops.HoleOpen {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -58,7 +59,7 @@ func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []st
 			break
 		}
 		sum.Holes++
-		status, rows, detail := store.HoleUnfillable, 0, b.exchange+" serves only its latest trades"
+		status, rows, detail := ops.HoleUnfillable, 0, b.exchange+" serves only its latest trades"
 		if canPage {
 			var err error
 			status, rows, detail, err = b.fillHole(ctx, pager, h, &sum)
@@ -76,7 +77,7 @@ func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []st
 			errs = append(errs, err)
 			continue
 		}
-		if status == store.HoleFilled {
+		if status == ops.HoleFilled {
 			sum.Filled++
 		} else {
 			sum.Unfillable++
@@ -88,7 +89,7 @@ func (b *Backfiller) FillTradeHoles(ctx context.Context, log HoleLog, holes []st
 
 // fillHole pages one hole. It returns the hole's new status, the trades
 // stored and the detail for ops.trade_holes.
-func (b *Backfiller) fillHole(ctx context.Context, pager exchange.TradePager, h store.TradeHole, sum *HoleSummary) (string, int, string, error) {
+func (b *Backfiller) fillHole(ctx context.Context, pager exchange.TradePager, h ops.TradeHole, sum *HoleSummary) (string, int, string, error) {
 	sym := market.Symbol(h.Symbol)
 	cursor := exchange.TradeCursor{ID: h.FromID, Time: h.From}
 	inside := func(t market.Trade) bool {
@@ -135,16 +136,16 @@ func (b *Backfiller) fillHole(ctx context.Context, pager exchange.TradePager, h 
 	}
 	switch {
 	case lost:
-		return store.HoleUnfillable, rows, fmt.Sprintf("%s no longer serves all of them; %d trades stored", b.exchange, rows), nil
+		return ops.HoleUnfillable, rows, fmt.Sprintf("%s no longer serves all of them; %d trades stored", b.exchange, rows), nil
 	case reached || h.ToID == "":
-		return store.HoleFilled, rows, fmt.Sprintf("%d trades stored", rows), nil
+		return ops.HoleFilled, rows, fmt.Sprintf("%d trades stored", rows), nil
 	}
-	return store.HoleUnfillable, rows, fmt.Sprintf("%s served nothing up to the end of the hole; %d trades stored", b.exchange, rows), nil
+	return ops.HoleUnfillable, rows, fmt.Sprintf("%s served nothing up to the end of the hole; %d trades stored", b.exchange, rows), nil
 }
 
 // RenderTradeHoles writes holes as an aligned table (times in RFC 3339,
 // UTC), or a line saying there are none.
-func RenderTradeHoles(w io.Writer, holes []store.TradeHole) error {
+func RenderTradeHoles(w io.Writer, holes []ops.TradeHole) error {
 	if len(holes) == 0 {
 		_, err := fmt.Fprintln(w, "no trade holes")
 		return err

@@ -11,8 +11,9 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/binance"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/pgtest"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -48,18 +49,18 @@ func TestFillTradeHoles(t *testing.T) {
 			// and two more (made up) further on, for the unfillable cases.
 			_, err = st.Trades(ctx, append(append([]market.Trade{}, all[:10]...), all[200:]...))
 			require.NoError(t, err)
-			hole := store.TradeHole{Exchange: "binance", Symbol: "BTC/USDT", From: all[9].Time, FromID: all[9].ID,
-				To: all[200].Time, ToID: all[200].ID, Reason: store.HoleOutage, Missed: 190}
+			hole := ops.TradeHole{Exchange: "binance", Symbol: "BTC/USDT", From: all[9].Time, FromID: all[9].ID,
+				To: all[200].Time, ToID: all[200].ID, Reason: ops.HoleOutage, Missed: 190}
 			latestOnly, lost := hole, hole
 			latestOnly.From, latestOnly.FromID, latestOnly.To, latestOnly.ToID = all[250].Time, all[250].ID, all[260].Time, all[260].ID
 			lost.From, lost.FromID, lost.To, lost.ToID = all[300].Time, all[300].ID, all[400].Time, all[400].ID
-			require.NoError(t, st.RecordTradeHoles(ctx, []store.TradeHole{hole, latestOnly, lost}))
-			holes := func(from market.Trade) []store.TradeHole {
+			require.NoError(t, st.RecordTradeHoles(ctx, []ops.TradeHole{hole, latestOnly, lost}))
+			holes := func(from market.Trade) []ops.TradeHole {
 				hs, err := st.TradeHoles(ctx, store.HoleQuery{Exchange: "binance", Symbols: []string{"BTC/USDT"}})
 				require.NoError(t, err)
 				for _, h := range hs {
 					if h.FromID == from.ID {
-						return []store.TradeHole{h}
+						return []ops.TradeHole{h}
 					}
 				}
 				t.Fatalf("no hole from %s", from.ID)
@@ -82,10 +83,10 @@ func TestFillTradeHoles(t *testing.T) {
 			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM market.trades WHERE symbol = 'BTC/USDT'`).Scan(&n))
 			require.Equal(t, len(all), n, "every trade of the span, once")
 			h := holes(all[9])[0]
-			require.Equal(t, store.HoleFilled, h.Status)
+			require.Equal(t, ops.HoleFilled, h.Status)
 			require.Equal(t, int64(190), h.FilledRows)
-			require.Positive(t, e.req.prio[ratelimit.Low])
-			require.Zero(t, e.req.prio[ratelimit.High]+e.req.prio[ratelimit.Medium]+e.req.prio[ratelimit.Critical], "a backfill asks at low priority")
+			require.Positive(t, e.req.prio[priority.Low])
+			require.Zero(t, e.req.prio[priority.High]+e.req.prio[priority.Medium]+e.req.prio[priority.Critical], "a backfill asks at low priority")
 
 			sum, err = b.FillTradeHoles(ctx, st, holes(all[9]))
 			require.NoError(t, err)

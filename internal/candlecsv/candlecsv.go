@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Errors.
@@ -45,7 +45,7 @@ var (
 
 // Codes of the rows this package refuses (ops.rejected_rows.code).
 const (
-	CodeDecode            = store.CodeDecode
+	CodeDecode            = ops.CodeDecode
 	CodeMisaligned        = quality.CheckMisalignedTimestamp
 	CodeFuture            = quality.CheckFutureTime
 	CodeTimeframeMismatch = "timeframe_mismatch"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,16 +19,14 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange/exchangetest"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 )
 
 // replayConfig serves exchange-replay in-process and writes a config file
 // pointing every exchange at it.
 func replayConfig(t *testing.T) string {
 	t.Helper()
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"kraken": false}})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{"kraken": false}}, nil)
 	path := filepath.Join(t.TempDir(), "mdingest.yaml")
 	var y string
 	for _, ex := range []string{"binance", "kraken", "kucoin", "htx", "okx", "bybit", "coinbaseexchange", "bitstamp"} {
@@ -138,17 +135,16 @@ func TestFetchStoreBackfillGapsQualityStatus(t *testing.T) {
 // request URI, with a config file pointing every exchange at it.
 func recordingReplay(t *testing.T) (string, func() []string) {
 	t.Helper()
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"kraken": false}})
-	require.NoError(t, err)
 	var mu sync.Mutex
 	var uris []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		uris = append(uris, r.URL.RequestURI())
-		mu.Unlock()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{"kraken": false}}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			uris = append(uris, r.URL.RequestURI())
+			mu.Unlock()
+			h.ServeHTTP(w, r)
+		})
+	})
 	path := filepath.Join(t.TempDir(), "mdingest.yaml")
 	var y string
 	for _, ex := range []string{"binance", "kraken", "htx"} {

@@ -18,6 +18,7 @@ import (
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -367,7 +368,7 @@ func (h *history) close() error { return h.done() }
 // backfiller is a backfiller of timeframe tf on the road.
 func (h *history) backfiller(tf market.Timeframe, concurrency int) (*backfill.Backfiller, error) {
 	return backfill.New(backfill.Options{
-		Connector: h.road.Client, Sink: h.st, Checks: h.road.Pipeline, Journal: backfill.NewJournal(h.st.Pool()), Timeframe: tf,
+		Connector: h.road.Client, Sink: h.st, Checks: h.road.Pipeline, Journal: backfill.NewJournal(h.st), Timeframe: tf,
 		Concurrency: concurrency, Progress: backfill.NewProgress(h.e.stderr, h.e.logger), Logger: h.e.logger,
 	})
 }
@@ -457,7 +458,7 @@ func runBackfill(ctx context.Context, e *env, f backfillFlags) (err error) {
 // fillTradeHoles fills the open trade holes of the range where the
 // exchange can, and prints what came of them.
 func fillTradeHoles(ctx context.Context, e *env, st *store.Store, b *backfill.Backfiller, p parsedRange) error {
-	holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, store.HoleOpen))
+	holes, err := st.TradeHoles(ctx, tradeHoleQuery(p, ops.HoleOpen))
 	if err != nil {
 		return err
 	}
@@ -519,7 +520,7 @@ func runGaps(ctx context.Context, e *env, f gapsFlags) (err error) {
 		}
 		return err
 	}
-	gaps, err := backfill.FindGaps(ctx, h.st.Pool(), backfill.GapQuery{Exchange: p.exchange, Timeframe: tf, Symbols: p.symbols, From: p.from, To: p.to})
+	gaps, err := backfill.FindGaps(ctx, h.st, backfill.GapQuery{Exchange: p.exchange, Timeframe: tf, Symbols: p.symbols, From: p.from, To: p.to})
 	if err == nil {
 		err = backfill.RenderGaps(e.stdout, gaps)
 	}

@@ -186,10 +186,10 @@ func openStoreWith(ctx context.Context, e *env, cfg config.Config, opts store.Op
 	if err != nil {
 		return nil, err
 	}
-	var migrated bool
-	if err := st.Pool().QueryRow(ctx, `SELECT to_regclass('market.candles') IS NOT NULL`).Scan(&migrated); err != nil {
+	migrated, err := st.Migrated(ctx)
+	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("checking schema: %w", err)
+		return nil, err
 	}
 	if !migrated {
 		st.Close()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/spool"
 )
 
@@ -103,11 +103,7 @@ func writeConfig(t *testing.T, yaml string) string {
 // a full spool and the database still down drops nothing: it exits 1, the
 // drain's error logged once, by "mdingest stopped" at ERROR.
 func TestRunWithDatabaseDownStopsOnceWithTheDrainError(t *testing.T) {
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), Symbols: []string{"BTC/USDT", "ETH/USDT"},
-		RateLimits: map[string]bool{"binance": false}})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	srv := replaytest.NewServer(t, replay.Options{Symbols: []string{"BTC/USDT", "ETH/USDT"}, RateLimits: map[string]bool{"binance": false}}, nil)
 	deadDB := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/none?sslmode=disable&connect_timeout=1", pgtest.FreePort(t))
 	spoolDir := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`listen: 127.0.0.1:%d
@@ -135,7 +131,7 @@ store: {spool_dir: %q, spool_max_bytes: 4096, drain_timeout: 1s, flush_interval:
 			return true
 		default:
 		}
-		served := h.Stats()["binance"]
+		served := srv.Stats()["binance"]
 		n := int64(0)
 		for _, r := range served.Routes {
 			n += r.Requests

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 )
 
 // spoiler makes exchange-replay's Binance send one invalid row in every
@@ -88,10 +89,7 @@ func spoil(path string, body []byte) []byte {
 // the store directly: the spoiled rows were stored, and backfill left no
 // report and no request record.
 func TestEveryRoadIsChecked(t *testing.T) {
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"binance": false}})
-	require.NoError(t, err)
-	srv := httptest.NewServer(spoiler(h))
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{"binance": false}}, spoiler)
 	cfgPath := filepath.Join(t.TempDir(), "mdingest.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf("exchanges:\n  binance: {enabled: true, base_url: %q}\n", srv.URL+"/binance")), 0o600))
 	url := pgtest.NewDB(t)

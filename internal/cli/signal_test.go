@@ -1,17 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,8 +16,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 )
 
 // What the test binary is stamped with, as the Makefile stamps a build.
@@ -43,38 +42,20 @@ func mdingestBinary(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // command runs the built binary in an empty directory with no mdingest
 // settings from the environment.
-func command(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+func command(t *testing.T, args ...string) (*exec.Cmd, *daemontest.Buffer, *daemontest.Buffer) {
 	t.Helper()
 	cmd := exec.Command(mdingestBinary(t), args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "DATABASE_URL=", "REDIS_URL=", "MDINGEST_CONFIG=", "MDINGEST_LISTEN=")
-	var stdout, stderr syncBuffer
+	var stdout, stderr daemontest.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
 }
 
 // interrupt sends SIGINT and returns the exit code.
-func interrupt(t *testing.T, cmd *exec.Cmd, stderr *syncBuffer) int {
+func interrupt(t *testing.T, cmd *exec.Cmd, stderr *daemontest.Buffer) int {
 	t.Helper()
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	exited := make(chan error, 1)
@@ -122,17 +103,16 @@ func TestSIGINTEndsRunWith130(t *testing.T) {
 // SIGINT in the middle of a backfill: exit 130, and the message says how
 // to resume.
 func TestSIGINTEndsBackfillWith130(t *testing.T) {
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay")})
-	require.NoError(t, err)
 	var klines atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/klines") {
-			klines.Add(1)
-			time.Sleep(200 * time.Millisecond) // slow pages: the signal lands mid-range
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{}}, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/klines") {
+				klines.Add(1)
+				time.Sleep(200 * time.Millisecond) // slow pages: the signal lands mid-range
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
 	cfg := filepath.Join(t.TempDir(), "mdingest.yaml")
 	require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, "exchanges:\n  binance: {base_url: %q}\n", srv.URL+"/binance"), 0o600))
 	to := time.Now().UTC().Truncate(time.Hour)

@@ -2,9 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/http/httptest"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +14,15 @@ import (
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
 )
-
-// testClock is the shared "now" of the replay and the pipeline, so that a
-// test can run the candle job tick after tick, hours apart, at once.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // candleRig is one exchange of exchange-replay, a migrated database, and
 // the exchange's pipeline built as the daemon builds it, with the clock.
 type candleRig struct {
 	id      string
-	clock   *testClock
+	clock   *replaytest.Clock
 	st      *store.Store
 	cfg     config.Config
 	client  *Client
@@ -46,11 +33,8 @@ var btcUSDT = market.Symbol("BTC/USDT")
 
 func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 	t.Helper()
-	ck := &testClock{t: now}
-	h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{id: false}, Now: ck.Now})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	ck := replaytest.NewClock(now)
+	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{id: false}, Now: ck.Now}, nil)
 
 	st, err := store.Open(context.Background(), pgtest.MigratedDB(t), store.Options{})
 	require.NoError(t, err)
@@ -315,7 +299,7 @@ func TestCandleJobPagesAndRecordsHoles(t *testing.T) {
 			require.Len(t, r.stored(t, market.TF1m)[:len(seed)], len(seed))
 			require.True(t, r.stored(t, market.TF1m)[0].ts.Equal(seedFrom))
 
-			gaps, err := backfill.FindGaps(context.Background(), r.st.Pool(), backfill.GapQuery{
+			gaps, err := backfill.FindGaps(context.Background(), r.st, backfill.GapQuery{
 				Exchange: id, Timeframe: market.TF1m, Symbols: []market.Symbol{btcUSDT}, From: seedFrom, To: end, Now: restarted,
 			})
 			require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -24,7 +25,7 @@ func TestRestartCatchesUp(t *testing.T) {
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
 	exchanges := []string{"binance", "kraken", "kucoin"}
-	cfg := testConfig(t, rp.URL, dbURL, exchanges...)
+	cfg := daemontest.Config(t, rp.URL, dbURL, exchanges...)
 	ctx := context.Background()
 
 	stopped := time.Now().UTC().Add(-2 * time.Hour)

@@ -27,6 +27,7 @@ import (
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/scheduler"
@@ -288,13 +289,11 @@ func migrationsCurrent(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return err
 	}
-	var v int64
-	var dirty bool
-	err = st.Pool().QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&v, &dirty)
+	v, dirty, err := st.SchemaVersion(ctx)
 	if err != nil {
 		return fmt.Errorf("reading schema version (run `mdingest migrate up`): %w", err)
 	}
-	if dirty || uint(v) != latest {
+	if dirty || v != latest {
 		return fmt.Errorf("schema at version %d (dirty %v), this binary needs %d: run `mdingest migrate up`", v, dirty, latest)
 	}
 	return nil
@@ -389,19 +388,19 @@ type jobRecorder struct {
 }
 
 func (r jobRecorder) JobRan(ctx context.Context, run scheduler.Run) {
-	jr := store.JobRun{Job: run.Job, Exchange: run.Exchange, Instance: r.instance, Started: run.Started,
+	jr := ops.JobRun{Job: run.Job, Exchange: run.Exchange, Instance: r.instance, Started: run.Started,
 		Finished: run.Finished, Outcome: string(run.Outcome), Rows: run.Rows}
 	if run.Err != nil {
 		jr.Error = run.Err.Error()
 	}
-	_ = r.w.Put(context.WithoutCancel(ctx), run.Started, store.JobRuns.Rows([]store.JobRun{jr}))
+	_ = r.w.Put(context.WithoutCancel(ctx), run.Started, store.JobRuns.Rows([]ops.JobRun{jr}))
 }
 
 // requestRecorder writes every HTTP attempt to ops.request_metrics.
 type requestRecorder struct{ w *writer.Writer }
 
 func (r requestRecorder) observe(a httpclient.Attempt) {
-	_ = r.w.Put(context.Background(), a.Time, store.RequestMetrics.Rows([]store.RequestMetric{{
+	_ = r.w.Put(context.Background(), a.Time, store.RequestMetrics.Rows([]ops.RequestMetric{{
 		Time: a.Time, Exchange: a.Exchange, Endpoint: a.Endpoint, HTTPStatus: a.HTTPStatus, Latency: a.Latency,
 		Attempt: a.Attempt, Outcome: string(a.Outcome), ErrorCategory: string(a.ErrorCategory),
 	}}))

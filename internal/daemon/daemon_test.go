@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
@@ -57,7 +58,7 @@ func testEndToEnd(t *testing.T, b pgtest.Backend) {
 	rp := newReplay(t, nil)
 	dbURL := b.MigratedDB(t)
 	pool := openPool(t, dbURL)
-	cfg := testConfig(t, rp.URL, dbURL, testExchanges...)
+	cfg := daemontest.Config(t, rp.URL, dbURL, testExchanges...)
 	d := startDaemon(t, cfg)
 
 	require.Eventually(t, func() bool {
@@ -101,7 +102,7 @@ func testEndToEnd(t *testing.T, b pgtest.Backend) {
 	before, _ := getStatus(t, cfg.Listen)
 	n0 := servedForRuns()
 	require.Eventually(t, func() bool { return servedForRuns() > n0 }, waitFor, 10*time.Millisecond)
-	require.NoError(t, d.stop(t), "a clean stop")
+	require.NoError(t, d.Stop(t), "a clean stop")
 
 	var counted, stored int64
 	for _, j := range before.Jobs {
@@ -119,7 +120,7 @@ func testEndToEnd(t *testing.T, b pgtest.Backend) {
 		"in-flight requests finish within the grace period")
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM ops.job_runs WHERE instance <> 'test'`))
 	// Each part tags its log lines once.
-	lines := bytes.Split(bytes.TrimSpace([]byte(d.log.String())), []byte("\n"))
+	lines := bytes.Split(bytes.TrimSpace([]byte(d.Log.String())), []byte("\n"))
 	require.Greater(t, len(lines), 20)
 	for _, line := range lines {
 		dups, err := duplicateKeys(line)
@@ -146,7 +147,7 @@ func TestFaultsOpenCircuit(t *testing.T) {
 	rp := newReplay(t, nil)
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
-	cfg := testConfig(t, rp.URL, dbURL, testExchanges...)
+	cfg := daemontest.Config(t, rp.URL, dbURL, testExchanges...)
 	kucoin := cfg.Exchanges["kucoin"]
 	kucoin.Timeout = config.Duration(500 * time.Millisecond) // a hung request fails fast
 	cfg.Exchanges["kucoin"] = kucoin
@@ -238,7 +239,7 @@ func TestCorruptResponses(t *testing.T) {
 	rp := newReplay(t, rec.wrap)
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
-	cfg := testConfig(t, rp.URL, dbURL, "binance", "okx")
+	cfg := daemontest.Config(t, rp.URL, dbURL, "binance", "okx")
 	require.NoError(t, rp.AddFaults(replay.Fault{Exchange: "binance", Route: route, Effect: "truncate"}))
 	startDaemon(t, cfg)
 
@@ -286,7 +287,7 @@ func TestRedisOutage(t *testing.T) {
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
 	rs := startRedis(t, "")
-	cfg := testConfig(t, rp.URL, dbURL, "binance", "okx")
+	cfg := daemontest.Config(t, rp.URL, dbURL, "binance", "okx")
 	cfg.RedisURL = config.Secret(rs.URL())
 	startDaemon(t, cfg)
 
@@ -341,9 +342,9 @@ func twoInstancesShareTicks(t *testing.T, redisURL string) {
 	rp := newReplay(t, nil)
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
-	var ds []*runningDaemon
+	var ds []*daemontest.Daemon
 	for _, name := range []string{"a", "b"} {
-		cfg := testConfig(t, rp.URL, dbURL, testExchanges...)
+		cfg := daemontest.Config(t, rp.URL, dbURL, testExchanges...)
 		cfg.Instance = name
 		cfg.RedisURL = config.Secret(redisURL)
 		ds = append(ds, startDaemon(t, cfg))
@@ -357,7 +358,7 @@ func twoInstancesShareTicks(t *testing.T, redisURL string) {
 			count(t, pool, `SELECT count(*) FROM ops.job_runs WHERE outcome = 'ok' AND `+distributed) >= 60
 	}, waitFor, pollGap, "both instances should run jobs, several ticks")
 	for _, d := range ds {
-		require.NoError(t, d.stop(t))
+		require.NoError(t, d.Stop(t))
 	}
 
 	rows, err := pool.Query(context.Background(), `SELECT job, started_at, instance FROM ops.job_runs WHERE outcome = 'ok' AND `+distributed)
@@ -387,6 +388,6 @@ func twoInstancesShareTicks(t *testing.T, redisURL string) {
 	// Markets are local: each instance loads its own.
 	require.Equal(t, int64(2), count(t, pool, `SELECT count(DISTINCT instance) FROM ops.job_runs WHERE job = 'markets/binance' AND outcome = 'ok'`))
 	for _, d := range ds {
-		require.NotContains(t, d.log.String(), `"level":"ERROR"`)
+		require.NotContains(t, d.Log.String(), `"level":"ERROR"`)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/replay"
 )
 
@@ -42,9 +43,9 @@ func TestTwoInstancesWithoutRedisKeepToTheLimit(t *testing.T) {
 	require.NoError(t, rp.SetRateLimit("kraken", true))
 	require.NoError(t, rp.SetBudget("kraken", replay.Budget{Limit: 8, Window: 2 * time.Second}))
 	dbURL := migratedDB(t)
-	var ds []*runningDaemon
+	var ds []*daemontest.Daemon
 	for _, name := range []string{"a", "b"} {
-		cfg := testConfig(t, rp.URL, dbURL, "kraken")
+		cfg := daemontest.Config(t, rp.URL, dbURL, "kraken")
 		cfg.Instance = name
 		cfg.RedisURL = "" // no shared state
 		cfg.EgressID = "test-egress-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:20]
@@ -54,8 +55,8 @@ func TestTwoInstancesWithoutRedisKeepToTheLimit(t *testing.T) {
 		ds = append(ds, startDaemon(t, cfg))
 	}
 	for _, d := range ds {
-		require.Eventually(t, func() bool { return peersGauge(t, d.cfg.Listen, "kraken") == "2" }, waitFor, pollGap,
-			"daemon %s should count two processes on its egress", d.cfg.Instance)
+		require.Eventually(t, func() bool { return peersGauge(t, d.Config.Listen, "kraken") == "2" }, waitFor, pollGap,
+			"daemon %s should count two processes on its egress", d.Config.Instance)
 	}
 
 	// Each daemon's jobs ask for about 3.5 calls a second: 7 together
@@ -70,6 +71,6 @@ func TestTwoInstancesWithoutRedisKeepToTheLimit(t *testing.T) {
 	require.Zero(t, refused, "no request over Kraken's limit (%d served)", served)
 	require.Greater(t, served, int64(30), "both kept working")
 	for _, d := range ds {
-		require.NoError(t, d.stop(t))
+		require.NoError(t, d.Stop(t))
 	}
 }

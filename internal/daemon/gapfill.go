@@ -32,7 +32,7 @@ func (g gapFiller) run(ctx context.Context) (int64, error) {
 	var rows int64
 	var errs []error
 	for _, tf := range g.tfs {
-		gaps, err := backfill.FindGaps(ctx, g.st.Pool(), backfill.GapQuery{
+		gaps, err := backfill.FindGaps(ctx, g.st, backfill.GapQuery{
 			Exchange: g.client.ID(), Timeframe: tf, Symbols: g.symbols, From: now.Add(-g.window), To: now, Inner: true,
 		})
 		if err != nil {
@@ -43,7 +43,7 @@ func (g gapFiller) run(ctx context.Context) (int64, error) {
 			continue
 		}
 		b, err := backfill.New(backfill.Options{
-			Connector: g.client, Sink: g.st, Checks: g.checks, Journal: backfill.NewJournal(g.st.Pool()), Timeframe: tf,
+			Connector: g.client, Sink: g.st, Checks: g.checks, Journal: backfill.NewJournal(g.st), Timeframe: tf,
 			Logger: g.logger,
 		})
 		if err != nil {

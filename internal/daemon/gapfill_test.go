@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -26,10 +25,7 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			h, err := replay.New(replay.Options{Fixtures: os.DirFS("../../testdata/replay"), RateLimits: map[string]bool{"binance": false}})
-			require.NoError(t, err)
-			srv := httptest.NewServer(h)
-			defer srv.Close()
+			srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{"binance": false}}, nil)
 
 			url := b.MigratedDB(t)
 			st, err := store.Open(ctx, url, store.Options{})

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +22,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/config"
-	"github.com/mdingest/mdingest/internal/daemon"
-	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/schema"
 )
 
@@ -60,14 +59,12 @@ func TestMain(m *testing.M) {
 var testExchanges = []string{"binance", "kraken", "kucoin", "okx"}
 
 const (
-	realtimeEvery = time.Second
-	highEvery     = 2 * time.Second
-	mediumEvery   = 2 * time.Second
-	lowEvery      = 5 * time.Second
-	// waitFor bounds every Eventually: generous, as the tests share two
-	// cores with each other and with the race detector.
-	waitFor = 30 * time.Second
-	pollGap = 200 * time.Millisecond
+	realtimeEvery = daemontest.RealtimeEvery
+	highEvery     = daemontest.HighEvery
+	mediumEvery   = daemontest.MediumEvery
+	lowEvery      = daemontest.LowEvery
+	waitFor       = daemontest.WaitFor
+	pollGap       = 200 * time.Millisecond
 )
 
 // jobInterval is the tick of each job the daemon schedules per exchange.
@@ -128,163 +125,18 @@ func rowsBy(t *testing.T, pool *pgxpool.Pool, table string) map[string]int64 {
 	return out
 }
 
-// replayServer serves exchange-replay in-process. Rate limits are off so
-// the tests depend on the daemon's own limiter only.
-type replayServer struct {
-	*replay.Handler
-	URL string
-}
-
-func newReplay(t *testing.T, wrap func(http.Handler) http.Handler) replayServer {
+// newReplay serves exchange-replay in-process (rate limits off: the tests
+// depend on the daemon's own limiter only) with three symbols.
+func newReplay(t *testing.T, wrap func(http.Handler) http.Handler) *replaytest.Server {
 	t.Helper()
-	off := map[string]bool{}
-	for _, ex := range replay.Exchanges {
-		off[ex] = false
-	}
-	h, err := replay.New(replay.Options{
-		Fixtures:   os.DirFS("../../testdata/replay"),
-		Symbols:    []string{"BTC/USDT", "ETH/USDT", "SOL/USDT"},
-		RateLimits: off,
-	})
-	require.NoError(t, err)
-	var handler http.Handler = h
-	if wrap != nil {
-		handler = wrap(h)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(func() {
-		h.Close() // releases hung requests first
-		srv.Close()
-	})
-	return replayServer{Handler: h, URL: srv.URL}
+	return replaytest.NewServer(t, replay.Options{Symbols: []string{"BTC/USDT", "ETH/USDT", "SOL/USDT"}}, wrap)
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t testing.TB) string {
+// startDaemon runs the daemon, logging at debug, until stop (or the test's
+// end).
+func startDaemon(t testing.TB, cfg config.Config) *daemontest.Daemon {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-// testConfig enables exchanges against the replay with short intervals.
-func testConfig(t *testing.T, replayURL, dbURL string, exchanges ...string) config.Config {
-	t.Helper()
-	cfg := config.Default()
-	cfg.DatabaseURL = config.Secret(dbURL)
-	cfg.Listen = freeAddr(t)
-	cfg.Instance = "test"
-	cfg.Store.SpoolDir = t.TempDir() // not the user's cache directory
-	cfg.Jobs.Realtime = config.Duration(realtimeEvery)
-	cfg.Jobs.High = config.Duration(highEvery)
-	cfg.Jobs.Medium = config.Duration(mediumEvery)
-	cfg.Jobs.Low = config.Duration(lowEvery)
-	cfg.Jobs.Jitter = config.Duration(100 * time.Millisecond)
-	cfg.Store.FlushInterval = config.Duration(250 * time.Millisecond)
-	for id, e := range cfg.Exchanges {
-		e.Enabled = false
-		cfg.Exchanges[id] = e
-	}
-	for _, id := range exchanges {
-		e := cfg.Exchanges[id]
-		e.Enabled = true
-		e.BaseURL = replayURL + "/" + id
-		e.Symbols = []market.Symbol{"BTC/USDT", "ETH/USDT"}
-		// Kraken's real budget is one call a second: too slow for short
-		// ticks. Rate limiting has its own tests.
-		e.RateLimit = config.RateLimitConfig{Limit: 200, Window: config.Duration(time.Second), Burst: 50}
-		cfg.Exchanges[id] = e
-	}
-	require.NoError(t, cfg.Validate())
-	return cfg
-}
-
-// syncBuffer collects a daemon's log for the failure message.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// runningDaemon is daemon.Run in a goroutine.
-type runningDaemon struct {
-	cfg    config.Config
-	cancel context.CancelFunc
-	done   chan error
-	log    *syncBuffer
-}
-
-// startDaemon runs the daemon until stop (or the test's end).
-func startDaemon(t *testing.T, cfg config.Config) *runningDaemon {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &runningDaemon{cfg: cfg, cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
-	logger := slog.New(slog.NewJSONHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() { d.done <- daemon.Run(ctx, cfg, logger) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-d.done:
-		case <-time.After(daemon.DrainTimeout + 15*time.Second):
-			t.Errorf("daemon %s did not stop", cfg.Instance)
-		}
-		if t.Failed() {
-			t.Logf("daemon %s log:\n%s", cfg.Instance, d.log.String())
-		}
-	})
-	waitHTTP(t, cfg.Listen, d.done)
-	return d
-}
-
-// stop cancels the daemon and returns Run's result.
-func (d *runningDaemon) stop(t *testing.T) error {
-	t.Helper()
-	d.cancel()
-	select {
-	case err := <-d.done:
-		d.done <- err // for the cleanup
-		return err
-	case <-time.After(daemon.DrainTimeout + 15*time.Second):
-		t.Fatalf("daemon did not stop; log:\n%s", d.log.String())
-		return nil
-	}
-}
-
-// waitHTTP waits until the daemon answers /healthz, failing early if Run
-// returned.
-func waitHTTP(t *testing.T, addr string, done chan error) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("daemon stopped at start: %v", err)
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("daemon never answered on %s", addr)
+	return daemontest.Start(t, cfg, slog.LevelDebug)
 }
 
 // status is what the tests read of /status.
@@ -328,7 +180,7 @@ type redisServer struct {
 
 func startRedis(t testing.TB, password string) *redisServer {
 	t.Helper()
-	_, portS, err := net.SplitHostPort(freeAddr(t))
+	_, portS, err := net.SplitHostPort(daemontest.FreeAddr(t))
 	require.NoError(t, err)
 	port, err := strconv.Atoi(portS)
 	require.NoError(t, err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 )
 
 // Targets of the daemon's load benchmark (issue 4): four exchanges with
@@ -50,7 +52,7 @@ func BenchmarkDaemonLoad(b *testing.B) {
 	fixtures, err := filepath.Abs("../../testdata/replay")
 	require.NoError(b, err)
 
-	replayAddr := freeAddr(b)
+	replayAddr := daemontest.FreeAddr(b)
 	startProcess(b, filepath.Join(dir, "exchange-replay"), nil, nil, "--listen", replayAddr, "--fixtures", fixtures,
 		"--symbols", "BTC/USDT", "--scale", strconv.Itoa(symbols), "--rate-limit", "none")
 	waitGet(b, "http://"+replayAddr+"/_admin/routes")
@@ -58,7 +60,7 @@ func BenchmarkDaemonLoad(b *testing.B) {
 	dbURL := migratedDB(b)
 	pool := openPool(b, dbURL)
 
-	listen := freeAddr(b)
+	listen := daemontest.FreeAddr(b)
 	var y strings.Builder
 	flush := "" // the product's default unless MDINGEST_BENCH_FLUSH_INTERVAL says otherwise
 	if v := envDuration(b, "MDINGEST_BENCH_FLUSH_INTERVAL", 0); v > 0 {
@@ -81,7 +83,7 @@ func BenchmarkDaemonLoad(b *testing.B) {
 	cfgPath := filepath.Join(dir, "bench.yaml")
 	require.NoError(b, os.WriteFile(cfgPath, []byte(y.String()), 0o600))
 
-	daemonLog := &syncBuffer{}
+	daemonLog := &daemontest.Buffer{}
 	started := time.Now()
 	d := startProcess(b, filepath.Join(dir, "mdingest"), []string{"DATABASE_URL=" + dbURL, "REDIS_URL=" + rs.URL()}, daemonLog,
 		"run", "--config", cfgPath)

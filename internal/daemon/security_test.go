@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
 )
@@ -145,7 +146,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		replay.Fault{Exchange: "binance", Route: "/api/v3/depth", Effect: "malformed"}, // rejected rows
 		replay.Fault{Exchange: "okx", Effect: "503"},                                   // failed jobs
 	))
-	listen := freeAddr(t)
+	listen := daemontest.FreeAddr(t)
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: %s\nstore: {timescaledb: \"off\", flush_interval: 250ms}\n", listen)
 	fmt.Fprintf(&y, "jobs: {realtime: 1s, high: 2s, medium: 2s, low: 5s}\nexchanges:\n")
@@ -161,7 +162,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Env = append(cleanEnv(), env...)
-	var stdout, stderr syncBuffer
+	var stdout, stderr daemontest.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
@@ -173,7 +174,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			t.Logf("daemon stderr:\n%s", stderr.String())
 		}
 	})
-	waitHTTP(t, listen, exited)
+	daemontest.WaitHealthy(t, listen, exited)
 
 	// A slow client that never finishes its headers is cut off by the
 	// server's read timeout instead of holding a connection for ever.
@@ -247,9 +248,9 @@ func TestSecretsNeverShown(t *testing.T) {
 		{"migrate up, unreachable database (flag)", nil, []string{"migrate", "up", "--database-url", dead}, 1, "127.0.0.1"},
 		{"migrate up, unreachable database (env)", []string{"DATABASE_URL=" + dead}, []string{"migrate", "up"}, 1, "127.0.0.1"},
 		{"migrate version, invalid port", []string{"DATABASE_URL=" + badPort}, []string{"migrate", "version"}, 2, "database_url"},
-		{"run, bad redis database number", []string{"DATABASE_URL=" + roleURL, "REDIS_URL=redis://:" + redisPassword + "@127.0.0.1:6379/x"}, []string{"run", "--listen", freeAddr(t)}, 2, "redis_url"},
+		{"run, bad redis database number", []string{"DATABASE_URL=" + roleURL, "REDIS_URL=redis://:" + redisPassword + "@127.0.0.1:6379/x"}, []string{"run", "--listen", daemontest.FreeAddr(t)}, 2, "redis_url"},
 		{"run, redis URL that does not parse", []string{"DATABASE_URL=" + roleURL, "REDIS_URL=redis://:" + redisPassword + "@127.0.0.1:port/0"}, []string{"run"}, 2, "redis_url"},
-		{"status, no daemon, unreachable database", []string{"DATABASE_URL=" + dead, "MDINGEST_LISTEN=" + freeAddr(t)}, []string{"status"}, 1, "127.0.0.1"},
+		{"status, no daemon, unreachable database", []string{"DATABASE_URL=" + dead, "MDINGEST_LISTEN=" + daemontest.FreeAddr(t)}, []string{"status"}, 1, "127.0.0.1"},
 		{"password in the config file", nil, []string{"run", "--config", writeFile(t, "c.yaml", "database_url: "+roleURL+"\n")}, 2, "database_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,10 +271,10 @@ func TestSecretsNeverShownWithDatabaseDown(t *testing.T) {
 	const password = "Pw-dead-db-7Qx"
 	dead := "postgres://mdingest:" + password + "@127.0.0.1:1/mdingest?sslmode=disable&connect_timeout=2"
 	cfg := writeFile(t, "c.yaml", "exchanges:\n  binance: {base_url: 'http://127.0.0.1:1/binance'}\n")
-	cmd := exec.Command(bin, "run", "--config", cfg, "--listen", freeAddr(t))
+	cmd := exec.Command(bin, "run", "--config", cfg, "--listen", daemontest.FreeAddr(t))
 	cmd.Env = append(cleanEnv(), "DATABASE_URL="+dead, "REDIS_URL=")
 	cmd.Dir = t.TempDir()
-	var out syncBuffer
+	var out daemontest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)

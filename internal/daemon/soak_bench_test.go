@@ -21,6 +21,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 )
 
 // The soak's fixed choices.
@@ -86,7 +88,7 @@ func BenchmarkSoak(b *testing.B) {
 	fixtures, err := filepath.Abs("../../testdata/replay")
 	require.NoError(b, err)
 
-	replayAddr := freeAddr(b)
+	replayAddr := daemontest.FreeAddr(b)
 	replayURL := "http://" + replayAddr
 	startProcess(b, filepath.Join(dir, "exchange-replay"), nil, nil, "--listen", replayAddr, "--fixtures", fixtures,
 		"--symbols", "BTC/USDT", "--scale", strconv.Itoa(symbols), "--rate-limit", "none")
@@ -97,7 +99,7 @@ func BenchmarkSoak(b *testing.B) {
 	pool := openPool(b, dbURL)
 	gate := openGate(b, dbURL)
 
-	listen := freeAddr(b)
+	listen := daemontest.FreeAddr(b)
 	var y strings.Builder
 	fmt.Fprintf(&y, "listen: %s\nlog_level: warn\ninstance: soak\n", listen)
 	fmt.Fprintf(&y, "store: {timescaledb: \"off\", spool_dir: %q}\n", filepath.Join(dir, "spool"))
@@ -121,7 +123,7 @@ func BenchmarkSoak(b *testing.B) {
 	cfgPath := filepath.Join(dir, "soak.yaml")
 	require.NoError(b, os.WriteFile(cfgPath, []byte(y.String()), 0o600))
 
-	daemonLog := &syncBuffer{}
+	daemonLog := &daemontest.Buffer{}
 	started := time.Now()
 	d := startProcess(b, filepath.Join(dir, "mdingest"), []string{"DATABASE_URL=" + gate.url, "REDIS_URL=" + rs.URL()}, daemonLog,
 		"run", "--config", cfgPath)
@@ -273,7 +275,7 @@ type gate struct {
 func openGate(b *testing.B, dbURL string) *gate {
 	u, err := url.Parse(dbURL)
 	require.NoError(b, err)
-	g := &gate{addr: freeAddr(b), target: u.Host, conns: map[net.Conn]bool{}}
+	g := &gate{addr: daemontest.FreeAddr(b), target: u.Host, conns: map[net.Conn]bool{}}
 	u.Host = g.addr
 	q := u.Query()
 	q.Set("application_name", soakApp)

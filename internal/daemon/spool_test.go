@@ -15,6 +15,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/spool"
 )
@@ -24,7 +25,7 @@ import (
 func TestSpoolCollisionNamesTheFix(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the default spool lives under the user's cache
 	rp := newReplay(t, nil)
-	cfg := testConfig(t, rp.URL, migratedDB(t), "binance")
+	cfg := daemontest.Config(t, rp.URL, migratedDB(t), "binance")
 	cfg.Store.SpoolDir = "" // the default: one directory per database and instance
 	cfg.Instance = "twin"
 	dir := spool.DefaultDir(cfg.DatabaseURL.Reveal(), cfg.Instance)
@@ -50,7 +51,7 @@ func TestSpoolCollisionNamesTheFix(t *testing.T) {
 // records set aside as corrupt, so neither goes unnoticed.
 func TestStatusCountsQuarantineAndCorrupt(t *testing.T) {
 	rp := newReplay(t, nil)
-	cfg := testConfig(t, rp.URL, migratedDB(t), "binance")
+	cfg := daemontest.Config(t, rp.URL, migratedDB(t), "binance")
 	sp, err := spool.Open(cfg.Store.SpoolDir, spool.Options{})
 	require.NoError(t, err)
 	t0 := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -88,5 +89,5 @@ func TestStatusCountsQuarantineAndCorrupt(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(m), "mdingest_spool_quarantined_batches 1")
 	require.Contains(t, string(m), `mdingest_spool_corrupt_records_total{reason="corrupt"} 1`)
-	require.NoError(t, d.stop(t))
+	require.NoError(t, d.Stop(t))
 }

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -18,9 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
-	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 )
 
 // tradeRate is the issue's busy symbol: 100 trades a second.
@@ -59,18 +58,13 @@ func (k keptTrades) String() string {
 // longest poll interval at this rate is 5 s) or to its newest stored
 // trade, whichever is earlier.
 func captureAtRate(t testing.TB, dur time.Duration) []keptTrades {
-	h, err := replay.New(replay.Options{
-		Fixtures: os.DirFS("../../testdata/replay"), Symbols: []string{"BTC/USDT"}, TradeRate: tradeRate,
-	})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { h.Close(); srv.Close() })
+	srv := replaytest.NewServer(t, replay.Options{Symbols: []string{"BTC/USDT"}, TradeRate: tradeRate, RateLimits: map[string]bool{}}, nil)
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
 
 	cfg := config.Default()
 	cfg.DatabaseURL = config.Secret(dbURL)
-	cfg.Listen = freeAddr(t)
+	cfg.Listen = daemontest.FreeAddr(t)
 	cfg.Instance = "trades"
 	cfg.LogLevel = "warn"
 	cfg.Store.SpoolDir = t.TempDir()
@@ -80,10 +74,10 @@ func captureAtRate(t testing.TB, dur time.Duration) []keptTrades {
 		cfg.Exchanges[id] = e
 	}
 	require.NoError(t, cfg.Validate())
-	d := startDaemonTB(t, cfg)
+	d := daemontest.Start(t, cfg, slog.LevelInfo)
 	time.Sleep(dur)
 	stopped := time.Now()
-	require.NoError(t, d.stopTB(t))
+	require.NoError(t, d.Stop(t))
 
 	ctx := context.Background()
 	var out []keptTrades
@@ -100,7 +94,8 @@ func captureAtRate(t testing.TB, dur time.Duration) []keptTrades {
 		}
 		k := keptTrades{exchange: ex, from: first.Add(time.Second).Truncate(time.Second), to: to.Truncate(time.Second)}
 		require.True(t, k.to.After(k.from.Add(dur/2)), "%s: capture started late, at %s", ex, first)
-		k.made, err = h.TradesBetween(ex, "BTC/USDT", k.from, k.to.Add(-time.Microsecond))
+		var err error
+		k.made, err = srv.TradesBetween(ex, "BTC/USDT", k.from, k.to.Add(-time.Microsecond))
 		require.NoError(t, err)
 		k.kept = count(t, pool, `SELECT count(*) FROM market.trades WHERE exchange = $1 AND ts >= $2 AND ts < $3`, ex, k.from, k.to)
 		k.holes = count(t, pool, `SELECT count(*) FROM ops.trade_holes WHERE exchange = $1`, ex)
@@ -173,58 +168,6 @@ func BenchmarkTradeCapture(b *testing.B) {
 	}
 }
 
-// startDaemonTB is startDaemon for tests and benchmarks alike.
-func startDaemonTB(tb testing.TB, cfg config.Config) *runningDaemon {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &runningDaemon{cfg: cfg, cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
-	logger := slog.New(slog.NewJSONHandler(d.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	go func() { d.done <- daemon.Run(ctx, cfg, logger) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case <-d.done:
-		case <-time.After(daemon.DrainTimeout + 15*time.Second):
-			tb.Errorf("daemon %s did not stop", cfg.Instance)
-		}
-		if tb.Failed() {
-			tb.Logf("daemon %s log:\n%s", cfg.Instance, d.log.String())
-		}
-	})
-	deadline := time.Now().Add(waitFor)
-	for {
-		resp, err := http.Get("http://" + cfg.Listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d
-			}
-		}
-		select {
-		case err := <-d.done:
-			d.done <- err
-			tb.Fatalf("daemon stopped at start: %v", err)
-		default:
-		}
-		require.True(tb, time.Now().Before(deadline), "daemon never answered on %s", cfg.Listen)
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stopTB cancels the daemon and returns Run's result.
-func (d *runningDaemon) stopTB(tb testing.TB) error {
-	tb.Helper()
-	d.cancel()
-	select {
-	case err := <-d.done:
-		d.done <- err
-		return err
-	case <-time.After(daemon.DrainTimeout + 15*time.Second):
-		tb.Fatalf("daemon did not stop; log:\n%s", d.log.String())
-		return nil
-	}
-}
-
 // TestTradeCaptureLease: two instances sharing a Redis capture an
 // exchange's trades one at a time; when the holder stops, the other
 // takes over from the newest stored trade.
@@ -234,16 +177,16 @@ func TestTradeCaptureLease(t *testing.T) {
 	dbURL := migratedDB(t)
 	pool := openPool(t, dbURL)
 	rs := startRedis(t, "")
-	var ds []*runningDaemon
+	var ds []*daemontest.Daemon
 	for _, name := range []string{"a", "b"} {
-		cfg := testConfig(t, rp.URL, dbURL, "binance")
+		cfg := daemontest.Config(t, rp.URL, dbURL, "binance")
 		cfg.Instance = name
 		cfg.RedisURL = config.Secret(rs.URL())
 		ds = append(ds, startDaemon(t, cfg))
 	}
 	// Exactly one of them fetches trades.
-	fetched := func(d *runningDaemon) bool {
-		resp, err := http.Get("http://" + d.cfg.Listen + "/metrics")
+	fetched := func(d *daemontest.Daemon) bool {
+		resp, err := http.Get("http://" + d.Config.Listen + "/metrics")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
@@ -257,18 +200,18 @@ func TestTradeCaptureLease(t *testing.T) {
 		holder, other = 1, 0
 	}
 	require.False(t, fetched(ds[other]), "both instances capture")
-	require.NoError(t, ds[other].stop(t))
-	require.NoError(t, ds[holder].stop(t))
-	require.Equal(t, []string{ds[holder].cfg.Instance}, instances(t, pool), "only the holder reports")
+	require.NoError(t, ds[other].Stop(t))
+	require.NoError(t, ds[holder].Stop(t))
+	require.Equal(t, []string{ds[holder].Config.Instance}, instances(t, pool), "only the holder reports")
 
 	// Started alone, the other takes over at once (the lease was released)
 	// from the newest stored trade.
-	d := startDaemon(t, ds[other].cfg)
+	d := startDaemon(t, ds[other].Config)
 	before := count(t, pool, `SELECT count(*) FROM market.trades WHERE exchange = 'binance'`)
 	require.Eventually(t, func() bool {
 		return count(t, pool, `SELECT count(*) FROM market.trades WHERE exchange = 'binance'`) > before
 	}, waitFor, pollGap, "the other instance captures")
-	require.NoError(t, d.stop(t))
+	require.NoError(t, d.Stop(t))
 	require.Len(t, instances(t, pool), 2)
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM ops.trade_holes`), "the cursor carried over through the database")
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/exchange"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 )
 
@@ -474,7 +475,7 @@ type spyLimiter struct {
 
 func (l *spyLimiter) Acquire(ctx context.Context, cost int) (*ratelimit.Ticket, error) {
 	l.mu.Lock()
-	l.waits = append(l.waits, fmt.Sprintf("%s/%d", ratelimit.PriorityFrom(ctx), cost))
+	l.waits = append(l.waits, fmt.Sprintf("%s/%d", priority.From(ctx), cost))
 	l.mu.Unlock()
 	return l.Limiter.Acquire(ctx, cost)
 }
@@ -490,7 +491,7 @@ func TestLimiterGetsWeightAndPriorityPerAttempt(t *testing.T) {
 	srv, _ := serve(t, step{status: 500}, step{body: `"ok"`})
 	spy := newSpy(t)
 	c, _ := newClient(t, srv.URL, func(o *Options) { o.Limiter = spy })
-	ctx := ratelimit.WithPriority(testCtx(t), ratelimit.Critical)
+	ctx := priority.With(testCtx(t), priority.Critical)
 	_, err := c.Get(ctx, exchange.Request{Endpoint: "depth", Path: "/depth", Weight: 20})
 	require.NoError(t, err)
 	_, err = c.Get(testCtx(t), exchange.Request{Endpoint: "time", Path: "/time"})
@@ -798,7 +799,7 @@ func TestSpecWiring(t *testing.T) {
 	t.Cleanup(c.Close)
 
 	var r exchange.Requester = c
-	body, err := r.Get(ratelimit.WithPriority(testCtx(t), ratelimit.High), exchange.Request{Endpoint: "time", Path: "api/v3/time", Weight: 1})
+	body, err := r.Get(priority.With(testCtx(t), priority.High), exchange.Request{Endpoint: "time", Path: "api/v3/time", Weight: 1})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"serverTime":1}`, string(body))
 	require.Equal(t, []string{"/binance/api/v3/time"}, s.urls)

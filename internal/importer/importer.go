@@ -1,5 +1,9 @@
-// Package importer loads candle files through the daemon's checks and the
-// store's loader.
+// Package importer loads candle files through the candle checks the daemon
+// runs and the store's loader. `mdingest import` builds the Checker from
+// the configuration the daemon's comes from; only staleness is not judged,
+// as imported history is old by design. Before those checks come the
+// import's own: the file against the flags, its checksum, and the parse of
+// every line.
 //
 // Every file is checked against the flags before anything is stored: the
 // symbol and interval its Binance public-data name carries, the timeframe
@@ -32,6 +36,7 @@ import (
 	"github.com/mdingest/mdingest/internal/candlecsv"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -39,8 +44,8 @@ import (
 // Loader is the part of the store an import needs.
 type Loader interface {
 	Candles(ctx context.Context, rows []market.Candle) (store.Result, error)
-	RejectedRows(ctx context.Context, rows []store.RejectedRow) (store.Result, error)
-	QualityReports(ctx context.Context, rows []store.QualityReport) (store.Result, error)
+	RejectedRows(ctx context.Context, rows []ops.RejectedRow) (store.Result, error)
+	QualityReports(ctx context.Context, rows []ops.QualityReport) (store.Result, error)
 	MarketSymbol(ctx context.Context, exchange, id string) (market.Symbol, bool, error)
 }
 
@@ -307,8 +312,8 @@ type batch struct {
 	job      *job
 	buf      []market.Candle // the buffer read into, recycled once stored
 	candles  []market.Candle // accepted by the checks
-	rejects  []store.RejectedRow
-	reports  []store.QualityReport
+	rejects  []ops.RejectedRow
+	reports  []ops.QualityReport
 	lines    int
 	from, to time.Time
 	last     bool // the file's last batch
@@ -496,14 +501,14 @@ func (s *fileSink) Reject(rj candlecsv.Reject) error {
 		return err
 	}
 	s.cur.lines++
-	s.cur.rejects = append(s.cur.rejects, store.RejectedRow{Exchange: s.opts.Exchange, Symbol: string(s.opts.Symbol),
+	s.cur.rejects = append(s.cur.rejects, ops.RejectedRow{Exchange: s.opts.Exchange, Symbol: string(s.opts.Symbol),
 		DataType: string(market.TypeOHLCV), Source: Source, Code: rj.Code, Reason: rj.Reason, Payload: payload})
 	s.r.noteRefusal(rj.Code, fmt.Sprintf("%s line %d: %s", rj.File, rj.Line, rj.Reason))
 	return nil
 }
 
-// flush checks the current batch with the daemon's checks and hands it to
-// the loaders.
+// flush checks the current batch with the Checker's candle checks
+// (staleness aside) and hands it to the loaders.
 func (s *fileSink) flush(last bool) error {
 	b := s.cur
 	b.last = last
@@ -519,7 +524,7 @@ func (s *fileSink) flush(last bool) error {
 			if err != nil {
 				return err
 			}
-			b.rejects = append(b.rejects, store.RejectedRow{Time: now, Exchange: s.opts.Exchange, Symbol: string(s.opts.Symbol),
+			b.rejects = append(b.rejects, ops.RejectedRow{Time: now, Exchange: s.opts.Exchange, Symbol: string(s.opts.Symbol),
 				DataType: string(market.TypeOHLCV), Source: Source, Code: rj.Check, Reason: rj.Reason, Payload: payload})
 			s.r.noteRefusal(rj.Check, fmt.Sprintf("%s line %d: %s", s.job.path, line, rj.Reason))
 		}
@@ -575,7 +580,7 @@ func (r *run) store(ctx context.Context, b batch) error {
 	r.sum.Duplicates += res.Duplicates
 	r.sum.Conflicts += res.Conflicts
 	if res.Rejected > 0 {
-		r.sum.refuse(store.CodeDBRefused, "the database refused them: see ops.rejected_rows", res.Rejected)
+		r.sum.refuse(ops.CodeDBRefused, "the database refused them: see ops.rejected_rows", res.Rejected)
 	}
 	if b.last {
 		r.sum.Files++

@@ -18,6 +18,7 @@ import (
 	"github.com/mdingest/mdingest/internal/backfill"
 	"github.com/mdingest/mdingest/internal/importer"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/store"
@@ -103,11 +104,11 @@ func (c *counting) Candles(ctx context.Context, rows []market.Candle) (store.Res
 	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
 }
 
-func (c *counting) RejectedRows(context.Context, []store.RejectedRow) (store.Result, error) {
+func (c *counting) RejectedRows(context.Context, []ops.RejectedRow) (store.Result, error) {
 	return store.Result{}, nil
 }
 
-func (c *counting) QualityReports(context.Context, []store.QualityReport) (store.Result, error) {
+func (c *counting) QualityReports(context.Context, []ops.QualityReport) (store.Result, error) {
 	return store.Result{}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -24,8 +25,8 @@ import (
 // CandleStore is what the candle job reads and records of the stored
 // series (*store.Store).
 type CandleStore interface {
-	CandleCursor(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) (store.CandleCursor, error)
-	Coverage(ctx context.Context, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []store.Coverage) error
+	CandleCursor(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) (ops.CandleCursor, error)
+	Coverage(ctx context.Context, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []ops.Coverage) error
 }
 
 // DefaultCandleCatchup is how far back a run pages from its cursor.
@@ -176,7 +177,7 @@ func (p *Pipeline) candleStart(ctx context.Context, k seriesKey, floor, current 
 // tells them from misses and gap filling does not ask again. It is best
 // effort: an unrecorded hole shows as missing, and the gap fill asks for it
 // and records the answer.
-func (p *Pipeline) recordHoles(ctx context.Context, k seriesKey, holes []store.Coverage) {
+func (p *Pipeline) recordHoles(ctx context.Context, k seriesKey, holes []ops.Coverage) {
 	missing := 0
 	for _, h := range holes {
 		missing += int(h.AskedTo.Sub(h.AskedFrom) / k.tf.Duration())
@@ -206,10 +207,10 @@ func candleRow(k market.Candle) (string, any) {
 
 // candleAnswer is one OHLCV answer read against a series' cursor.
 type candleAnswer struct {
-	rows  []market.Candle  // in time order, one per period, Closed as of the request
-	next  time.Time        // the cursor after it; zero: still unknown
-	holes []store.Coverage // periods the exchange has nothing for (Rows 0)
-	more  bool             // a full page ending before the running period: ask again
+	rows  []market.Candle // in time order, one per period, Closed as of the request
+	next  time.Time       // the cursor after it; zero: still unknown
+	holes []ops.Coverage  // periods the exchange has nothing for (Rows 0)
+	more  bool            // a full page ending before the running period: ask again
 }
 
 // readCandles reads the answer to OHLCV(since, limit), asked at asked, of
@@ -249,7 +250,7 @@ func readCandles(got []market.Candle, since, next time.Time, limit int, asked ti
 		}
 		// Only a window of ended periods (a catch-up page) says anything.
 		if end := since.Add(time.Duration(limit) * tf); !end.After(asked) && end.After(next) {
-			a.holes = []store.Coverage{{AskedFrom: next, AskedTo: end}}
+			a.holes = []ops.Coverage{{AskedFrom: next, AskedTo: end}}
 			a.next, a.more = end, true
 		}
 		return a
@@ -260,7 +261,7 @@ func readCandles(got []market.Candle, since, next time.Time, limit int, asked ti
 			continue // the repeated candle before the cursor
 		}
 		if c.Time.After(at) {
-			a.holes = append(a.holes, store.Coverage{AskedFrom: at, AskedTo: c.Time})
+			a.holes = append(a.holes, ops.Coverage{AskedFrom: at, AskedTo: c.Time})
 		}
 		if !c.Closed {
 			at = c.Time

@@ -12,8 +12,8 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
 )
 
 // series is a fake exchange serving one 1m series of BTC/USDT as an
@@ -77,7 +77,7 @@ type db struct {
 	mu   sync.Mutex
 	s    *sink
 	err  error
-	cov  []store.Coverage
+	cov  []ops.Coverage
 	rows map[time.Time]market.Candle
 }
 
@@ -93,14 +93,14 @@ func (b *db) sync() {
 	b.s.candles = nil
 }
 
-func (b *db) CandleCursor(_ context.Context, _ string, _ market.Symbol, _ market.Timeframe, from, to time.Time) (store.CandleCursor, error) {
+func (b *db) CandleCursor(_ context.Context, _ string, _ market.Symbol, _ market.Timeframe, from, to time.Time) (ops.CandleCursor, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
-		return store.CandleCursor{}, b.err
+		return ops.CandleCursor{}, b.err
 	}
 	b.sync()
-	var c store.CandleCursor
+	var c ops.CandleCursor
 	for ts, k := range b.rows {
 		if k.Closed && ts.After(c.LastClosed) {
 			c.LastClosed = ts
@@ -112,7 +112,7 @@ func (b *db) CandleCursor(_ context.Context, _ string, _ market.Symbol, _ market
 	return c, nil
 }
 
-func (b *db) Coverage(_ context.Context, _ string, _ market.Symbol, _ market.DataType, _ market.Timeframe, cov []store.Coverage) error {
+func (b *db) Coverage(_ context.Context, _ string, _ market.Symbol, _ market.DataType, _ market.Timeframe, cov []ops.Coverage) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.cov = append(b.cov, cov...)
@@ -207,7 +207,7 @@ func TestCandleJobRecordsWhatTheExchangeNoLongerServes(t *testing.T) {
 	ex.gone = ck.Now().Truncate(time.Minute).Add(-719 * time.Minute)
 	_, err = restart().Candles(ctx)
 	require.NoError(t, err)
-	require.Equal(t, []store.Coverage{{AskedFrom: resume, AskedTo: ex.gone}}, fdb.cov)
+	require.Equal(t, []ops.Coverage{{AskedFrom: resume, AskedTo: ex.gone}}, fdb.cov)
 }
 
 func TestCandleJobGoesOnWithoutTheDatabase(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -394,14 +395,14 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 		}
 	}
 	if len(res.Rejected) > 0 {
-		rows := make([]store.RejectedRow, 0, len(res.Rejected))
+		rows := make([]ops.RejectedRow, 0, len(res.Rejected))
 		for _, r := range res.Rejected {
 			sym, v := b.row(r.Row)
 			payload, err := json.Marshal(v)
 			if err != nil {
 				payload = fmt.Appendf(nil, "%+v", r.Row) // kept whole all the same
 			}
-			rows = append(rows, store.RejectedRow{Time: now, Exchange: p.exchange, Symbol: sym, DataType: dt,
+			rows = append(rows, ops.RejectedRow{Time: now, Exchange: p.exchange, Symbol: sym, DataType: dt,
 				Source: SourceValidation, Code: r.Check, Reason: r.Reason, Payload: payload})
 		}
 		p.m.rejected.WithLabelValues(p.exchange, dt, SourceValidation).Add(float64(len(rows)))
@@ -410,7 +411,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 		}
 	}
 	if len(res.Reports) > 0 {
-		reports := make([]store.QualityReport, 0, len(res.Reports))
+		reports := make([]ops.QualityReport, 0, len(res.Reports))
 		for _, r := range res.Reports {
 			reports = append(reports, QualityRow(now, r))
 			p.notify(ctx, NotifyQuality, string(r.Symbol), r)
@@ -429,7 +430,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 // QualityRow is a report as a row of ops.quality_reports. The table has
 // no timeframe column, so a candle report's timeframe is recorded in the
 // data type ("ohlcv:1m") rather than lost.
-func QualityRow(now time.Time, r quality.Report) store.QualityReport {
+func QualityRow(now time.Time, r quality.Report) ops.QualityReport {
 	issues, err := json.Marshal(r.Issues)
 	if err != nil || r.Issues == nil {
 		issues = []byte("[]")
@@ -438,7 +439,7 @@ func QualityRow(now time.Time, r quality.Report) store.QualityReport {
 	if r.Timeframe != "" {
 		dt += ":" + string(r.Timeframe)
 	}
-	return store.QualityReport{
+	return ops.QualityReport{
 		Time: now, Exchange: r.Exchange, Symbol: string(r.Symbol), DataType: dt,
 		RowsTotal: r.Rows, RowsRejected: r.Rejected,
 		Completeness: r.Completeness, Accuracy: r.Accuracy, Consistency: r.Consistency,
@@ -479,10 +480,10 @@ func (p *Pipeline) fetchFailed(ctx context.Context, dt market.DataType, symbol s
 	}
 	p.m.decodeErrors.WithLabelValues(p.exchange, string(dt)).Inc()
 	p.m.rejected.WithLabelValues(p.exchange, string(dt), SourceDecode).Inc()
-	row := store.RejectedRow{Time: p.now(), Exchange: p.exchange, Symbol: symbol, DataType: string(dt),
-		Source: SourceDecode, Code: store.CodeDecode, Reason: de.Error(), Payload: de.Payload}
+	row := ops.RejectedRow{Time: p.now(), Exchange: p.exchange, Symbol: symbol, DataType: string(dt),
+		Source: SourceDecode, Code: ops.CodeDecode, Reason: de.Error(), Payload: de.Payload}
 	err = fmt.Errorf("%w: %s %s: %w", ErrDecode, dt, symbol, err)
-	if perr := p.opts.Rejects.Put(ctx, started, store.RejectedRows.Rows([]store.RejectedRow{row})); perr != nil {
+	if perr := p.opts.Rejects.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{row})); perr != nil {
 		return errors.Join(err, fmt.Errorf("storing the undecodable response: %w", perr))
 	}
 	return err

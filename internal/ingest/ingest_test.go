@@ -15,6 +15,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -149,8 +150,8 @@ type sink struct {
 	books    []market.OrderBook
 	candles  []market.Candle
 	trades   []market.Trade
-	reports  []store.QualityReport
-	rejected []store.RejectedRow
+	reports  []ops.QualityReport
+	rejected []ops.RejectedRow
 	err      error
 }
 

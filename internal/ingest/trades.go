@@ -17,8 +17,9 @@ import (
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -47,7 +48,7 @@ type TradeLog interface {
 	// LatestTrades returns the time of the newest stored trade before
 	// `before` (zero: any) and the ids stored at that instant.
 	LatestTrades(ctx context.Context, exchange, symbol string, before time.Time) (time.Time, []string, bool, error)
-	RecordTradeHoles(ctx context.Context, holes []store.TradeHole) error
+	RecordTradeHoles(ctx context.Context, holes []ops.TradeHole) error
 }
 
 // TradeChecker validates trades knowing the holes before them
@@ -221,7 +222,7 @@ func (c *TradeCapture) PollOnce(ctx context.Context) (int64, error) {
 		if st == nil || !c.holds(ctx) {
 			continue
 		}
-		n, err := c.poll(ratelimit.WithPriority(ctx, ratelimit.High), st)
+		n, err := c.poll(priority.With(ctx, priority.High), st)
 		c.count(n, err)
 		total += n
 		errs = append(errs, err)
@@ -249,7 +250,7 @@ type symbolState struct {
 	wait      time.Duration
 	fill      float64 // share of an answer new trades may fill before the next poll; 0: 1 - Overlap
 	lost      exchange.TradeCursor
-	holes     []store.TradeHole // recorded, not yet stored
+	holes     []ops.TradeHole // recorded, not yet stored
 }
 
 // loop polls one symbol until ctx ends; polls run with pctx, which
@@ -276,7 +277,7 @@ func (c *TradeCapture) loop(ctx, pctx context.Context, st *symbolState) {
 				return
 			}
 			// High: a late poll of a latest-N exchange loses trades for good.
-			rows, err := c.poll(ratelimit.WithPriority(pctx, ratelimit.High), st)
+			rows, err := c.poll(priority.With(pctx, priority.High), st)
 			c.sem.Release(1)
 			if ctx.Err() != nil {
 				c.count(rows, err)
@@ -465,7 +466,7 @@ func (c *TradeCapture) reconcileStart(ctx context.Context, st *symbolState) {
 	st.reconcile = false
 	if ok {
 		from := exchange.TradeCursor{ID: maxID(ids), Time: at}
-		c.addHole(st, from, *st.first, store.HoleOutage, "the database was unreachable when capture started")
+		c.addHole(st, from, *st.first, ops.HoleOutage, "the database was unreachable when capture started")
 	}
 	st.first = nil
 }
@@ -488,7 +489,7 @@ func (c *TradeCapture) pageForward(ctx context.Context, st *symbolState) (int64,
 			if len(fresh) > 0 {
 				to = fresh[0]
 			}
-			gaps = append(gaps, c.addHole(st, st.cursor, to, store.HoleNotServed, "the exchange no longer serves the trades after the cursor"))
+			gaps = append(gaps, c.addHole(st, st.cursor, to, ops.HoleNotServed, "the exchange no longer serves the trades after the cursor"))
 		}
 		n, err := c.hand(ctx, st, started, fresh, gaps)
 		total += n
@@ -518,13 +519,13 @@ func (c *TradeCapture) pollLatest(ctx context.Context, st *symbolState) (int64, 
 	fresh := st.fresh(got)
 	var gaps []quality.TradeGap
 	if len(got) >= c.latest && len(fresh) == len(got) && !st.cursor.IsZero() {
-		reason, why := store.HoleNoOverlap, fmt.Sprintf("the answer's %d trades reach back %s, the poll came %s after the last",
+		reason, why := ops.HoleNoOverlap, fmt.Sprintf("the answer's %d trades reach back %s, the poll came %s after the last",
 			len(got), got[len(got)-1].Time.Sub(got[0].Time).Round(time.Millisecond), started.Sub(st.lastPoll).Round(time.Millisecond))
 		switch {
 		case st.failed != nil:
-			reason, why = store.HoleOutage, "polls failed: "+st.failed.Error()
+			reason, why = ops.HoleOutage, "polls failed: "+st.failed.Error()
 		case st.restored:
-			reason, why = store.HoleOutage, "capture was not running"
+			reason, why = ops.HoleOutage, "capture was not running"
 		default:
 			st.fill = c.fill(st) / 2 // poll sooner: polls come later than planned
 		}
@@ -635,7 +636,7 @@ func (c *TradeCapture) hand(ctx context.Context, st *symbolState, started time.T
 // empty: none came yet) and returns it as the next batch's gap.
 func (c *TradeCapture) addHole(st *symbolState, from exchange.TradeCursor, to market.Trade, reason, detail string) quality.TradeGap {
 	missed := c.missed(st, from, to)
-	h := store.TradeHole{Exchange: c.p.exchange, Symbol: string(st.sym), From: from.Time, FromID: from.ID,
+	h := ops.TradeHole{Exchange: c.p.exchange, Symbol: string(st.sym), From: from.Time, FromID: from.ID,
 		To: to.Time, ToID: to.ID, Reason: reason, Missed: missed, Detail: detail}
 	if h.To.Before(h.From) {
 		h.To = h.From

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -113,7 +114,7 @@ func (p pager) TradesAfter(_ context.Context, _ market.Symbol, after exchange.Tr
 type tradeLog struct {
 	mu     sync.Mutex
 	stored map[string]market.Trade // by id: what the sink wrote
-	holes  []store.TradeHole
+	holes  []ops.TradeHole
 	down   bool
 }
 
@@ -139,7 +140,7 @@ func (l *tradeLog) LatestTrades(_ context.Context, _, _ string, before time.Time
 	return at, ids, len(ids) > 0, nil
 }
 
-func (l *tradeLog) RecordTradeHoles(_ context.Context, hs []store.TradeHole) error {
+func (l *tradeLog) RecordTradeHoles(_ context.Context, hs []ops.TradeHole) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.down {
@@ -154,7 +155,7 @@ type tradeSink struct {
 	log     *tradeLog
 	mu      sync.Mutex
 	puts    int
-	reports []store.QualityReport
+	reports []ops.QualityReport
 }
 
 func (s *tradeSink) Put(_ context.Context, _ time.Time, r store.Rows) error {
@@ -284,8 +285,8 @@ func TestCaptureRecordsWhatIsNoLongerServed(t *testing.T) {
 	e.poll(t)
 	require.Len(t, e.log.holes, 1)
 	h := e.log.holes[0]
-	require.Equal(t, store.TradeHole{Exchange: "fakex", Symbol: "BTC/USDT", From: s.trade(1000).Time, FromID: "1000",
-		To: s.trade(5000).Time, ToID: "5000", Reason: store.HoleNotServed, Missed: 3999, Detail: h.Detail}, h)
+	require.Equal(t, ops.TradeHole{Exchange: "fakex", Symbol: "BTC/USDT", From: s.trade(1000).Time, FromID: "1000",
+		To: s.trade(5000).Time, ToID: "5000", Reason: ops.HoleNotServed, Missed: 3999, Detail: h.Detail}, h)
 	require.Less(t, e.sink.reports[0].Completeness, 0.5, "1000 trades after 3999 missed")
 	require.False(t, e.sink.reports[0].Passed)
 	s.advance(time.Second)
@@ -318,7 +319,7 @@ func TestCaptureLatestOverlap(t *testing.T) {
 	e.poll(t)
 	require.Len(t, e.log.holes, 1)
 	h := e.log.holes[0]
-	require.Equal(t, store.HoleNoOverlap, h.Reason)
+	require.Equal(t, ops.HoleNoOverlap, h.Reason)
 	require.Equal(t, strconv.Itoa(hi), h.FromID)
 	require.Equal(t, strconv.Itoa(hi+141), h.ToID, "the oldest of the answer")
 	require.Equal(t, int64(140), h.Missed, "exact: ids are consecutive")
@@ -331,7 +332,7 @@ func TestCaptureLatestOverlap(t *testing.T) {
 	s.advance(2 * time.Second)
 	e.poll(t)
 	require.Len(t, e.log.holes, 2)
-	require.Equal(t, store.HoleOutage, e.log.holes[1].Reason, "after a failed poll")
+	require.Equal(t, ops.HoleOutage, e.log.holes[1].Reason, "after a failed poll")
 
 	// A restart: the cursor comes from the database, and the first answer
 	// does not reach it.
@@ -341,7 +342,7 @@ func TestCaptureLatestOverlap(t *testing.T) {
 	e2.log.stored = e.log.stored
 	e2.poll(t)
 	require.Len(t, e2.log.holes, 1)
-	require.Equal(t, store.HoleOutage, e2.log.holes[0].Reason)
+	require.Equal(t, ops.HoleOutage, e2.log.holes[0].Reason)
 	require.Equal(t, strconv.Itoa(hi), e2.log.holes[0].FromID)
 	require.Contains(t, e2.log.holes[0].Detail, "not running")
 }
@@ -378,7 +379,7 @@ func TestCaptureWithoutTheDatabase(t *testing.T) {
 	e2.poll(t)
 	require.Len(t, e2.log.holes, 1)
 	h := e2.log.holes[0]
-	require.Equal(t, store.HoleOutage, h.Reason)
+	require.Equal(t, ops.HoleOutage, h.Reason)
 	require.Equal(t, "100", h.FromID)
 	require.Equal(t, "5941", h.ToID, "the first trade captured")
 }

@@ -1,7 +1,9 @@
 // Package quality validates batches of market data before they are cached
-// and stored. It is pure computation: a batch goes in, and out come the
-// accepted rows, the rejected rows with their reasons, and one Report per
-// exchange, symbol (and timeframe) with six metrics in [0, 1].
+// and stored. A batch goes in, and out come the accepted rows, the rejected
+// rows with their reasons, and one Report per exchange, symbol (and
+// timeframe) with six metrics in [0, 1]. It does no I/O, but a Checker is
+// not stateless: it keeps each series' recent prices for the outlier check
+// (Accuracy, below), so a row's verdict depends on the batches before it.
 //
 // Every row is judged by checks, each tied to one metric. Some failures make
 // a row unusable and reject it; others only lower their metric:

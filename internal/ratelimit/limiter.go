@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
+
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // Defaults for Options.
@@ -140,7 +142,7 @@ func (t *Ticket) Finish(r Report) {
 
 // waiter is one Acquire call in the queue.
 type waiter struct {
-	prio    Priority
+	prio    priority.Priority
 	cost    int
 	seq     uint64
 	queued  time.Time
@@ -176,8 +178,8 @@ type Limiter struct {
 	shared   *shared // nil: local only
 
 	// Metric handles for this exchange, resolved once.
-	depth       [len(priorities)]prometheus.Gauge
-	waited      [len(priorities)]prometheus.Observer
+	depth       [len(priority.All)]prometheus.Gauge
+	waited      [len(priority.All)]prometheus.Observer
 	usedGauge   prometheus.Gauge
 	peersGauge  prometheus.Gauge
 	offsetGauge prometheus.Gauge
@@ -263,7 +265,7 @@ func New(opts Options) (*Limiter, error) {
 			l.shared = newShared(opts)
 		}
 	}
-	for _, p := range priorities {
+	for _, p := range priority.All {
 		l.depth[p] = l.m.queueDepth.WithLabelValues(l.exchange, p.String())
 		l.depth[p].Set(0)
 		l.waited[p] = l.m.waitSeconds.WithLabelValues(l.exchange, p.String())
@@ -289,7 +291,7 @@ func (l *Limiter) Exchange() string { return l.exchange }
 
 // Acquire blocks until cost units may be spent, or ctx ends, and returns
 // the request's ticket. The request's priority comes from ctx
-// (WithPriority; Medium by default). When the budget is short, waiting
+// (priority.With; Medium by default). When the budget is short, waiting
 // requests are served highest priority first, then oldest first; a
 // waiting request rises one level per AgingStep. Low and Medium requests
 // leave the reserve to High and Critical ones.
@@ -297,7 +299,7 @@ func (l *Limiter) Acquire(ctx context.Context, cost int) (*Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &waiter{prio: PriorityFrom(ctx), cost: max(cost, 1), ready: make(chan struct{})}
+	w := &waiter{prio: priority.From(ctx), cost: max(cost, 1), ready: make(chan struct{})}
 
 	l.mu.Lock()
 	w.queued = l.clock.Now()
@@ -462,7 +464,7 @@ func (l *Limiter) dispatchLocked() {
 		wait, granted, reserved := forever, false, false
 		for _, i := range l.orderLocked(now) {
 			w := l.queue[i]
-			if reserved && w.prio < High {
+			if reserved && w.prio < priority.High {
 				continue // the reserve that stopped one Low or Medium stops them all
 			}
 			d, reserveOnly := l.tryTakeLocked(now, w)
@@ -503,7 +505,7 @@ func (l *Limiter) wake() {
 // effective priority, then oldest.
 func (l *Limiter) orderLocked(now time.Time) []int {
 	idx := make([]int, len(l.queue))
-	eff := make([]Priority, len(l.queue))
+	eff := make([]priority.Priority, len(l.queue))
 	for i, w := range l.queue {
 		idx[i], eff[i] = i, l.effective(w, now)
 	}
@@ -520,12 +522,12 @@ func (l *Limiter) orderLocked(now time.Time) []int {
 // waited, up to Critical; among equals the oldest wins, so an aged low
 // priority request overtakes newer critical ones. The reserve still goes
 // by the waiter's own priority.
-func (l *Limiter) effective(w *waiter, now time.Time) Priority {
+func (l *Limiter) effective(w *waiter, now time.Time) priority.Priority {
 	p := w.prio
 	if l.aging > 0 {
-		p += Priority(now.Sub(w.queued) / l.aging)
+		p += priority.Priority(now.Sub(w.queued) / l.aging)
 	}
-	return min(p, Critical)
+	return min(p, priority.Critical)
 }
 
 func (l *Limiter) removeLocked(i int) {
@@ -554,7 +556,7 @@ func (l *Limiter) tryTakeLocked(now time.Time, w *waiter) (time.Duration, bool) 
 		// critical request finds tokens at once while a backfill drains it.
 		pc := float64(min(w.cost, l.burst))
 		want := pc
-		if w.prio < High {
+		if w.prio < priority.High {
 			want = max(pc, min(pc+l.reserve/l.limit*float64(l.burst), float64(l.burst)))
 		}
 		if tokens := l.pace.TokensAt(now); tokens < want-tokenSlack {
@@ -712,8 +714,8 @@ func (l *Limiter) updateUsedLocked(now time.Time) {
 
 // caps returns the limit for everyone and the limit for p (less the
 // reserve for Low and Medium unless released).
-func (l *Limiter) caps(limit, reserve float64, p Priority, released bool) (hard, soft float64) {
-	if p >= High || released {
+func (l *Limiter) caps(limit, reserve float64, p priority.Priority, released bool) (hard, soft float64) {
+	if p >= priority.High || released {
 		return limit, limit
 	}
 	return limit, limit - reserve

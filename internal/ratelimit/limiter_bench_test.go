@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // The budget is large enough never to make a caller wait, so these measure
@@ -29,7 +31,7 @@ func BenchmarkLimiterWait(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := WithPriority(context.Background(), High)
+	ctx := priority.With(context.Background(), priority.High)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := l.Wait(ctx, 1); err != nil {

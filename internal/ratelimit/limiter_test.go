@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 func TestMain(m *testing.M) {
@@ -55,12 +57,12 @@ func waitQueued(t *testing.T, l *Limiter, n int) {
 
 // waitAsync starts Wait in a goroutine and reports the result on the
 // returned channel.
-func waitAsync(ctx context.Context, wg *sync.WaitGroup, l *Limiter, p Priority, cost int) <-chan error {
+func waitAsync(ctx context.Context, wg *sync.WaitGroup, l *Limiter, p priority.Priority, cost int) <-chan error {
 	done := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		done <- l.Wait(WithPriority(ctx, p), cost)
+		done <- l.Wait(priority.With(ctx, p), cost)
 	}()
 	return done
 }
@@ -74,20 +76,6 @@ func recv[T any](t *testing.T, ctx context.Context, ch <-chan T) T {
 		t.Fatal("timed out waiting for a result")
 		panic("unreachable")
 	}
-}
-
-func TestPriority(t *testing.T) {
-	ctx := context.Background()
-	require.Equal(t, Medium, PriorityFrom(ctx))
-	require.Equal(t, High, PriorityFrom(WithPriority(ctx, High)))
-	require.Equal(t, Critical, PriorityFrom(WithPriority(ctx, Priority(42))))
-	require.Equal(t, Low, PriorityFrom(WithPriority(ctx, Priority(-3))))
-	for p, want := range map[Priority]string{Low: "low", Medium: "medium", High: "high", Critical: "critical", 9: "unknown"} {
-		require.Equal(t, want, p.String())
-	}
-	require.Greater(t, Critical, High)
-	require.Greater(t, High, Medium)
-	require.Greater(t, Medium, Low)
 }
 
 func TestNewRejectsBadOptions(t *testing.T) {
@@ -116,19 +104,19 @@ func TestWaitServesHigherPriorityFirst(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	granted := make(chan Priority, 4)
-	for _, p := range []Priority{Low, Medium, High, Critical} {
+	granted := make(chan priority.Priority, 4)
+	for _, p := range []priority.Priority{priority.Low, priority.Medium, priority.High, priority.Critical} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if l.Wait(WithPriority(ctx, p), 1) == nil {
+			if l.Wait(priority.With(ctx, p), 1) == nil {
 				granted <- p
 			}
 		}()
 	}
 	waitQueued(t, l, 4)
 
-	for _, want := range []Priority{Critical, High, Medium, Low} {
+	for _, want := range []priority.Priority{priority.Critical, priority.High, priority.Medium, priority.Low} {
 		require.NoError(t, clock.BlockUntilContext(ctx, 1)) // the dispatch timer is armed
 		clock.Advance(time.Second)
 		require.Equal(t, want, recv(t, ctx, granted))
@@ -143,7 +131,7 @@ func TestWaitAgingPreventsStarvation(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	low := waitAsync(ctx, &wg, l, Low, 1)
+	low := waitAsync(ctx, &wg, l, priority.Low, 1)
 	waitQueued(t, l, 1)
 
 	// A fresh High request arrives every second, more than the budget
@@ -151,7 +139,7 @@ func TestWaitAgingPreventsStarvation(t *testing.T) {
 	// High at t=4s.
 	var highs []<-chan error
 	for sec := 1; ; sec++ {
-		highs = append(highs, waitAsync(ctx, &wg, l, High, 1))
+		highs = append(highs, waitAsync(ctx, &wg, l, priority.High, 1))
 		waitQueued(t, l, 2)
 		require.NoError(t, clock.BlockUntilContext(ctx, 1))
 		clock.Advance(time.Second)
@@ -176,9 +164,9 @@ func TestWaitBigHighPriorityRequestIsNotOvertaken(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	big := waitAsync(ctx, &wg, l, High, 5)
+	big := waitAsync(ctx, &wg, l, priority.High, 5)
 	waitQueued(t, l, 1)
-	small := waitAsync(ctx, &wg, l, Low, 1)
+	small := waitAsync(ctx, &wg, l, priority.Low, 1)
 	waitQueued(t, l, 2)
 
 	// 10 units/s: after 0.1s one unit is there, enough for small, but the
@@ -202,9 +190,9 @@ func TestWaitCancelled(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	cctx, cancel := context.WithCancel(ctx)
-	first := waitAsync(cctx, &wg, l, Critical, 1)
+	first := waitAsync(cctx, &wg, l, priority.Critical, 1)
 	waitQueued(t, l, 1)
-	second := waitAsync(ctx, &wg, l, Low, 1)
+	second := waitAsync(ctx, &wg, l, priority.Low, 1)
 	waitQueued(t, l, 2)
 	require.Equal(t, 1.0, testutil.ToFloat64(l.m.queueDepth.WithLabelValues("testex", "critical")))
 
@@ -233,8 +221,8 @@ func TestFreeze(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	a := waitAsync(ctx, &wg, l, Critical, 1)
-	b := waitAsync(ctx, &wg, l, Low, 1)
+	a := waitAsync(ctx, &wg, l, priority.Critical, 1)
+	b := waitAsync(ctx, &wg, l, priority.Low, 1)
 	waitQueued(t, l, 2)
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(9 * time.Second)
@@ -252,7 +240,7 @@ func TestFreezeWithoutLimit(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	a := waitAsync(ctx, &wg, l, Medium, 1)
+	a := waitAsync(ctx, &wg, l, priority.Medium, 1)
 	waitQueued(t, l, 1)
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(time.Minute)
@@ -289,7 +277,7 @@ func TestReportsCorrectTheWindowUpAndDown(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	next := waitAsync(ctx, &wg, l, Critical, 1)
+	next := waitAsync(ctx, &wg, l, priority.Critical, 1)
 	waitQueued(t, l, 1)
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(59 * time.Second)
@@ -314,10 +302,10 @@ func TestWaitMetrics(t *testing.T) {
 	_, err := New(Options{Exchange: "kraken", Limit: 1, Window: time.Second, Registerer: reg, Clock: clock})
 	require.NoError(t, err)
 
-	require.NoError(t, l.Wait(WithPriority(ctx, High), 1))
+	require.NoError(t, l.Wait(priority.With(ctx, priority.High), 1))
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	a := waitAsync(ctx, &wg, l, High, 1)
+	a := waitAsync(ctx, &wg, l, priority.High, 1)
 	waitQueued(t, l, 1)
 	require.Equal(t, 1.0, testutil.ToFloat64(l.m.queueDepth.WithLabelValues("binance", "high")))
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))

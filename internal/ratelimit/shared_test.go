@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // testRedis connects to REDIS_URL (default redis://127.0.0.1:6379/15) and
@@ -111,7 +113,7 @@ func TestSharedFreeze(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	done := waitAsync(ctx, &wg, b, Critical, 1)
+	done := waitAsync(ctx, &wg, b, priority.Critical, 1)
 	waitQueued(t, b, 1)
 	require.True(t, until.Equal(b.FrozenUntil()), "b learnt a's freeze from Redis: %v", b.FrozenUntil())
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
@@ -132,7 +134,7 @@ func TestSharedReports(t *testing.T) {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	done := waitAsync(ctx, &wg, a, Critical, 1)
+	done := waitAsync(ctx, &wg, a, priority.Critical, 1)
 	waitQueued(t, a, 1)
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(time.Minute)
@@ -165,7 +167,7 @@ func TestSharedRedisDownFallsBackToLocalShare(t *testing.T) {
 	// Half the budget is ours while Redis is away.
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	sixth := waitAsync(ctx, &wg, l, Critical, 1)
+	sixth := waitAsync(ctx, &wg, l, priority.Critical, 1)
 	waitQueued(t, l, 1)
 
 	// After the pause it tries again (and fails again, without logging);

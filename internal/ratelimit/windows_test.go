@@ -10,11 +10,13 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // tryNow grants cost at priority p if the limiter allows it right now,
 // without queueing: a probe for tests that drive a fake clock themselves.
-func (l *Limiter) tryNow(p Priority, cost int) *Ticket {
+func (l *Limiter) tryNow(p priority.Priority, cost int) *Ticket {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
@@ -26,9 +28,9 @@ func (l *Limiter) tryNow(p Priority, cost int) *Ticket {
 	return w.ticket
 }
 
-func acquire(t *testing.T, ctx context.Context, l *Limiter, p Priority, cost int) *Ticket {
+func acquire(t *testing.T, ctx context.Context, l *Limiter, p priority.Priority, cost int) *Ticket {
 	t.Helper()
-	tk, err := l.Acquire(WithPriority(ctx, p), cost)
+	tk, err := l.Acquire(priority.With(ctx, p), cost)
 	require.NoError(t, err)
 	return tk
 }
@@ -40,10 +42,10 @@ func acquire(t *testing.T, ctx context.Context, l *Limiter, p Priority, cost int
 func TestFixedAnswerAfterTheBoundary(t *testing.T) {
 	ctx := testCtx(t)
 	l, clock := newTestLimiter(t, Options{Limit: 6000, Window: time.Minute, Burst: 6000})
-	acquire(t, ctx, l, Low, 5800).Finish(at(clock.Now(), 5800))
+	acquire(t, ctx, l, priority.Low, 5800).Finish(at(clock.Now(), 5800))
 
 	clock.Advance(59*time.Second + 500*time.Millisecond)
-	late := acquire(t, ctx, l, Low, 150) // sent at 0:59.5
+	late := acquire(t, ctx, l, priority.Low, 150) // sent at 0:59.5
 	clock.Advance(time.Second)
 	require.Equal(t, 150.0, l.Used(), "in flight at the boundary: it may count in the new minute")
 	late.Finish(at(epoch.Add(59*time.Second), 5950))
@@ -51,7 +53,7 @@ func TestFixedAnswerAfterTheBoundary(t *testing.T) {
 
 	quick, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	acquire(t, quick, l, Low, 5900).Finish(at(clock.Now(), 5900))
+	acquire(t, quick, l, priority.Low, 5900).Finish(at(clock.Now(), 5900))
 	require.Equal(t, 5900.0, l.Used())
 }
 
@@ -63,14 +65,14 @@ func TestFixedInFlightAtTheBoundary(t *testing.T) {
 	ctx := testCtx(t)
 	l, clock := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100})
 	clock.Advance(59 * time.Second)
-	a := acquire(t, ctx, l, Medium, 10)
-	b := acquire(t, ctx, l, Medium, 20)
+	a := acquire(t, ctx, l, priority.Medium, 10)
+	b := acquire(t, ctx, l, priority.Medium, 20)
 	clock.Advance(2 * time.Second)
 	require.Equal(t, 30.0, l.Used())
 
 	a.Finish(at(epoch.Add(61*time.Second), 10))
 	require.Equal(t, 30.0, l.Used(), "a counted in this minute or the last; b may yet count here")
-	c := acquire(t, ctx, l, Medium, 5)
+	c := acquire(t, ctx, l, priority.Medium, 5)
 	require.Equal(t, 35.0, l.Used())
 	b.Finish(at(epoch.Add(61*time.Second), 30))
 	require.Equal(t, 35.0, l.Used())
@@ -92,15 +94,15 @@ func TestFixedFollowsTheServersClock(t *testing.T) {
 	// Answers at three sub-second phases narrow the offset to [17.3s, 17.5s].
 	for _, step := range []time.Duration{0, 700 * time.Millisecond, 800 * time.Millisecond} {
 		clock.Advance(step)
-		acquire(t, ctx, l, Low, 1).Finish(server())
+		acquire(t, ctx, l, priority.Low, 1).Finish(server())
 	}
 	for l.Used() < 10 {
-		acquire(t, ctx, l, Low, 1).Finish(server())
+		acquire(t, ctx, l, priority.Low, 1).Finish(server())
 	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	next := waitAsync(ctx, &wg, l, Critical, 1)
+	next := waitAsync(ctx, &wg, l, priority.Critical, 1)
 	waitQueued(t, l, 1)
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(epoch.Add(42500 * time.Millisecond).Sub(clock.Now()))
@@ -117,15 +119,15 @@ func TestFixedFollowsTheServersClock(t *testing.T) {
 func TestReserveIsLeftToHighAndCritical(t *testing.T) {
 	ctx := testCtx(t)
 	l, clock := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100, Reserve: 0.1, AgingStep: -1})
-	require.NoError(t, l.Wait(WithPriority(ctx, Low), 90))
+	require.NoError(t, l.Wait(priority.With(ctx, priority.Low), 90))
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	low := waitAsync(ctx, &wg, l, Low, 5)
-	medium := waitAsync(ctx, &wg, l, Medium, 1)
+	low := waitAsync(ctx, &wg, l, priority.Low, 5)
+	medium := waitAsync(ctx, &wg, l, priority.Medium, 1)
 	waitQueued(t, l, 2)
-	require.NoError(t, l.Wait(WithPriority(ctx, Critical), 4), "critical passes the waiting low")
-	require.NoError(t, l.Wait(WithPriority(ctx, High), 4))
+	require.NoError(t, l.Wait(priority.With(ctx, priority.Critical), 4), "critical passes the waiting low")
+	require.NoError(t, l.Wait(priority.With(ctx, priority.High), 4))
 	require.Equal(t, 98.0, l.Used())
 	require.Equal(t, 2, l.Waiting())
 
@@ -146,15 +148,15 @@ func TestReserveIsLeftToHighAndCritical(t *testing.T) {
 func TestAgedLowDoesNotHoldBackCritical(t *testing.T) {
 	ctx := testCtx(t)
 	l, clock := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100, Reserve: 0.1, AgingStep: time.Second})
-	require.NoError(t, l.Wait(WithPriority(ctx, Low), 90))
+	require.NoError(t, l.Wait(priority.With(ctx, priority.Low), 90))
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	low := waitAsync(ctx, &wg, l, Low, 1)
+	low := waitAsync(ctx, &wg, l, priority.Low, 1)
 	waitQueued(t, l, 1)
 	require.NoError(t, clock.BlockUntilContext(ctx, 1))
 	clock.Advance(10 * time.Second) // aged to Critical
 	require.Equal(t, 1, l.Waiting())
-	require.NoError(t, l.Wait(WithPriority(ctx, Critical), 5))
+	require.NoError(t, l.Wait(priority.With(ctx, priority.Critical), 5))
 	require.Equal(t, 1, l.Waiting())
 	clock.Advance(time.Minute)
 	require.NoError(t, recv(t, ctx, low))
@@ -166,20 +168,20 @@ func TestAgedLowDoesNotHoldBackCritical(t *testing.T) {
 func TestSlidingCountsUntilAWindowAfterTheAnswer(t *testing.T) {
 	ctx := testCtx(t)
 	l, clock := newTestLimiter(t, Options{Kind: Sliding, Limit: 3, Window: time.Second, Burst: 3})
-	tks := []*Ticket{acquire(t, ctx, l, Low, 1), acquire(t, ctx, l, Low, 1), acquire(t, ctx, l, Low, 1)}
-	require.Nil(t, l.tryNow(Critical, 1), "full")
+	tks := []*Ticket{acquire(t, ctx, l, priority.Low, 1), acquire(t, ctx, l, priority.Low, 1), acquire(t, ctx, l, priority.Low, 1)}
+	require.Nil(t, l.tryNow(priority.Critical, 1), "full")
 	clock.Advance(5 * time.Second)
-	require.Nil(t, l.tryNow(Critical, 1), "in flight, still counted")
+	require.Nil(t, l.tryNow(priority.Critical, 1), "in flight, still counted")
 	tks[0].Finish(Report{})
 	clock.Advance(200 * time.Millisecond)
 	tks[1].Finish(Report{})
 	clock.Advance(799 * time.Millisecond)
-	require.Nil(t, l.tryNow(Critical, 1), "the first answer leaves the window at +1s")
+	require.Nil(t, l.tryNow(priority.Critical, 1), "the first answer leaves the window at +1s")
 	clock.Advance(time.Millisecond)
-	require.NotNil(t, l.tryNow(Critical, 1))
-	require.Nil(t, l.tryNow(Critical, 1))
+	require.NotNil(t, l.tryNow(priority.Critical, 1))
+	require.Nil(t, l.tryNow(priority.Critical, 1))
 	clock.Advance(200 * time.Millisecond)
-	require.NotNil(t, l.tryNow(Critical, 1))
+	require.NotNil(t, l.tryNow(priority.Critical, 1))
 	tks[2].Finish(Report{})
 }
 
@@ -191,17 +193,17 @@ func TestBucketTakesTokensAtTheAnswer(t *testing.T) {
 	l, clock := newTestLimiter(t, Options{Kind: Bucket, Limit: 10, Window: time.Second, Burst: 10})
 	var tks []*Ticket
 	for range 10 {
-		tks = append(tks, acquire(t, ctx, l, Low, 1))
+		tks = append(tks, acquire(t, ctx, l, priority.Low, 1))
 	}
 	clock.Advance(time.Second)
-	require.Nil(t, l.tryNow(Critical, 1), "held by requests in flight")
+	require.Nil(t, l.tryNow(priority.Critical, 1), "held by requests in flight")
 	for _, tk := range tks {
 		tk.Finish(Report{})
 	}
-	require.Nil(t, l.tryNow(Critical, 1), "taken at the answer: the bucket is empty now")
+	require.Nil(t, l.tryNow(priority.Critical, 1), "taken at the answer: the bucket is empty now")
 	clock.Advance(100 * time.Millisecond)
-	require.NotNil(t, l.tryNow(Critical, 1))
-	require.Nil(t, l.tryNow(Critical, 1))
+	require.NotNil(t, l.tryNow(priority.Critical, 1))
+	require.Nil(t, l.tryNow(priority.Critical, 1))
 }
 
 // served is one request as the simulated server saw it.
@@ -244,7 +246,7 @@ func simulate(t *testing.T, clock *clockwork.FakeClock, kind Kind, window time.D
 		for _, l := range limiters {
 			for range 3 {
 				cost := 1 + rnd.IntN(4)
-				tk := l.tryNow(Priority(rnd.IntN(4)), cost)
+				tk := l.tryNow(priority.Priority(rnd.IntN(4)), cost)
 				if tk == nil {
 					break
 				}
@@ -369,15 +371,15 @@ func TestOneProcessStaysWithinTheLimit(t *testing.T) {
 func TestPacingKeepsTheReserveForCritical(t *testing.T) {
 	ctx := testCtx(t)
 	l, clock := newTestLimiter(t, Options{Limit: 6000, Window: time.Minute, Burst: 300, Reserve: 0.05, AgingStep: -1})
-	require.NoError(t, l.Wait(WithPriority(ctx, Low), 285)) // 15 of 300 tokens left
-	require.Nil(t, l.tryNow(Low, 1), "the last 15 tokens are reserved")
-	require.Nil(t, l.tryNow(Medium, 1))
-	require.NotNil(t, l.tryNow(Critical, 10))
-	require.NotNil(t, l.tryNow(High, 5))
-	require.Nil(t, l.tryNow(Critical, 1), "the bucket is empty")
+	require.NoError(t, l.Wait(priority.With(ctx, priority.Low), 285)) // 15 of 300 tokens left
+	require.Nil(t, l.tryNow(priority.Low, 1), "the last 15 tokens are reserved")
+	require.Nil(t, l.tryNow(priority.Medium, 1))
+	require.NotNil(t, l.tryNow(priority.Critical, 10))
+	require.NotNil(t, l.tryNow(priority.High, 5))
+	require.Nil(t, l.tryNow(priority.Critical, 1), "the bucket is empty")
 	clock.Advance(160 * time.Millisecond) // 16 tokens: one more than the reserve
-	require.NotNil(t, l.tryNow(Low, 1))
-	require.Nil(t, l.tryNow(Low, 1))
+	require.NotNil(t, l.tryNow(priority.Low, 1))
+	require.Nil(t, l.tryNow(priority.Low, 1))
 }
 
 // TestHoldLocal: a process joining an egress grants nothing from its local
@@ -386,9 +388,9 @@ func TestHoldLocal(t *testing.T) {
 	l, clock := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100})
 	l.SetPeers(2)
 	l.HoldLocal(2 * time.Second)
-	require.Nil(t, l.tryNow(Critical, 1))
+	require.Nil(t, l.tryNow(priority.Critical, 1))
 	clock.Advance(2 * time.Second)
-	require.NotNil(t, l.tryNow(Low, 1))
+	require.NotNil(t, l.tryNow(priority.Low, 1))
 }
 
 // TestReleaseLocal: a process that learns it sends alone stops holding at
@@ -396,7 +398,7 @@ func TestHoldLocal(t *testing.T) {
 func TestReleaseLocal(t *testing.T) {
 	l, _ := newTestLimiter(t, Options{Limit: 100, Window: time.Minute, Burst: 100})
 	l.HoldLocal(3 * time.Second)
-	require.Nil(t, l.tryNow(Critical, 1))
+	require.Nil(t, l.tryNow(priority.Critical, 1))
 	l.ReleaseLocal()
-	require.NotNil(t, l.tryNow(Low, 1))
+	require.NotNil(t, l.tryNow(priority.Low, 1))
 }

@@ -18,7 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -64,7 +65,7 @@ func (r *reporting) Append(table string, rows any, limit float64) error {
 		for _, c := range rs {
 			keys = append(keys, strconv.Itoa(int(c.Time.Sub(t0)/time.Minute)))
 		}
-	case []store.JobRun:
+	case []ops.JobRun:
 		for _, j := range rs {
 			keys = append(keys, j.Job)
 		}
@@ -106,7 +107,7 @@ func crashChild(mode, dir, dbURL string) error {
 	if mode == "replay" {
 		select {} // until killed
 	}
-	pctx := ratelimit.WithPriority(ctx, ratelimit.High)
+	pctx := priority.With(ctx, priority.High)
 	for i := 0; ; i++ {
 		cs, _, _, jr := batch(i)
 		fmt.Printf("PUT %d .\n", i)

@@ -7,21 +7,18 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
-	"github.com/mdingest/mdingest/internal/daemon"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
+	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -60,7 +57,7 @@ func TestDaemonSurvivesDatabaseOutage(t *testing.T) {
 func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
 	c := newCluster(t, timescale)
 	rp := newKeyLogReplay(t)
-	cfg := outageConfig(t, rp.url, c.url("mdingest"))
+	cfg := outageConfig(t, rp.URL, c.url("mdingest"))
 	d := runDaemon(t, cfg)
 	st := c.openStore(t)
 
@@ -82,7 +79,7 @@ func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
 	requestsAtStop := rp.requests()
 	maxPending := 0
 	for end := time.Now().Add(daemonOutage); time.Now().Before(end); time.Sleep(daemonPoll) {
-		maxPending = max(maxPending, d.status(t).Spool.PendingBatches)
+		maxPending = max(maxPending, statusOf(t, d).Spool.PendingBatches)
 	}
 	duringOutage := rp.requests() - requestsAtStop
 	require.Greater(t, duringOutage, int64(10), "fetching goes on while the database is down")
@@ -90,17 +87,17 @@ func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
 
 	c.start()
 	require.Eventually(t, func() bool {
-		s := d.status(t)
+		s := statusOf(t, d)
 		return s.Spool.PendingBatches == 0 && s.QueueDepth == 0
 	}, wait, daemonPoll, "the spool was not replayed")
-	metrics := d.metrics(t)
+	metrics := metricsOf(t, d)
 	require.Positive(t, metrics["mdingest_writer_rows_spooled_total"])
 	require.Positive(t, metrics["mdingest_writer_rows_replayed_total"])
 	require.Zero(t, metrics["mdingest_writer_rows_dropped_total"])
 
 	// A clean stop: the drain writes what the last runs fetched. Only then
 	// are the served keys final.
-	require.NoError(t, d.stop(t), "Run must return nil after the outage")
+	require.NoError(t, d.Stop(t), "Run must return nil after the outage")
 	served := rp.Stats()
 
 	stored := map[string]map[string]int64{}
@@ -154,37 +151,18 @@ func countBy(t *testing.T, st *store.Store, q string, args ...any) map[string]in
 }
 
 // keyLogReplay is exchange-replay in-process, counting the keys it serves.
-type keyLogReplay struct {
-	*replay.Handler
-	url string
-}
+type keyLogReplay struct{ *replaytest.Server }
 
 func newKeyLogReplay(t *testing.T) keyLogReplay {
 	t.Helper()
-	// Rate limits off: only the daemon's own limiter paces it.
-	off := map[string]bool{}
-	for _, ex := range replay.Exchanges {
-		off[ex] = false
-	}
 	syms := make([]string, len(outageSymbols))
 	for i, s := range outageSymbols {
 		syms[i] = string(s)
 	}
-	h, err := replay.New(replay.Options{
-		Fixtures: os.DirFS("../../testdata/replay"),
-		// Only the configured symbols: a ticker answer listing others
-		// would count keys the daemon rightly drops.
-		Symbols:    syms,
-		RateLimits: off,
-		KeyLog:     true,
-	})
-	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		h.Close()
-		srv.Close()
-	})
-	return keyLogReplay{Handler: h, url: srv.URL}
+	// Rate limits off: only the daemon's own limiter paces it. Only the
+	// configured symbols: a ticker answer listing others would count keys
+	// the daemon rightly drops.
+	return keyLogReplay{replaytest.NewServer(t, replay.Options{Symbols: syms, KeyLog: true}, nil)}
 }
 
 // requests counts the requests served to the compared exchanges.
@@ -199,111 +177,25 @@ func (r keyLogReplay) requests() int64 {
 	return n
 }
 
-// outageConfig: the two exchanges against the replay, short job ticks, a
-// spool of the test's own.
+// outageConfig: the two exchanges against the replay with the test's
+// symbols, realtime and high jobs every second.
 func outageConfig(t *testing.T, replayURL, dbURL string) config.Config {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DatabaseURL = config.Secret(dbURL)
-	cfg.Listen = "127.0.0.1:" + strconv.Itoa(pgtest.FreePort(t))
+	cfg := daemontest.Config(t, replayURL, dbURL, outageExchanges...)
 	cfg.Instance = "outage"
-	cfg.Store.SpoolDir = t.TempDir()
-	cfg.Store.FlushInterval = config.Duration(250 * time.Millisecond)
-	cfg.Jobs.Realtime = config.Duration(time.Second)
 	cfg.Jobs.High = config.Duration(time.Second)
-	cfg.Jobs.Medium = config.Duration(2 * time.Second)
-	cfg.Jobs.Low = config.Duration(5 * time.Second)
-	cfg.Jobs.Jitter = config.Duration(100 * time.Millisecond)
-	for id, e := range cfg.Exchanges {
-		e.Enabled = false
-		cfg.Exchanges[id] = e
-	}
 	for _, id := range outageExchanges {
 		e := cfg.Exchanges[id]
-		e.Enabled = true
-		e.BaseURL = replayURL + "/" + id
 		e.Symbols = outageSymbols
-		e.RateLimit = config.RateLimitConfig{Limit: 200, Window: config.Duration(time.Second), Burst: 50}
 		cfg.Exchanges[id] = e
 	}
 	require.NoError(t, cfg.Validate())
 	return cfg
 }
 
-// lockedBuffer keeps the daemon's log for a failure message.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// inProcessDaemon is daemon.Run in a goroutine.
-type inProcessDaemon struct {
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
-	log    *lockedBuffer
-}
-
-func runDaemon(t *testing.T, cfg config.Config) *inProcessDaemon {
+func runDaemon(t *testing.T, cfg config.Config) *daemontest.Daemon {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &inProcessDaemon{addr: cfg.Listen, cancel: cancel, done: make(chan error, 1), log: &lockedBuffer{}}
-	logger := slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	go func() { d.done <- daemon.Run(ctx, cfg, logger) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-d.done:
-			d.done <- err
-		case <-time.After(daemon.DrainTimeout + 15*time.Second):
-			t.Errorf("the daemon did not stop")
-		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", d.log.String())
-		}
-	})
-	for deadline := time.Now().Add(wait); ; time.Sleep(daemonPoll) {
-		select {
-		case err := <-d.done:
-			d.done <- err
-			t.Fatalf("the daemon stopped at start: %v", err)
-		default:
-		}
-		if resp, err := http.Get("http://" + d.addr + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "the daemon never answered /healthz")
-	}
-	return d
-}
-
-// stop cancels the daemon and returns Run's result.
-func (d *inProcessDaemon) stop(t *testing.T) error {
-	t.Helper()
-	d.cancel()
-	select {
-	case err := <-d.done:
-		d.done <- err // for the cleanup
-		return err
-	case <-time.After(daemon.DrainTimeout + 15*time.Second):
-		require.FailNow(t, "the daemon did not stop")
-		return nil
-	}
+	return daemontest.Start(t, cfg, slog.LevelInfo)
 }
 
 // daemonStatus is what the test reads of /status.
@@ -314,26 +206,22 @@ type daemonStatus struct {
 	} `json:"spool"`
 }
 
-func (d *inProcessDaemon) status(t *testing.T) daemonStatus {
+func statusOf(t *testing.T, d *daemontest.Daemon) daemonStatus {
 	t.Helper()
-	resp, err := http.Get("http://" + d.addr + "/status")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	code, body := d.Get(t, "/status")
+	require.Equal(t, http.StatusOK, code)
 	var s daemonStatus
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
+	require.NoError(t, json.Unmarshal(body, &s))
 	return s
 }
 
 // metrics sums /metrics samples by family name.
-func (d *inProcessDaemon) metrics(t *testing.T) map[string]float64 {
+func metricsOf(t *testing.T, d *daemontest.Daemon) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + d.addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	code, body := d.Get(t, "/metrics")
+	require.Equal(t, http.StatusOK, code)
 	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -361,21 +249,21 @@ func TestDaemonStartsWithDatabaseDown(t *testing.T) {
 	c := newCluster(t, false)
 	c.stop()
 	rp := newKeyLogReplay(t)
-	cfg := outageConfig(t, rp.url, c.url("mdingest"))
+	cfg := outageConfig(t, rp.URL, c.url("mdingest"))
 	d := runDaemon(t, cfg)
 
-	require.Eventually(t, func() bool { return d.status(t).Spool.PendingBatches > 0 }, wait, daemonPoll,
+	require.Eventually(t, func() bool { return statusOf(t, d).Spool.PendingBatches > 0 }, wait, daemonPoll,
 		"fetching goes on into the spool")
-	code, body := d.get(t, "/readyz")
-	require.Equal(t, http.StatusServiceUnavailable, code, body)
+	code, body := d.Get(t, "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code, string(body))
 
 	c.start()
 	require.Eventually(t, func() bool {
-		code, _ := d.get(t, "/readyz")
-		s := d.status(t)
+		code, _ := d.Get(t, "/readyz")
+		s := statusOf(t, d)
 		return code == http.StatusOK && s.Spool.PendingBatches == 0
 	}, wait, daemonPoll, "ready, and the spool replayed")
-	metrics := d.metrics(t)
+	metrics := metricsOf(t, d)
 	require.Positive(t, metrics["mdingest_writer_rows_replayed_total"])
 	require.Zero(t, metrics["mdingest_writer_rows_dropped_total"])
 	// Every kind flows once the database answers; trade capture of a
@@ -386,16 +274,5 @@ func TestDaemonStartsWithDatabaseDown(t *testing.T) {
 		require.Eventually(t, func() bool { return count(t, st, `SELECT count(*) FROM `+k.table) > 0 }, wait, daemonPoll,
 			"%s stored", k.table)
 	}
-	require.NoError(t, d.stop(t))
-}
-
-func (d *inProcessDaemon) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + d.addr + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, err = b.ReadFrom(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b.String()
+	require.NoError(t, d.Stop(t))
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -29,7 +30,7 @@ func d(s string) market.Decimal { return market.MustDecimal(s) }
 
 // batch i: 5 candles, 5 tickers, 5 trades and one job run, all with keys
 // of their own, and prices with digits that must survive exactly.
-func batch(i int) ([]market.Candle, []market.Ticker, []market.Trade, []store.JobRun) {
+func batch(i int) ([]market.Candle, []market.Ticker, []market.Trade, []ops.JobRun) {
 	var cs []market.Candle
 	var ts []market.Ticker
 	var trs []market.Trade
@@ -43,7 +44,7 @@ func batch(i int) ([]market.Candle, []market.Ticker, []market.Trade, []store.Job
 		trs = append(trs, market.Trade{Exchange: "binance", Symbol: "BTC/USDT", ID: fmt.Sprint(k), Time: at,
 			Side: market.SideBuy, Price: p, Amount: d("0.001")})
 	}
-	jr := []store.JobRun{{Job: fmt.Sprintf("feed/%d", i), Exchange: "binance", Started: t0.Add(time.Duration(i) * time.Second),
+	jr := []ops.JobRun{{Job: fmt.Sprintf("feed/%d", i), Exchange: "binance", Started: t0.Add(time.Duration(i) * time.Second),
 		Finished: t0.Add(time.Duration(i) * time.Second), Outcome: "ok", Rows: 15}}
 	return cs, ts, trs, jr
 }
@@ -58,7 +59,7 @@ type feeder struct {
 
 func feed(w *writer.Writer) *feeder {
 	f := &feeder{w: w, stop: make(chan struct{}), done: make(chan error, 1)}
-	ctx := ratelimit.WithPriority(context.Background(), ratelimit.High)
+	ctx := priority.With(context.Background(), priority.High)
 	go func() {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/report"
 	"github.com/mdingest/mdingest/internal/store"
@@ -27,15 +28,15 @@ func newStore(t *testing.T) *store.Store {
 
 var now = time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func rep(ago time.Duration, ex, sym, dt string, rows, rejected int, score float64, passed bool) store.QualityReport {
-	return store.QualityReport{Time: now.Add(-ago), Exchange: ex, Symbol: sym, DataType: dt,
+func rep(ago time.Duration, ex, sym, dt string, rows, rejected int, score float64, passed bool) ops.QualityReport {
+	return ops.QualityReport{Time: now.Add(-ago), Exchange: ex, Symbol: sym, DataType: dt,
 		RowsTotal: rows, RowsRejected: rejected, Score: score, Passed: passed}
 }
 
 func TestQuality(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	_, err := s.QualityReports(ctx, []store.QualityReport{
+	_, err := s.QualityReports(ctx, []ops.QualityReport{
 		rep(time.Hour, "binance", "BTC/USDT", "ohlcv", 1000, 0, 1, true),
 		rep(2*time.Hour, "binance", "BTC/USDT", "ohlcv", 1000, 4, 0.5, false),
 		rep(30*time.Minute, "binance", "BTC/USDT", "ticker", 1, 0, 0.96, true),
@@ -43,17 +44,17 @@ func TestQuality(t *testing.T) {
 		rep(48*time.Hour, "kraken", "BTC/USD", "trades", 200, 200, 0, false), // before --since
 	})
 	require.NoError(t, err)
-	conflict := func(ago time.Duration, dt, payload string) store.RejectedRow {
-		return store.RejectedRow{Time: now.Add(-ago), Exchange: "binance", Symbol: "BTC/USDT", DataType: dt, Source: "database",
-			Code: store.CodeConflict, Reason: "stored with other values", Payload: []byte(payload)}
+	conflict := func(ago time.Duration, dt, payload string) ops.RejectedRow {
+		return ops.RejectedRow{Time: now.Add(-ago), Exchange: "binance", Symbol: "BTC/USDT", DataType: dt, Source: "database",
+			Code: ops.CodeConflict, Reason: "stored with other values", Payload: []byte(payload)}
 	}
-	_, err = s.RejectedRows(ctx, []store.RejectedRow{
+	_, err = s.RejectedRows(ctx, []ops.RejectedRow{
 		conflict(time.Hour, "ohlcv", `{"timeframe": "1m"}`), conflict(time.Hour, "ohlcv", `{"timeframe": "1m"}`),
 		conflict(time.Hour, "ohlcv", `{"timeframe": "5m"}`),    // another series
 		conflict(48*time.Hour, "ohlcv", `{"timeframe": "1m"}`), // before --since
 	})
 	require.NoError(t, err)
-	_, err = s.QualityReports(ctx, []store.QualityReport{rep(time.Hour, "binance", "BTC/USDT", "ohlcv:1m", 50, 0, 1, true)})
+	_, err = s.QualityReports(ctx, []ops.QualityReport{rep(time.Hour, "binance", "BTC/USDT", "ohlcv:1m", 50, 0, 1, true)})
 	require.NoError(t, err)
 
 	rows, err := report.Query(ctx, s.Pool(), report.Filter{Since: now.Add(-24 * time.Hour)})
@@ -91,7 +92,7 @@ kraken    BTC/USD   trades    1        0.900      0.900      0       200   10   
 func TestQualityFilterAndFormats(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	_, err := s.QualityReports(ctx, []store.QualityReport{
+	_, err := s.QualityReports(ctx, []ops.QualityReport{
 		rep(time.Hour, "binance", "BTC/USDT", "ticker", 10, 1, 0.9125, false),
 		rep(time.Hour, "binance", "ETH/USDT", "ticker", 10, 0, 1, true),
 		rep(time.Hour, "kraken", "BTC/USDT", "trades", 5, 0, 1, true),
@@ -142,10 +143,10 @@ kraken,BTC/USDT,trades,1,1,1,0,5,0,0,2024-03-01T11:00:00Z
 func TestJobRuns(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	run := func(job string, ago time.Duration, outcome string) store.JobRun {
-		return store.JobRun{ID: uuid.New(), Job: job, Exchange: "binance", Started: now.Add(-ago), Finished: now.Add(-ago + time.Second), Outcome: outcome}
+	run := func(job string, ago time.Duration, outcome string) ops.JobRun {
+		return ops.JobRun{ID: uuid.New(), Job: job, Exchange: "binance", Started: now.Add(-ago), Finished: now.Add(-ago + time.Second), Outcome: outcome}
 	}
-	_, err := s.JobRuns(ctx, []store.JobRun{
+	_, err := s.JobRuns(ctx, []ops.JobRun{
 		run("tickers/binance", 3*time.Minute, "ok"), run("tickers/binance", 2*time.Minute, "ok"),
 		run("tickers/binance", time.Minute, "error"), run("ohlcv/binance", time.Minute, "error"),
 		run("ohlcv/binance", 9*24*time.Hour, "ok"), // before the window

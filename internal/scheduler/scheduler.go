@@ -22,7 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // Errors.
@@ -88,12 +88,6 @@ type Run struct {
 type Hook interface {
 	JobRan(ctx context.Context, r Run)
 }
-
-// HookFunc adapts a function to Hook.
-type HookFunc func(ctx context.Context, r Run)
-
-// JobRan calls f.
-func (f HookFunc) JobRan(ctx context.Context, r Run) { f(ctx, r) }
 
 // Options configure a Scheduler.
 type Options struct {
@@ -459,7 +453,7 @@ func (s *Scheduler) tick(ctx context.Context, js *jobState) {
 	if js.locker != nil && !js.locker.holds(ctx, r.Tick) {
 		return // the wait ran into a tick another instance has taken
 	}
-	rows, err := call(ratelimit.WithPriority(ctx, js.job.Tier.Priority()), js.job.Run)
+	rows, err := call(priority.With(ctx, js.job.Tier.Priority()), js.job.Run)
 	r.Finished, r.Rows, r.Err, r.Outcome = time.Now(), rows, err, OK
 	if err != nil {
 		r.Outcome = Error

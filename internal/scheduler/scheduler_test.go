@@ -15,7 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/pgtest"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/scheduler"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -103,7 +103,7 @@ func TestRunsOnInterval(t *testing.T) {
 	var prio atomic.Int64
 	s := newScheduler(t, scheduler.Options{Intervals: intervals(20 * time.Millisecond), Hook: rec, Registerer: reg},
 		scheduler.Job{Name: "tickers/x", Exchange: "x", Tier: scheduler.Realtime, Run: func(ctx context.Context) (int64, error) {
-			prio.Store(int64(ratelimit.PriorityFrom(ctx)))
+			prio.Store(int64(priority.From(ctx)))
 			return 3, nil
 		}})
 	start(t, s)
@@ -114,7 +114,7 @@ func TestRunsOnInterval(t *testing.T) {
 	require.Equal(t, "x", run.Exchange)
 	require.NoError(t, run.Err)
 	require.False(t, run.Finished.Before(run.Started))
-	require.Equal(t, int64(ratelimit.Critical), prio.Load())
+	require.Equal(t, int64(priority.Critical), prio.Load())
 
 	st := s.Status()
 	require.Len(t, st, 1)
@@ -134,9 +134,9 @@ func TestRunsOnInterval(t *testing.T) {
 }
 
 func TestTierPriority(t *testing.T) {
-	for tier, want := range map[scheduler.Tier]ratelimit.Priority{
-		scheduler.Realtime: ratelimit.Critical, scheduler.High: ratelimit.High, scheduler.Medium: ratelimit.Medium,
-		scheduler.Low: ratelimit.Low, scheduler.Daily: ratelimit.Low,
+	for tier, want := range map[scheduler.Tier]priority.Priority{
+		scheduler.Realtime: priority.Critical, scheduler.High: priority.High, scheduler.Medium: priority.Medium,
+		scheduler.Low: priority.Low, scheduler.Daily: priority.Low,
 	} {
 		require.Equal(t, want, tier.Priority(), tier)
 		got, err := scheduler.ParseTier(string(tier))

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 )
 
 // Tier is a job's schedule class: it fixes the interval (from the
@@ -20,9 +20,6 @@ const (
 	Daily    Tier = "daily"
 )
 
-// Tiers lists the tiers, most urgent first.
-func Tiers() []Tier { return []Tier{Realtime, High, Medium, Low, Daily} }
-
 // ParseTier validates a tier name.
 func ParseTier(s string) (Tier, error) {
 	switch t := Tier(s); t {
@@ -34,16 +31,16 @@ func ParseTier(s string) (Tier, error) {
 
 // Priority is the rate-limiter priority of the tier's requests: a realtime
 // order book must not queue behind a daily market refresh.
-func (t Tier) Priority() ratelimit.Priority {
+func (t Tier) Priority() priority.Priority {
 	switch t {
 	case Realtime:
-		return ratelimit.Critical
+		return priority.Critical
 	case High:
-		return ratelimit.High
+		return priority.High
 	case Medium:
-		return ratelimit.Medium
+		return priority.Medium
 	}
-	return ratelimit.Low
+	return priority.Low
 }
 
 // Intervals holds the interval of each tier (config jobs.realtime, ...).

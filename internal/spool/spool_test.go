@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 )
@@ -90,14 +91,14 @@ func everyRowType() map[string]any {
 		"candles": candles(3, 0),
 		"trades": []market.Trade{{Exchange: "bybit", Symbol: "SOL/USDT", ExchangeSymbol: "SOLUSDT", ID: "t-1", Time: t0,
 			Side: market.SideSell, Price: d("150.25"), Amount: d("0.001")}},
-		"quality_reports": []store.QualityReport{{ID: id, Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker",
+		"quality_reports": []ops.QualityReport{{ID: id, Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker",
 			RowsTotal: 3, RowsRejected: 1, Completeness: 0.5, Accuracy: 0.25, Consistency: 1, Timeliness: 0.75, Validity: 0.1,
 			Uniqueness: 0.9, Score: 0.6, Passed: true, Issues: []byte(`[{"x":1}]`)}},
-		"rejected_rows": []store.RejectedRow{{ID: id, Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker",
+		"rejected_rows": []ops.RejectedRow{{ID: id, Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker",
 			Source: "decode", Reason: "truncated", Payload: []byte{0, 1, 2, '{'}}},
-		"job_runs": []store.JobRun{{ID: id, Job: "tickers/binance", Exchange: "binance", Instance: "h1", Started: t0,
+		"job_runs": []ops.JobRun{{ID: id, Job: "tickers/binance", Exchange: "binance", Instance: "h1", Started: t0,
 			Finished: t0.Add(time.Second), Outcome: "error", Rows: 7, Error: "boom"}},
-		"request_metrics": []store.RequestMetric{{ID: id, Time: t0, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 429,
+		"request_metrics": []ops.RequestMetric{{ID: id, Time: t0, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 429,
 			Latency: 1500 * time.Microsecond, Attempt: 2, Outcome: "rate_limited", ErrorCategory: "rate_limit"}},
 	}
 }

@@ -10,18 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 )
-
-// CandleCursor is where a stored candle series stands: what the candle job
-// continues from after a restart.
-type CandleCursor struct {
-	// LastClosed is the open time of the newest candle stored closed; zero
-	// when the series has none.
-	LastClosed time.Time
-	// FirstOpen is the open time of the oldest candle stored open within
-	// the asked window; zero when there is none.
-	FirstOpen time.Time
-}
 
 // Both probes walk the primary key (exchange, symbol, timeframe, ts): the
 // newest closed candle is found scanning back from the end, the oldest open
@@ -33,12 +23,12 @@ const candleCursorSQL = `SELECT
 		AND ts >= $4 AND ts < $5 ORDER BY ts LIMIT 1)`
 
 // CandleCursor reads a series' cursor; FirstOpen looks within [from, to).
-func (s *Store) CandleCursor(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) (CandleCursor, error) {
+func (s *Store) CandleCursor(ctx context.Context, exchange string, symbol market.Symbol, tf market.Timeframe, from, to time.Time) (ops.CandleCursor, error) {
 	var last, open pgtype.Timestamptz
 	if err := s.pool.QueryRow(ctx, candleCursorSQL, exchange, string(symbol), string(tf), from, to).Scan(&last, &open); err != nil {
-		return CandleCursor{}, fmt.Errorf("reading the candle cursor of %s %s %s: %w", exchange, symbol, tf, err)
+		return ops.CandleCursor{}, fmt.Errorf("reading the candle cursor of %s %s %s: %w", exchange, symbol, tf, err)
 	}
-	var c CandleCursor
+	var c ops.CandleCursor
 	if last.Valid {
 		c.LastClosed = last.Time.UTC()
 	}
@@ -48,19 +38,8 @@ func (s *Store) CandleCursor(ctx context.Context, exchange string, symbol market
 	return c, nil
 }
 
-// Coverage is what one request for a stretch of history asked for and what
-// came back: Rows rows with times in [AskedFrom, AskedTo), the first and
-// last at First and Last (zero when there were none). Rows = 0 says the
-// exchange had nothing there when asked: `mdingest gaps` shows such a
-// stretch as "no data at exchange", and gap filling leaves it alone.
-type Coverage struct {
-	AskedFrom, AskedTo time.Time
-	Rows               int
-	First, Last        time.Time
-}
-
-// Execer is a pool or a transaction.
-type Execer interface {
+// execer is a pool or a transaction.
+type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
@@ -73,10 +52,10 @@ ON CONFLICT (exchange, symbol, kind, timeframe, asked_from) DO UPDATE SET
 	asked_to = EXCLUDED.asked_to, rows = EXCLUDED.rows, first_ts = EXCLUDED.first_ts,
 	last_ts = EXCLUDED.last_ts, requested_at = EXCLUDED.requested_at`
 
-// WriteCoverage records coverage rows in ops.backfill_coverage through db,
-// so that a backfill can write them in the transaction of its cursor.
-// timeframe is "" for trades.
-func WriteCoverage(ctx context.Context, db Execer, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []Coverage) error {
+// writeCoverage records coverage rows in ops.backfill_coverage through db,
+// so that a backfill can write them in the transaction of its cursor
+// (CommitBackfill). timeframe is "" for trades.
+func writeCoverage(ctx context.Context, db execer, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []ops.Coverage) error {
 	if len(cov) == 0 {
 		return nil
 	}
@@ -96,9 +75,9 @@ func WriteCoverage(ctx context.Context, db Execer, exchange string, symbol marke
 	return nil
 }
 
-// Coverage records coverage rows (see WriteCoverage).
-func (s *Store) Coverage(ctx context.Context, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []Coverage) error {
-	return WriteCoverage(ctx, s.pool, exchange, symbol, kind, tf, cov)
+// Coverage records coverage rows (see writeCoverage).
+func (s *Store) Coverage(ctx context.Context, exchange string, symbol market.Symbol, kind market.DataType, tf market.Timeframe, cov []ops.Coverage) error {
+	return writeCoverage(ctx, s.pool, exchange, symbol, kind, tf, cov)
 }
 
-var _ Execer = pgx.Tx(nil)
+var _ execer = pgx.Tx(nil)

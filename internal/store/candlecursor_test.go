@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -15,13 +16,13 @@ func TestCandleCursor(t *testing.T) {
 	onBackends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		m := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Minute) }
-		cursor := func(from, to int) store.CandleCursor {
+		cursor := func(from, to int) ops.CandleCursor {
 			t.Helper()
 			c, err := s.CandleCursor(ctx, "binance", "BTC/USDT", market.TF1m, m(from), m(to))
 			require.NoError(t, err)
 			return c
 		}
-		require.Equal(t, store.CandleCursor{}, cursor(0, 100), "an empty series")
+		require.Equal(t, ops.CandleCursor{}, cursor(0, 100), "an empty series")
 
 		// What the old job left: closed, closed, open for good, ... and the
 		// running minute open.
@@ -48,14 +49,14 @@ func TestCandleCursor(t *testing.T) {
 func TestCoverageRecordsHoles(t *testing.T) {
 	onBackends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		hole := store.Coverage{AskedFrom: t0, AskedTo: t0.Add(time.Hour)}
-		require.NoError(t, s.Coverage(ctx, "kraken", "BTC/USDT", market.TypeOHLCV, market.TF1m, []store.Coverage{hole}))
-		require.NoError(t, s.Coverage(ctx, "kraken", "BTC/USDT", market.TypeOHLCV, market.TF1m, []store.Coverage{hole}))
+		hole := ops.Coverage{AskedFrom: t0, AskedTo: t0.Add(time.Hour)}
+		require.NoError(t, s.Coverage(ctx, "kraken", "BTC/USDT", market.TypeOHLCV, market.TF1m, []ops.Coverage{hole}))
+		require.NoError(t, s.Coverage(ctx, "kraken", "BTC/USDT", market.TypeOHLCV, market.TF1m, []ops.Coverage{hole}))
 		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.backfill_coverage
 	WHERE exchange = 'kraken' AND kind = 'ohlcv' AND timeframe = '1m' AND rows = 0 AND first_ts IS NULL AND asked_to - asked_from = interval '1 hour'`))
 		// A later answer for the same start replaces it.
-		got := store.Coverage{AskedFrom: t0, AskedTo: t0.Add(time.Hour), Rows: 60, First: t0, Last: t0.Add(59 * time.Minute)}
-		require.NoError(t, s.Coverage(ctx, "kraken", "BTC/USDT", market.TypeOHLCV, market.TF1m, []store.Coverage{got}))
+		got := ops.Coverage{AskedFrom: t0, AskedTo: t0.Add(time.Hour), Rows: 60, First: t0, Last: t0.Add(59 * time.Minute)}
+		require.NoError(t, s.Coverage(ctx, "kraken", "BTC/USDT", market.TypeOHLCV, market.TF1m, []ops.Coverage{got}))
 		require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.backfill_coverage WHERE rows = 60 AND first_ts IS NOT NULL`))
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // Result counts what one load did. Requested = Inserted + Updated +
@@ -57,7 +59,7 @@ type table[T any] struct {
 	// cheap Go-side guard in front of the bisecting fallback.
 	check func(T) error
 	// reject describes a refused row for ops.rejected_rows.
-	reject func(T, string) RejectedRow
+	reject func(T, string) ops.RejectedRow
 	// binary, when set, appends the row as one tuple of COPY's binary
 	// format, so the loader encodes rows itself rather than through []any.
 	binary func([]byte, T) []byte
@@ -166,7 +168,7 @@ func load[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, 
 	// Before any connection is taken: finding the slots takes one.
 	slots := s.copySlots(ctx)
 	good := rows
-	var refused []RejectedRow
+	var refused []ops.RejectedRow
 	if t.check != nil {
 		// good is rows itself until a row is refused, the usual case.
 		copied := false
@@ -242,7 +244,7 @@ const partRows = 8 << 10
 // before its section moves on. A failure of any part fails the call; the
 // caller's retry is idempotent. The rejected rows returned include the
 // conflicts.
-func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []RejectedRow, error) {
+func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []ops.RejectedRow, error) {
 	if len(rows) <= partRows || t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
@@ -251,7 +253,7 @@ func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slot
 	var (
 		mu    sync.Mutex
 		total Result
-		rej   []RejectedRow
+		rej   []ops.RejectedRow
 		errs  []error
 		wg    sync.WaitGroup
 	)
@@ -287,7 +289,7 @@ func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slot
 // loadIsolating loads rows; when the database refuses the batch because of
 // some row's values, it loads halves separately until the refused rows are
 // single, and returns those as rejects.
-func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []ops.RejectedRow, error) {
 	if len(rows) == 0 {
 		return Result{}, nil, nil
 	}
@@ -299,7 +301,7 @@ func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) 
 		return Result{}, nil, err
 	}
 	if len(rows) == 1 {
-		return Result{}, []RejectedRow{t.reject(rows[0], "database refused: "+err.Error())}, nil
+		return Result{}, []ops.RejectedRow{t.reject(rows[0], "database refused: "+err.Error())}, nil
 	}
 	mid := len(rows) / 2
 	a, ra, err := loadIsolating(ctx, s, t, rows[:mid])
@@ -318,11 +320,11 @@ func loadIsolating[T any](ctx context.Context, s *Store, t *table[T], rows []T) 
 // or, for a probed table, when a concurrent writer stored one of the keys
 // the probe found free. Writers that keep taking our keys are met by a
 // merge instead.
-func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []ops.RejectedRow, error) {
 	var err error
 	for range 3 {
 		var r Result
-		var c []RejectedRow
+		var c []ops.RejectedRow
 		if r, c, err = loadTx(ctx, s, t, rows); err == nil {
 			return r, c, nil
 		}
@@ -347,7 +349,7 @@ func loadOnce[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Resu
 // into a temp stage and merged with INSERT ... ON CONFLICT, in key order.
 // Every path takes keys in ascending order, so concurrent loads cannot
 // deadlock on each other.
-func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []ops.RejectedRow, error) {
 	if t.probe != nil {
 		return probeTx(ctx, s, t, rows)
 	}
@@ -371,9 +373,9 @@ func loadTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result
 	return r, nil, err
 }
 
-func probeTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+func probeTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []ops.RejectedRow, error) {
 	var r Result
-	var conflicts []RejectedRow
+	var conflicts []ops.RejectedRow
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		p, err := runProbe(ctx, tx, t, rows)
 		if err != nil {
@@ -412,7 +414,7 @@ func probeTx[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Resul
 
 // mergeProbed merges rows whatever is stored, then probes again to tell
 // the conflicts among the rows it did not write from the duplicates.
-func mergeProbed[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []RejectedRow, error) {
+func mergeProbed[T any](ctx context.Context, s *Store, t *table[T], rows []T) (Result, []ops.RejectedRow, error) {
 	r, err := copyMerge(ctx, s, t, rows)
 	if err != nil {
 		return Result{}, nil, err

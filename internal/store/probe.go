@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // A probe reads what is already stored in a batch's key ranges before the
@@ -38,7 +40,7 @@ type probe[T any] struct {
 	verdict func(raw [][]byte, row T, scratch *[]byte) verdict
 	// conflict describes a conflict for ops.rejected_rows: both versions
 	// and what differs.
-	conflict func(raw [][]byte, row T) (RejectedRow, error)
+	conflict func(raw [][]byte, row T) (ops.RejectedRow, error)
 }
 
 type verdict uint8
@@ -56,7 +58,7 @@ type probed[T any] struct {
 	fresh     int // rows marked vNew
 	changed   int
 	same      int
-	conflicts []RejectedRow
+	conflicts []ops.RejectedRow
 }
 
 // rowsMarked returns the rows marked v, in order; the batch itself when
@@ -187,7 +189,7 @@ func orNull(s string) string {
 
 // conflictRow is the ops.rejected_rows entry for a conflict: the stored
 // version kept, the incoming one refused, both whole.
-func conflictRow(exchange, symbol, dataType, what string, diff differences, stored, incoming any, extra map[string]any) RejectedRow {
+func conflictRow(exchange, symbol, dataType, what string, diff differences, stored, incoming any, extra map[string]any) ops.RejectedRow {
 	p := map[string]any{"stored": stored, "incoming": incoming}
 	for k, v := range extra {
 		p[k] = v
@@ -196,6 +198,6 @@ func conflictRow(exchange, symbol, dataType, what string, diff differences, stor
 	if err != nil {
 		payload = fmt.Appendf(nil, "%+v", p)
 	}
-	return RejectedRow{Exchange: exchange, Symbol: symbol, DataType: dataType, Source: "database", Code: CodeConflict,
+	return ops.RejectedRow{Exchange: exchange, Symbol: symbol, DataType: dataType, Source: "database", Code: ops.CodeConflict,
 		Reason: fmt.Sprintf("%s stored with other values; kept the stored one: %s", what, diff), Payload: payload}
 }

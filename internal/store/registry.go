@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // ErrWrongRows: rows that are not of their table's type, or a table this
@@ -33,10 +34,10 @@ var (
 	OrderBooks     = &Table[market.OrderBook]{t: orderBooks, write: (*Store).OrderBooks}
 	Candles        = &Table[market.Candle]{t: candles, write: (*Store).Candles}
 	Trades         = &Table[market.Trade]{t: trades, write: (*Store).Trades}
-	QualityReports = &Table[QualityReport]{t: qualityReports, write: (*Store).QualityReports,
-		assign: withIDs(func(r *QualityReport) *uuid.UUID { return &r.ID })}
-	RejectedRows = &Table[RejectedRow]{t: rejectedRows, write: (*Store).RejectedRows,
-		assign: func(rows []RejectedRow, now time.Time) {
+	QualityReports = &Table[ops.QualityReport]{t: qualityReports, write: (*Store).QualityReports,
+		assign: withIDs(func(r *ops.QualityReport) *uuid.UUID { return &r.ID })}
+	RejectedRows = &Table[ops.RejectedRow]{t: rejectedRows, write: (*Store).RejectedRows,
+		assign: func(rows []ops.RejectedRow, now time.Time) {
 			for i := range rows {
 				ensureID(&rows[i].ID)
 				if rows[i].Time.IsZero() {
@@ -44,10 +45,10 @@ var (
 				}
 			}
 		}}
-	JobRuns = &Table[JobRun]{t: jobRuns, write: (*Store).JobRuns,
-		assign: withIDs(func(r *JobRun) *uuid.UUID { return &r.ID })}
-	RequestMetrics = &Table[RequestMetric]{t: requestMetrics, write: (*Store).RequestMetrics,
-		assign: withIDs(func(r *RequestMetric) *uuid.UUID { return &r.ID })}
+	JobRuns = &Table[ops.JobRun]{t: jobRuns, write: (*Store).JobRuns,
+		assign: withIDs(func(r *ops.JobRun) *uuid.UUID { return &r.ID })}
+	RequestMetrics = &Table[ops.RequestMetric]{t: requestMetrics, write: (*Store).RequestMetrics,
+		assign: withIDs(func(r *ops.RequestMetric) *uuid.UUID { return &r.ID })}
 )
 
 // withIDs is an assign that gives each row an ID (id points at it).

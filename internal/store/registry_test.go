@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -68,7 +69,7 @@ func TestRowsKeepTheirTable(t *testing.T) {
 func TestAssignIDs(t *testing.T) {
 	now := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	kept := uuid.Must(uuid.NewV7())
-	rows := []store.RejectedRow{{}, {ID: kept, Time: now.Add(-time.Hour)}}
+	rows := []ops.RejectedRow{{}, {ID: kept, Time: now.Add(-time.Hour)}}
 	store.RejectedRows.Rows(rows).AssignIDs(now)
 	require.NotEqual(t, uuid.Nil, rows[0].ID)
 	require.Equal(t, now, rows[0].Time)
@@ -78,7 +79,7 @@ func TestAssignIDs(t *testing.T) {
 	store.RejectedRows.Rows(rows).AssignIDs(now)
 	require.Equal(t, first, rows[0].ID, "assigned once")
 
-	jobs := []store.JobRun{{}}
+	jobs := []ops.JobRun{{}}
 	store.JobRuns.Rows(jobs).AssignIDs(now)
 	require.NotEqual(t, uuid.Nil, jobs[0].ID)
 	store.Candles.Rows([]market.Candle{{}}).AssignIDs(now) // market rows have none

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // Store is safe for concurrent use: each load runs in its own transaction
@@ -78,9 +79,31 @@ func New(pool *pgxpool.Pool, logger *slog.Logger) *Store {
 	return &Store{pool: pool, logger: logger.With("component", "store"), now: time.Now}
 }
 
-// Pool exposes the pool for read queries of other packages' tests and the
-// server's readiness check.
+// Pool exposes the pool to the other owner of SQL reads (report) and to
+// other packages' tests that check what is stored. Every other query is a
+// method of the store.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Migrated says whether the schema's tables exist, so that a missing
+// `mdingest migrate up` can be named instead of surfacing as "relation does
+// not exist".
+func (s *Store) Migrated(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('market.candles') IS NOT NULL`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("checking schema: %w", err)
+	}
+	return ok, nil
+}
+
+// SchemaVersion is the migration the database is at, as golang-migrate
+// records it in schema_migrations.
+func (s *Store) SchemaVersion(ctx context.Context) (version uint, dirty bool, err error) {
+	var v int64
+	if err := s.pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&v, &dirty); err != nil {
+		return 0, false, fmt.Errorf("reading schema_migrations: %w", err)
+	}
+	return uint(v), dirty, nil
+}
 
 // Ping checks the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
@@ -119,7 +142,7 @@ func (s *Store) Markets(ctx context.Context, rows []market.Market) (Result, erro
 
 // RequestMetrics stores request records. Rows without an ID get one, in
 // place, so that writing the same slice again stays idempotent.
-func (s *Store) RequestMetrics(ctx context.Context, rows []RequestMetric) (Result, error) {
+func (s *Store) RequestMetrics(ctx context.Context, rows []ops.RequestMetric) (Result, error) {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
@@ -127,7 +150,7 @@ func (s *Store) RequestMetrics(ctx context.Context, rows []RequestMetric) (Resul
 }
 
 // QualityReports stores batch reports (IDs assigned in place).
-func (s *Store) QualityReports(ctx context.Context, rows []QualityReport) (Result, error) {
+func (s *Store) QualityReports(ctx context.Context, rows []ops.QualityReport) (Result, error) {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}
@@ -136,7 +159,7 @@ func (s *Store) QualityReports(ctx context.Context, rows []QualityReport) (Resul
 
 // RejectedRows stores rejected rows (IDs, missing times and codes assigned
 // in place).
-func (s *Store) RejectedRows(ctx context.Context, rows []RejectedRow) (Result, error) {
+func (s *Store) RejectedRows(ctx context.Context, rows []ops.RejectedRow) (Result, error) {
 	now := s.now()
 	for i := range rows {
 		ensureID(&rows[i].ID)
@@ -144,14 +167,14 @@ func (s *Store) RejectedRows(ctx context.Context, rows []RejectedRow) (Result, e
 			rows[i].Time = now
 		}
 		if rows[i].Code == "" {
-			rows[i].Code = CodeFor(rows[i].Source)
+			rows[i].Code = ops.CodeFor(rows[i].Source)
 		}
 	}
 	return load(ctx, s, rejectedRows, rows)
 }
 
 // JobRuns stores job runs (IDs assigned in place).
-func (s *Store) JobRuns(ctx context.Context, rows []JobRun) (Result, error) {
+func (s *Store) JobRuns(ctx context.Context, rows []ops.JobRun) (Result, error) {
 	for i := range rows {
 		ensureID(&rows[i].ID)
 	}

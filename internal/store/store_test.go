@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/schema"
 	"github.com/mdingest/mdingest/internal/store"
@@ -237,10 +238,10 @@ func TestEveryMarketTable(t *testing.T) {
 func TestOpsTablesIdempotent(t *testing.T) {
 	onBackends(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		rm := []store.RequestMetric{{Time: t0, Exchange: "binance", Endpoint: "klines", HTTPStatus: 200, Latency: 12 * time.Millisecond, Attempt: 1, Outcome: "ok"}}
-		qr := []store.QualityReport{{Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", RowsTotal: 10, Score: 0.99, Passed: true, Issues: []byte(`[{"check":"stale","count":1}]`)}}
-		rj := []store.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid": "1`)}}
-		jr := []store.JobRun{{Job: "tickers", Exchange: "binance", Started: t0, Finished: t0.Add(time.Second), Outcome: "ok", Rows: 5}}
+		rm := []ops.RequestMetric{{Time: t0, Exchange: "binance", Endpoint: "klines", HTTPStatus: 200, Latency: 12 * time.Millisecond, Attempt: 1, Outcome: "ok"}}
+		qr := []ops.QualityReport{{Time: t0, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", RowsTotal: 10, Score: 0.99, Passed: true, Issues: []byte(`[{"check":"stale","count":1}]`)}}
+		rj := []ops.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid": "1`)}}
+		jr := []ops.JobRun{{Job: "tickers", Exchange: "binance", Started: t0, Finished: t0.Add(time.Second), Outcome: "ok", Rows: 5}}
 		for range 2 { // the second write of the same rows (same IDs) adds nothing
 			_, err := s.RequestMetrics(ctx, rm)
 			require.NoError(t, err)

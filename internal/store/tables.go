@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // The tables. Each is a description for the one generic loader.
@@ -51,7 +52,7 @@ var (
 			return firstErr(checkText(c.Exchange, string(c.Symbol), string(c.Timeframe)), checkTime(c.Time),
 				required(c.Open, c.High, c.Low, c.Close, c.Volume))
 		},
-		reject: func(c market.Candle, reason string) RejectedRow {
+		reject: func(c market.Candle, reason string) ops.RejectedRow {
 			return reject(c.Exchange, string(c.Symbol), market.TypeOHLCV, reason,
 				map[string]any{"timeframe": c.Timeframe, "closed": c.Closed, "ohlcv": c})
 		},
@@ -78,12 +79,12 @@ WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5
 				}
 				return vChanged // still open: the later fetch wins
 			},
-			conflict: func(raw [][]byte, c market.Candle) (RejectedRow, error) {
+			conflict: func(raw [][]byte, c market.Candle) (ops.RejectedRow, error) {
 				stored := c
 				var err error
 				for i, dst := range []*market.Decimal{&stored.Open, &stored.High, &stored.Low, &stored.Close, &stored.Volume} {
 					if *dst, err = rawDecimal(raw[1+i]); err != nil {
-						return RejectedRow{}, err
+						return ops.RejectedRow{}, err
 					}
 				}
 				var diff differences
@@ -120,7 +121,7 @@ WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5
 		check: func(t market.Ticker) error {
 			return firstErr(checkText(t.Exchange, string(t.Symbol)), checkTime(t.Time))
 		},
-		reject: func(t market.Ticker, reason string) RejectedRow {
+		reject: func(t market.Ticker, reason string) ops.RejectedRow {
 			return reject(t.Exchange, string(t.Symbol), market.TypeTicker, reason, t)
 		},
 	}).prepare()
@@ -150,7 +151,7 @@ WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5
 			}
 			return firstErr(checkText(b.Exchange, string(b.Symbol)), checkTime(b.Time), err)
 		},
-		reject: func(b market.OrderBook, reason string) RejectedRow {
+		reject: func(b market.OrderBook, reason string) ops.RejectedRow {
 			return reject(b.Exchange, string(b.Symbol), market.TypeOrderBook, reason, b)
 		},
 	}).prepare()
@@ -188,7 +189,7 @@ WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5
 			}
 			return firstErr(checkText(t.Exchange, string(t.Symbol), t.ID), checkTime(t.Time), required(t.Price, t.Amount))
 		},
-		reject: func(t market.Trade, reason string) RejectedRow {
+		reject: func(t market.Trade, reason string) ops.RejectedRow {
 			return reject(t.Exchange, string(t.Symbol), market.TypeTrades, reason, t)
 		},
 		probe: &probe[market.Trade]{
@@ -222,14 +223,14 @@ WHERE exchange = $1 AND symbol = $2 AND trade_id = ANY($3) AND ts >= $4 AND ts <
 				}
 				return vConflict // a trade is final as soon as it exists
 			},
-			conflict: func(raw [][]byte, t market.Trade) (RejectedRow, error) {
+			conflict: func(raw [][]byte, t market.Trade) (ops.RejectedRow, error) {
 				stored := t
 				var err error
 				if stored.Price, err = rawDecimal(raw[2]); err != nil {
-					return RejectedRow{}, err
+					return ops.RejectedRow{}, err
 				}
 				if stored.Amount, err = rawDecimal(raw[3]); err != nil {
-					return RejectedRow{}, err
+					return ops.RejectedRow{}, err
 				}
 				stored.Side = market.Side(raw[4])
 				var diff differences
@@ -257,16 +258,16 @@ WHERE exchange = $1 AND symbol = $2 AND trade_id = ANY($3) AND ts >= $4 AND ts <
 		check: func(m market.Market) error {
 			return checkText(m.Exchange, string(m.Symbol), m.ID, m.Base, m.Quote)
 		},
-		reject: func(m market.Market, reason string) RejectedRow {
+		reject: func(m market.Market, reason string) ops.RejectedRow {
 			return reject(m.Exchange, string(m.Symbol), market.TypeMarkets, reason, m)
 		},
 	}).prepare()
 
-	requestMetrics = (&table[RequestMetric]{
+	requestMetrics = (&table[ops.RequestMetric]{
 		name:    pgx.Identifier{"ops", "request_metrics"},
 		columns: []string{"id", "ts", "exchange", "endpoint", "http_status", "latency_ms", "attempt", "outcome", "error_category"},
 		key:     []string{"id", "ts"},
-		encode: func(m RequestMetric, v []any) []any {
+		encode: func(m ops.RequestMetric, v []any) []any {
 			var status pgtype.Int4
 			if m.HTTPStatus != 0 {
 				status = pgtype.Int4{Int32: int32(m.HTTPStatus), Valid: true}
@@ -276,12 +277,12 @@ WHERE exchange = $1 AND symbol = $2 AND trade_id = ANY($3) AND ts >= $4 AND ts <
 		},
 	}).prepare()
 
-	qualityReports = (&table[QualityReport]{
+	qualityReports = (&table[ops.QualityReport]{
 		name: pgx.Identifier{"ops", "quality_reports"},
 		columns: []string{"id", "ts", "exchange", "symbol", "data_type", "rows_total", "rows_rejected",
 			"completeness", "accuracy", "consistency", "timeliness", "validity", "uniqueness", "score", "passed", "issues"},
 		key: []string{"id", "ts"},
-		encode: func(q QualityReport, v []any) []any {
+		encode: func(q ops.QualityReport, v []any) []any {
 			issues := q.Issues
 			if len(issues) == 0 {
 				issues = []byte("[]")
@@ -291,11 +292,11 @@ WHERE exchange = $1 AND symbol = $2 AND trade_id = ANY($3) AND ts >= $4 AND ts <
 		},
 	}).prepare()
 
-	rejectedRows = (&table[RejectedRow]{
+	rejectedRows = (&table[ops.RejectedRow]{
 		name:    pgx.Identifier{"ops", "rejected_rows"},
 		columns: []string{"id", "ts", "exchange", "symbol", "data_type", "source", "code", "reason", "payload", "raw"},
 		key:     []string{"id", "ts"},
-		encode: func(r RejectedRow, v []any) []any {
+		encode: func(r ops.RejectedRow, v []any) []any {
 			// jsonb refuses invalid JSON and \u0000; such payloads stay raw.
 			var payload, raw any
 			if json.Valid(r.Payload) && !bytes.Contains(r.Payload, []byte(`\u0000`)) {
@@ -305,17 +306,17 @@ WHERE exchange = $1 AND symbol = $2 AND trade_id = ANY($3) AND ts >= $4 AND ts <
 			}
 			code := r.Code
 			if code == "" {
-				code = CodeFor(r.Source)
+				code = ops.CodeFor(r.Source)
 			}
 			return append(v, pgUUID(r.ID), r.Time, clean(r.Exchange), clean(r.Symbol), r.DataType, r.Source, clean(code), clean(r.Reason), payload, raw)
 		},
 	}).prepare()
 
-	jobRuns = (&table[JobRun]{
+	jobRuns = (&table[ops.JobRun]{
 		name:    pgx.Identifier{"ops", "job_runs"},
 		columns: []string{"id", "job", "exchange", "instance", "started_at", "finished_at", "outcome", "rows", "error"},
 		key:     []string{"id", "started_at"},
-		encode: func(j JobRun, v []any) []any {
+		encode: func(j ops.JobRun, v []any) []any {
 			return append(v, pgUUID(j.ID), j.Job, j.Exchange, j.Instance, j.Started, j.Finished, j.Outcome, j.Rows, optText(clean(j.Error)))
 		},
 	}).prepare()
@@ -433,10 +434,10 @@ func firstErr(errs ...error) error {
 }
 
 // reject builds the ops.rejected_rows entry for a refused row.
-func reject(exchange, symbol string, dt market.DataType, reason string, row any) RejectedRow {
+func reject(exchange, symbol string, dt market.DataType, reason string, row any) ops.RejectedRow {
 	payload, err := json.Marshal(row)
 	if err != nil {
 		payload = fmt.Appendf(nil, "%+v", row)
 	}
-	return RejectedRow{Exchange: exchange, Symbol: symbol, DataType: string(dt), Source: "database", Code: CodeDBRefused, Reason: reason, Payload: payload}
+	return ops.RejectedRow{Exchange: exchange, Symbol: symbol, DataType: string(dt), Source: "database", Code: ops.CodeDBRefused, Reason: reason, Payload: payload}
 }

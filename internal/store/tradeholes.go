@@ -9,44 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
-)
 
-// Reasons for a trade hole (ops.trade_holes.reason).
-const (
-	HoleNotServed = "not_served" // the exchange no longer serves the trades after the cursor
-	HoleNoOverlap = "no_overlap" // two polls of a latest-trades-only exchange did not overlap
-	HoleOutage    = "outage"     // polls failed, or the daemon or the database was away
-)
-
-// States of a trade hole (ops.trade_holes.status).
-const (
-	HoleOpen       = "open"
-	HoleFilled     = "filled"     // a backfill fetched the trades of the span
-	HoleUnfillable = "unfillable" // the exchange cannot serve them (detail says why)
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // ErrNoHole is a hole id that is not in ops.trade_holes.
 var ErrNoHole = errors.New("no such trade hole")
-
-// TradeHole is a span in which trades could not be captured: the trades
-// strictly between the last one kept before it (From, FromID) and the
-// first kept after it (To, ToID; ToID empty when none came yet).
-type TradeHole struct {
-	ID         int64 // assigned by the database
-	Exchange   string
-	Symbol     string
-	From       time.Time
-	FromID     string
-	To         time.Time
-	ToID       string
-	Reason     string
-	Missed     int64 // estimated trades lost; 0: unknown
-	Detected   time.Time
-	Status     string
-	FilledAt   time.Time
-	FilledRows int64
-	Detail     string
-}
 
 // LatestTrades returns the time of the newest trade stored for the
 // symbol before `before` (zero: at any time) and the ids of the trades
@@ -80,7 +48,7 @@ func (s *Store) LatestTrades(ctx context.Context, exchange, symbol string, befor
 
 // RecordTradeHoles stores holes. A hole already recorded (same exchange,
 // symbol and start) is kept as it is, so recording again is harmless.
-func (s *Store) RecordTradeHoles(ctx context.Context, holes []TradeHole) error {
+func (s *Store) RecordTradeHoles(ctx context.Context, holes []ops.TradeHole) error {
 	if len(holes) == 0 {
 		return nil
 	}
@@ -106,7 +74,7 @@ type HoleQuery struct {
 }
 
 // TradeHoles lists holes, per symbol oldest first.
-func (s *Store) TradeHoles(ctx context.Context, q HoleQuery) ([]TradeHole, error) {
+func (s *Store) TradeHoles(ctx context.Context, q HoleQuery) ([]ops.TradeHole, error) {
 	var where []string
 	args := []any{q.Exchange}
 	where = append(where, "exchange = $1")
@@ -132,8 +100,8 @@ func (s *Store) TradeHoles(ctx context.Context, q HoleQuery) ([]TradeHole, error
 	if err != nil {
 		return nil, fmt.Errorf("listing trade holes: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (TradeHole, error) {
-		var h TradeHole
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ops.TradeHole, error) {
+		var h ops.TradeHole
 		var filled pgtype.Timestamptz
 		err := r.Scan(&h.ID, &h.Exchange, &h.Symbol, &h.From, &h.FromID, &h.To, &h.ToID, &h.Reason,
 			&h.Missed, &h.Detected, &h.Status, &filled, &h.FilledRows, &h.Detail)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -229,19 +230,19 @@ func requestKind(exchange string, i int) (status int, outcome, category string) 
 
 func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, stored func(string, int) func(store.Result, error)) {
 	t.Helper()
-	var requests []store.RequestMetric
+	var requests []ops.RequestMetric
 	for _, ex := range exchanges {
 		per := requestsPer[ex]
 		for i := range per {
 			status, outcome, category := requestKind(ex, i)
-			requests = append(requests, store.RequestMetric{Time: d.base.Add(time.Duration(i) * 3 * time.Hour / time.Duration(per)),
+			requests = append(requests, ops.RequestMetric{Time: d.base.Add(time.Duration(i) * 3 * time.Hour / time.Duration(per)),
 				Exchange: ex, Endpoint: []string{"ohlcv", "ticker", "orderbook"}[i%3], HTTPStatus: status,
 				Latency: time.Duration(50+10*(i%10)) * time.Millisecond, Attempt: 1 + i%2, Outcome: outcome, ErrorCategory: category})
 		}
 	}
 	stored("request metrics", len(requests))(s.RequestMetrics(ctx, requests))
 
-	var reports []store.QualityReport
+	var reports []ops.QualityReport
 	for _, st := range streams() {
 		// What the daemon writes: a candle report names its timeframe.
 		for _, dt := range []string{"ohlcv:1m", "ticker"} {
@@ -250,7 +251,7 @@ func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, store
 				if k%6 == 5 {
 					score, passed, rejected = 0.6, false, 3
 				}
-				reports = append(reports, store.QualityReport{Time: d.base.Add(time.Duration(k) * 15 * time.Minute),
+				reports = append(reports, ops.QualityReport{Time: d.base.Add(time.Duration(k) * 15 * time.Minute),
 					Exchange: st.exchange, Symbol: st.symbol, DataType: dt, RowsTotal: 60, RowsRejected: rejected,
 					Completeness: score, Accuracy: 1, Consistency: 1, Timeliness: 0.95, Validity: 1, Uniqueness: 1,
 					Score: score, Passed: passed, Issues: []byte(`[{"check":"completeness","detail":"3 rows missing"}]`)})
@@ -259,16 +260,16 @@ func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, store
 	}
 	stored("quality reports", len(reports))(s.QualityReports(ctx, reports))
 
-	var rejects []store.RejectedRow
+	var rejects []ops.RejectedRow
 	for k, reason := range []string{"ohlc_relation: low 2 > high 1", "ohlc_relation: low 3 > high 1", "invalid_value: open 0 (want > 0)"} {
 		code, _, _ := strings.Cut(reason, ":")
-		rejects = append(rejects, store.RejectedRow{Time: d.base.Add(time.Duration(30+k) * time.Minute), Exchange: "kraken",
+		rejects = append(rejects, ops.RejectedRow{Time: d.base.Add(time.Duration(30+k) * time.Minute), Exchange: "kraken",
 			Symbol: "ETH/USDT", DataType: "ohlcv", Source: "validation", Code: code, Reason: reason,
 			Payload: []byte(`{"ts": 1700000000000, "high": "1", "low": "2"}`)})
 	}
 	stored("rejected rows", len(rejects))(s.RejectedRows(ctx, rejects))
 
-	var runs []store.JobRun
+	var runs []ops.JobRun
 	for _, ex := range exchanges {
 		for _, job := range []string{"ohlcv", "ticker"} {
 			for k := range 12 {
@@ -277,7 +278,7 @@ func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, store
 				if ex == "kraken" && job == "ohlcv" && k == 4 {
 					outcome, errText = "error", "fetching ohlcv: HTTP 503"
 				}
-				runs = append(runs, store.JobRun{Job: job, Exchange: ex, Instance: "test", Started: start,
+				runs = append(runs, ops.JobRun{Job: job, Exchange: ex, Instance: "test", Started: start,
 					Finished: start.Add(time.Duration(200+k*10) * time.Millisecond), Outcome: outcome, Rows: int64(4 * (k + 1)), Error: errText})
 			}
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -12,14 +12,14 @@ import (
 type buffer struct {
 	table  store.Descriptor
 	pend   store.Rows
-	starts []time.Time        // one per Put, for latency
-	prio   ratelimit.Priority // the highest of the Puts that brought the pending rows
+	starts []time.Time       // one per Put, for latency
+	prio   priority.Priority // the highest of the Puts that brought the pending rows
 }
 
 func (b *buffer) name() string { return b.table.Name() }
 func (b *buffer) len() int     { return b.pend.Len() }
 
-func (b *buffer) add(started time.Time, rows store.Rows, prio ratelimit.Priority) {
+func (b *buffer) add(started time.Time, rows store.Rows, prio priority.Priority) {
 	if b.len() == 0 || prio > b.prio {
 		b.prio = prio
 	}

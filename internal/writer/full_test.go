@@ -11,7 +11,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -44,7 +44,7 @@ func TestBatchLargerThanSpoolIsSpooledInParts(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	high := ratelimit.WithPriority(context.Background(), ratelimit.High)
+	high := priority.With(context.Background(), priority.High)
 
 	big := tickerRange(0, 2000)
 	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(big)))
@@ -79,7 +79,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
-	low := ratelimit.WithPriority(context.Background(), ratelimit.Low)
+	low := priority.With(context.Background(), priority.Low)
 
 	backlog := tickerRange(0, 6000) // more than the whole spool
 	require.NoError(t, w.Put(low, time.Now(), store.Tickers.Rows(backlog)))
@@ -93,7 +93,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 		Bids: []market.Level{{Price: d("100"), Amount: d("1")}}, Asks: []market.Level{{Price: d("101"), Amount: d("2")}}}}
 	critical := make(chan error, 1)
 	go func() {
-		critical <- w.Put(ratelimit.WithPriority(context.Background(), ratelimit.Critical), time.Now(), store.OrderBooks.Rows(book))
+		critical <- w.Put(priority.With(context.Background(), priority.Critical), time.Now(), store.OrderBooks.Rows(book))
 	}()
 	select {
 	case err := <-critical:
@@ -103,7 +103,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return sp.Pending() > before }, wait, poll, "the realtime row is spooled")
 	require.Equal(t, writer.PressureSoft, w.Pressure())
-	lowPut := putAsync(w, ratelimit.Low, 9000)
+	lowPut := putAsync(w, priority.Low, 9000)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) >= 1 }, wait, poll)
 	requireWaiting(t, lowPut)
 
@@ -189,10 +189,10 @@ func TestStoppingTakesTheRowsJobsHold(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
-	critical := ratelimit.WithPriority(context.Background(), ratelimit.Critical)
+	critical := priority.With(context.Background(), priority.Critical)
 	require.NoError(t, w.Put(critical, time.Now(), store.Tickers.Rows(tickerRange(0, 3000))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
-	waiting := putAsync(w, ratelimit.Critical, 5000)
+	waiting := putAsync(w, priority.Critical, 5000)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) >= 1 }, wait, poll)
 	requireWaiting(t, waiting)
 

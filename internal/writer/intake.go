@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -14,7 +14,7 @@ type item struct {
 	b       *buffer
 	rows    store.Rows
 	started time.Time
-	prio    ratelimit.Priority
+	prio    priority.Priority
 }
 
 // add appends the rows to their buffer, in the loop's goroutine.
@@ -31,7 +31,7 @@ func (w *Writer) Put(ctx context.Context, started time.Time, rows store.Rows) er
 	}
 	b := w.byTable[rows.Table()]
 	rows.AssignIDs(time.Now())
-	it := item{b: b, rows: rows, started: started, prio: ratelimit.PriorityFrom(ctx)}
+	it := item{b: b, rows: rows, started: started, prio: priority.From(ctx)}
 	table := b.name()
 	w.mu.Lock()
 	if w.closed {

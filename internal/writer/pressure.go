@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -73,7 +73,7 @@ func (w *Writer) updatePressure() {
 // admit makes a Put wait while the spool's pressure says its rows must:
 // see the package comment.
 func (w *Writer) admit(ctx context.Context, table store.Descriptor) error {
-	prio := ratelimit.PriorityFrom(ctx)
+	prio := priority.From(ctx)
 	counted := false
 	for {
 		select {
@@ -102,7 +102,7 @@ func (w *Writer) admit(ctx context.Context, table store.Descriptor) error {
 	}
 }
 
-func waits(level Pressure, table store.Descriptor, prio ratelimit.Priority) bool {
+func waits(level Pressure, table store.Descriptor, prio priority.Priority) bool {
 	switch level {
 	case PressureFull:
 		return true
@@ -115,6 +115,6 @@ func waits(level Pressure, table store.Descriptor, prio ratelimit.Priority) bool
 // lowTier reports rows that pause first: market data of Low or Medium
 // priority. They wait at the soft limit, and their batches are spooled
 // only below it, so the room above stays for the tiers that go on.
-func lowTier(table store.Descriptor, prio ratelimit.Priority) bool {
-	return table.MarketData() && prio <= ratelimit.Medium
+func lowTier(table store.Descriptor, prio priority.Priority) bool {
+	return table.MarketData() && prio <= priority.Medium
 }

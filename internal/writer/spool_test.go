@@ -16,7 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
 )
@@ -101,7 +102,7 @@ type outage struct {
 	mu      sync.Mutex
 	tickers []market.Ticker
 	books   []market.OrderBook
-	jobs    []store.JobRun
+	jobs    []ops.JobRun
 }
 
 var errDown = &pgconn.PgError{Code: "08006", Message: "connection failure"}
@@ -245,8 +246,8 @@ func TestOpsRowsCarryIDsBeforeSpooling(t *testing.T) {
 	w, err := writer.New(st, fastRetry(sp, nil))
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	runs := []store.JobRun{{Job: "tickers/binance", Started: t0, Finished: t0, Outcome: "ok"}}
-	rejected := []store.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "x"}}
+	runs := []ops.JobRun{{Job: "tickers/binance", Started: t0, Finished: t0, Outcome: "ok"}}
+	rejected := []ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "x"}}
 	require.NoError(t, w.Put(context.Background(), time.Now(), store.JobRuns.Rows(runs)))
 	require.NoError(t, w.Put(context.Background(), time.Now(), store.RejectedRows.Rows(rejected)))
 	require.NotEqual(t, uuid.Nil, runs[0].ID)
@@ -273,10 +274,10 @@ func TestRefusedBatchIsQuarantined(t *testing.T) {
 }
 
 // putAsync runs a Put in the background.
-func putAsync(w *writer.Writer, p ratelimit.Priority, i int) chan error {
+func putAsync(w *writer.Writer, p priority.Priority, i int) chan error {
 	errc := make(chan error, 1)
 	go func() {
-		errc <- w.Put(ratelimit.WithPriority(context.Background(), p), time.Now(), store.Tickers.Rows(ticker(i)))
+		errc <- w.Put(priority.With(context.Background(), p), time.Now(), store.Tickers.Rows(ticker(i)))
 	}()
 	return errc
 }
@@ -315,7 +316,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	high := ratelimit.WithPriority(context.Background(), ratelimit.High)
+	high := priority.With(context.Background(), priority.High)
 
 	for i := range 3 {
 		require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(i))))
@@ -323,10 +324,10 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
 	// Soft: low and medium priority market data waits, the rest goes on.
-	low := putAsync(w, ratelimit.Low, 100)
-	medium := putAsync(w, ratelimit.Medium, 101)
+	low := putAsync(w, priority.Low, 100)
+	medium := putAsync(w, priority.Medium, 101)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
-	require.NoError(t, w.Put(ratelimit.WithPriority(context.Background(), ratelimit.Low), time.Now(), store.JobRuns.Rows([]store.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}})), "ops rows go on")
+	require.NoError(t, w.Put(priority.With(context.Background(), priority.Low), time.Now(), store.JobRuns.Rows([]ops.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}})), "ops rows go on")
 	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(3))))
 	requireWaiting(t, low)
 	requireWaiting(t, medium)
@@ -334,7 +335,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	// Full: the spool took its fifth batch, the next does not fit.
 	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(4))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
-	critical := putAsync(w, ratelimit.Critical, 102)
+	critical := putAsync(w, priority.Critical, 102)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 3 }, wait, poll)
 	requireWaiting(t, critical)
 	requireWaiting(t, low)
@@ -367,17 +368,17 @@ func TestPutWaitingOnPressureEndsWithContextOrDrain(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.Put(ratelimit.WithPriority(context.Background(), ratelimit.High), time.Now(), store.Tickers.Rows(ticker(0))))
+	require.NoError(t, w.Put(priority.With(context.Background(), priority.High), time.Now(), store.Tickers.Rows(ticker(0))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
-	ctx, cancel := context.WithCancel(ratelimit.WithPriority(context.Background(), ratelimit.Low))
+	ctx, cancel := context.WithCancel(priority.With(context.Background(), priority.Low))
 	errc := make(chan error, 1)
 	go func() { errc <- w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(1))) }()
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 1 }, wait, poll)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)
 
-	errc2 := putAsync(w, ratelimit.Low, 2)
+	errc2 := putAsync(w, priority.Low, 2)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
 	// The database stays down: the drain tries, then leaves the rows spooled.
 	calls := st.calls.Load()

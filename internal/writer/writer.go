@@ -16,8 +16,8 @@
 // Backpressure as the spool fills (see pressure.go):
 //   - spool below Options.SoftLimit (80%): no Put waits for the spool;
 //   - at or above it: Puts of market data (symbols, tickers, order books,
-//     candles, trades) whose context carries ratelimit.Low or
-//     ratelimit.Medium priority wait until the spool drains below it, so
+//     candles, trades) whose context carries priority.Low or
+//     priority.Medium priority wait until the spool drains below it, so
 //     the lowest tiers pause first; High and Critical (realtime) tiers and
 //     the ops tables (quality reports, rejected rows, job runs, request
 //     metrics: small, and the record of what happened) go on, into the
@@ -30,7 +30,7 @@
 // lost, and the drain reports it. Nothing is dropped while a disk takes
 // writes.
 //
-// A context without a priority counts as Medium (ratelimit.PriorityFrom).
+// A context without a priority counts as Medium (priority.From).
 package writer
 
 import (

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/store"
 	"github.com/mdingest/mdingest/internal/writer"
@@ -145,11 +146,11 @@ func TestRowsEndUpStored(t *testing.T) {
 	// Smaller batches wait for the drain (the flush interval is an hour).
 	require.NoError(t, w.Put(ctx, started, store.Tickers.Rows(tickers(2))))
 	require.NoError(t, w.Put(ctx, started, store.Symbols.Rows([]market.Market{{Exchange: "binance", ID: "BTCUSDT", Symbol: "BTC/USDT", Base: "BTC", Quote: "USDT", Active: true}})))
-	require.NoError(t, w.Put(ctx, started, store.QualityReports.Rows([]store.QualityReport{{Time: started, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", RowsTotal: 2, Score: 1, Passed: true}})))
-	require.NoError(t, w.Put(ctx, started, store.RejectedRows.Rows([]store.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "validation", Reason: "crossed_book: bid 102 > ask 101", Payload: []byte(`{"bid":102}`)}})))
-	require.NoError(t, w.Put(ctx, started, store.RejectedRows.Rows([]store.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid":`)}})))
-	require.NoError(t, w.Put(ctx, started, store.JobRuns.Rows([]store.JobRun{{Job: "tickers/binance", Exchange: "binance", Started: started, Finished: time.Now(), Outcome: "ok", Rows: 2}})))
-	require.NoError(t, w.Put(ctx, started, store.RequestMetrics.Rows([]store.RequestMetric{{Time: started, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 200, Latency: time.Millisecond, Attempt: 1, Outcome: "ok"}})))
+	require.NoError(t, w.Put(ctx, started, store.QualityReports.Rows([]ops.QualityReport{{Time: started, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", RowsTotal: 2, Score: 1, Passed: true}})))
+	require.NoError(t, w.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "validation", Reason: "crossed_book: bid 102 > ask 101", Payload: []byte(`{"bid":102}`)}})))
+	require.NoError(t, w.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid":`)}})))
+	require.NoError(t, w.Put(ctx, started, store.JobRuns.Rows([]ops.JobRun{{Job: "tickers/binance", Exchange: "binance", Started: started, Finished: time.Now(), Outcome: "ok", Rows: 2}})))
+	require.NoError(t, w.Put(ctx, started, store.RequestMetrics.Rows([]ops.RequestMetric{{Time: started, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 200, Latency: time.Millisecond, Attempt: 1, Outcome: "ok"}})))
 	require.Equal(t, 0, count(t, s, `SELECT count(*) FROM market.tickers`))
 
 	dctx, cancel := context.WithTimeout(context.Background(), wait)

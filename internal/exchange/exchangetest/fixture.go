@@ -228,18 +228,6 @@ func LoadFixture(t testing.TB, exchange string) Fixture {
 	return f
 }
 
-// SpotCases returns the cases of the given CCXT method that are spot calls
-// without extra params.
-func (f Fixture) SpotCases(method string) []Case {
-	var out []Case
-	for _, c := range f.Cases {
-		if c.Method == method && c.Spot() {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // ErrURLMismatch is returned by CompareURL when the paths or queries differ.
 var ErrURLMismatch = errors.New("request URL differs")
 

@@ -30,17 +30,6 @@ type Result struct {
 	Fields []Field
 }
 
-// Mismatches returns the fields that disagree.
-func (r Result) Mismatches() []Field {
-	var out []Field
-	for _, f := range r.Fields {
-		if !f.Agree {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func (r *Result) add(f Field) {
 	if i := strings.LastIndexByte(f.Path, '.'); i >= 0 {
 		f.Key = f.Path[i+1:]

@@ -2,7 +2,6 @@ package exchangetest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -161,15 +160,6 @@ func CheckRequestURLs(t *testing.T, exchange string, cfg ParityConfig) {
 		t.Fatalf("%s: no request URL compared", exchange)
 	}
 	t.Logf("request URLs: %d compared, %d agreed", compared, agreed)
-}
-
-// MustJSON marshals v for tests.
-func MustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
 }
 
 // supported reports whether the case asks for something the Connector

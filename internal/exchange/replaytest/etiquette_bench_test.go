@@ -16,6 +16,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
 )
@@ -52,19 +53,19 @@ type etiquetteResult struct {
 // it, but exact rather than bucketed.
 type waitLog struct {
 	mu    sync.Mutex
-	waits map[ratelimit.Priority][]time.Duration
+	waits map[priority.Priority][]time.Duration
 }
 
-func (w *waitLog) add(p ratelimit.Priority, d time.Duration) {
+func (w *waitLog) add(p priority.Priority, d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.waits == nil {
-		w.waits = map[ratelimit.Priority][]time.Duration{}
+		w.waits = map[priority.Priority][]time.Duration{}
 	}
 	w.waits[p] = append(w.waits[p], d)
 }
 
-func (w *waitLog) of(p ratelimit.Priority) []time.Duration {
+func (w *waitLog) of(p priority.Priority) []time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.waits[p])
@@ -79,7 +80,7 @@ type timedLimiter struct {
 func (l timedLimiter) Acquire(ctx context.Context, cost int) (*ratelimit.Ticket, error) {
 	t0 := time.Now()
 	tk, err := l.Limiter.Acquire(ctx, cost)
-	l.log.add(ratelimit.PriorityFrom(ctx), time.Since(t0))
+	l.log.add(priority.From(ctx), time.Since(t0))
 	return tk, err
 }
 
@@ -203,7 +204,7 @@ func runEtiquette(b *testing.B, processes, windows int) etiquetteResult {
 		}
 	}
 	var wg sync.WaitGroup
-	low := ratelimit.WithPriority(ctx, ratelimit.Low)
+	low := priority.With(ctx, priority.Low)
 	history := time.Now().Add(-4 * 365 * 24 * time.Hour).Truncate(time.Hour)
 	for w := range 16 {
 		wg.Go(func() {
@@ -219,9 +220,9 @@ func runEtiquette(b *testing.B, processes, windows int) etiquetteResult {
 			}
 		})
 	}
-	every := func(d time.Duration, prio ratelimit.Priority, call func(context.Context)) {
+	every := func(d time.Duration, prio priority.Priority, call func(context.Context)) {
 		wg.Go(func() {
-			pctx := ratelimit.WithPriority(ctx, prio)
+			pctx := priority.With(ctx, prio)
 			t := time.NewTicker(d)
 			defer t.Stop()
 			for time.Now().Before(end) {
@@ -230,7 +231,7 @@ func runEtiquette(b *testing.B, processes, windows int) etiquetteResult {
 			}
 		})
 	}
-	every(2*time.Second, ratelimit.Critical, func(pctx context.Context) {
+	every(2*time.Second, priority.Critical, func(pctx context.Context) {
 		var books sync.WaitGroup
 		for _, sym := range symbols {
 			books.Go(func() {
@@ -241,7 +242,7 @@ func runEtiquette(b *testing.B, processes, windows int) etiquetteResult {
 		}
 		books.Wait()
 	})
-	every(10*time.Second, ratelimit.High, func(pctx context.Context) {
+	every(10*time.Second, priority.High, func(pctx context.Context) {
 		if _, err := daemon.Tickers(pctx, symbols); err != nil && ctx.Err() == nil {
 			fail(err)
 		}
@@ -266,7 +267,7 @@ func runEtiquette(b *testing.B, processes, windows int) etiquetteResult {
 		r.perWindow = append(r.perWindow, float64(used[k])/binanceLimit)
 		r.mean += float64(used[k]) / binanceLimit / float64(windows)
 	}
-	crit := waits.of(ratelimit.Critical)
+	crit := waits.of(priority.Critical)
 	r.criticalN = len(crit)
 	r.criticalP50, r.criticalP99, r.criticalMax = quantile(crit, 0.5), quantile(crit, 0.99), quantile(crit, 1)
 	return r

@@ -8,8 +8,6 @@ package replaytest
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -25,13 +23,10 @@ import (
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
+	replayserver "github.com/mdingest/mdingest/internal/replay/replaytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fixtures is the repository's testdata/replay, as cmd/exchange-replay
-// serves it by default.
-const fixtures = "../../../testdata/replay"
 
 // served is one request the replay answered, in arrival order.
 type served struct {
@@ -48,28 +43,19 @@ type served struct {
 // answered.
 type server struct {
 	h   *replay.Handler
-	srv *httptest.Server
+	url string
 
 	mu  sync.Mutex
 	log []served
 }
 
 // newServer serves the fixtures with rate limits off unless opts says
-// otherwise; Close runs at cleanup.
+// otherwise; it closes at cleanup.
 func newServer(tb testing.TB, opts replay.Options) *server {
 	tb.Helper()
-	opts.Fixtures = os.DirFS(fixtures)
-	if opts.RateLimits == nil {
-		opts.RateLimits = map[string]bool{}
-		for _, ex := range replay.Exchanges {
-			opts.RateLimits[ex] = false
-		}
-	}
-	h, err := replay.New(opts)
-	require.NoError(tb, err)
-	s := &server{h: h}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	tb.Cleanup(func() { h.Close(); s.srv.Close() })
+	s := &server{}
+	rs := replayserver.NewServer(tb, opts, func(http.Handler) http.Handler { return http.HandlerFunc(s.serve) })
+	s.h, s.url = rs.Handler, rs.URL
 	return s
 }
 
@@ -208,7 +194,7 @@ func newClient(tb testing.TB, s *server, id string, o clientOpts) *client {
 	})
 	require.NoError(tb, err)
 	ho := httpclient.SpecOptions(spec)
-	ho.BaseURL = s.srv.URL + "/" + id
+	ho.BaseURL = s.url + "/" + id
 	if o.noUsedHeader {
 		ho.UsedWeightHeader = ""
 	}

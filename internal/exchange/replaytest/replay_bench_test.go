@@ -14,6 +14,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/binance"
 	"github.com/mdingest/mdingest/internal/market"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/ratelimit"
 	"github.com/mdingest/mdingest/internal/replay"
 )
@@ -135,7 +136,7 @@ func runMix(b *testing.B) mixResult {
 	waitWindowStart(benchWindow, 5*time.Millisecond)
 	start := time.Now()
 	var lowWG, restWG sync.WaitGroup
-	low := ratelimit.WithPriority(ctx, ratelimit.Low)
+	low := priority.With(ctx, priority.Low)
 	since := start.Add(-30 * 24 * time.Hour).Truncate(time.Hour)
 	pool(&lowWG, lowWorkers, lowTotal, func(i int) error {
 		t0 := time.Now()
@@ -146,19 +147,19 @@ func runMix(b *testing.B) mixResult {
 		mu.Unlock()
 		return err
 	})
-	mid := ratelimit.WithPriority(ctx, ratelimit.Medium)
+	mid := priority.With(ctx, priority.Medium)
 	pool(&restWG, midWorkers, midTotal, func(i int) error {
 		_, err := c.OrderBook(mid, symbols[i%len(symbols)], 5)
 		return err
 	})
-	high := ratelimit.WithPriority(ctx, ratelimit.High)
+	high := priority.With(ctx, priority.High)
 	pool(&restWG, hiWorkers, hiTotal, func(i int) error {
 		_, err := c.Trades(high, symbols[i%len(symbols)], time.Time{}, 50)
 		return err
 	})
 	lowsDone := make(chan struct{})
 	restWG.Go(func() {
-		crit := ratelimit.WithPriority(ctx, ratelimit.Critical)
+		crit := priority.With(ctx, priority.Critical)
 		tick := time.NewTicker(criticalEvery)
 		defer tick.Stop()
 		rnd := rand.New(rand.NewPCG(1, 2))
@@ -241,8 +242,8 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 func BenchmarkDecodeAllTickers(b *testing.B) {
 	const symbols = 2000
 	s := newServer(b, replay.Options{Scale: symbols})
-	body := fetch(b, s.srv.URL+"/binance/api/v3/ticker/24hr")
-	ms, err := binance.ParseMarkets(fetch(b, s.srv.URL+"/binance/api/v3/exchangeInfo"))
+	body := fetch(b, s.url+"/binance/api/v3/ticker/24hr")
+	ms, err := binance.ParseMarkets(fetch(b, s.url+"/binance/api/v3/exchangeInfo"))
 	if err != nil || len(ms) != symbols {
 		b.Fatalf("markets: %d, %v", len(ms), err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/mdingest/mdingest/internal/exchange/registry"
 	"github.com/mdingest/mdingest/internal/httpclient"
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/ratelimit"
+	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/replay"
 )
 
@@ -207,24 +207,38 @@ func waitWindowStart(window, after time.Duration) {
 // requests that found it spent wait in the limiter; a critical request
 // queued after them is sent first when the window turns, and none is
 // refused. The budget is one klines request (weight 2) per window, so the
-// order in which the replay receives them is the order of the grants.
+// order in which the replay receives them is the order of the grants. The
+// replay, the client and the limiter share a fake clock that the test
+// turns one window at a time, once the previous grant was answered: no
+// grant depends on how fast the machine is.
 func TestPriorityOrder(t *testing.T) {
 	const window = 250 * time.Millisecond
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, int(10*time.Millisecond), time.UTC))
 	s := newServer(t, replay.Options{
 		RateLimits: map[string]bool{"binance": true},
 		Budgets:    map[string]replay.Budget{"binance": {Limit: 2, Window: window}},
+		Now:        clock.Now,
 	})
 	c := newClient(t, s, "binance", clientOpts{
 		budget:    exchange.RateLimit{Limit: 2, Window: window, Burst: 2},
 		agingStep: -1, // no aging: the order is by priority alone
+		clock:     clock,
 	})
 	ctx := testCtx(t)
-	waitWindowStart(window, 10*time.Millisecond)
+	answered := func() int {
+		n := 0
+		for _, e := range s.served() {
+			if e.done {
+				n++
+			}
+		}
+		return n
+	}
 
 	const lows = 5
 	var wg sync.WaitGroup
 	errs := make(chan error, lows+1)
-	low := ratelimit.WithPriority(ctx, ratelimit.Low)
+	low := priority.With(ctx, priority.Low)
 	for range lows {
 		wg.Go(func() {
 			_, err := c.OHLCV(low, ethUSDT, market.TF1m, time.Time{}, 1)
@@ -232,11 +246,23 @@ func TestPriorityOrder(t *testing.T) {
 		})
 	}
 	// One low request spent the window; the others wait for the next.
-	require.Eventually(t, func() bool { return c.limiter.Waiting() == lows-1 }, window/2, time.Millisecond)
+	require.Eventually(t, func() bool { return c.limiter.Waiting() == lows-1 && answered() == 1 }, 10*time.Second, time.Millisecond)
 	wg.Go(func() {
-		_, err := c.OHLCV(ratelimit.WithPriority(ctx, ratelimit.Critical), btcUSDT, market.TF1m, time.Time{}, 1)
+		_, err := c.OHLCV(priority.With(ctx, priority.Critical), btcUSDT, market.TF1m, time.Time{}, 1)
 		errs <- err
 	})
+	require.Eventually(t, func() bool { return c.limiter.Waiting() == lows }, 10*time.Second, time.Millisecond)
+	// Turn the clock until the limiter grants the next request, then hold
+	// it until the replay has answered, so that each request reaches the
+	// replay in the window it was granted in.
+	for n := 2; n <= lows+1; n++ {
+		require.Eventually(t, func() bool {
+			if c.limiter.Waiting() > lows+1-n {
+				clock.Advance(window / 10)
+			}
+			return answered() == n
+		}, 10*time.Second, time.Millisecond, "request %d granted and answered", n)
+	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -285,7 +311,7 @@ func TestUsedWeightHeader(t *testing.T) {
 			ctx := testCtx(t)
 			waitWindowStart(window, 20*time.Millisecond)
 			for range spent / 20 {
-				resp, err := s.srv.Client().Get(s.srv.URL + "/binance/api/v3/exchangeInfo")
+				resp, err := http.Get(s.url + "/binance/api/v3/exchangeInfo")
 				require.NoError(t, err)
 				require.NoError(t, resp.Body.Close())
 				require.Equal(t, http.StatusOK, resp.StatusCode)

@@ -1,4 +1,9 @@
-package store
+// Package ops holds the rows the ingester keeps about its own work, the
+// tables of the database's ops schema: request metrics, quality reports,
+// rejected rows, job runs, trade holes and backfill coverage; and where a
+// stored candle series stands. Those who make the rows (ingest, writer,
+// spool, backfill) build them without importing the store that writes them.
+package ops
 
 import (
 	"time"
