@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,7 +209,8 @@ func (s *Scheduler) Add(j Job) error {
 	return nil
 }
 
-// link resolves dependencies and semaphores; called once by Run.
+// link resolves dependencies and semaphores; called once by Run, with s.mu
+// held because Status reads the dependencies.
 func (s *Scheduler) link() error {
 	sems := map[string]*semaphore.Weighted{}
 	for _, js := range s.jobs {
@@ -266,8 +266,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return ErrStarted
 	}
 	s.started = true
+	err := s.link()
 	s.mu.Unlock()
-	if err := s.link(); err != nil {
+	if err != nil {
 		return err
 	}
 	// Jobs outlive ctx by the grace period, so their context is separate.
@@ -540,13 +541,13 @@ type JobStatus struct {
 	NextRun             time.Time `json:"next_run,omitzero"`
 }
 
-// Status returns every job's state, in the order they were added.
+// Status returns every job's state, in the order they were added. It holds
+// s.mu throughout so that it never reads dependencies Run is still linking.
 func (s *Scheduler) Status() []JobStatus {
 	s.mu.Lock()
-	jobs := slices.Clone(s.jobs)
-	s.mu.Unlock()
-	out := make([]JobStatus, 0, len(jobs))
-	for _, js := range jobs {
+	defer s.mu.Unlock()
+	out := make([]JobStatus, 0, len(s.jobs))
+	for _, js := range s.jobs {
 		js.mu.Lock()
 		st := JobStatus{
 			Name: js.job.Name, Exchange: js.job.Exchange, Tier: js.job.Tier, Interval: js.interval.String(),

@@ -511,3 +511,49 @@ func TestLocalJobRunsEverywhere(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return a.Load() == 1 && b.Load() == 1 }, wait, poll)
 }
+
+// TestStatusWhileStarting reads Status while Run links the jobs' dependencies:
+// a /status request can come at any time, also during start-up. Under -race
+// this caught link writing the dependencies unlocked.
+func TestStatusWhileStarting(t *testing.T) {
+	for range 5 {
+		rec := &recorder{}
+		gate := make(chan struct{})
+		jobs := []scheduler.Job{{Name: "markets", Tier: scheduler.Low, Run: func(ctx context.Context) (int64, error) {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+			return 1, nil
+		}}}
+		for i := range 50 {
+			jobs = append(jobs, scheduler.Job{Name: fmt.Sprintf("tickers/%d", i), Tier: scheduler.Realtime, After: []string{"markets"},
+				Run: func(context.Context) (int64, error) { return 1, nil }})
+		}
+		s := newScheduler(t, scheduler.Options{Intervals: intervals(time.Hour), Hook: rec}, jobs...)
+		polled := make(chan []scheduler.JobStatus)
+		done := make(chan struct{})
+		go func() {
+			defer close(polled)
+			var last []scheduler.JobStatus
+			for {
+				select {
+				case <-done:
+					polled <- last
+					return
+				default:
+					last = s.Status()
+				}
+			}
+		}()
+		stop := start(t, s)
+		// Dependents wait for markets, which waits for the gate.
+		require.Eventually(t, func() bool { return s.Status()[1].Waiting }, wait, poll)
+		close(gate)
+		require.Eventually(t, func() bool { return rec.count("tickers/49", scheduler.OK) == 1 }, wait, poll)
+		close(done)
+		last := <-polled
+		require.Len(t, last, 51)
+		stop()
+	}
+}
