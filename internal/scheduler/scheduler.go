@@ -57,6 +57,18 @@ type Job struct {
 	// Local jobs run in every instance, without the distributed lock: work
 	// each process needs for itself, like loading its market list.
 	Local bool
+	// Retry, for Local jobs, retries failed runs until the first success.
+	Retry Retry
+}
+
+// Retry retries a failed run after Initial, then twice as long each time
+// up to Max, until the job first succeeds, whatever its tier's interval:
+// the jobs waiting for it (After) must not wait for its next tick. The
+// retries skip the failure backoff, and go through the exchange's
+// semaphore as every run does. Zero Initial: no retries. Only Local jobs
+// retry, as a non-local job's tick stays taken once it ran.
+type Retry struct {
+	Initial, Max time.Duration
 }
 
 // Outcome is how a run ended: the outcome column of ops.job_runs.
@@ -138,6 +150,8 @@ type Scheduler struct {
 	jobs    []*jobState
 	byName  map[string]*jobState
 	started bool
+
+	stopping atomic.Bool // no more retries
 }
 
 // New validates opts and returns a Scheduler without jobs.
@@ -195,6 +209,14 @@ func (s *Scheduler) Add(j Job) error {
 	if iv <= 0 {
 		return fmt.Errorf("%w: job %s: tier %s has no interval", ErrInvalidJob, j.Name, j.Tier)
 	}
+	switch r := j.Retry; {
+	case r.Initial < 0 || r.Max < 0:
+		return fmt.Errorf("%w: job %s: negative retry", ErrInvalidJob, j.Name)
+	case r.Initial > 0 && !j.Local:
+		return fmt.Errorf("%w: job %s: only local jobs retry", ErrInvalidJob, j.Name)
+	case r.Initial > 0 && r.Max < r.Initial:
+		j.Retry.Max = r.Initial
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -203,7 +225,7 @@ func (s *Scheduler) Add(j Job) error {
 	if _, dup := s.byName[j.Name]; dup {
 		return fmt.Errorf("%w: %s", ErrDuplicateJob, j.Name)
 	}
-	js := &jobState{job: j, interval: iv, succeeded: make(chan struct{})}
+	js := &jobState{job: j, interval: iv, succeeded: make(chan struct{}), retryDelay: j.Retry.Initial}
 	s.jobs = append(s.jobs, js)
 	s.byName[j.Name] = js
 	return nil
@@ -326,6 +348,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	s.logger.Info("scheduler stopping", "grace", s.opts.StopGrace)
+	s.stopping.Store(true)
+	for _, js := range s.jobs {
+		js.mu.Lock()
+		if js.retryTimer != nil {
+			js.retryTimer.Stop()
+		}
+		js.mu.Unlock()
+	}
 	grace := time.AfterFunc(s.opts.StopGrace, cancelJobs)
 	defer grace.Stop()
 	if err := gs.Shutdown(); err != nil {
@@ -384,12 +414,27 @@ type jobState struct {
 	locker     *jobLocker   // nil: local only
 	lockedTick atomic.Int64 // unix ms of the tick this instance holds
 
+	// retrying marks a run started by a retry, which skips the backoff.
+	retrying atomic.Bool
+
 	mu           sync.Mutex
-	failures     int // consecutive
-	sinceAttempt int // ticks since the last attempt, while backing off
+	retryDelay   time.Duration // before the next retry
+	retryTimer   *time.Timer
+	retryAt      time.Time // of the pending retry
+	failures     int       // consecutive
+	sinceAttempt int       // ticks since the last attempt, while backing off
 	runs         int64
 	last         Run
 	lastSuccess  time.Time
+}
+
+func (js *jobState) hasSucceeded() bool {
+	select {
+	case <-js.succeeded:
+		return true
+	default:
+		return false
+	}
 }
 
 func (js *jobState) ready() bool {
@@ -434,7 +479,7 @@ func (s *Scheduler) tick(ctx context.Context, js *jobState) {
 		s.finish(ctx, js, r)
 		return
 	}
-	if js.backingOff(s.opts.FailureThreshold, s.opts.MaxBackoffShift) {
+	if !js.retrying.Swap(false) && js.backingOff(s.opts.FailureThreshold, s.opts.MaxBackoffShift) {
 		js.unused.Store(true)
 		r.Outcome, r.Err, r.Finished = Skipped, ErrBackoff, now
 		s.finish(ctx, js, r)
@@ -509,6 +554,9 @@ func (s *Scheduler) finish(ctx context.Context, js *jobState, r Run) {
 		// The row of the last run before shutdown must still be written.
 		s.opts.Hook.JobRan(context.WithoutCancel(ctx), r)
 	}
+	if r.Outcome == Error && js.job.Retry.Initial > 0 && !js.hasSucceeded() {
+		s.retryLater(js)
+	}
 	if r.Outcome == OK {
 		first := false
 		js.succeededOnce.Do(func() { close(js.succeeded); first = true })
@@ -520,6 +568,37 @@ func (s *Scheduler) finish(ctx context.Context, js *jobState, r Run) {
 			}
 		}
 	}
+}
+
+// retryLater runs js again after its retry delay, and doubles the delay.
+func (s *Scheduler) retryLater(js *jobState) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if s.stopping.Load() {
+		return
+	}
+	d := js.retryDelay
+	js.retryDelay = min(2*d, js.job.Retry.Max)
+	js.retryAt = time.Now().Add(d)
+	if js.retryTimer != nil {
+		js.retryTimer.Stop() // a tick failed while a retry was pending: one retry is enough
+	}
+	js.retryTimer = time.AfterFunc(d, func() {
+		if s.stopping.Load() || js.hasSucceeded() {
+			return
+		}
+		js.retrying.Store(true)
+		s.runNow(js)
+	})
+	s.logger.Info("job failed before its first success: retrying", "job", js.job.Name, "in", d)
+}
+
+// Succeeded reports whether job has succeeded once in this process.
+func (s *Scheduler) Succeeded(job string) bool {
+	s.mu.Lock()
+	js := s.byName[job]
+	s.mu.Unlock()
+	return js != nil && js.hasSucceeded()
 }
 
 // JobStatus is what /status shows of a job.
@@ -539,6 +618,8 @@ type JobStatus struct {
 	LastError           string    `json:"last_error,omitempty"`
 	LastSuccess         time.Time `json:"last_success,omitzero"`
 	NextRun             time.Time `json:"next_run,omitzero"`
+	// RetryAt is the pending retry of a job that has not succeeded yet.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 // Status returns every job's state, in the order they were added. It holds
@@ -558,6 +639,9 @@ func (s *Scheduler) Status() []JobStatus {
 		}
 		if js.last.Err != nil {
 			st.LastError = js.last.Err.Error()
+		}
+		if js.retryAt.After(time.Now()) && !js.hasSucceeded() {
+			st.RetryAt = js.retryAt
 		}
 		gj := js.gj
 		js.mu.Unlock()
