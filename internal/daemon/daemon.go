@@ -169,6 +169,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		metrics.Exchange(id)
 		if err := reg.Register(degradedGauge(sched, id, c)); err != nil {
 			return fmt.Errorf("registering the degraded gauge of %s: %w", id, err)
 		}
