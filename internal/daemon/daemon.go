@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if cfg.Jobs.GapFill {
 			ex := cfg.Exchanges[id]
 			g := gapFiller{st: st, client: c, checks: p, symbols: ex.Symbols, tfs: ex.Timeframes, window: cfg.Jobs.GapFillWindow.D(),
-				logger: logger.With("component", "gapfill", "exchange", id)}
+				logger: logger} // backfill tags its lines with component and exchange
 			// After the candle job's first run: by then it has caught up
 			// what a stop left, and what is older lies between candles.
 			if err := sched.Add(scheduler.Job{Name: "gapfill/" + id, Exchange: id, Tier: scheduler.Daily,
