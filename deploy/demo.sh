@@ -12,4 +12,5 @@ for _ in $(seq 1 50); do
 done
 echo "exchange-replay on 127.0.0.1:8700; the daemon writes to $db_url"
 echo "try: psql '$db_url' -c 'SELECT exchange, count(*) FROM market.tickers GROUP BY 1'"
+echo "     bin/mdingest status --config deploy/demo.yaml; bin/mdingest quality --config deploy/demo.yaml --since 1h"
 DATABASE_URL="$db_url" bin/mdingest run --config deploy/demo.yaml

@@ -133,6 +133,11 @@ type statusDoc struct {
 		FrozenUntil time.Time `json:"frozen_until"`
 		Waiting     int       `json:"waiting"`
 	} `json:"circuits"`
+	Exchanges map[string]struct {
+		Degraded       bool      `json:"degraded"`
+		Reason         string    `json:"reason"`
+		MarketsRetryAt time.Time `json:"markets_retry_at"`
+	} `json:"exchanges"`
 	LastSuccess map[string]time.Time `json:"last_success"`
 	Cache       string               `json:"cache"`
 	QueueDepth  int                  `json:"queue_depth"`
@@ -180,7 +185,7 @@ func (d statusDoc) render(w io.Writer, now time.Time) error {
 		}
 	}
 	slices.Sort(ids)
-	fmt.Fprintln(tw, "EXCHANGE\tCIRCUIT\tLAST SUCCESS\tRATE LIMIT")
+	fmt.Fprintln(tw, "EXCHANGE\tCIRCUIT\tLAST SUCCESS\tRATE LIMIT\tHEALTH")
 	for _, id := range ids {
 		c := d.Circuits[id]
 		limit := "ok"
@@ -190,7 +195,17 @@ func (d statusDoc) render(w io.Writer, now time.Time) error {
 		if c.Waiting > 0 {
 			limit += fmt.Sprintf(", %d waiting", c.Waiting)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id, dash(c.State), ago(now, d.LastSuccess[id]), limit)
+		health := "-" // a daemon older than the exchanges section
+		if e, ok := d.Exchanges[id]; ok {
+			health = "ok"
+			if e.Degraded {
+				health = "degraded: " + e.Reason
+			}
+			if !e.MarketsRetryAt.IsZero() {
+				health += ", retry " + until(now, e.MarketsRetryAt)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, dash(c.State), ago(now, d.LastSuccess[id]), limit, health)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -70,8 +70,8 @@ func TestStatusOfALiveDaemon(t *testing.T) {
 	lines := strings.Split(out, "\n")
 	require.Regexp(t, `^JOB\s+EXCHANGE\s+TIER\s+EVERY\s+RUNS\s+LAST\s+ROWS\s+LAST SUCCESS\s+FAILURES\s+NEXT RUN\s+ERROR$`, lines[0])
 	require.Regexp(t, regexp.MustCompile(`(?m)^markets/binance\s+binance\s+low\s+15m\s+[1-9]\d*\s+ok\s+\d+\s+\d+\S* ago\s+0\s`), out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^EXCHANGE\s+CIRCUIT\s+LAST SUCCESS\s+RATE LIMIT$`), out)
-	require.Regexp(t, regexp.MustCompile(`(?m)^binance\s+closed\s+\d+\S* ago\s+ok`), out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^EXCHANGE\s+CIRCUIT\s+LAST SUCCESS\s+RATE LIMIT\s+HEALTH$`), out)
+	require.Regexp(t, regexp.MustCompile(`(?m)^binance\s+closed\s+\d+\S* ago\s+ok\s+ok$`), out)
 	require.Regexp(t, regexp.MustCompile(`(?m)^cache\s+memory$`), out)
 	require.Regexp(t, regexp.MustCompile(`(?m)^writer queue\s+\d+ batches$`), out)
 	require.Regexp(t, regexp.MustCompile(`(?m)^spool\s+\d+ batches pending, \d+\.\d% full, pressure \w+, 0 quarantined, 0 corrupt records$`), out)
@@ -80,7 +80,7 @@ func TestStatusOfALiveDaemon(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &doc), out)
-	for _, k := range []string{"jobs", "circuits", "last_success", "cache", "queue_depth", "spool"} {
+	for _, k := range []string{"jobs", "exchanges", "circuits", "last_success", "cache", "queue_depth", "spool"} {
 		require.Contains(t, doc, k)
 	}
 	require.Equal(t, "memory", doc["cache"])
@@ -129,7 +129,11 @@ func TestStatusTableStates(t *testing.T) {
 		"consecutive_failures": 7, "backoff_every": 4, "last_outcome": "error", "last_rows": 0,
 		"last_error": "getting okx tickers:\n503 Service Unavailable", "last_success": "2024-05-01T10:55:30Z",
 		"next_run": "2024-05-01T12:01:00Z"}],
-		"circuits": {"okx": {"state": "open", "frozen_until": "2024-05-01T12:00:45Z", "waiting": 3}},
+		"circuits": {"okx": {"state": "open", "frozen_until": "2024-05-01T12:00:45Z", "waiting": 3},
+			"kraken": {"state": "closed"}},
+		"exchanges": {"okx": {"degraded": true, "reason": "circuit open", "markets_loaded": true},
+			"kraken": {"degraded": true, "reason": "market list not loaded", "markets_loaded": false,
+				"markets_error": "getting kraken markets: 503", "markets_retry_at": "2024-05-01T12:00:08Z"}},
 		"last_success": {"okx": "2024-05-01T10:55:30Z"}, "cache": "redis", "queue_depth": 2,
 		"spool": {"pending_batches": 5, "pressure": "none"}}`
 	var doc statusDoc
@@ -139,8 +143,9 @@ func TestStatusTableStates(t *testing.T) {
 	require.Equal(t, `JOB          EXCHANGE  TIER  EVERY  RUNS  LAST   ROWS  LAST SUCCESS  FAILURES            NEXT RUN  ERROR
 tickers/okx  okx       high  30s    40    error  0     1h4m ago      7 (every 4th tick)  in 1m     getting okx tickers: 503 Service Unavailable
 
-EXCHANGE  CIRCUIT  LAST SUCCESS  RATE LIMIT
-okx       open     1h4m ago      frozen in 45s, 3 waiting
+EXCHANGE  CIRCUIT  LAST SUCCESS  RATE LIMIT                HEALTH
+kraken    closed   never         ok                        degraded: market list not loaded, retry in 8s
+okx       open     1h4m ago      frozen in 45s, 3 waiting  degraded: circuit open
 
 cache         redis
 writer queue  2 batches

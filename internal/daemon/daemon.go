@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,6 +170,10 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		metrics.Exchange(id)
+		if err := reg.Register(degradedGauge(sched, id, c)); err != nil {
+			return fmt.Errorf("registering the degraded gauge of %s: %w", id, err)
+		}
 		capture, err := newTradeCapture(cfg, id, c, p, st, checker, jobRecorder{w: w, instance: instance}, scripterOrNil(rdb), tickLocks, logger)
 		if err != nil {
 			return err
@@ -176,7 +182,7 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		if cfg.Jobs.GapFill {
 			ex := cfg.Exchanges[id]
 			g := gapFiller{st: st, client: c, checks: p, symbols: ex.Symbols, tfs: ex.Timeframes, window: cfg.Jobs.GapFillWindow.D(),
-				logger: logger.With("component", "gapfill", "exchange", id)}
+				logger: logger} // backfill tags its lines with component and exchange
 			// After the candle job's first run: by then it has caught up
 			// what a stop left, and what is older lies between candles.
 			if err := sched.Add(scheduler.Job{Name: "gapfill/" + id, Exchange: id, Tier: scheduler.Daily,
@@ -199,7 +205,13 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 
 	srv, err := server.New(server.Options{
 		Addr: cfg.Listen, Gatherer: root, Logger: logger,
-		Ready: func(ctx context.Context) error { return migrationsCurrent(ctx, st) },
+		Ready: func(ctx context.Context) error {
+			if err := migrationsCurrent(ctx, st); err != nil {
+				return err
+			}
+			return anyMarkets(sched, cfg.Enabled())
+		},
+		Degraded: func() []string { return degraded(sched, clients) },
 		Status: func() any {
 			return status(sched, clients, hot, w, sp)
 		},
@@ -369,7 +381,7 @@ func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, ch
 	}
 	markets := "markets/" + id
 	for _, j := range []scheduler.Job{
-		{Name: markets, Exchange: id, Tier: scheduler.Low, Local: true, Run: p.RefreshMarkets},
+		{Name: markets, Exchange: id, Tier: scheduler.Low, Local: true, Run: p.RefreshMarkets, Retry: marketsRetry},
 		{Name: "orderbooks/" + id, Exchange: id, Tier: scheduler.Realtime, After: []string{markets}, Run: p.OrderBooks},
 		{Name: "tickers/" + id, Exchange: id, Tier: scheduler.High, After: []string{markets}, Run: p.Tickers},
 		{Name: "ohlcv/" + id, Exchange: id, Tier: scheduler.Medium, After: []string{markets}, Run: p.Candles},
@@ -379,6 +391,73 @@ func addJobs(s *scheduler.Scheduler, cfg config.Config, id string, c *Client, ch
 		}
 	}
 	return p, nil
+}
+
+// marketsRetry retries a failed market list until the first one loads: every
+// other job of the exchange waits for it, and the low tier's next tick may be
+// 15 minutes away. Each attempt goes through the exchange's rate limiter and
+// circuit like any request.
+var marketsRetry = scheduler.Retry{Initial: time.Second, Max: 30 * time.Second}
+
+// marketsLoaded reports whether exchange id's market list has loaded since
+// start: until then none of its jobs run.
+func marketsLoaded(s *scheduler.Scheduler, id string) bool { return s.Succeeded("markets/" + id) }
+
+// exchangeDegraded says why exchange id cannot ingest fully: its market list
+// has not loaded, or its circuit is not closed; "" when it can.
+func exchangeDegraded(s *scheduler.Scheduler, id string, c *Client) string {
+	switch {
+	case !marketsLoaded(s, id):
+		return "market list not loaded"
+	case c.HTTP.Degraded():
+		return "circuit " + c.HTTP.State().String()
+	}
+	return ""
+}
+
+// degraded names the exchanges that cannot ingest fully, for /readyz.
+func degraded(s *scheduler.Scheduler, clients map[string]*Client) []string {
+	var out []string
+	for id, c := range clients {
+		if why := exchangeDegraded(s, id, c); why != "" {
+			out = append(out, id+" ("+why+")")
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+var errNoMarkets = errors.New("no enabled exchange has loaded its market list yet")
+
+// anyMarkets is /readyz's policy on market lists: ready once any enabled
+// exchange has its market list, as the daemon then ingests; not ready while
+// none has, as it then ingests nothing. One exchange down must not take a
+// daemon that serves the others out of rotation: /readyz names it
+// (Degraded), as /status and mdingest_exchange_degraded do.
+func anyMarkets(s *scheduler.Scheduler, enabled []string) error {
+	if len(enabled) == 0 {
+		return nil
+	}
+	for _, id := range enabled {
+		if marketsLoaded(s, id) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w (retrying: %s)", errNoMarkets, strings.Join(enabled, ", "))
+}
+
+// degradedGauge is mdingest_exchange_degraded{exchange}: 1 while the
+// exchange cannot ingest fully (exchangeDegraded), read at each scrape.
+func degradedGauge(s *scheduler.Scheduler, id string, c *Client) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "exchange_degraded", ConstLabels: prometheus.Labels{"exchange": id},
+		Help: "1 while the exchange's market list has not loaded (none of its jobs run) or its circuit is not closed.",
+	}, func() float64 {
+		if exchangeDegraded(s, id, c) != "" {
+			return 1
+		}
+		return 0
+	})
 }
 
 // jobRecorder writes every run to ops.job_runs.
@@ -406,18 +485,31 @@ func (r requestRecorder) observe(a httpclient.Attempt) {
 	}}))
 }
 
-// status is /status: jobs, circuits, last success, cache backend, queues,
+// status is /status: jobs, exchanges (degraded and why, the market list's
+// pending retry), circuits, last success, cache backend, queues,
 // and the disk spool (batches waiting for the database, the backpressure
 // they cause, batches quarantined and records set aside as corrupt) so an
 // outage shows without reading /metrics.
 func status(s *scheduler.Scheduler, clients map[string]*Client, hot *cache.Cache, w *writer.Writer, sp *spool.Spool) any {
 	circuits := map[string]any{}
+	exchanges := map[string]any{}
+	jobs := s.Status()
 	for id, c := range clients {
 		// State is an int with a String method: the name is what readers want.
 		circuits[id] = map[string]any{"state": c.HTTP.State().String(), "degraded": c.HTTP.Degraded(), "frozen_until": c.Limiter.FrozenUntil(), "waiting": c.Limiter.Waiting()}
+		why := exchangeDegraded(s, id, c)
+		ex := map[string]any{"degraded": why != "", "markets_loaded": marketsLoaded(s, id)}
+		if why != "" {
+			ex["reason"] = why
+		}
+		if i := slices.IndexFunc(jobs, func(j scheduler.JobStatus) bool { return j.Name == "markets/"+id }); i >= 0 && !jobs[i].RetryAt.IsZero() {
+			ex["markets_error"], ex["markets_retry_at"] = jobs[i].LastError, jobs[i].RetryAt
+		}
+		exchanges[id] = ex
 	}
 	return map[string]any{
-		"jobs":         s.Status(),
+		"jobs":         jobs,
+		"exchanges":    exchanges,
 		"circuits":     circuits,
 		"last_success": s.LastSuccessByExchange(),
 		"cache":        hot.Backend(),

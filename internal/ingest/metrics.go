@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Metrics are the pipeline's counters, shared by every exchange's
@@ -56,4 +58,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Exchange creates exchange id's trade-hole series at 0, so that the first
+// hole after a start shows as an increase.
+func (m *Metrics) Exchange(id string) {
+	for _, reason := range []string{store.HoleNotServed, store.HoleNoOverlap, store.HoleOutage} {
+		m.tradeHoles.WithLabelValues(id, reason)
+	}
+	m.tradesMissed.WithLabelValues(id)
 }

@@ -55,7 +55,7 @@ func binanceDef() *exchangeDef {
 				return seriesParams{}, fmt.Errorf("unexpected fixture shape")
 			}
 			return seriesParams{anchor: integer(t.get("closeTime")), price: num(t.get("lastPrice")),
-				volPerMin: num(k[5]) / 60, amount: num(a.get("q"))}, nil
+				amount: num(a.get("q"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -144,7 +144,7 @@ func binanceTicker(c *call) reply {
 		t.set("symbol", c.x.id(s))
 		t.set("openTime", shiftInt(t.get("openTime"), shift))
 		t.set("closeTime", shiftInt(t.get("closeTime"), shift))
-		return t
+		return c.tickerAt(t, s, tm.get("lastPrice")).(object)
 	}
 	if c.q.Get("symbol") != "" {
 		return ok(one(syms[0]), 1)
@@ -186,8 +186,9 @@ func binanceDepth(c *call) reply {
 	// The recorded book carries no time: its update id moves with the clock.
 	b.set("lastUpdateId", shiftInt(b.get("lastUpdateId"), c.shift(c.x.anchor)/100))
 	seed := hashString(s.String())
-	b.set("bids", bookSide(b.arr("bids"), limit, -1, seed))
-	b.set("asks", bookSide(b.arr("asks"), limit, 1, seed+1))
+	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
+	b.set("bids", bookSide(b.arr("bids"), limit, -1, seed, f))
+	b.set("asks", bookSide(b.arr("asks"), limit, 1, seed+1, f))
 	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
 }
 

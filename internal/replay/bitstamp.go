@@ -37,7 +37,7 @@ func bitstampDef() *exchangeDef {
 				return seriesParams{}, fmt.Errorf("unexpected fixture shape")
 			}
 			return seriesParams{anchor: integer(t.get("timestamp")) * 1000, price: num(t.get("last")),
-				volPerMin: num(k.get("volume")) / 60, amount: num(tr.get("amount"))}, nil
+				amount: num(tr.get("amount"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -87,17 +87,18 @@ func bitstampMarkets(c *call) reply {
 	return ok(list, len(list))
 }
 
-func (c *call) bitstampTickerFor() object {
+func (c *call) bitstampTickerFor(s symbol) object {
 	t := c.tmpl("ticker").(object)
 	t.set("timestamp", shiftInt(t.get("timestamp"), c.shift(integer(t.get("timestamp"))*1000)/1000))
-	return t
+	return c.tickerAt(t, s, t.get("last")).(object)
 }
 
 func bitstampTicker(c *call) reply {
-	if _, _, rp := c.symbol("pair"); rp != nil {
+	s, _, rp := c.symbol("pair")
+	if rp != nil {
 		return *rp
 	}
-	return ok(c.bitstampTickerFor(), 1)
+	return ok(c.bitstampTickerFor(s), 1)
 }
 
 // bitstampTickers is every pair's ticker; each carries its "pair", as the
@@ -105,7 +106,7 @@ func bitstampTicker(c *call) reply {
 func bitstampTickers(c *call) reply {
 	list := make([]any, 0, len(c.x.syms))
 	for _, s := range c.x.syms {
-		t := c.bitstampTickerFor()
+		t := c.bitstampTickerFor(s)
 		t.set("pair", s.String())
 		list = append(list, t)
 	}
@@ -122,8 +123,9 @@ func bitstampBook(c *call) reply {
 	b.set("microtimestamp", micro)
 	b.set("timestamp", like(b.get("timestamp"), itoa(integer(micro)/1_000_000)))
 	seed := hashString(s.String())
-	b.set("bids", bookSide(b.arr("bids"), 100, -1, seed))
-	b.set("asks", bookSide(b.arr("asks"), 100, 1, seed+1))
+	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
+	b.set("bids", bookSide(b.arr("bids"), 100, -1, seed, f))
+	b.set("asks", bookSide(b.arr("asks"), 100, 1, seed+1, f))
 	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
 }
 

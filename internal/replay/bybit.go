@@ -38,7 +38,7 @@ func bybitDef() *exchangeDef {
 				return seriesParams{}, fmt.Errorf("unexpected fixture shape")
 			}
 			return seriesParams{anchor: integer(t.get("time")), price: num(tk.get("lastPrice")),
-				volPerMin: num(k[5]) / 60, amount: num(tr.get("size"))}, nil
+				amount: num(tr.get("size"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -118,7 +118,7 @@ func bybitTickers(c *call) reply {
 	for _, s := range syms {
 		e := clone(entry).(object)
 		e.set("symbol", c.x.id(s))
-		list = append(list, e)
+		list = append(list, c.tickerAt(e, s, e.get("lastPrice")))
 	}
 	res.set("list", list)
 	return ok(body, len(list))
@@ -143,8 +143,9 @@ func bybitOrderbook(c *call) reply {
 	res.set("ts", shiftInt(res.get("ts"), shift))
 	res.set("u", shiftInt(res.get("u"), shift/100))
 	seed := hashString(s.String())
-	res.set("a", bookSide(res.arr("a"), limit, 1, seed+1))
-	res.set("b", bookSide(res.arr("b"), limit, -1, seed))
+	f := c.bookFactor(s, res.arr("b"), res.arr("a"))
+	res.set("a", bookSide(res.arr("a"), limit, 1, seed+1, f))
+	res.set("b", bookSide(res.arr("b"), limit, -1, seed, f))
 	return ok(body, len(res.arr("a"))+len(res.arr("b")))
 }
 

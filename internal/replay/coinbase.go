@@ -41,7 +41,7 @@ func coinbaseDef() *exchangeDef {
 				return seriesParams{}, fmt.Errorf("ticker time: %w", err)
 			}
 			return seriesParams{anchor: at.UnixMilli(), price: num(t.get("price")),
-				volPerMin: num(k[5]) / 60, amount: num(tr.get("size"))}, nil
+				amount: num(tr.get("size"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -86,10 +86,12 @@ func coinbaseProducts(c *call) reply {
 }
 
 func coinbaseTicker(c *call) reply {
-	if _, _, rp := c.symbol("id"); rp != nil {
+	s, _, rp := c.symbol("id")
+	if rp != nil {
 		return *rp
 	}
 	t := c.tmpl("ticker").(object)
+	t = c.tickerAt(t, s, t.get("price")).(object)
 	shift := c.shift(isoMs(t.get("time")))
 	t.set("time", shiftISO(t.get("time"), shift))
 	t.set("trade_id", shiftInt(t.get("trade_id"), shift*1000/c.x.spacing))
@@ -114,8 +116,9 @@ func coinbaseBook(c *call) reply {
 	b.set("time", shiftISO(b.get("time"), shift))
 	b.set("sequence", shiftInt(b.get("sequence"), shift/10))
 	seed := hashString(s.String())
-	b.set("bids", bookSide(b.arr("bids"), depth, -1, seed))
-	b.set("asks", bookSide(b.arr("asks"), depth, 1, seed+1))
+	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
+	b.set("bids", bookSide(b.arr("bids"), depth, -1, seed, f))
+	b.set("asks", bookSide(b.arr("asks"), depth, 1, seed+1, f))
 	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
 }
 

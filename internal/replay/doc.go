@@ -4,13 +4,16 @@
 // exchange (field names, strings versus numbers, units, ordering).
 //
 // What is recorded and what is made up: tickers, order books and the other
-// single responses start from responses recorded from the real APIs (see
-// testdata/replay/README.md), with the symbol substituted and the times
-// moved to now. Candles and trades for an arbitrary time range, deeper book
-// levels, and every generated symbol (--scale) are DERIVED: computed
-// deterministically from a price path seeded by symbol and time. That data
-// is for tests and offline demos only; it is not market data, and every
-// response says so with the header X-Replay-Synthetic: 1.
+// single responses keep the shapes of responses recorded from the real APIs
+// (see testdata/replay/README.md), with the symbol substituted and the times
+// moved to now. Their prices, candles and trades for an arbitrary time
+// range, deeper book levels, and every generated symbol (--scale) are
+// DERIVED: computed deterministically from a price path seeded by symbol
+// and time, at the symbol's own level, which every exchange follows within
+// a few basis points; tickers and books are moved onto it, and a candle's
+// low and high hold every trade of its span. That data is for tests and
+// offline demos only; it is not market data, and every response says so
+// with the header X-Replay-Synthetic: 1.
 //
 // Besides the data, the handler reproduces what clients must cope with:
 // each exchange's paging rules, limits, error shapes and rate limits (in the

@@ -226,7 +226,7 @@ func newExchange(def *exchangeDef, fsys fs.FS, syms []symbol, spacing int64) (*e
 	}
 	x.anchor = p.anchor
 	for _, s := range syms {
-		x.series[s] = newSeries(s, p.price, p.volPerMin, p.amount, spacing)
+		x.series[s] = newSeries(s, def.name, p.price, p.amount, spacing)
 	}
 	return x, nil
 }
@@ -236,10 +236,9 @@ func (x *exchange) id(s symbol) string { return x.reverse[s] }
 
 // seriesParams are what a recording says about price level and activity.
 type seriesParams struct {
-	anchor    int64 // ms of the recorded ticker
-	price     float64
-	volPerMin float64
-	amount    float64
+	anchor int64 // ms of the recorded ticker
+	price  float64
+	amount float64
 }
 
 // errKind classifies the errors an exchange answers with its own shape.

@@ -42,7 +42,7 @@ func htxDef() *exchangeDef {
 			}
 			tr := firstObj(g.get("data"))
 			return seriesParams{anchor: integer(t.get("ts")), price: num(t.obj("tick").get("close")),
-				volPerMin: num(k.get("amount")) / 60, amount: num(tr.get("amount"))}, nil
+				amount: num(tr.get("amount"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -75,11 +75,12 @@ func htxSymbols(c *call) reply {
 }
 
 func htxMerged(c *call) reply {
-	_, id, rp := c.symbol("symbol")
+	s, id, rp := c.symbol("symbol")
 	if rp != nil {
 		return *rp
 	}
 	body := c.tmpl("ticker").(object)
+	c.tickerAt(body.obj("tick"), s, body.obj("tick").get("close"))
 	shift := c.shift(integer(body.get("ts")))
 	body.set("ch", "market."+id+".detail.merged")
 	body.set("ts", shiftInt(body.get("ts"), shift))
@@ -97,7 +98,7 @@ func htxTickers(c *call) reply {
 	for _, s := range c.x.syms {
 		e := clone(entry).(object)
 		e.set("symbol", c.x.id(s))
-		list = append(list, e)
+		list = append(list, c.tickerAt(e, s, e.get("close")))
 	}
 	body.set("data", list)
 	return ok(body, len(list))
@@ -134,8 +135,9 @@ func htxDepth(c *call) reply {
 	tick.set("ts", shiftInt(tick.get("ts"), shift))
 	tick.set("version", shiftInt(tick.get("version"), shift/100))
 	seed := hashString(s.String())
-	tick.set("bids", bookSide(tick.arr("bids"), int(depth), -1, seed))
-	tick.set("asks", bookSide(tick.arr("asks"), int(depth), 1, seed+1))
+	f := c.bookFactor(s, tick.arr("bids"), tick.arr("asks"))
+	tick.set("bids", bookSide(tick.arr("bids"), int(depth), -1, seed, f))
+	tick.set("asks", bookSide(tick.arr("asks"), int(depth), 1, seed+1, f))
 	return ok(body, len(tick.arr("bids"))+len(tick.arr("asks")))
 }
 

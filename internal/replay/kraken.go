@@ -47,7 +47,7 @@ func krakenDef() *exchangeDef {
 			}
 			c, _ := t.(object).get("c").([]any)
 			return seriesParams{anchor: int64(num(tr[2]) * 1000), price: num(c[0]),
-				volPerMin: num(k[6]) / 60, amount: num(tr[1])}, nil
+				amount: num(tr[1])}, nil
 		},
 	}
 	d.routes = []route{
@@ -119,7 +119,12 @@ func krakenTicker(c *call) reply {
 	entry := krakenFirst(body)
 	result := object{}
 	for _, s := range syms {
-		result = append(result, member{krakenName(s), clone(entry)}) // Kraken's ticker carries no time
+		e := clone(entry).(object)
+		c0, _ := e.get("c").([]any) // the last trade: price, volume
+		if len(c0) == 0 {
+			c0 = []any{nil}
+		}
+		result = append(result, member{krakenName(s), c.tickerAt(e, s, c0[0])}) // Kraken's ticker carries no time
 	}
 	body.set("result", result)
 	return ok(body, len(result))
@@ -139,6 +144,7 @@ func krakenDepth(c *call) reply {
 	asks, bids := book.arr("asks"), book.arr("bids")
 	shift := c.shift(integer(firstRow(asks)[2])*1000) / 1000
 	seed := hashString(s.String())
+	f := c.bookFactor(s, bids, asks)
 	side := func(levels []any) []any {
 		for _, l := range levels {
 			row := l.([]any)
@@ -146,8 +152,8 @@ func krakenDepth(c *call) reply {
 		}
 		return levels
 	}
-	book.set("asks", side(bookSide(asks, count, 1, seed)))
-	book.set("bids", side(bookSide(bids, count, -1, seed+1)))
+	book.set("asks", side(bookSide(asks, count, 1, seed, f)))
+	book.set("bids", side(bookSide(bids, count, -1, seed+1, f)))
 	body.set("result", object{{krakenName(s), book}})
 	return ok(body, len(book.arr("asks"))+len(book.arr("bids")))
 }

@@ -45,7 +45,7 @@ func kucoinDef() *exchangeDef {
 				return seriesParams{}, fmt.Errorf("unexpected fixture shape")
 			}
 			return seriesParams{anchor: integer(t.get("time")), price: num(t.get("last")),
-				volPerMin: num(k[5]) / 60, amount: num(tr.get("size"))}, nil
+				amount: num(tr.get("size"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -79,12 +79,13 @@ func kucoinSymbols(c *call) reply {
 }
 
 func kucoinStats(c *call) reply {
-	_, id, rp := c.symbol("symbol")
+	s, id, rp := c.symbol("symbol")
 	if rp != nil {
 		return *rp
 	}
 	body := c.tmpl("ticker").(object)
 	data := body.obj("data")
+	c.tickerAt(data, s, data.get("last"))
 	data.set("time", shiftInt(data.get("time"), c.shift(integer(data.get("time")))))
 	data.set("symbol", id)
 	return ok(body, 1)
@@ -100,7 +101,7 @@ func kucoinAllTickers(c *call) reply {
 		e := clone(entry).(object)
 		e.set("symbol", c.x.id(s))
 		e.set("symbolName", c.x.id(s))
-		list = append(list, e)
+		list = append(list, c.tickerAt(e, s, e.get("last")))
 	}
 	data.set("ticker", list)
 	return ok(body, len(list))
@@ -118,8 +119,9 @@ func kucoinBook(depth int) func(c *call) reply {
 		data.set("time", shiftInt(data.get("time"), shift))
 		data.set("sequence", shiftInt(data.get("sequence"), shift/100))
 		seed := hashString(s.String())
-		data.set("bids", bookSide(data.arr("bids"), depth, -1, seed))
-		data.set("asks", bookSide(data.arr("asks"), depth, 1, seed+1))
+		f := c.bookFactor(s, data.arr("bids"), data.arr("asks"))
+		data.set("bids", bookSide(data.arr("bids"), depth, -1, seed, f))
+		data.set("asks", bookSide(data.arr("asks"), depth, 1, seed+1, f))
 		return ok(body, len(data.arr("bids"))+len(data.arr("asks")))
 	}
 }

@@ -45,7 +45,7 @@ func okxDef() *exchangeDef {
 				return seriesParams{}, fmt.Errorf("unexpected fixture shape")
 			}
 			return seriesParams{anchor: integer(t.get("ts")), price: num(t.get("last")),
-				volPerMin: num(k[5]) / 60, amount: num(tr.get("sz"))}, nil
+				amount: num(tr.get("sz"))}, nil
 		},
 	}
 	d.routes = []route{
@@ -102,7 +102,7 @@ func (c *call) okxTickerFor(s symbol) object {
 	t := clone(firstObj(c.x.tmpl["ticker"].(object).get("data"))).(object)
 	t.set("instId", c.x.id(s))
 	t.set("ts", shiftInt(t.get("ts"), c.shift(integer(t.get("ts")))))
-	return t
+	return c.tickerAt(t, s, t.get("last")).(object)
 }
 
 func okxTicker(c *call) reply {
@@ -141,8 +141,9 @@ func okxBooks(c *call) reply {
 	b := firstObj(body.get("data"))
 	b.set("ts", shiftInt(b.get("ts"), c.shift(integer(b.get("ts")))))
 	seed := hashString(s.String())
-	b.set("asks", bookSide(b.arr("asks"), sz, 1, seed+1))
-	b.set("bids", bookSide(b.arr("bids"), sz, -1, seed))
+	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
+	b.set("asks", bookSide(b.arr("asks"), sz, 1, seed+1, f))
+	b.set("bids", bookSide(b.arr("bids"), sz, -1, seed, f))
 	return ok(body, len(b.arr("asks"))+len(b.arr("bids")))
 }
 

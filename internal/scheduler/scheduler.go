@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +57,18 @@ type Job struct {
 	// Local jobs run in every instance, without the distributed lock: work
 	// each process needs for itself, like loading its market list.
 	Local bool
+	// Retry, for Local jobs, retries failed runs until the first success.
+	Retry Retry
+}
+
+// Retry retries a failed run after Initial, then twice as long each time
+// up to Max, until the job first succeeds, whatever its tier's interval:
+// the jobs waiting for it (After) must not wait for its next tick. The
+// retries skip the failure backoff, and go through the exchange's
+// semaphore as every run does. Zero Initial: no retries. Only Local jobs
+// retry, as a non-local job's tick stays taken once it ran.
+type Retry struct {
+	Initial, Max time.Duration
 }
 
 // Outcome is how a run ended: the outcome column of ops.job_runs.
@@ -133,6 +144,8 @@ type Scheduler struct {
 	jobs    []*jobState
 	byName  map[string]*jobState
 	started bool
+
+	stopping atomic.Bool // no more retries
 }
 
 // New validates opts and returns a Scheduler without jobs.
@@ -190,6 +203,14 @@ func (s *Scheduler) Add(j Job) error {
 	if iv <= 0 {
 		return fmt.Errorf("%w: job %s: tier %s has no interval", ErrInvalidJob, j.Name, j.Tier)
 	}
+	switch r := j.Retry; {
+	case r.Initial < 0 || r.Max < 0:
+		return fmt.Errorf("%w: job %s: negative retry", ErrInvalidJob, j.Name)
+	case r.Initial > 0 && !j.Local:
+		return fmt.Errorf("%w: job %s: only local jobs retry", ErrInvalidJob, j.Name)
+	case r.Initial > 0 && r.Max < r.Initial:
+		j.Retry.Max = r.Initial
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -198,13 +219,14 @@ func (s *Scheduler) Add(j Job) error {
 	if _, dup := s.byName[j.Name]; dup {
 		return fmt.Errorf("%w: %s", ErrDuplicateJob, j.Name)
 	}
-	js := &jobState{job: j, interval: iv, succeeded: make(chan struct{})}
+	js := &jobState{job: j, interval: iv, succeeded: make(chan struct{}), retryDelay: j.Retry.Initial}
 	s.jobs = append(s.jobs, js)
 	s.byName[j.Name] = js
 	return nil
 }
 
-// link resolves dependencies and semaphores; called once by Run.
+// link resolves dependencies and semaphores; called once by Run, with s.mu
+// held because Status reads the dependencies.
 func (s *Scheduler) link() error {
 	sems := map[string]*semaphore.Weighted{}
 	for _, js := range s.jobs {
@@ -260,8 +282,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return ErrStarted
 	}
 	s.started = true
+	err := s.link()
 	s.mu.Unlock()
-	if err := s.link(); err != nil {
+	if err != nil {
 		return err
 	}
 	// Jobs outlive ctx by the grace period, so their context is separate.
@@ -319,6 +342,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	s.logger.Info("scheduler stopping", "grace", s.opts.StopGrace)
+	s.stopping.Store(true)
+	for _, js := range s.jobs {
+		js.mu.Lock()
+		if js.retryTimer != nil {
+			js.retryTimer.Stop()
+		}
+		js.mu.Unlock()
+	}
 	grace := time.AfterFunc(s.opts.StopGrace, cancelJobs)
 	defer grace.Stop()
 	if err := gs.Shutdown(); err != nil {
@@ -377,12 +408,27 @@ type jobState struct {
 	locker     *jobLocker   // nil: local only
 	lockedTick atomic.Int64 // unix ms of the tick this instance holds
 
+	// retrying marks a run started by a retry, which skips the backoff.
+	retrying atomic.Bool
+
 	mu           sync.Mutex
-	failures     int // consecutive
-	sinceAttempt int // ticks since the last attempt, while backing off
+	retryDelay   time.Duration // before the next retry
+	retryTimer   *time.Timer
+	retryAt      time.Time // of the pending retry
+	failures     int       // consecutive
+	sinceAttempt int       // ticks since the last attempt, while backing off
 	runs         int64
 	last         Run
 	lastSuccess  time.Time
+}
+
+func (js *jobState) hasSucceeded() bool {
+	select {
+	case <-js.succeeded:
+		return true
+	default:
+		return false
+	}
 }
 
 func (js *jobState) ready() bool {
@@ -427,7 +473,7 @@ func (s *Scheduler) tick(ctx context.Context, js *jobState) {
 		s.finish(ctx, js, r)
 		return
 	}
-	if js.backingOff(s.opts.FailureThreshold, s.opts.MaxBackoffShift) {
+	if !js.retrying.Swap(false) && js.backingOff(s.opts.FailureThreshold, s.opts.MaxBackoffShift) {
 		js.unused.Store(true)
 		r.Outcome, r.Err, r.Finished = Skipped, ErrBackoff, now
 		s.finish(ctx, js, r)
@@ -502,6 +548,9 @@ func (s *Scheduler) finish(ctx context.Context, js *jobState, r Run) {
 		// The row of the last run before shutdown must still be written.
 		s.opts.Hook.JobRan(context.WithoutCancel(ctx), r)
 	}
+	if r.Outcome == Error && js.job.Retry.Initial > 0 && !js.hasSucceeded() {
+		s.retryLater(js)
+	}
 	if r.Outcome == OK {
 		first := false
 		js.succeededOnce.Do(func() { close(js.succeeded); first = true })
@@ -513,6 +562,37 @@ func (s *Scheduler) finish(ctx context.Context, js *jobState, r Run) {
 			}
 		}
 	}
+}
+
+// retryLater runs js again after its retry delay, and doubles the delay.
+func (s *Scheduler) retryLater(js *jobState) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if s.stopping.Load() {
+		return
+	}
+	d := js.retryDelay
+	js.retryDelay = min(2*d, js.job.Retry.Max)
+	js.retryAt = time.Now().Add(d)
+	if js.retryTimer != nil {
+		js.retryTimer.Stop() // a tick failed while a retry was pending: one retry is enough
+	}
+	js.retryTimer = time.AfterFunc(d, func() {
+		if s.stopping.Load() || js.hasSucceeded() {
+			return
+		}
+		js.retrying.Store(true)
+		s.runNow(js)
+	})
+	s.logger.Info("job failed before its first success: retrying", "job", js.job.Name, "in", d)
+}
+
+// Succeeded reports whether job has succeeded once in this process.
+func (s *Scheduler) Succeeded(job string) bool {
+	s.mu.Lock()
+	js := s.byName[job]
+	s.mu.Unlock()
+	return js != nil && js.hasSucceeded()
 }
 
 // JobStatus is what /status shows of a job.
@@ -532,15 +612,17 @@ type JobStatus struct {
 	LastError           string    `json:"last_error,omitempty"`
 	LastSuccess         time.Time `json:"last_success,omitzero"`
 	NextRun             time.Time `json:"next_run,omitzero"`
+	// RetryAt is the pending retry of a job that has not succeeded yet.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
-// Status returns every job's state, in the order they were added.
+// Status returns every job's state, in the order they were added. It holds
+// s.mu throughout so that it never reads dependencies Run is still linking.
 func (s *Scheduler) Status() []JobStatus {
 	s.mu.Lock()
-	jobs := slices.Clone(s.jobs)
-	s.mu.Unlock()
-	out := make([]JobStatus, 0, len(jobs))
-	for _, js := range jobs {
+	defer s.mu.Unlock()
+	out := make([]JobStatus, 0, len(s.jobs))
+	for _, js := range s.jobs {
 		js.mu.Lock()
 		st := JobStatus{
 			Name: js.job.Name, Exchange: js.job.Exchange, Tier: js.job.Tier, Interval: js.interval.String(),
@@ -551,6 +633,9 @@ func (s *Scheduler) Status() []JobStatus {
 		}
 		if js.last.Err != nil {
 			st.LastError = js.last.Err.Error()
+		}
+		if js.retryAt.After(time.Now()) && !js.hasSucceeded() {
+			st.RetryAt = js.retryAt
 		}
 		gj := js.gj
 		js.mu.Unlock()

@@ -347,6 +347,8 @@ func TestInvalidJobs(t *testing.T) {
 		{"bad tier", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: "weekly", Run: ok}}, scheduler.ErrInvalidJob},
 		{"no interval", scheduler.Options{}, []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok}}, scheduler.ErrInvalidJob},
 		{"duplicate", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok}, {Name: "a", Tier: scheduler.Low, Run: ok}}, scheduler.ErrDuplicateJob},
+		{"retry of a locked job", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok, Retry: scheduler.Retry{Initial: time.Second}}}, scheduler.ErrInvalidJob},
+		{"negative retry", scheduler.Options{Intervals: iv}, []scheduler.Job{{Name: "a", Tier: scheduler.Low, Run: ok, Local: true, Retry: scheduler.Retry{Initial: -1}}}, scheduler.ErrInvalidJob},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := scheduler.New(tc.opts)
@@ -510,4 +512,102 @@ func TestLocalJobRunsEverywhere(t *testing.T) {
 		start(t, s)
 	}
 	require.Eventually(t, func() bool { return a.Load() == 1 && b.Load() == 1 }, wait, poll)
+}
+
+// TestStatusWhileStarting reads Status while Run links the jobs' dependencies:
+// a /status request can come at any time, also during start-up. Under -race
+// this caught link writing the dependencies unlocked.
+func TestStatusWhileStarting(t *testing.T) {
+	for range 5 {
+		rec := &recorder{}
+		gate := make(chan struct{})
+		jobs := []scheduler.Job{{Name: "markets", Tier: scheduler.Low, Run: func(ctx context.Context) (int64, error) {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+			return 1, nil
+		}}}
+		for i := range 50 {
+			jobs = append(jobs, scheduler.Job{Name: fmt.Sprintf("tickers/%d", i), Tier: scheduler.Realtime, After: []string{"markets"},
+				Run: func(context.Context) (int64, error) { return 1, nil }})
+		}
+		s := newScheduler(t, scheduler.Options{Intervals: intervals(time.Hour), Hook: rec}, jobs...)
+		polled := make(chan []scheduler.JobStatus)
+		done := make(chan struct{})
+		go func() {
+			defer close(polled)
+			var last []scheduler.JobStatus
+			for {
+				select {
+				case <-done:
+					polled <- last
+					return
+				default:
+					last = s.Status()
+				}
+			}
+		}()
+		stop := start(t, s)
+		// Dependents wait for markets, which waits for the gate.
+		require.Eventually(t, func() bool { return s.Status()[1].Waiting }, wait, poll)
+		close(gate)
+		require.Eventually(t, func() bool { return rec.count("tickers/49", scheduler.OK) == 1 }, wait, poll)
+		close(done)
+		last := <-polled
+		require.Len(t, last, 51)
+		stop()
+	}
+}
+
+// TestRetryUntilFirstSuccess fails a local job's first runs: it is retried
+// at once, past the failure backoff, and its dependents start without
+// waiting for its next tick, an hour away.
+func TestRetryUntilFirstSuccess(t *testing.T) {
+	rec := &recorder{}
+	var attempts atomic.Int64
+	retried := make(chan struct{})
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(time.Hour), Hook: rec, FailureThreshold: 2},
+		scheduler.Job{Name: "markets", Tier: scheduler.Low, Local: true, Retry: scheduler.Retry{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond},
+			Run: func(ctx context.Context) (int64, error) {
+				switch attempts.Add(1) {
+				case 1, 2, 3:
+					return 0, errors.New("exchange down")
+				case 4:
+					select { // until the test has seen the failures
+					case <-retried:
+					case <-ctx.Done():
+					}
+				}
+				return 1, nil
+			}},
+		scheduler.Job{Name: "tickers", Tier: scheduler.High, After: []string{"markets"}, Run: func(context.Context) (int64, error) { return 1, nil }},
+	)
+	start(t, s)
+	require.False(t, s.Succeeded("markets"))
+	require.Eventually(t, func() bool { return attempts.Load() == 4 }, wait, poll)
+	st := s.Status()
+	require.Equal(t, 3, st[0].ConsecutiveFailures)
+	require.True(t, st[1].Waiting)
+	close(retried)
+	require.Eventually(t, func() bool { return rec.count("tickers", scheduler.OK) == 1 }, wait, poll)
+	require.True(t, s.Succeeded("markets"))
+	require.Equal(t, 3, rec.count("markets", scheduler.Error))
+	require.Equal(t, 1, rec.count("markets", scheduler.OK))
+	require.Zero(t, rec.count("markets", scheduler.Skipped), "retries skip the backoff")
+	st = s.Status()
+	require.Zero(t, st[0].RetryAt)
+	require.False(t, s.Succeeded("nonesuch"))
+}
+
+// TestRetryShownWhilePending: Status names the pending retry.
+func TestRetryShownWhilePending(t *testing.T) {
+	s := newScheduler(t, scheduler.Options{Intervals: intervals(time.Hour)},
+		scheduler.Job{Name: "markets", Tier: scheduler.Low, Local: true, Retry: scheduler.Retry{Initial: time.Hour},
+			Run: func(context.Context) (int64, error) { return 0, errors.New("exchange down") }})
+	start(t, s)
+	require.Eventually(t, func() bool { return !s.Status()[0].RetryAt.IsZero() }, wait, poll)
+	st := s.Status()[0]
+	require.Equal(t, "exchange down", st.LastError)
+	require.WithinRange(t, st.RetryAt, st.LastFinished.Add(time.Hour-time.Second), st.LastFinished.Add(time.Hour+time.Second))
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ type Options struct {
 	// Ready returns nil when the daemon can do its work (database reachable,
 	// migrations current); nil Ready makes /readyz always 503.
 	Ready func(ctx context.Context) error
+	// Degraded names what /readyz lists while ready but not whole, e.g.
+	// exchanges still without their market list; nil: nothing.
+	Degraded func() []string
 	// Status returns the JSON body of /status; nil serves {}.
 	Status func() any
 	Logger *slog.Logger
@@ -114,6 +118,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 		return
+	}
+	if s.opts.Degraded != nil {
+		if d := s.opts.Degraded(); len(d) > 0 {
+			text(w, http.StatusOK, "ready; degraded: "+strings.Join(d, ", "))
+			return
+		}
 	}
 	text(w, http.StatusOK, "ready")
 }

@@ -38,7 +38,14 @@ func TestEndpoints(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(7)
 	var readyErr atomic.Pointer[error]
+	var degraded atomic.Pointer[[]string]
 	s, err := server.New(server.Options{
+		Degraded: func() []string {
+			if p := degraded.Load(); p != nil {
+				return *p
+			}
+			return nil
+		},
 		Gatherer: reg,
 		Ready: func(ctx context.Context) error {
 			if p := readyErr.Load(); p != nil {
@@ -62,8 +69,13 @@ func TestEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, "ok\n", body)
 
-	code, _, _ = get(t, ts.URL+"/readyz")
+	code, body, _ = get(t, ts.URL+"/readyz")
 	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "ready\n", body)
+	degraded.Store(&[]string{"binance", "kraken"})
+	code, body, _ = get(t, ts.URL+"/readyz")
+	require.Equal(t, http.StatusOK, code, "ready, but not whole")
+	require.Equal(t, "ready; degraded: binance, kraken\n", body)
 	down := errors.New("database unreachable")
 	readyErr.Store(&down)
 	code, body, _ = get(t, ts.URL+"/readyz")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 type metrics struct {
@@ -71,6 +73,11 @@ func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*met
 		depth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "writer_queue_depth", Help: "Batches waiting in the writer's queue.",
 		}, depth),
+	}
+	// The first refused batch after a start must show as an increase, which
+	// needs the series at 0 before it (the MdingestRowsQuarantined alert).
+	for _, t := range store.Tables {
+		m.quarantined.WithLabelValues(t.Name())
 	}
 	if reg == nil {
 		return m, nil
