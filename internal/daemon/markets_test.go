@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 )
 
 // marketsDown answers 503 on an exchange's market list while down is set.
@@ -102,11 +103,11 @@ func TestMarketListRetriedAtStart(t *testing.T) {
 		"/kraken/0/public/AssetPairs":  krakenDown,
 	}}
 	rp := newReplay(t, fail.wrap)
-	cfg := testConfig(t, rp.URL, migratedDB(t), "binance", "kraken")
+	cfg := daemontest.Config(t, rp.URL, migratedDB(t), "binance", "kraken")
 	cfg.Jobs.Low = config.Duration(time.Hour)
 	cfg.Jobs.Daily = config.Duration(2 * time.Hour)
 	d := startDaemon(t, cfg)
-	addr := d.cfg.Listen
+	addr := d.Config.Listen
 
 	require.Eventually(t, func() bool {
 		ex := exchangesStatus(t, addr)

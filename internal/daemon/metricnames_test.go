@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mdingest/mdingest/internal/daemon/daemontest"
 )
 
 // notMetrics are mdingest_ names the documents use for other things.
@@ -49,8 +51,8 @@ func documentedMetrics(t *testing.T) map[string][]string {
 func TestDocumentedMetricsExist(t *testing.T) {
 	t.Parallel()
 	rp := newReplay(t, nil)
-	cfg := testConfig(t, rp.URL, migratedDB(t), "binance")
-	addr := startDaemon(t, cfg).cfg.Listen
+	cfg := daemontest.Config(t, rp.URL, migratedDB(t), "binance")
+	addr := startDaemon(t, cfg).Config.Listen
 
 	docs := documentedMetrics(t)
 	require.NotEmpty(t, docs)

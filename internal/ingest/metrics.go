@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/ops"
 )
 
 // Metrics are the pipeline's counters, shared by every exchange's
@@ -63,7 +63,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 // Exchange creates exchange id's trade-hole series at 0, so that the first
 // hole after a start shows as an increase.
 func (m *Metrics) Exchange(id string) {
-	for _, reason := range []string{store.HoleNotServed, store.HoleNoOverlap, store.HoleOutage} {
+	for _, reason := range []string{ops.HoleNotServed, ops.HoleNoOverlap, ops.HoleOutage} {
 		m.tradeHoles.WithLabelValues(id, reason)
 	}
 	m.tradesMissed.WithLabelValues(id)
