@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Defaults.
@@ -204,25 +206,19 @@ func (p *Peers) session(ctx context.Context) (counted bool, err error) {
 
 // claim takes the first free slot of the egress.
 func (p *Peers) claim(ctx context.Context, conn *pgx.Conn) (int, error) {
-	for slot := range Slots {
-		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, p.key, int32(slot)).Scan(&ok); err != nil {
-			return 0, fmt.Errorf("taking an egress slot: %w", err)
-		}
-		if ok {
-			return slot, nil
-		}
+	slot, ok, err := store.ClaimSlot(ctx, conn, p.key, Slots)
+	if err != nil {
+		return 0, fmt.Errorf("taking an egress slot: %w", err)
 	}
-	return 0, ErrNoSlot
+	if !ok {
+		return 0, ErrNoSlot
+	}
+	return slot, nil
 }
 
 // count returns the slots of the egress held in this database.
 func (p *Peers) count(ctx context.Context, conn *pgx.Conn) (int, error) {
-	var n int
-	err := conn.QueryRow(ctx, `
-SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::bigint = $1
-  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, int64(p.key)).Scan(&n)
+	n, err := store.CountSlots(ctx, conn, p.key)
 	if err != nil {
 		return 0, fmt.Errorf("counting the processes on the egress: %w", err)
 	}
