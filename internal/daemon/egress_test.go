@@ -1,8 +1,6 @@
 package daemon_test
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +16,7 @@ import (
 // daemon's /metrics.
 func peersGauge(t *testing.T, addr, exchange string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	prefix := `mdingest_ratelimit_peers{exchange="` + exchange + `"} `
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			return v
-		}
-	}
-	return ""
+	return metricValue(t, addr, `mdingest_ratelimit_peers{exchange="`+exchange+`"}`)
 }
 
 // TestTwoInstancesWithoutRedisKeepToTheLimit (issue 12): two daemons on

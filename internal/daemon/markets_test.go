@@ -65,12 +65,8 @@ func jobOK(t *testing.T, addr, job string) bool {
 // metricValue reads one sample of the daemon's /metrics ("" if absent).
 func metricValue(t *testing.T, addr, sample string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(body), "\n") {
+	_, body := get(t, addr, "/metrics")
+	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, sample+" "); ok {
 			return v
 		}
@@ -80,7 +76,13 @@ func metricValue(t *testing.T, addr, sample string) string {
 
 func readyz(t *testing.T, addr string) (int, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/readyz")
+	return get(t, addr, "/readyz")
+}
+
+// get answers a GET of the daemon's path: the status and the body.
+func get(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

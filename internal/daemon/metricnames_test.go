@@ -1,8 +1,6 @@
 package daemon_test
 
 import (
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,14 +78,10 @@ func notExposed(t *testing.T, addr string, docs map[string][]string) []string {
 // names of histograms and summaries.
 func exposed(t *testing.T, addr string) map[string]bool {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	_, body := get(t, addr, "/metrics")
 	// Every family has its "# TYPE name type" line.
 	have := map[string]bool{}
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(body, "\n") {
 		f := strings.Fields(line)
 		if len(f) != 4 || f[0] != "#" || f[1] != "TYPE" {
 			continue
