@@ -180,3 +180,12 @@ func CandleParams[V any](b *Base, names Timeframes[V], tf market.Timeframe, symb
 	id, err := b.MarketID(symbol, derive)
 	return v, id, err
 }
+
+// Limit is the count a request asks for: def when the caller named none
+// (n <= 0), and never more than the endpoint's most.
+func Limit(n, def, most int) int {
+	if n <= 0 {
+		n = def
+	}
+	return min(n, most)
+}

@@ -169,3 +169,9 @@ func TestKeep(t *testing.T) {
 	require.Equal(t, []int{3, 4}, exchange.Keep(rows, 2, true))
 	require.Equal(t, []int{1, 2}, exchange.Keep(rows, 2, false))
 }
+
+func TestLimit(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{{0, 100}, {-1, 100}, {50, 50}, {1000, 1000}, {5000, 1000}} {
+		require.Equal(t, tc.want, exchange.Limit(tc.n, 100, 1000), "n %d", tc.n)
+	}
+}

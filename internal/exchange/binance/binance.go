@@ -182,10 +182,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = defaultCandles
-	}
-	limit = min(limit, maxCandles)
+	limit = exchange.Limit(limit, defaultCandles, maxCandles)
 	q := url.Values{"symbol": {id}, "interval": {interval}, "limit": {strconv.Itoa(limit)}}
 	if !since.IsZero() {
 		q.Set("startTime", strconv.FormatInt(since.UnixMilli(), 10))

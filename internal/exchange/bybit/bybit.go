@@ -140,10 +140,7 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	if depth <= 0 {
-		depth = defaultDepth
-	}
-	depth = min(depth, maxDepth)
+	depth = exchange.Limit(depth, defaultDepth, maxDepth)
 	q := url.Values{"symbol": {id}, "limit": {strconv.Itoa(depth)}}
 	b, err := get(ctx, c, "orderbook", "/v5/market/orderbook", q, func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
 	if err != nil {
@@ -165,10 +162,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = defaultCandles
-	}
-	limit = min(limit, maxCandles)
+	limit = exchange.Limit(limit, defaultCandles, maxCandles)
 	q := url.Values{"symbol": {id}, "interval": {iv}, "limit": {strconv.Itoa(limit)}}
 	if !since.IsZero() {
 		dur := tf.Duration().Milliseconds()

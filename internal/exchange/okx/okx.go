@@ -157,10 +157,7 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	if depth <= 0 {
-		depth = defaultDepth
-	}
-	depth = min(depth, maxBooksFull)
+	depth = exchange.Limit(depth, defaultDepth, maxBooksFull)
 	ep, path, weight := "orderbook", "/api/v5/market/books", weightBooks
 	if depth > maxBooks {
 		ep, path, weight = "orderbook_full", "/api/v5/market/books-full", weightBooksFull
@@ -188,10 +185,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		limit = defaultCandles
-	}
-	limit = min(limit, maxCandles)
+	limit = exchange.Limit(limit, defaultCandles, maxCandles)
 	ep, path, weight := "ohlcv", "/api/v5/market/candles", weightCandles
 	if !since.IsZero() {
 		dur := tf.Duration()
