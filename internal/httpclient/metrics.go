@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mdingest/mdingest/internal/promreg"
 )
 
 // metrics are shared by the clients registered on one registerer; each
@@ -33,14 +35,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.latency, err = register(reg, m.latency); err != nil {
-		return nil, err
-	}
-	if m.retries, err = register(reg, m.retries); err != nil {
+	if err := errors.Join(
+		promreg.Register(reg, &m.requests),
+		promreg.Register(reg, &m.latency),
+		promreg.Register(reg, &m.retries),
+	); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -65,22 +64,4 @@ func breakerGauge(reg prometheus.Registerer, exchange string, state func() State
 		err = reg.Register(g)
 	}
 	return err
-}
-
-// register registers c, or returns the collector already registered under
-// the same description, so that one client per exchange can share a
-// registerer.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	var zero C
-	return zero, err
 }

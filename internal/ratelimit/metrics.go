@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mdingest/mdingest/internal/promreg"
 )
 
 // metrics are shared by every Limiter registered on the same registerer;
@@ -58,48 +60,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	var err error
-	if m.queueDepth, err = register(reg, m.queueDepth); err != nil {
-		return nil, err
-	}
-	if m.waitSeconds, err = register(reg, m.waitSeconds); err != nil {
-		return nil, err
-	}
-	if m.frozenUntil, err = register(reg, m.frozenUntil); err != nil {
-		return nil, err
-	}
-	if m.windowUsed, err = register(reg, m.windowUsed); err != nil {
-		return nil, err
-	}
-	if m.windowLimit, err = register(reg, m.windowLimit); err != nil {
-		return nil, err
-	}
-	if m.sharedErrors, err = register(reg, m.sharedErrors); err != nil {
-		return nil, err
-	}
-	if m.peers, err = register(reg, m.peers); err != nil {
-		return nil, err
-	}
-	if m.clockOffset, err = register(reg, m.clockOffset); err != nil {
+	if err := errors.Join(
+		promreg.Register(reg, &m.queueDepth),
+		promreg.Register(reg, &m.waitSeconds),
+		promreg.Register(reg, &m.frozenUntil),
+		promreg.Register(reg, &m.windowUsed),
+		promreg.Register(reg, &m.windowLimit),
+		promreg.Register(reg, &m.sharedErrors),
+		promreg.Register(reg, &m.peers),
+		promreg.Register(reg, &m.clockOffset),
+	); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description, so that one limiter per exchange can share a
-// registerer.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	var zero C
-	return zero, err
 }
