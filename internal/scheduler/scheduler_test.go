@@ -147,36 +147,46 @@ func TestTierPriority(t *testing.T) {
 	require.ErrorIs(t, err, scheduler.ErrInvalidJob)
 }
 
+// blocker is a job body that runs until released, counting its starts and
+// the most runs in progress at once.
+type blocker struct {
+	release                  chan struct{}
+	starts, running, maxRuns atomic.Int64
+}
+
+func newBlocker() *blocker { return &blocker{release: make(chan struct{})} }
+
+func (b *blocker) run(ctx context.Context) (int64, error) {
+	b.starts.Add(1)
+	n := b.running.Add(1)
+	defer b.running.Add(-1)
+	for {
+		m := b.maxRuns.Load()
+		if n <= m || b.maxRuns.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return 0, nil
+}
+
 func TestSingleton(t *testing.T) {
 	rec := &recorder{}
-	release := make(chan struct{})
-	var running, maxRunning, starts atomic.Int64
+	slow := newBlocker()
 	s := newScheduler(t, scheduler.Options{Intervals: intervals(10 * time.Millisecond), Hook: rec},
-		scheduler.Job{Name: "slow", Tier: scheduler.High, Run: func(ctx context.Context) (int64, error) {
-			starts.Add(1)
-			n := running.Add(1)
-			defer running.Add(-1)
-			for {
-				m := maxRunning.Load()
-				if n <= m || maxRunning.CompareAndSwap(m, n) {
-					break
-				}
-			}
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-			return 0, nil
-		}},
+		scheduler.Job{Name: "slow", Tier: scheduler.High, Run: slow.run},
 		scheduler.Job{Name: "clock", Tier: scheduler.High, Run: func(context.Context) (int64, error) { return 0, nil }},
 	)
 	start(t, s)
 	// Many ticks pass while the slow job is still in its first run.
 	require.Eventually(t, func() bool { return rec.count("clock", scheduler.OK) >= 8 }, wait, poll)
-	require.Equal(t, int64(1), starts.Load())
-	close(release)
+	require.Equal(t, int64(1), slow.starts.Load())
+	close(slow.release)
 	require.Eventually(t, func() bool { return rec.count("slow", scheduler.OK) >= 3 }, wait, poll)
-	require.Equal(t, int64(1), maxRunning.Load())
+	require.Equal(t, int64(1), slow.maxRuns.Load())
 }
 
 func TestDependencyGate(t *testing.T) {
@@ -263,29 +273,12 @@ func TestBackoffAndRecovery(t *testing.T) {
 
 func TestPerExchangeConcurrency(t *testing.T) {
 	rec := &recorder{}
-	release := make(chan struct{})
-	var running, maxRunning, slowStarts atomic.Int64
+	slow := newBlocker() // one body for the four jobs of the slow exchange
 	opts := scheduler.Options{Intervals: intervals(10 * time.Millisecond), Hook: rec,
 		Concurrency: map[string]int{"slow": 1}, DefaultConcurrency: 2}
 	var jobs []scheduler.Job
 	for i := range 4 {
-		jobs = append(jobs, scheduler.Job{Name: fmt.Sprintf("slow-%d", i), Exchange: "slow", Tier: scheduler.High,
-			Run: func(ctx context.Context) (int64, error) {
-				slowStarts.Add(1)
-				n := running.Add(1)
-				defer running.Add(-1)
-				for {
-					m := maxRunning.Load()
-					if n <= m || maxRunning.CompareAndSwap(m, n) {
-						break
-					}
-				}
-				select {
-				case <-release:
-				case <-ctx.Done():
-				}
-				return 0, nil
-			}})
+		jobs = append(jobs, scheduler.Job{Name: fmt.Sprintf("slow-%d", i), Exchange: "slow", Tier: scheduler.High, Run: slow.run})
 	}
 	jobs = append(jobs, scheduler.Job{Name: "fast", Exchange: "fast", Tier: scheduler.High,
 		Run: func(context.Context) (int64, error) { return 0, nil }})
@@ -293,8 +286,8 @@ func TestPerExchangeConcurrency(t *testing.T) {
 	start(t, s)
 	// The slow exchange's slot is taken and kept; the other exchange runs on.
 	require.Eventually(t, func() bool { return rec.count("fast", scheduler.OK) >= 8 }, wait, poll)
-	require.Equal(t, int64(1), slowStarts.Load())
-	close(release)
+	require.Equal(t, int64(1), slow.starts.Load())
+	close(slow.release)
 	require.Eventually(t, func() bool {
 		for i := range 4 {
 			if rec.count(fmt.Sprintf("slow-%d", i), scheduler.OK) == 0 {
@@ -303,7 +296,7 @@ func TestPerExchangeConcurrency(t *testing.T) {
 		}
 		return true
 	}, wait, poll)
-	require.Equal(t, int64(1), maxRunning.Load())
+	require.Equal(t, int64(1), slow.maxRuns.Load())
 }
 
 func TestPanicIsAnError(t *testing.T) {
@@ -402,26 +395,9 @@ func TestDistributedOncePerTick(t *testing.T) {
 		stop()
 	}
 
-	// Run.Tick is the tick in which the job function started.
-	runs := rec.of("tickers/x")
-	ticks := map[int64]int{}
-	first, last := runs[0].Tick, runs[0].Tick
-	for _, r := range runs {
-		require.Equal(t, scheduler.OK, r.Outcome)
-		ticks[r.Tick.UnixMilli()]++
-		if r.Tick.Before(first) {
-			first = r.Tick
-		}
-		if r.Tick.After(last) {
-			last = r.Tick
-		}
-	}
-	for tick, n := range ticks {
-		require.Equal(t, 1, n, "tick %d ran %d times", tick, n)
-	}
-	// Between them the instances covered (nearly) every tick.
-	span := int(last.Sub(first)/iv) + 1
-	require.GreaterOrEqual(t, len(runs), span-2, "runs %d over %d ticks", len(runs), span)
+	// Run.Tick is the tick in which the job function started; between
+	// them the instances covered (nearly) every tick.
+	oncePerTick(t, rec.of("tickers/x"), iv)
 }
 
 // oncePerTick checks that no tick of job ran twice and that the runs cover
