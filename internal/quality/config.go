@@ -44,38 +44,35 @@ type Scores struct {
 
 // Get returns the value for m (0 for an unknown metric).
 func (s Scores) Get(m Metric) float64 {
-	switch m {
-	case Completeness:
-		return s.Completeness
-	case Accuracy:
-		return s.Accuracy
-	case Consistency:
-		return s.Consistency
-	case Timeliness:
-		return s.Timeliness
-	case Validity:
-		return s.Validity
-	case Uniqueness:
-		return s.Uniqueness
+	if f := s.field(m); f != nil {
+		return *f
 	}
 	return 0
 }
 
 func (s *Scores) set(m Metric, v float64) {
+	if f := s.field(m); f != nil {
+		*f = v
+	}
+}
+
+// field is where s holds m (nil for an unknown metric).
+func (s *Scores) field(m Metric) *float64 {
 	switch m {
 	case Completeness:
-		s.Completeness = v
+		return &s.Completeness
 	case Accuracy:
-		s.Accuracy = v
+		return &s.Accuracy
 	case Consistency:
-		s.Consistency = v
+		return &s.Consistency
 	case Timeliness:
-		s.Timeliness = v
+		return &s.Timeliness
 	case Validity:
-		s.Validity = v
+		return &s.Validity
 	case Uniqueness:
-		s.Uniqueness = v
+		return &s.Uniqueness
 	}
+	return nil
 }
 
 // Config tunes the checks. The YAML names are those under the `quality:`

@@ -42,6 +42,12 @@ type want struct {
 	passed   bool
 }
 
+// rejects is the outcome of a batch of one row that check rejects: the
+// row's metric drops to 0 and the others stay at 1.
+func rejects(check string, m Metric) want {
+	return want{rejected: []string{check}, issues: map[string]int{check: 1}, metrics: map[Metric]float64{m: 0}}
+}
+
 func requireReport(t *testing.T, w want, rep Report, rejected []string, accepted int) {
 	t.Helper()
 	require.Equal(t, w.accepted, accepted, "accepted rows")
@@ -106,48 +112,24 @@ func TestCheckTickers(t *testing.T) {
 		})}, 0, want{accepted: 1, passed: true}},
 		{"no prices", []market.Ticker{tk(func(t *market.Ticker) {
 			t.Bid, t.Ask, t.Last = market.Decimal{}, market.Decimal{}, market.Decimal{}
-		})}, 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
-		{"no symbol", []market.Ticker{tk(func(t *market.Ticker) { t.Symbol = "" })}, 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
+		})}, 0, rejects(CheckMissingField, Completeness)},
+		{"no symbol", []market.Ticker{tk(func(t *market.Ticker) { t.Symbol = "" })}, 0, rejects(CheckMissingField, Completeness)},
 		{"no timestamp lowers completeness only", []market.Ticker{tk(nil), tk(func(t *market.Ticker) { t.Time = time.Time{} })}, time.Minute, want{
 			accepted: 2, issues: map[string]int{CheckMissingTimestamp: 1},
 			metrics: map[Metric]float64{Completeness: 0.5},
 		}},
-		{"negative bid", []market.Ticker{tk(func(t *market.Ticker) { t.Bid = dec("-1") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"zero last", []market.Ticker{tk(func(t *market.Ticker) { t.Last = dec("0.000") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
+		{"negative bid", []market.Ticker{tk(func(t *market.Ticker) { t.Bid = dec("-1") })}, 0, rejects(CheckInvalidValue, Validity)},
+		{"zero last", []market.Ticker{tk(func(t *market.Ticker) { t.Last = dec("0.000") })}, 0, rejects(CheckInvalidValue, Validity)},
 		{"zero volume is valid", []market.Ticker{tk(func(t *market.Ticker) { t.BaseVolume = dec("0") })}, 0, want{accepted: 1, passed: true}},
-		{"negative volume", []market.Ticker{tk(func(t *market.Ticker) { t.QuoteVolume = dec("-5") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"infinite price", []market.Ticker{tk(func(t *market.Ticker) { t.High = dec("1e400") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"crossed", []market.Ticker{tk(func(t *market.Ticker) { t.Bid, t.Ask = dec("101"), dec("100") })}, 0, want{
-			rejected: []string{CheckCrossedBook}, issues: map[string]int{CheckCrossedBook: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
+		{"negative volume", []market.Ticker{tk(func(t *market.Ticker) { t.QuoteVolume = dec("-5") })}, 0, rejects(CheckInvalidValue, Validity)},
+		{"infinite price", []market.Ticker{tk(func(t *market.Ticker) { t.High = dec("1e400") })}, 0, rejects(CheckInvalidValue, Validity)},
+		{"crossed", []market.Ticker{tk(func(t *market.Ticker) { t.Bid, t.Ask = dec("101"), dec("100") })}, 0, rejects(CheckCrossedBook, Consistency)},
 		{"locked book is fine", []market.Ticker{tk(func(t *market.Ticker) { t.Bid, t.Ask = dec("100.0"), dec("100") })}, 0, want{accepted: 1, passed: true}},
 		{"wide spread lowers consistency only", []market.Ticker{tk(func(t *market.Ticker) { t.Bid, t.Ask, t.Last = dec("90"), dec("110"), dec("100") })}, 0, want{
 			accepted: 1, issues: map[string]int{CheckWideSpread: 1},
 			metrics: map[Metric]float64{Consistency: 0},
 		}},
-		{"low above high", []market.Ticker{tk(func(t *market.Ticker) { t.High, t.Low = dec("95"), dec("105") })}, 0, want{
-			rejected: []string{CheckHighBelowLow}, issues: map[string]int{CheckHighBelowLow: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
+		{"low above high", []market.Ticker{tk(func(t *market.Ticker) { t.High, t.Low = dec("95"), dec("105") })}, 0, rejects(CheckHighBelowLow, Consistency)},
 		{"last outside range", []market.Ticker{tk(nil), tk(func(t *market.Ticker) {
 			t.Time = now
 			t.Last = dec("106")
@@ -155,10 +137,7 @@ func TestCheckTickers(t *testing.T) {
 			accepted: 2, issues: map[string]int{CheckLastOutsideRange: 1},
 			metrics: map[Metric]float64{Consistency: 0.5},
 		}},
-		{"future beyond tolerance", []market.Ticker{tk(func(t *market.Ticker) { t.Time = now.Add(11 * time.Second) })}, 0, want{
-			rejected: []string{CheckFutureTime}, issues: map[string]int{CheckFutureTime: 1},
-			metrics: map[Metric]float64{Timeliness: 0},
-		}},
+		{"future beyond tolerance", []market.Ticker{tk(func(t *market.Ticker) { t.Time = now.Add(11 * time.Second) })}, 0, rejects(CheckFutureTime, Timeliness)},
 		{"future within tolerance", []market.Ticker{tk(func(t *market.Ticker) { t.Time = now.Add(10 * time.Second) })}, time.Minute, want{accepted: 1, passed: true}},
 		{"stale lowers timeliness only", []market.Ticker{tk(func(t *market.Ticker) { t.Time = now.Add(-2 * time.Minute) })}, time.Minute, want{
 			accepted: 1, issues: map[string]int{CheckStale: 1},
@@ -210,40 +189,19 @@ func TestCheckOrderBooks(t *testing.T) {
 		want   want
 	}{
 		{"good", []market.OrderBook{book(nil)}, time.Minute, want{accepted: 1, passed: true}},
-		{"no levels", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids, b.Asks = nil, nil })}, 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
+		{"no levels", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids, b.Asks = nil, nil })}, 0, rejects(CheckMissingField, Completeness)},
 		{"empty side lowers completeness only", []market.OrderBook{book(func(b *market.OrderBook) { b.Asks = nil })}, 0, want{
 			accepted: 1, issues: map[string]int{CheckEmptySide: 1},
 			metrics: map[Metric]float64{Completeness: 0},
 		}},
-		{"level without amount", []market.OrderBook{book(func(b *market.OrderBook) { b.Asks[1].Amount = market.Decimal{} })}, 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
-		{"zero amount", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids[2].Amount = dec("0") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"negative price", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids[2].Price = dec("-99") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"bids rising", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids[1].Price = dec("100.5") })}, 0, want{
-			rejected: []string{CheckUnsortedLevels}, issues: map[string]int{CheckUnsortedLevels: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
-		{"asks repeated price", []market.OrderBook{book(func(b *market.OrderBook) { b.Asks[1].Price = dec("100.50") })}, 0, want{
-			rejected: []string{CheckUnsortedLevels}, issues: map[string]int{CheckUnsortedLevels: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
+		{"level without amount", []market.OrderBook{book(func(b *market.OrderBook) { b.Asks[1].Amount = market.Decimal{} })}, 0, rejects(CheckMissingField, Completeness)},
+		{"zero amount", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids[2].Amount = dec("0") })}, 0, rejects(CheckInvalidValue, Validity)},
+		{"negative price", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids[2].Price = dec("-99") })}, 0, rejects(CheckInvalidValue, Validity)},
+		{"bids rising", []market.OrderBook{book(func(b *market.OrderBook) { b.Bids[1].Price = dec("100.5") })}, 0, rejects(CheckUnsortedLevels, Consistency)},
+		{"asks repeated price", []market.OrderBook{book(func(b *market.OrderBook) { b.Asks[1].Price = dec("100.50") })}, 0, rejects(CheckUnsortedLevels, Consistency)},
 		{"crossed", []market.OrderBook{book(func(b *market.OrderBook) {
 			b.Asks = []market.Level{lv("99.9", "1"), lv("101", "1")}
-		})}, 0, want{
-			rejected: []string{CheckCrossedBook}, issues: map[string]int{CheckCrossedBook: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
+		})}, 0, rejects(CheckCrossedBook, Consistency)},
 		{"wide spread", []market.OrderBook{book(func(b *market.OrderBook) {
 			b.Asks = []market.Level{lv("120", "1")}
 		})}, 0, want{
@@ -307,44 +265,20 @@ func TestCheckCandles(t *testing.T) {
 			accepted: 1, rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
 			metrics: map[Metric]float64{Completeness: 0.5},
 		}},
-		{"missing volume", with(goodCandles(1), 0, func(c *market.Candle) { c.Volume = market.Decimal{} }), 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
-		{"missing time", with(goodCandles(1), 0, func(c *market.Candle) { c.Time = time.Time{} }), 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
-		{"unknown timeframe", with(goodCandles(1), 0, func(c *market.Candle) { c.Timeframe = "7m" }), 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"zero open", with(goodCandles(1), 0, func(c *market.Candle) { c.Open, c.Low = dec("0"), dec("0") }), 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
+		{"missing volume", with(goodCandles(1), 0, func(c *market.Candle) { c.Volume = market.Decimal{} }), 0, rejects(CheckMissingField, Completeness)},
+		{"missing time", with(goodCandles(1), 0, func(c *market.Candle) { c.Time = time.Time{} }), 0, rejects(CheckMissingField, Completeness)},
+		{"unknown timeframe", with(goodCandles(1), 0, func(c *market.Candle) { c.Timeframe = "7m" }), 0, rejects(CheckInvalidValue, Validity)},
+		{"zero open", with(goodCandles(1), 0, func(c *market.Candle) { c.Open, c.Low = dec("0"), dec("0") }), 0, rejects(CheckInvalidValue, Validity)},
 		{"zero volume is valid", with(goodCandles(1), 0, func(c *market.Candle) { c.Volume = dec("0.000") }), 0, want{accepted: 1, passed: true}},
-		{"negative volume", with(goodCandles(1), 0, func(c *market.Candle) { c.Volume = dec("-1") }), 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"low above open", with(goodCandles(1), 0, func(c *market.Candle) { c.Low = dec("100.01") }), 0, want{
-			rejected: []string{CheckOHLCRelation}, issues: map[string]int{CheckOHLCRelation: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
-		{"close above high", with(goodCandles(1), 0, func(c *market.Candle) { c.Close = dec("101.0000001") }), 0, want{
-			rejected: []string{CheckOHLCRelation}, issues: map[string]int{CheckOHLCRelation: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
+		{"negative volume", with(goodCandles(1), 0, func(c *market.Candle) { c.Volume = dec("-1") }), 0, rejects(CheckInvalidValue, Validity)},
+		{"low above open", with(goodCandles(1), 0, func(c *market.Candle) { c.Low = dec("100.01") }), 0, rejects(CheckOHLCRelation, Consistency)},
+		{"close above high", with(goodCandles(1), 0, func(c *market.Candle) { c.Close = dec("101.0000001") }), 0, rejects(CheckOHLCRelation, Consistency)},
 		{"flat candle with equal texts", with(goodCandles(1), 0, func(c *market.Candle) {
 			c.Open, c.High, c.Low, c.Close = dec("5.0"), dec("5.00"), dec("5"), dec("5")
 		}), 0, want{accepted: 1, passed: true}},
 		{"digits beyond float64 still compared exactly", with(goodCandles(1), 0, func(c *market.Candle) {
 			c.Open, c.High, c.Low, c.Close = dec("100.00000000000000002"), dec("100.00000000000000001"), dec("99"), dec("100")
-		}), 0, want{
-			rejected: []string{CheckOHLCRelation}, issues: map[string]int{CheckOHLCRelation: 1},
-			metrics: map[Metric]float64{Consistency: 0},
-		}},
+		}), 0, rejects(CheckOHLCRelation, Consistency)},
 		{"misaligned lowers consistency only", with(goodCandles(2), 1, func(c *market.Candle) { c.Time = c.Time.Add(30 * time.Second) }), 0, want{
 			accepted: 2, issues: map[string]int{CheckMisalignedTimestamp: 1},
 			metrics: map[Metric]float64{Consistency: 0.5},
@@ -412,18 +346,9 @@ func TestCheckTrades(t *testing.T) {
 	}{
 		{"good", []market.Trade{tr(0, "1", nil), tr(1, "2", nil), tr(1, "3", nil)}, time.Minute, want{accepted: 3, passed: true}},
 		{"unknown side is fine", []market.Trade{tr(0, "1", func(t *market.Trade) { t.Side = market.SideUnknown })}, 0, want{accepted: 1, passed: true}},
-		{"bad side", []market.Trade{tr(0, "1", func(t *market.Trade) { t.Side = "short" })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
-		{"no id", []market.Trade{tr(0, "", nil)}, 0, want{
-			rejected: []string{CheckMissingField}, issues: map[string]int{CheckMissingField: 1},
-			metrics: map[Metric]float64{Completeness: 0},
-		}},
-		{"zero amount", []market.Trade{tr(0, "1", func(t *market.Trade) { t.Amount = dec("0") })}, 0, want{
-			rejected: []string{CheckInvalidValue}, issues: map[string]int{CheckInvalidValue: 1},
-			metrics: map[Metric]float64{Validity: 0},
-		}},
+		{"bad side", []market.Trade{tr(0, "1", func(t *market.Trade) { t.Side = "short" })}, 0, rejects(CheckInvalidValue, Validity)},
+		{"no id", []market.Trade{tr(0, "", nil)}, 0, rejects(CheckMissingField, Completeness)},
+		{"zero amount", []market.Trade{tr(0, "1", func(t *market.Trade) { t.Amount = dec("0") })}, 0, rejects(CheckInvalidValue, Validity)},
 		{"duplicate id and time", []market.Trade{tr(0, "1", nil), tr(0, "1", nil)}, 0, want{
 			accepted: 1, rejected: []string{CheckDuplicate}, issues: map[string]int{CheckDuplicate: 1},
 			metrics: map[Metric]float64{Uniqueness: 0.5},
