@@ -49,6 +49,23 @@ func eventually(t *testing.T, p *Peers, n int) {
 	require.Eventually(t, func() bool { return p.Count() == n }, 10*time.Second, 10*time.Millisecond, "want %d, have %d", n, p.Count())
 }
 
+// waitSlots waits until n processes hold a slot of egress in the database
+// at url (other tests' databases may hold slots of the same egress).
+func waitSlots(t *testing.T, url, egress string, n int, within time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	require.Eventually(t, func() bool {
+		var held int
+		require.NoError(t, conn.QueryRow(ctx,
+			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1
+			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, int64(Key(egress))).Scan(&held))
+		return held == n
+	}, within, within/1000, "want %d slots of %s held", n, egress)
+}
+
 // TestPeersCountTheProcessesOnAnEgress: processes on one egress count each
 // other, those on another egress do not, and a process that stops is no
 // longer counted.
@@ -80,16 +97,7 @@ func TestJoiningHoldsBack(t *testing.T) {
 	}
 	first := start("first")
 	// Wait for first's slot: its count alone says 1 before it has one.
-	conn, err := pgx.Connect(context.Background(), url)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	require.Eventually(t, func() bool {
-		var n int
-		require.NoError(t, conn.QueryRow(context.Background(),
-			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1
-			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, int64(Key("host-a"))).Scan(&n))
-		return n == 1
-	}, 10*time.Second, 10*time.Millisecond)
+	waitSlots(t, url, "host-a", 1, 10*time.Second)
 	second := start("second")
 	eventually(t, second, 2)
 	eventually(t, first, 2)
@@ -143,15 +151,7 @@ func TestPeersKeepTheCountThroughADatabaseOutage(t *testing.T) {
 	require.Equal(t, 2, b.Count())
 
 	require.NoError(t, c.Start())
-	conn, err := pgx.Connect(context.Background(), url)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	require.Eventually(t, func() bool {
-		var n int
-		require.NoError(t, conn.QueryRow(context.Background(),
-			`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = $1`, int64(Key("host-a"))).Scan(&n))
-		return n == 2
-	}, 20*time.Second, 20*time.Millisecond, "both hold a slot again")
+	waitSlots(t, url, "host-a", 2, 20*time.Second) // both hold a slot again
 	require.Equal(t, 2, a.Count())
 	mu.Lock()
 	defer mu.Unlock()
