@@ -855,62 +855,47 @@ func (l *Limiter) slidingWaitLocked(now time.Time, w *waiter, limit, reserve flo
 // ticket's number when granted, else how long to wait.
 func (l *Limiter) sharedTakeLocked(now time.Time, w *waiter) (time.Duration, bool, int64, error) {
 	cost := float64(w.cost)
+	var (
+		res               sharedTake
+		err               error
+		hard, soft        float64
+		rollIn, releaseIn time.Duration // Fixed only
+	)
 	switch l.kind {
 	case Fixed:
 		rollAt := l.rollAtLocked()
-		rollIn, releaseIn := rollAt.Sub(now), rollAt.Add(-l.release).Sub(now)
-		hard, soft := l.caps(l.limit, l.reserve, w.prio, releaseIn <= 0)
-		res, err := l.shared.takeFixed(now, l.cur, w.cost, soft)
-		if err != nil {
-			return 0, false, 0, err
-		}
-		if res.frozen.After(now) {
-			l.freezeLocked(res.frozen)
-			return res.frozen.Sub(now), false, 0, nil
-		}
-		if res.seq == 0 {
-			d, reserveOnly := fixedWait(res.est, res.settled, cost, hard, soft, rollIn, releaseIn, true)
-			return d, reserveOnly, 0, nil
-		}
-		l.floor = floor{ok: true, win: l.cur, est: res.est, granted: l.granted + cost}
-		return 0, false, res.seq, nil
+		rollIn, releaseIn = rollAt.Sub(now), rollAt.Add(-l.release).Sub(now)
+		hard, soft = l.caps(l.limit, l.reserve, w.prio, releaseIn <= 0)
+		res, err = l.shared.takeFixed(now, l.cur, w.cost, soft)
 	case Sliding:
-		hard, soft := l.caps(l.limit, l.reserve, w.prio, false)
-		res, err := l.shared.takeSliding(now, w.cost, hard, soft, l.release)
-		if err != nil {
-			return 0, false, 0, err
-		}
-		if res.frozen.After(now) {
-			l.freezeLocked(res.frozen)
-			return res.frozen.Sub(now), false, 0, nil
-		}
-		if res.seq == 0 {
-			d := res.wait
-			if d < 0 {
-				d = sharedPoll
-			}
-			return max(d, time.Nanosecond), res.reserveOnly, 0, nil
-		}
-		l.floor = floor{ok: true, at: now, est: res.est, granted: l.granted + cost}
-		return 0, false, res.seq, nil
+		hard, soft = l.caps(l.limit, l.reserve, w.prio, false)
+		res, err = l.shared.takeSliding(now, w.cost, hard, soft, l.release)
 	default:
-		res, err := l.shared.takeBucket(now, w.cost, l.limit/l.window.Seconds(), float64(l.burst))
-		if err != nil {
-			return 0, false, 0, err
-		}
-		if res.frozen.After(now) {
-			l.freezeLocked(res.frozen)
-			return res.frozen.Sub(now), false, 0, nil
-		}
-		if res.seq == 0 {
-			d := res.wait
-			if d < 0 {
-				d = sharedPoll
-			}
-			return max(d, time.Nanosecond), false, 0, nil
-		}
-		return 0, false, res.seq, nil
+		res, err = l.shared.takeBucket(now, w.cost, l.limit/l.window.Seconds(), float64(l.burst))
 	}
+	switch {
+	case err != nil:
+		return 0, false, 0, err
+	case res.frozen.After(now):
+		l.freezeLocked(res.frozen)
+		return res.frozen.Sub(now), false, 0, nil
+	case res.seq == 0 && l.kind == Fixed:
+		d, reserveOnly := fixedWait(res.est, res.settled, cost, hard, soft, rollIn, releaseIn, true)
+		return d, reserveOnly, 0, nil
+	case res.seq == 0:
+		d := res.wait
+		if d < 0 {
+			d = sharedPoll
+		}
+		return max(d, time.Nanosecond), res.reserveOnly, 0, nil
+	}
+	switch l.kind {
+	case Fixed:
+		l.floor = floor{ok: true, win: l.cur, est: res.est, granted: l.granted + cost}
+	case Sliding:
+		l.floor = floor{ok: true, at: now, est: res.est, granted: l.granted + cost}
+	}
+	return 0, false, res.seq, nil
 }
 
 // sharedResultLocked notes whether Redis answered.

@@ -311,21 +311,26 @@ func (s *shared) recover() bool {
 	return was
 }
 
-func (s *shared) run(script *redis.Script, what string, keys []string, args ...any) ([]int64, error) {
+// take runs a take script, whose reply is n integers.
+func (s *shared) take(script *redis.Script, n int, keys []string, args ...any) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	vals, err := script.Run(ctx, s.client, keys, args...).Int64Slice()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("taking shared budget: %w", err)
+	}
+	if len(vals) != n {
+		return nil, fmt.Errorf("taking shared budget: unexpected reply %v", vals)
 	}
 	return vals, nil
 }
 
-func (s *shared) exec(script *redis.Script, what string, keys []string, args ...any) error {
+// settle runs a finish script.
+func (s *shared) settle(script *redis.Script, keys []string, args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	if err := script.Run(ctx, s.client, keys, args...).Err(); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("settling shared budget: %w", err)
 	}
 	return nil
 }
@@ -335,14 +340,11 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func (s *shared) takeFixed(now time.Time, cur int64, cost int, capacity float64) (sharedTake, error) {
-	vals, err := s.run(fixedTakeScript, "taking shared budget",
+	vals, err := s.take(fixedTakeScript, 4,
 		[]string{s.key("tickets"), s.key("seq"), s.windowKey(cur), s.key("frozen_until")},
 		ms(now), cur, cost, fmtFloat(capacity), ms(now.Add(ticketTTL)), s.keyTTL.Milliseconds())
 	if err != nil {
 		return sharedTake{}, err
-	}
-	if len(vals) != 4 {
-		return sharedTake{}, fmt.Errorf("taking shared budget: unexpected reply %v", vals)
 	}
 	switch vals[0] {
 	case 0:
@@ -358,21 +360,18 @@ func (s *shared) finishFixed(now time.Time, seq, cur, sw int64, certain bool, r 
 	if r.HasUsed && !math.IsNaN(r.Used) && !math.IsInf(r.Used, 0) {
 		used = fmtFloat(math.Round(r.Used))
 	}
-	return s.exec(fixedFinishScript, "settling shared budget",
+	return s.settle(fixedFinishScript,
 		[]string{s.key("tickets"), s.windowKey(sw)},
 		seq, cur, sw, flag(certain), flag(r.HasUsed), used, s.keyTTL.Milliseconds())
 }
 
 func (s *shared) takeSliding(now time.Time, cost int, hard, soft float64, release time.Duration) (sharedTake, error) {
-	vals, err := s.run(slidingTakeScript, "taking shared budget",
+	vals, err := s.take(slidingTakeScript, 4,
 		[]string{s.key("tickets"), s.key("seq"), s.key("log"), s.key("logsum"), s.key("frozen_until")},
 		ms(now), cost, fmtFloat(hard), fmtFloat(soft), ms(now.Add(release)), ms(now.Add(ticketTTL)),
 		s.keyTTL.Milliseconds(), release.Milliseconds())
 	if err != nil {
 		return sharedTake{}, err
-	}
-	if len(vals) != 4 {
-		return sharedTake{}, fmt.Errorf("taking shared budget: unexpected reply %v", vals)
 	}
 	switch vals[0] {
 	case 0:
@@ -384,20 +383,17 @@ func (s *shared) takeSliding(now time.Time, cost int, hard, soft float64, releas
 }
 
 func (s *shared) finishSliding(now time.Time, seq int64, window time.Duration) error {
-	return s.exec(slidingFinishScript, "settling shared budget",
+	return s.settle(slidingFinishScript,
 		[]string{s.key("tickets"), s.key("log"), s.key("logsum")},
 		seq, ms(now.Add(window)), s.keyTTL.Milliseconds())
 }
 
 func (s *shared) takeBucket(now time.Time, cost int, perSecond, burst float64) (sharedTake, error) {
-	vals, err := s.run(bucketTakeScript, "taking shared budget",
+	vals, err := s.take(bucketTakeScript, 2,
 		[]string{s.key("tickets"), s.key("seq"), s.key("bucket"), s.key("frozen_until")},
 		ms(now), cost, fmtFloat(perSecond/1000), fmtFloat(burst), ms(now.Add(ticketTTL)), s.keyTTL.Milliseconds())
 	if err != nil {
 		return sharedTake{}, err
-	}
-	if len(vals) != 2 {
-		return sharedTake{}, fmt.Errorf("taking shared budget: unexpected reply %v", vals)
 	}
 	switch vals[0] {
 	case 0:
@@ -409,7 +405,7 @@ func (s *shared) takeBucket(now time.Time, cost int, perSecond, burst float64) (
 }
 
 func (s *shared) finishBucket(now time.Time, seq int64, perSecond, burst float64) error {
-	return s.exec(bucketFinishScript, "settling shared budget",
+	return s.settle(bucketFinishScript,
 		[]string{s.key("tickets"), s.key("bucket")},
 		seq, ms(now), fmtFloat(perSecond/1000), fmtFloat(burst), s.keyTTL.Milliseconds())
 }

@@ -94,13 +94,7 @@ func TestSharedLimitersStayWithinOneBudget(t *testing.T) {
 	require.Equal(t, 10.0, max(a.Used(), b.Used()), "the last to take saw the whole window")
 
 	// Both limiters wait for the next window; then the rest fit exactly.
-	waiting := 0
-	for _, l := range []*Limiter{a, b} {
-		if l.Waiting() > 0 {
-			waiting++
-		}
-	}
-	require.NoError(t, clock.BlockUntilContext(ctx, waiting))
+	require.NoError(t, clock.BlockUntilContext(ctx, withWaiters(a, b)))
 	clock.Advance(time.Minute)
 	require.Eventually(t, func() bool { return granted.Load() == 20 }, 2*time.Second, time.Millisecond, "%d %s %s", granted.Load(), a.debugState(), b.debugState())
 }
@@ -209,15 +203,21 @@ func TestEgressNamespacesTheBudget(t *testing.T) {
 	require.Eventually(t, func() bool { return alone.Load() == 10 }, 5*time.Second, time.Millisecond)
 	require.Zero(t, b.Waiting(), "host-b has its own 10")
 
-	waiting := 0
-	for _, l := range []*Limiter{a1, a2} {
-		if l.Waiting() > 0 {
-			waiting++
-		}
-	}
-	require.NoError(t, clock.BlockUntilContext(ctx, waiting))
+	require.NoError(t, clock.BlockUntilContext(ctx, withWaiters(a1, a2)))
 	clock.Advance(time.Minute)
 	require.Eventually(t, func() bool { return shared.Load() == 20 }, 5*time.Second, time.Millisecond)
+}
+
+// withWaiters counts the limiters that have requests waiting: each of
+// them sleeps on one timer of the clock.
+func withWaiters(ls ...*Limiter) int {
+	n := 0
+	for _, l := range ls {
+		if l.Waiting() > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func (l *Limiter) debugState() string {
