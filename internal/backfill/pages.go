@@ -149,14 +149,13 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 			res.err = err
 			return res
 		}
-		stored, err := b.persist(ctx, t, cursor, pg.next, len(pg.rows), pg.coverage, func(ctx context.Context) (store.Result, error) {
-			return checkedWrite(ctx, asked, pg.rows, b.checks.HistoryCandles, b.sink.Candles)
-		})
+		err = persist(ctx, b, t, cursor, pg, func(ctx context.Context, rows []market.Candle) (store.Result, error) {
+			return checkedWrite(ctx, asked, rows, b.checks.HistoryCandles, b.sink.Candles)
+		}, onPage)
 		if err != nil {
 			res.err = err
 			return res
 		}
-		b.pageDone(t, cursor, pg.next, pageResult{returned: pg.returned, result: stored}, onPage)
 		cursor = pg.next
 		if pg.stop {
 			break
@@ -248,14 +247,13 @@ func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageRes
 			b.log.Warn("more trades in one millisecond than a page: the rest of it cannot be paged by time",
 				"symbol", t.r.Symbol, "at", cursor)
 		}
-		stored, err := b.persist(ctx, t, cursor, pg.next, len(pg.rows), pg.coverage, func(ctx context.Context) (store.Result, error) {
-			return checkedWrite(ctx, asked, pg.rows, b.checks.HistoryTrades, b.sink.Trades)
-		})
+		err = persist(ctx, b, t, cursor, pg, func(ctx context.Context, rows []market.Trade) (store.Result, error) {
+			return checkedWrite(ctx, asked, rows, b.checks.HistoryTrades, b.sink.Trades)
+		}, onPage)
 		if err != nil {
 			res.err = err
 			return res
 		}
-		b.pageDone(t, cursor, pg.next, pageResult{returned: pg.returned, result: stored}, onPage)
 		if !pg.next.Equal(cursor) {
 			clear(seen)
 		}
@@ -335,25 +333,26 @@ func checkedWrite[T any](ctx context.Context, started time.Time, rows []T,
 	return res, err
 }
 
-// persist stores a page's rows, then records its coverage and the
-// range's new cursor in one transaction: the cursor never passes rows
-// that are not durable.
-func (b *Backfiller) persist(ctx context.Context, t task, cursor, next time.Time, rows int, cov []Coverage,
-	write func(context.Context) (store.Result, error)) (store.Result, error) {
+// persist stores a page's rows with write, then records its coverage and
+// the range's new cursor in one transaction: the cursor never passes rows
+// that are not durable. Then it reports the page.
+func persist[T any](ctx context.Context, b *Backfiller, t task, cursor time.Time, pg page[T],
+	write func(context.Context, []T) (store.Result, error), onPage func(pageResult)) error {
 	pctx, cancel := persistContext(ctx)
 	defer cancel()
 	var stored store.Result
-	if rows > 0 {
+	if len(pg.rows) > 0 {
 		var err error
-		if stored, err = write(pctx); err != nil {
-			return stored, fmt.Errorf("storing %s page at %s: %w", t.r.Kind, cursor.UTC().Format(time.RFC3339), err)
+		if stored, err = write(pctx, pg.rows); err != nil {
+			return fmt.Errorf("storing %s page at %s: %w", t.r.Kind, cursor.UTC().Format(time.RFC3339), err)
 		}
 	}
-	p := Checkpoint{Key: t.key, Cursor: next, Rows: int64(rows), Requests: 1, Done: !next.Before(t.r.To)}
-	if err := b.journal.Commit(pctx, p, cov); err != nil {
-		return stored, fmt.Errorf("recording progress at %s: %w", cursor.UTC().Format(time.RFC3339), err)
+	p := Checkpoint{Key: t.key, Cursor: pg.next, Rows: int64(len(pg.rows)), Requests: 1, Done: !pg.next.Before(t.r.To)}
+	if err := b.journal.Commit(pctx, p, pg.coverage); err != nil {
+		return fmt.Errorf("recording progress at %s: %w", cursor.UTC().Format(time.RFC3339), err)
 	}
-	return stored, nil
+	b.pageDone(t, cursor, pg.next, pageResult{returned: pg.returned, result: stored}, onPage)
+	return nil
 }
 
 func (b *Backfiller) pageDone(t task, cursor, next time.Time, pr pageResult, onPage func(pageResult)) {
