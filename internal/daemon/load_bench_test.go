@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/daemon/daemontest"
@@ -44,18 +45,9 @@ const (
 func BenchmarkDaemonLoad(b *testing.B) {
 	symbols := envInt(b, "MDINGEST_BENCH_SYMBOLS", 1000)
 	window := envDuration(b, "MDINGEST_BENCH_WINDOW", 60*time.Second)
-	exchanges := []string{"binance", "kraken", "kucoin", "okx"}
+	exchanges := benchExchanges
 	dir := b.TempDir()
-	for _, cmd := range []string{"mdingest", "exchange-replay"} {
-		goBuild(b, filepath.Join(dir, cmd), "github.com/mdingest/mdingest/cmd/"+cmd)
-	}
-	fixtures, err := filepath.Abs("../../testdata/replay")
-	require.NoError(b, err)
-
-	replayAddr := daemontest.FreeAddr(b)
-	startProcess(b, filepath.Join(dir, "exchange-replay"), nil, nil, "--listen", replayAddr, "--fixtures", fixtures,
-		"--symbols", "BTC/USDT", "--scale", strconv.Itoa(symbols), "--rate-limit", "none")
-	waitGet(b, "http://"+replayAddr+"/_admin/routes")
+	replayURL := startBenchReplay(b, dir, symbols)
 	rs := startRedis(b, "")
 	dbURL := migratedDB(b)
 	pool := openPool(b, dbURL)
@@ -67,19 +59,8 @@ func BenchmarkDaemonLoad(b *testing.B) {
 		flush = ", flush_interval: " + v.String()
 	}
 	fmt.Fprintf(&y, "listen: %s\nlog_level: warn\nstore: {timescaledb: \"off\"%s}\n", listen, flush)
-	fmt.Fprintf(&y, "jobs: {realtime: 5s, high: 5s}\nexchanges:\n")
-	syms := make([]string, symbols)
-	syms[0] = "BTC/USDT"
-	for i := 1; i < symbols; i++ {
-		syms[i] = fmt.Sprintf("BTC%d/USDT", i) // the replay's generated names
-	}
-	for _, ex := range []string{"htx", "bybit", "coinbaseexchange", "bitstamp"} {
-		fmt.Fprintf(&y, "  %s: {enabled: false}\n", ex)
-	}
-	for _, ex := range exchanges {
-		fmt.Fprintf(&y, "  %s: {enabled: true, base_url: \"http://%s/%s\", rate_limit: {limit: 1000000, window: 1s, burst: 100000}, symbols: [%s]}\n",
-			ex, replayAddr, ex, strings.Join(syms, ", "))
-	}
+	fmt.Fprintf(&y, "jobs: {realtime: 5s, high: 5s}\n")
+	writeBenchExchanges(&y, replayURL, symbols)
 	cfgPath := filepath.Join(dir, "bench.yaml")
 	require.NoError(b, os.WriteFile(cfgPath, []byte(y.String()), 0o600))
 
@@ -89,19 +70,7 @@ func BenchmarkDaemonLoad(b *testing.B) {
 		"run", "--config", cfgPath)
 	waitGet(b, "http://"+listen+"/healthz")
 
-	// The start-up burst is over once every exchange has loaded candles and
-	// trades of all its symbols once and stored tickers.
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		done := count(b, pool, `SELECT count(DISTINCT job) FROM ops.job_runs WHERE outcome = 'ok' AND split_part(job, '/', 1) IN ('ohlcv', 'trades', 'tickers')`)
-		if done == int64(3*len(exchanges)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("start-up not done after 5 minutes (%d of %d jobs); log:\n%s", done, 3*len(exchanges), daemonLog.String())
-		}
-		time.Sleep(time.Second)
-	}
+	waitStartUp(b, pool, daemonLog)
 	warmup := time.Since(started)
 	time.Sleep(5 * time.Second) // let the writer catch up with the burst
 
@@ -173,6 +142,63 @@ func BenchmarkDaemonLoad(b *testing.B) {
 		upWall, cpu0/upWall, upRows, upRows/upWall, upLat.quantile(0.5), upLat.quantile(0.99))
 	if lat.total == 0 || marketRows == 0 {
 		b.Fatalf("nothing stored in the window; log:\n%s", daemonLog.String())
+	}
+}
+
+// benchExchanges are the exchanges the daemon benchmarks load; the others
+// are off.
+var benchExchanges = []string{"binance", "kraken", "kucoin", "okx"}
+
+// startBenchReplay builds mdingest and exchange-replay into dir and starts
+// the replay, serving symbols generated symbols per exchange without rate
+// limits. It returns the replay's URL.
+func startBenchReplay(b *testing.B, dir string, symbols int) string {
+	for _, cmd := range []string{"mdingest", "exchange-replay"} {
+		goBuild(b, filepath.Join(dir, cmd), "github.com/mdingest/mdingest/cmd/"+cmd)
+	}
+	fixtures, err := filepath.Abs("../../testdata/replay")
+	require.NoError(b, err)
+	addr := daemontest.FreeAddr(b)
+	startProcess(b, filepath.Join(dir, "exchange-replay"), nil, nil, "--listen", addr, "--fixtures", fixtures,
+		"--symbols", "BTC/USDT", "--scale", strconv.Itoa(symbols), "--rate-limit", "none")
+	url := "http://" + addr
+	waitGet(b, url+"/_admin/routes")
+	return url
+}
+
+// writeBenchExchanges writes the exchanges section of a benchmark's
+// configuration: benchExchanges on the replay at replayURL with all its
+// generated symbols and limits far above what they send, the others off.
+func writeBenchExchanges(y *strings.Builder, replayURL string, symbols int) {
+	syms := make([]string, symbols)
+	syms[0] = "BTC/USDT"
+	for i := 1; i < symbols; i++ {
+		syms[i] = fmt.Sprintf("BTC%d/USDT", i) // the replay's generated names
+	}
+	fmt.Fprintf(y, "exchanges:\n")
+	for _, ex := range []string{"htx", "bybit", "coinbaseexchange", "bitstamp"} {
+		fmt.Fprintf(y, "  %s: {enabled: false}\n", ex)
+	}
+	for _, ex := range benchExchanges {
+		fmt.Fprintf(y, "  %s: {enabled: true, base_url: \"%s/%s\", rate_limit: {limit: 1000000, window: 1s, burst: 100000}, symbols: [%s]}\n",
+			ex, replayURL, ex, strings.Join(syms, ", "))
+	}
+}
+
+// waitStartUp waits for the end of the start-up burst: every exchange has
+// loaded candles and trades of all its symbols once and stored tickers.
+func waitStartUp(b *testing.B, pool *pgxpool.Pool, daemonLog *daemontest.Buffer) {
+	want := int64(3 * len(benchExchanges))
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		done := count(b, pool, `SELECT count(DISTINCT job) FROM ops.job_runs WHERE outcome = 'ok' AND split_part(job, '/', 1) IN ('ohlcv', 'trades', 'tickers')`)
+		if done >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("start-up not done after 5 minutes (%d of %d jobs); log:\n%s", done, want, daemonLog.String())
+		}
+		time.Sleep(time.Second)
 	}
 }
 

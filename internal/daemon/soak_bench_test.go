@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,19 +79,9 @@ func BenchmarkSoak(b *testing.B) {
 	dur := envDuration(b, "MDINGEST_SOAK_DURATION", 10*time.Minute)
 	symbols := envInt(b, "MDINGEST_BENCH_SYMBOLS", 1000)
 	outage := max(10*time.Second, time.Duration(float64(time.Minute)*dur.Seconds()/600))
-	exchanges := []string{"binance", "kraken", "kucoin", "okx"}
+	exchanges := benchExchanges
 	dir := b.TempDir()
-	for _, cmd := range []string{"mdingest", "exchange-replay"} {
-		goBuild(b, filepath.Join(dir, cmd), "github.com/mdingest/mdingest/cmd/"+cmd)
-	}
-	fixtures, err := filepath.Abs("../../testdata/replay")
-	require.NoError(b, err)
-
-	replayAddr := daemontest.FreeAddr(b)
-	replayURL := "http://" + replayAddr
-	startProcess(b, filepath.Join(dir, "exchange-replay"), nil, nil, "--listen", replayAddr, "--fixtures", fixtures,
-		"--symbols", "BTC/USDT", "--scale", strconv.Itoa(symbols), "--rate-limit", "none")
-	waitGet(b, replayURL+"/_admin/routes")
+	replayURL := startBenchReplay(b, dir, symbols)
 	adminPost(b, replayURL+"/_admin/keylog", nil)
 	rs := startRedis(b, "")
 	dbURL := migratedDB(b)
@@ -107,19 +96,8 @@ func BenchmarkSoak(b *testing.B) {
 	if v := envDuration(b, "MDINGEST_SOAK_MEDIUM", 0); v > 0 {
 		medium = ", medium: " + v.String()
 	}
-	fmt.Fprintf(&y, "jobs: {realtime: 5s, high: 5s%s}\nexchanges:\n", medium)
-	syms := make([]string, symbols)
-	syms[0] = "BTC/USDT"
-	for i := 1; i < symbols; i++ {
-		syms[i] = fmt.Sprintf("BTC%d/USDT", i) // the replay's generated names
-	}
-	for _, ex := range []string{"htx", "bybit", "coinbaseexchange", "bitstamp"} {
-		fmt.Fprintf(&y, "  %s: {enabled: false}\n", ex)
-	}
-	for _, ex := range exchanges {
-		fmt.Fprintf(&y, "  %s: {enabled: true, base_url: \"%s/%s\", rate_limit: {limit: 1000000, window: 1s, burst: 100000}, symbols: [%s]}\n",
-			ex, replayURL, ex, strings.Join(syms, ", "))
-	}
+	fmt.Fprintf(&y, "jobs: {realtime: 5s, high: 5s%s}\n", medium)
+	writeBenchExchanges(&y, replayURL, symbols)
 	cfgPath := filepath.Join(dir, "soak.yaml")
 	require.NoError(b, os.WriteFile(cfgPath, []byte(y.String()), 0o600))
 
@@ -128,13 +106,7 @@ func BenchmarkSoak(b *testing.B) {
 	d := startProcess(b, filepath.Join(dir, "mdingest"), []string{"DATABASE_URL=" + gate.url, "REDIS_URL=" + rs.URL()}, daemonLog,
 		"run", "--config", cfgPath)
 	waitGet(b, "http://"+listen+"/healthz")
-	deadline := time.Now().Add(5 * time.Minute)
-	for count(b, pool, `SELECT count(DISTINCT job) FROM ops.job_runs WHERE outcome = 'ok' AND split_part(job, '/', 1) IN ('ohlcv', 'trades', 'tickers')`) < int64(3*len(exchanges)) {
-		if time.Now().After(deadline) {
-			b.Fatalf("start-up not done after 5 minutes; log:\n%s", daemonLog.String())
-		}
-		time.Sleep(time.Second)
-	}
+	waitStartUp(b, pool, daemonLog)
 	warmup := time.Since(started)
 
 	// The soak proper.
