@@ -478,32 +478,30 @@ func (c *Cache) GetJSON(ctx context.Context, kind market.DataType, exchange stri
 
 // GetTicker returns the cached ticker.
 func (c *Cache) GetTicker(ctx context.Context, exchange string, symbol market.Symbol) (market.Ticker, bool, error) {
-	b, ok, err := c.get(ctx, market.TypeTicker, exchange, symbol)
-	if err != nil || !ok {
-		c.countIf(err, market.TypeTicker)
-		return market.Ticker{}, false, err
-	}
-	t, err := decodeTicker(b, exchange)
-	if err != nil {
-		return market.Ticker{}, false, c.fail("get", err)
-	}
-	c.count(market.TypeTicker, true)
-	return t, true, nil
+	return getRow(ctx, c, market.TypeTicker, exchange, symbol, decodeTicker)
 }
 
 // GetOrderBook returns the cached order book.
 func (c *Cache) GetOrderBook(ctx context.Context, exchange string, symbol market.Symbol) (market.OrderBook, bool, error) {
-	b, ok, err := c.get(ctx, market.TypeOrderBook, exchange, symbol)
+	return getRow(ctx, c, market.TypeOrderBook, exchange, symbol, decodeOrderBook)
+}
+
+// getRow reads and decodes the one row a key of kind holds, counting the
+// hit or miss.
+func getRow[T any](ctx context.Context, c *Cache, kind market.DataType, exchange string, symbol market.Symbol,
+	decode func([]byte, string) (T, error)) (T, bool, error) {
+	var zero T
+	b, ok, err := c.get(ctx, kind, exchange, symbol)
 	if err != nil || !ok {
-		c.countIf(err, market.TypeOrderBook)
-		return market.OrderBook{}, false, err
+		c.countIf(err, kind)
+		return zero, false, err
 	}
-	ob, err := decodeOrderBook(b, exchange)
+	v, err := decode(b, exchange)
 	if err != nil {
-		return market.OrderBook{}, false, c.fail("get", err)
+		return zero, false, c.fail("get", err)
 	}
-	c.count(market.TypeOrderBook, true)
-	return ob, true, nil
+	c.count(kind, true)
+	return v, true, nil
 }
 
 // GetCandle returns the latest cached candle of a timeframe.
