@@ -121,12 +121,13 @@ func (b *Backfiller) runTask(ctx context.Context, t task, onPage func(pageResult
 
 func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageResult)) taskResult {
 	var res taskResult
+	var pending behind
 	tf := b.tf.Duration()
 	cursor := t.cursor
 	for cursor.Before(t.r.To) {
 		if err := ctx.Err(); err != nil {
 			res.err = err
-			return res
+			break
 		}
 		asked := b.now()
 		if cursor.After(asked) {
@@ -138,7 +139,7 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 		res.requests++
 		if err != nil {
 			res.err = b.fetchError(ctx, t.r, err)
-			return res
+			break
 		}
 		for i := range got { // identify rows a connector left bare; never relabel
 			c := &got[i]
@@ -147,13 +148,15 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 		pg, err := candlePage(got, cursor, t.r.To, tf, limit, asked)
 		if err != nil {
 			res.err = err
-			return res
+			break
 		}
-		err = persist(ctx, b, t, cursor, pg, func(ctx context.Context, rows []market.Candle) (store.Result, error) {
-			return checkedWrite(ctx, asked, rows, b.checks.HistoryCandles, b.sink.Candles)
-		}, onPage)
-		if err != nil {
-			res.err = err
+		from := cursor
+		if err := pending.next(func() error {
+			return persist(ctx, b, t, from, pg, func(ctx context.Context, rows []market.Candle) (store.Result, error) {
+				return checkedWrite(ctx, asked, rows, b.checks.HistoryCandles, b.sink.Candles)
+			}, onPage)
+		}); err != nil {
+			res.err = err // a page before this one was not stored
 			return res
 		}
 		cursor = pg.next
@@ -161,8 +164,42 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 			break
 		}
 	}
-	res.finished = !cursor.Before(t.r.To)
-	return res
+	return res.end(pending.wait(), cursor, t.r.To)
+}
+
+// behind stores a range's pages one at a time, in order, behind its
+// fetches: the next page is asked for while the last one is checked,
+// stored and recorded, so a range waits for the exchange or the database
+// but not for both in turn. The rate limiter still spaces the asks.
+type behind struct{ done chan error }
+
+// next waits for the step before, then starts step unless that one failed
+// (its error is returned and step does not run).
+func (p *behind) next(step func() error) error {
+	if err := p.wait(); err != nil {
+		return err
+	}
+	p.done = make(chan error, 1)
+	go func() { p.done <- step() }()
+	return nil
+}
+
+// wait returns the error of the step running, once it ends.
+func (p *behind) wait() error {
+	if p.done == nil {
+		return nil
+	}
+	err := <-p.done
+	p.done = nil
+	return err
+}
+
+// end adds the last page's outcome: the range finished only when every
+// page is stored and the cursor reached to.
+func (r taskResult) end(stored error, cursor, to time.Time) taskResult {
+	r.err = errors.Join(r.err, stored)
+	r.finished = r.err == nil && !cursor.Before(to)
+	return r
 }
 
 // candlePage turns one OHLCV answer for since=cursor into the rows to
@@ -222,12 +259,13 @@ func candlePage(got []market.Candle, cursor, to time.Time, tf time.Duration, lim
 
 func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageResult)) taskResult {
 	var res taskResult
+	var pending behind
 	cursor := t.cursor
 	seen := map[string]bool{} // ids already stored at the cursor's instant
 	for cursor.Before(t.r.To) {
 		if err := ctx.Err(); err != nil {
 			res.err = err
-			return res
+			break
 		}
 		asked := b.now()
 		if cursor.After(asked) {
@@ -237,7 +275,7 @@ func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageRes
 		res.requests++
 		if err != nil {
 			res.err = b.fetchError(ctx, t.r, err)
-			return res
+			break
 		}
 		for i := range got {
 			got[i].Exchange, got[i].Symbol = cmp.Or(got[i].Exchange, b.exchange), cmp.Or(got[i].Symbol, t.r.Symbol)
@@ -247,13 +285,6 @@ func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageRes
 			b.log.Warn("more trades in one millisecond than a page: the rest of it cannot be paged by time",
 				"symbol", t.r.Symbol, "at", cursor)
 		}
-		err = persist(ctx, b, t, cursor, pg, func(ctx context.Context, rows []market.Trade) (store.Result, error) {
-			return checkedWrite(ctx, asked, rows, b.checks.HistoryTrades, b.sink.Trades)
-		}, onPage)
-		if err != nil {
-			res.err = err
-			return res
-		}
 		if !pg.next.Equal(cursor) {
 			clear(seen)
 		}
@@ -262,13 +293,21 @@ func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageRes
 				seen[tr.ID] = true
 			}
 		}
+		from := cursor
+		if err := pending.next(func() error {
+			return persist(ctx, b, t, from, pg, func(ctx context.Context, rows []market.Trade) (store.Result, error) {
+				return checkedWrite(ctx, asked, rows, b.checks.HistoryTrades, b.sink.Trades)
+			}, onPage)
+		}); err != nil {
+			res.err = err // a page before this one was not stored
+			return res
+		}
 		cursor = pg.next
 		if pg.stop {
 			break
 		}
 	}
-	res.finished = !cursor.Before(t.r.To)
-	return res
+	return res.end(pending.wait(), cursor, t.r.To)
 }
 
 // tradePage turns one Trades answer for since=cursor into the trades to
