@@ -115,16 +115,6 @@ func benchCandles(symbols, minutes int) []market.Candle {
 	return out
 }
 
-// benchSettings tune both backends' clusters alike for bulk loading, as an
-// operator would (and as timescaledb-tune does): durable (fsync on), with
-// room for the hot chunks in shared buffers and no checkpoint mid-load.
-var benchSettings = map[string]string{
-	"shared_buffers":     "1GB",
-	"max_wal_size":       "8GB",
-	"checkpoint_timeout": "30min",
-	"wal_compression":    "off",
-}
-
 // EnvParallelCopy names the timescaledb-parallel-copy binary; default
 // bin/timescaledb-parallel-copy, which `make parallel-copy` builds.
 const EnvParallelCopy = "MDINGEST_BENCH_PARALLEL_COPY"
@@ -165,7 +155,7 @@ type backend struct {
 var benchBackends = []backend{{name: "timescaledb", timescale: true}, {name: "postgres"}}
 
 func (be *backend) start(b *testing.B) {
-	c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: be.timescale, Durable: true, Settings: benchSettings})
+	c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: be.timescale, Durable: true, Settings: pgtest.BulkLoadSettings})
 	require.NoError(b, err)
 	be.c = c
 }
