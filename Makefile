@@ -41,6 +41,7 @@ lint:
 # Benchmarks print ratios to a baseline measured in the same run.
 bench: timescaledb parallel-copy
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/store/
+	$(GO) test -run '^$$' -bench BenchmarkBackfillStored -benchtime 1x -timeout 30m ./internal/backfill/
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/exchange/replaytest/
 	$(GO) test -run '^$$' -bench BenchmarkDaemonLoad -benchtime 1x -timeout 30m ./internal/daemon/
 	$(GO) test -run '^$$' -bench BenchmarkTradeCapture -benchtime 1x -timeout 30m ./internal/daemon/
