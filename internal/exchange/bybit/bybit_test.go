@@ -27,8 +27,19 @@ var swapJustified = map[string]string{
 	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
 }
 
-var cases = exchangetest.CaseConfig{
-	New:       func(r exchange.Requester) exchange.Connector { return New(r) },
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
+		return map[string]string{
+			"/v5/market/instruments-info": exchangetest.ReadTestdata(t, "instruments-spot.json"),
+			"/v5/market/tickers":          exchangetest.ReadTestdata(t, "tickers-spot.json"),
+			"/v5/market/orderbook":        fx.Response(t, "fetchOrderBook", "Spot orderbook"),
+			"/v5/market/kline":            fx.Response(t, "fetchOHLCV", "swap ohlcv with since and limit"),
+			"/v5/market/recent-trade":     fx.Response(t, "fetchTrades", "swap public trade"),
+		}
+	},
+	Symbol: "BTC/USDT", Depth: 2,
 	Justified: justified,
 	NonSpot:   swapJustified,
 	// The recordings are linear swap (BTC/USDT:USDT) except one spot order
@@ -39,33 +50,9 @@ var cases = exchangetest.CaseConfig{
 	URLCases:    3,
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/v5/market/instruments-info": exchangetest.ReadTestdata(t, "instruments-spot.json"),
-		"/v5/market/tickers":          exchangetest.ReadTestdata(t, "tickers-spot.json"),
-		"/v5/market/orderbook":        fx.Response(t, "fetchOrderBook", "Spot orderbook"),
-		"/v5/market/kline":            fx.Response(t, "fetchOHLCV", "swap ohlcv with since and limit"),
-		"/v5/market/recent-trade":     fx.Response(t, "fetchTrades", "swap public trade"),
-	})
-}
-
-func TestConformance(t *testing.T) {
-	fake := newFake(t)
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
 
 func TestMarketsDocExample(t *testing.T) {
 	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "instruments-spot.json")))
@@ -78,7 +65,7 @@ func TestMarketsDocExample(t *testing.T) {
 
 // TestAllTickersDocExample loads the markets on first use to map ids back.
 func TestAllTickersDocExample(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	ts, err := New(fake).Tickers(context.Background(), nil)
 	require.NoError(t, err)
 	reqs := fake.Requests()
@@ -99,7 +86,7 @@ func TestAllTickersDocExample(t *testing.T) {
 	require.Equal(t, "243765620.65899866", tk.QuoteVolume.String())
 
 	t.Run("one symbol asks for it", func(t *testing.T) {
-		fake := newFake(t)
+		fake := suite.Fake(t)
 		_, err := New(fake).Tickers(context.Background(), []market.Symbol{"BTC/USDT"})
 		require.NoError(t, err)
 		require.Equal(t, "/v5/market/tickers?category=spot&symbol=BTCUSDT", fake.Last().Path)
@@ -130,7 +117,7 @@ func TestOHLCVRequests(t *testing.T) {
 }
 
 func TestTradesSinceFilters(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	ts, err := New(fake).Trades(context.Background(), "BTC/USDT", time.UnixMilli(1707905515969), 10)
 	require.NoError(t, err)
 	require.Empty(t, ts, "the only recorded trade is older than since")

@@ -17,8 +17,18 @@ import (
 // justified differences.
 var justified = map[string]map[string]string{}
 
-var cases = exchangetest.CaseConfig{
-	New:       func(r exchange.Requester) exchange.Connector { return New(r) },
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
+		return map[string]string{
+			"/products":                 exchangetest.ReadTestdata(t, "products.json"),
+			"/products/":                fx.Response(t, "fetchTicker", "public spot ticker"),
+			"/products/BTC-USD/book":    exchangetest.ReadTestdata(t, "book-level2.json"),
+			"/products/BTC-USD/candles": fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
+			"/products/BTC-USD/trades":  fx.Response(t, "fetchTrades", "public spot trades"),
+		}
+	},
 	Justified: justified,
 	// CCXT's fetchTickers calls /products/spark-lines (an undocumented chart
 	// endpoint without bid/ask); we call each product's documented /ticker.
@@ -27,31 +37,11 @@ var cases = exchangetest.CaseConfig{
 	URLCases:    4,
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/products":                 exchangetest.ReadTestdata(t, "products.json"),
-		"/products/":                fx.Response(t, "fetchTicker", "public spot ticker"),
-		"/products/BTC-USD/book":    exchangetest.ReadTestdata(t, "book-level2.json"),
-		"/products/BTC-USD/candles": fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
-		"/products/BTC-USD/trades":  fx.Response(t, "fetchTrades", "public spot trades"),
-	})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
 
 func TestConformance(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	conn := New(fake)
 	// 4h candles are built from the recorded 1h candle: anchor the window there.
 	conn.now = func() time.Time { return time.Unix(1710327600, 0) }
@@ -73,7 +63,7 @@ func TestMarketsDocExample(t *testing.T) {
 }
 
 func TestOrderBookDocExample(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	b, err := New(fake).OrderBook(context.Background(), "BTC/USD", 1)
 	require.NoError(t, err)
 	require.Equal(t, "/products/BTC-USD/book?level=2", fake.Last().Path)

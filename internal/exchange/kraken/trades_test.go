@@ -24,7 +24,7 @@ func TestTradesAfter(t *testing.T) {
 		rows[i] = fmt.Sprintf(`["100.0","0.1",%d.%09d,"b","m","",%d]`, ts.Unix(), ts.Nanosecond(), 6324365+i)
 	}
 	body := `{"error":[],"result":{"XXBTZUSD":[` + strings.Join(rows, ",") + `],"last":"1"}}`
-	r := routes(t)
+	r := suite.Routes(t, suite.Fixture(t))
 	r["/0/public/Trades"] = body
 	fake := exchangetest.NewRequester(r)
 	cursor := exchange.TradeCursor{ID: "6324366", Time: at}

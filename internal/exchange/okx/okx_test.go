@@ -26,8 +26,19 @@ var swapJustified = map[string]string{
 	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
 }
 
-var cases = exchangetest.CaseConfig{
-	New: func(r exchange.Requester) exchange.Connector { return New(r) },
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
+		return map[string]string{
+			"/api/v5/public/instruments": exchangetest.ReadTestdata(t, "instruments.json"),
+			"/api/v5/market/ticker":      fx.Response(t, "fetchTicker", "public spot ticker"),
+			"/api/v5/market/books":       fx.Response(t, "fetchOrderBook", "spot orderbook"),
+			"/api/v5/market/candles":     fx.Response(t, "fetchOHLCV", "spot ohlcv with limit and since"),
+			"/api/v5/market/trades":      fx.Response(t, "fetchTrades", "public spot trades"),
+		}
+	},
+	Symbol: "BTC/USDT", Depth: 2,
 	ParityNew: func(c exchangetest.Case, r exchange.Requester) exchange.Connector {
 		conn := New(r)
 		conn.now = func() time.Time { return c.Since().Add(24 * time.Hour) }
@@ -54,33 +65,9 @@ var cases = exchangetest.CaseConfig{
 	URLCases:    5, // spot requests, request-only cases included, less the one above
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/api/v5/public/instruments": exchangetest.ReadTestdata(t, "instruments.json"),
-		"/api/v5/market/ticker":      fx.Response(t, "fetchTicker", "public spot ticker"),
-		"/api/v5/market/books":       fx.Response(t, "fetchOrderBook", "spot orderbook"),
-		"/api/v5/market/candles":     fx.Response(t, "fetchOHLCV", "spot ohlcv with limit and since"),
-		"/api/v5/market/trades":      fx.Response(t, "fetchTrades", "public spot trades"),
-	})
-}
-
-func TestConformance(t *testing.T) {
-	fake := newFake(t)
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
 
 // TestMarketsDocExample checks the instruments example of OKX's docs.
 func TestMarketsDocExample(t *testing.T) {
@@ -99,7 +86,7 @@ func TestTickers(t *testing.T) {
 		require.Empty(t, ts)
 	})
 	t.Run("all spot tickers map ids through the index", func(t *testing.T) {
-		fake := newFake(t)
+		fake := suite.Fake(t)
 		fake.Handle("/api/v5/market/tickers", []byte(strings.Replace(
 			exchangetest.LoadFixture(t, ID).Response(t, "fetchTicker", "public spot ticker"), `"data": [`,
 			`"data": [{"instType":"SPOT","instId":"AE-USDT","last":"0.1","ts":"1710328243709"},`, 1)))
