@@ -137,12 +137,9 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, "orderbook", productPath(id, "book"), url.Values{"level": {"2"}}, 1,
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		"orderbook", productPath(id, "book"), url.Values{"level": {"2"}}, 1,
 		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
 // granularity is the candle length in seconds Coinbase accepts. It has no
