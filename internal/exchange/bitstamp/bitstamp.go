@@ -159,9 +159,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > maxCandles {
-		limit = maxCandles
-	}
+	limit = exchange.PageSize(limit, maxCandles)
 	q := url.Values{"step": {strconv.Itoa(step)}, "limit": {strconv.Itoa(limit)}}
 	if !since.IsZero() {
 		start := since.Unix()

@@ -55,15 +55,9 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
 	}
-	out := make([]market.Market, 0, len(res.List))
-	for i, r := range res.List {
-		m, err := wire.SpotMarket(ID, string(r.Symbol), string(r.BaseCoin), string(r.QuoteCoin), nil, r.Status == "Trading")
-		if err != nil {
-			return nil, fmt.Errorf("instrument %d: %w", i, err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return wire.Rows("instrument", res.List, func(r instrument) (market.Market, error) {
+		return wire.SpotMarket(ID, string(r.Symbol), string(r.BaseCoin), string(r.QuoteCoin), nil, r.Status == "Trading")
+	})
 }
 
 type tickerRow struct {

@@ -165,9 +165,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > maxCandles {
-		limit = maxCandles
-	}
+	limit = exchange.PageSize(limit, maxCandles)
 	var start, end time.Time
 	if !since.IsZero() {
 		// From a since inside a bucket, CCXT's window (start = since) holds
@@ -200,9 +198,7 @@ func (c *Connector) candles(ctx context.Context, id string, g int, start, end ti
 func (c *Connector) ohlcv4h(ctx context.Context, symbol market.Symbol, id string, since time.Time, limit int) ([]market.Candle, error) {
 	const per = 4
 	maxN := maxCandles / per
-	if limit <= 0 || limit > maxN {
-		limit = maxN
-	}
+	limit = exchange.PageSize(limit, maxN)
 	span := market.TF4h.Duration()
 	var from time.Time
 	if since.IsZero() {

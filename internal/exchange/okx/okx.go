@@ -235,9 +235,7 @@ func (c *Connector) recentTrades(ctx context.Context, id string, limit int) ([]m
 
 func (c *Connector) historyTrades(ctx context.Context, id string, since time.Time, limit int) ([]market.Trade, error) {
 	const ep = "trades_history"
-	if limit <= 0 || limit > maxHistoryTrades {
-		limit = maxHistoryTrades
-	}
+	limit = exchange.PageSize(limit, maxHistoryTrades)
 	q := url.Values{"instId": {id}, "type": {"2"}, "after": {strconv.FormatInt(since.UnixMilli(), 10)}, "limit": {"1"}}
 	body, err := c.Get(ctx, ep, "/api/v5/market/history-trades", q, weightHistoryTrades)
 	if err != nil {
