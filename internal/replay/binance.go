@@ -201,17 +201,12 @@ func binanceKlines(c *call) reply {
 	if !found {
 		return jsonReply(http.StatusBadRequest, object{{"code", n("-1120")}, {"msg", "Invalid interval."}})
 	}
-	start, rp := c.intParam("startTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("endTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 500, 1000)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	start := a.int("startTime", -1)
+	end := a.int("endTime", -1)
+	limit := a.limit("limit", 500, 1000)
+	if a.bad != nil {
+		return *a.bad
 	}
 	// With startTime the page runs forward from it; otherwise it is the
 	// most recent candles up to endTime (or now).
@@ -233,13 +228,11 @@ func binanceKlines(c *call) reply {
 }
 
 func binanceTrades(c *call) reply {
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 500, 1000)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("symbol")
+	limit := a.limit("limit", 500, 1000)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tm := firstObj(c.x.tmpl["trades"])
 	base := c.x.idBase(tm.get("id"), integer(tm.get("time")))
@@ -259,25 +252,14 @@ func binanceTrades(c *call) reply {
 }
 
 func binanceAggTrades(c *call) reply {
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 500, 1000)
-	if rp != nil {
-		return *rp
-	}
-	start, rp := c.intParam("startTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("endTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	fromID, rp := c.intParam("fromId", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("symbol")
+	limit := a.limit("limit", 500, 1000)
+	start := a.int("startTime", -1)
+	end := a.int("endTime", -1)
+	fromID := a.int("fromId", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tm := firstObj(c.x.tmpl["aggtrades"])
 	recMs := integer(tm.get("T"))

@@ -132,31 +132,16 @@ func bitstampBook(c *call) reply {
 // bitstampOHLC: oldest first. With start, the limit candles from start;
 // otherwise the limit candles ending at end (or now).
 func bitstampOHLC(c *call) reply {
-	s, _, rp := c.symbol("pair")
-	if rp != nil {
-		return *rp
-	}
-	step, rp := c.intParam("step", 0)
-	if rp != nil {
-		return *rp
-	}
-	if !bitstampSteps[step] {
-		return c.fail(errBadParam, "Invalid step")
-	}
-	limit, rp := c.intParam("limit", 0)
-	if rp != nil {
-		return *rp
-	}
-	if limit < 1 || limit > 1000 {
-		return c.fail(errBadParam, "limit: must be between 1 and 1000")
-	}
-	start, rp := c.intParam("start", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("end", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("pair")
+	step := a.int("step", 0)
+	a.check(bitstampSteps[step], errBadParam, "Invalid step")
+	limit := a.int("limit", 0)
+	a.check(limit >= 1 && limit <= 1000, errBadParam, "limit: must be between 1 and 1000")
+	start := a.int("start", -1)
+	end := a.int("end", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tf := step * 1000
 	from, to := int64(-1), int64(-1)

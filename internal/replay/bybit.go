@@ -129,13 +129,11 @@ func bybitOrderbook(c *call) reply {
 	if rp := bybitSpot(c, body); rp != nil {
 		return *rp
 	}
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 1, 200)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, id := a.symbol("symbol")
+	limit := a.limit("limit", 1, 200)
+	if a.bad != nil {
+		return *a.bad
 	}
 	res := body.obj("result")
 	shift := c.shift(integer(res.get("ts")))
@@ -157,25 +155,15 @@ func bybitKline(c *call) reply {
 	if rp := bybitSpot(c, body); rp != nil {
 		return *rp
 	}
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
+	a := c.args()
+	s, id := a.symbol("symbol")
 	tf, found := bybitIntervals[c.q.Get("interval")]
-	if !found {
-		return c.fail(errBadParam, "Illegal interval")
-	}
-	limit, rp := c.limitParam("limit", 200, 1000)
-	if rp != nil {
-		return *rp
-	}
-	start, rp := c.intParam("start", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("end", -1)
-	if rp != nil {
-		return *rp
+	a.check(found, errBadParam, "Illegal interval")
+	limit := a.limit("limit", 200, 1000)
+	start := a.int("start", -1)
+	end := a.int("end", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	times := c.candleTimes(tf, start, end, limit, end >= 0 || start < 0)
 	res := body.obj("result")
@@ -200,13 +188,11 @@ func bybitTrades(c *call) reply {
 	if rp := bybitSpot(c, body); rp != nil {
 		return *rp
 	}
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 60, 60)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, id := a.symbol("symbol")
+	limit := a.limit("limit", 60, 60)
+	if a.bad != nil {
+		return *a.bad
 	}
 	res := body.obj("result")
 	tm := firstObj(res.get("list"))

@@ -137,16 +137,12 @@ func coinbaseTimeParam(v string) (int64, bool) {
 // coinbaseCandles: newest first; start and end are used only together, and
 // a range of more than 300 candles is refused.
 func coinbaseCandles(c *call) reply {
-	s, _, rp := c.symbol("id")
-	if rp != nil {
-		return *rp
-	}
-	g, rp := c.intParam("granularity", 0)
-	if rp != nil {
-		return *rp
-	}
-	if !coinbaseGranularities[g] {
-		return c.fail(errBadParam, "Unsupported granularity")
+	a := c.args()
+	s, _ := a.symbol("id")
+	g := a.int("granularity", 0)
+	a.check(coinbaseGranularities[g], errBadParam, "Unsupported granularity")
+	if a.bad != nil {
+		return *a.bad
 	}
 	tf := g * 1000
 	from, to := int64(-1), int64(-1)
@@ -189,21 +185,13 @@ func coinbaseCandles(c *call) reply {
 // before=X the newer page (id > X); newest first, with CB-BEFORE and
 // CB-AFTER headers for the next requests.
 func coinbaseTrades(c *call) reply {
-	s, _, rp := c.symbol("id")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 1000, 1000)
-	if rp != nil {
-		return *rp
-	}
-	after, rp := c.intParam("after", -1)
-	if rp != nil {
-		return *rp
-	}
-	before, rp := c.intParam("before", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("id")
+	limit := a.limit("limit", 1000, 1000)
+	after := a.int("after", -1)
+	before := a.int("before", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tm := firstObj(c.x.tmpl["trades"])
 	base := c.x.idBase(tm.get("trade_id"), isoMs(tm.get("time")))

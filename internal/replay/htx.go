@@ -206,13 +206,11 @@ func htxCandleRows(c *call, ranged bool) reply {
 }
 
 func htxTrades(c *call) reply {
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	size, rp := c.limitParam("size", 1, 2000)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, id := a.symbol("symbol")
+	size := a.limit("size", 1, 2000)
+	if a.bad != nil {
+		return *a.bad
 	}
 	body := c.tmpl("trades").(object)
 	body.set("ch", "market."+id+".trade.detail")

@@ -127,21 +127,14 @@ func kucoinBook(depth int) func(c *call) reply {
 }
 
 func kucoinCandles(c *call) reply {
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
+	a := c.args()
+	s, _ := a.symbol("symbol")
 	tf, found := kucoinTypes[c.q.Get("type")]
-	if !found {
-		return c.fail(errBadParam, "Unsupported type")
-	}
-	start, rp := c.intParam("startAt", 0)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("endAt", 0)
-	if rp != nil {
-		return *rp
+	a.check(found, errBadParam, "Unsupported type")
+	start := a.int("startAt", 0)
+	end := a.int("endAt", 0)
+	if a.bad != nil {
+		return *a.bad
 	}
 	from, to := int64(-1), int64(-1)
 	if start > 0 {
