@@ -103,14 +103,12 @@ func binanceMarkets(c *call) reply {
 	}
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("symbols"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
 		e.set("baseAsset", s.Base)
 		e.set("quoteAsset", s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("serverTime", n(itoa(c.now)))
 	body.set("symbols", list)
 	return ok(body, len(list))

@@ -57,15 +57,13 @@ func bitstampDef() *exchangeDef {
 
 func bitstampPairs(c *call) reply {
 	tm := firstObj(c.x.tmpl["markets"])
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(tm).(object)
+	list := perSymbol(tm, c.x.syms, func(e object, s symbol) any {
 		e.set("name", s.String())
 		e.set("url_symbol", c.x.id(s))
 		e.set("minimum_order", "10 "+s.Quote)
 		e.set("description", s.Base+" / "+s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	return ok(list, len(list))
 }
 
@@ -74,16 +72,14 @@ func bitstampPairs(c *call) reply {
 // market_type).
 func bitstampMarkets(c *call) reply {
 	tm := firstObj(c.x.tmpl["markets-v2"])
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(tm).(object)
+	list := perSymbol(tm, c.x.syms, func(e object, s symbol) any {
 		e.set("name", s.String())
 		e.set("market_symbol", c.x.id(s))
 		e.set("base_currency", s.Base)
 		e.set("counter_currency", s.Quote)
 		e.set("description", s.Base+" / "+s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	return ok(list, len(list))
 }
 

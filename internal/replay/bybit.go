@@ -91,14 +91,12 @@ func bybitInstruments(c *call) reply {
 	}
 	res := body.obj("result")
 	entry := firstObj(res.get("list"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
 		e.set("baseCoin", s.Base)
 		e.set("quoteCoin", s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	res.set("list", list)
 	return ok(body, len(list))
 }
@@ -114,12 +112,10 @@ func bybitTickers(c *call) reply {
 	}
 	res := body.obj("result")
 	entry := firstObj(res.get("list"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
-		list = append(list, c.tickerAt(e, s, e.get("lastPrice")))
-	}
+		return c.tickerAt(e, s, e.get("lastPrice"))
+	})
 	res.set("list", list)
 	return ok(body, len(list))
 }

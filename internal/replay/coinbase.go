@@ -73,15 +73,13 @@ func isoMs(v any) int64 {
 
 func coinbaseProducts(c *call) reply {
 	tm := firstObj(c.x.tmpl["markets"])
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(tm).(object)
+	list := perSymbol(tm, c.x.syms, func(e object, s symbol) any {
 		e.set("id", c.x.id(s))
 		e.set("base_currency", s.Base)
 		e.set("quote_currency", s.Quote)
 		e.set("display_name", c.x.id(s))
-		list = append(list, e)
-	}
+		return e
+	})
 	return ok(list, len(list))
 }
 

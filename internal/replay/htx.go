@@ -62,14 +62,12 @@ func htxDef() *exchangeDef {
 func htxSymbols(c *call) reply {
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		e.set("base-currency", strings.ToLower(s.Base))
 		e.set("quote-currency", strings.ToLower(s.Quote))
 		e.set("symbol", c.x.id(s))
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
@@ -94,12 +92,10 @@ func htxTickers(c *call) reply {
 	body := c.tmpl("tickers").(object)
 	body.set("ts", shiftInt(body.get("ts"), c.shift(integer(body.get("ts")))))
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
-		list = append(list, c.tickerAt(e, s, e.get("close")))
-	}
+		return c.tickerAt(e, s, e.get("close"))
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }

@@ -63,17 +63,15 @@ func kucoinDef() *exchangeDef {
 func kucoinSymbols(c *call) reply {
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		id := c.x.id(s)
 		e.set("symbol", id)
 		e.set("name", id)
 		e.set("baseCurrency", s.Base)
 		e.set("quoteCurrency", s.Quote)
 		e.set("feeCurrency", s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
@@ -96,13 +94,11 @@ func kucoinAllTickers(c *call) reply {
 	data := body.obj("data")
 	data.set("time", shiftInt(data.get("time"), c.shift(integer(data.get("time")))))
 	entry := firstObj(data.get("ticker"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
 		e.set("symbolName", c.x.id(s))
-		list = append(list, c.tickerAt(e, s, e.get("last")))
-	}
+		return c.tickerAt(e, s, e.get("last"))
+	})
 	data.set("ticker", list)
 	return ok(body, len(list))
 }

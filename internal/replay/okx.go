@@ -86,14 +86,12 @@ func okxInstruments(c *call) reply {
 	}
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("baseCcy", s.Base)
 		e.set("quoteCcy", s.Quote)
 		e.set("instId", c.x.id(s))
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
