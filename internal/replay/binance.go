@@ -183,11 +183,8 @@ func binanceDepth(c *call) reply {
 	b := c.tmpl("orderbook").(object)
 	// The recorded book carries no time: its update id moves with the clock.
 	b.set("lastUpdateId", shiftInt(b.get("lastUpdateId"), c.shift(c.x.anchor)/100))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("bids", bookSide(b.arr("bids"), limit, -1, seed, f))
-	b.set("asks", bookSide(b.arr("asks"), limit, 1, seed+1, f))
-	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
+	levels := c.book(&b, s, "bids", "asks", limit)
+	return ok(b, levels)
 }
 
 func binanceKlines(c *call) reply {

@@ -118,11 +118,8 @@ func bitstampBook(c *call) reply {
 	micro := shiftInt(b.get("microtimestamp"), c.shift(integer(b.get("microtimestamp"))/1000)*1000)
 	b.set("microtimestamp", micro)
 	b.set("timestamp", like(b.get("timestamp"), itoa(integer(micro)/1_000_000)))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("bids", bookSide(b.arr("bids"), 100, -1, seed, f))
-	b.set("asks", bookSide(b.arr("asks"), 100, 1, seed+1, f))
-	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
+	levels := c.book(&b, s, "bids", "asks", 100)
+	return ok(b, levels)
 }
 
 // bitstampOHLC: oldest first. With start, the limit candles from start;

@@ -136,11 +136,7 @@ func bybitOrderbook(c *call) reply {
 	res.set("s", id)
 	res.set("ts", shiftInt(res.get("ts"), shift))
 	res.set("u", shiftInt(res.get("u"), shift/100))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, res.arr("b"), res.arr("a"))
-	res.set("a", bookSide(res.arr("a"), limit, 1, seed+1, f))
-	res.set("b", bookSide(res.arr("b"), limit, -1, seed, f))
-	return ok(body, len(res.arr("a"))+len(res.arr("b")))
+	return ok(body, c.book(&res, s, "b", "a", limit))
 }
 
 // bybitKline: newest first. With end, the newest limit candles in

@@ -113,11 +113,8 @@ func coinbaseBook(c *call) reply {
 	shift := c.shift(isoMs(b.get("time")))
 	b.set("time", shiftISO(b.get("time"), shift))
 	b.set("sequence", shiftInt(b.get("sequence"), shift/10))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("bids", bookSide(b.arr("bids"), depth, -1, seed, f))
-	b.set("asks", bookSide(b.arr("asks"), depth, 1, seed+1, f))
-	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
+	levels := c.book(&b, s, "bids", "asks", depth)
+	return ok(b, levels)
 }
 
 // coinbaseTimeParam reads an ISO-8601 time or unix seconds, in ms.

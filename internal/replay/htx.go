@@ -130,11 +130,7 @@ func htxDepth(c *call) reply {
 	tick := body.obj("tick")
 	tick.set("ts", shiftInt(tick.get("ts"), shift))
 	tick.set("version", shiftInt(tick.get("version"), shift/100))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, tick.arr("bids"), tick.arr("asks"))
-	tick.set("bids", bookSide(tick.arr("bids"), int(depth), -1, seed, f))
-	tick.set("asks", bookSide(tick.arr("asks"), int(depth), 1, seed+1, f))
-	return ok(body, len(tick.arr("bids"))+len(tick.arr("asks")))
+	return ok(body, c.book(&tick, s, "bids", "asks", int(depth)))
 }
 
 // htxKline is /market/history/kline: only the most recent size candles,

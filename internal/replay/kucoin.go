@@ -114,11 +114,7 @@ func kucoinBook(depth int) func(c *call) reply {
 		shift := c.shift(integer(data.get("time")))
 		data.set("time", shiftInt(data.get("time"), shift))
 		data.set("sequence", shiftInt(data.get("sequence"), shift/100))
-		seed := hashString(s.String())
-		f := c.bookFactor(s, data.arr("bids"), data.arr("asks"))
-		data.set("bids", bookSide(data.arr("bids"), depth, -1, seed, f))
-		data.set("asks", bookSide(data.arr("asks"), depth, 1, seed+1, f))
-		return ok(body, len(data.arr("bids"))+len(data.arr("asks")))
+		return ok(body, c.book(&data, s, "bids", "asks", depth))
 	}
 }
 

@@ -136,11 +136,7 @@ func okxBooks(c *call) reply {
 	body := c.tmpl("orderbook").(object)
 	b := firstObj(body.get("data"))
 	b.set("ts", shiftInt(b.get("ts"), c.shift(integer(b.get("ts")))))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("asks", bookSide(b.arr("asks"), sz, 1, seed+1, f))
-	b.set("bids", bookSide(b.arr("bids"), sz, -1, seed, f))
-	return ok(body, len(b.arr("asks"))+len(b.arr("bids")))
+	return ok(body, c.book(&b, s, "bids", "asks", sz))
 }
 
 // okxCandles serves candles newest first. after returns older records
