@@ -34,11 +34,22 @@ var suite = exchangetest.Suite{
 	Justified:   justified,
 	ParityCases: 3,
 	URLCases:    5,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"markets.json", "tickers.json", "order_book.json"},
+		Seeds:    []string{`{"microtimestamp":"1","bids":[["1","2"]],"asks":[]}`},
+		Markets:  parseMarkets, Ticker: parseTicker,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return parseTickers(b, func(market.Symbol) bool { return true })
+		},
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades, BookTime: true,
+	},
 }
 
 func TestParity(t *testing.T)      { suite.Parity(t) }
 func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
 func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarketsDocExample(t *testing.T) {
 	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "markets.json")))

@@ -48,11 +48,22 @@ var suite = exchangetest.Suite{
 	SkipParity:  func(c exchangetest.Case) bool { return strings.Contains(c.Name(), "option") },
 	ParityCases: 5,
 	URLCases:    3,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"instruments-spot.json", "tickers-spot.json"},
+		Seeds:    []string{`{"retCode":0,"result":{"list":[["1","2"]]}}`},
+		Markets:  parseMarkets,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return parseTickers(b, func(id string) (market.Symbol, bool) { return market.Symbol(id + "/X"), id != "" })
+		},
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades, BookTime: true,
+	},
 }
 
 func TestParity(t *testing.T)      { suite.Parity(t) }
 func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
 func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarketsDocExample(t *testing.T) {
 	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "instruments-spot.json")))

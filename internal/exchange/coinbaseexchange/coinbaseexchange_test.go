@@ -35,10 +35,18 @@ var suite = exchangetest.Suite{
 	SkipURL:     func(c exchangetest.Case) bool { return c.Method == "fetchTickers" },
 	ParityCases: 3,
 	URLCases:    4,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"products.json", "book-level2.json"},
+		Seeds:    []string{`[[1710327600,1,2,3,4,5]]`},
+		Markets:  parseMarkets, Ticker: parseTicker,
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades,
+	},
 }
 
 func TestParity(t *testing.T)      { suite.Parity(t) }
 func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestConformance(t *testing.T) {
 	fake := suite.Fake(t)

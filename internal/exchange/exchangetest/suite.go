@@ -20,8 +20,8 @@ var ErrNoAnswer = errors.New("exchangetest: no recorded response")
 
 // Suite is what one connector's tests hand to the checks every connector
 // passes: parity with CCXT's recorded cases (Parity), the request URLs
-// CCXT recorded (RequestURLs), and the conformance suite (Conformance)
-// over recorded routes. What differs between exchanges is data here; the
+// CCXT recorded (RequestURLs), the conformance suite (Conformance) over
+// recorded routes, and the fuzzing of its parsers (Fuzz). What differs between exchanges is data here; the
 // connector's own tests keep only what is particular to it.
 type Suite struct {
 	// Exchange is the connector's id, naming its CCXT fixture.
@@ -60,6 +60,9 @@ type Suite struct {
 	CallURL func(ctx context.Context, t *testing.T, conn exchange.Connector, c Case) error
 	// ParityCases and URLCases are how many cases must run.
 	ParityCases, URLCases int
+
+	// Parsers are the connector's parsers that Fuzz feeds.
+	Parsers FuzzConfig
 }
 
 // Fixture is the exchange's CCXT fixture.

@@ -30,11 +30,20 @@ var suite = exchangetest.Suite{
 	SharedRoutes: []string{"/0/public/AssetPairs"},
 	ParityCases:  3,
 	URLCases:     7,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"assetpairs.json", "tickers.json", "depth.json"},
+		Markets:  ParseMarkets,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return ParseTickers(b, func(string) (market.Market, bool) { return market.Market{ID: "X", Symbol: "BTC/USD"}, true })
+		},
+		OrderBook: ParseOrderBook, Candles: ParseOHLCV, Trades: ParseTrades,
+	},
 }
 
 func TestParity(t *testing.T)      { suite.Parity(t) }
 func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
 func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarkets(t *testing.T) {
 	fake := suite.Fake(t)

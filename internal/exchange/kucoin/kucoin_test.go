@@ -41,11 +41,20 @@ var suite = exchangetest.Suite{
 	},
 	ParityCases: 4,
 	URLCases:    10,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"symbols.json", "allTickers.json"},
+		Markets:  ParseMarkets, Ticker: ParseTicker,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return ParseAllTickers(b, func(string) (market.Symbol, bool) { return "BTC/USDT", true })
+		},
+		OrderBook: ParseOrderBook, Candles: ParseOHLCV, Trades: ParseTrades,
+	},
 }
 
 func TestParity(t *testing.T)      { suite.Parity(t) }
 func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
 func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarkets(t *testing.T) {
 	fake := suite.Fake(t)

@@ -63,11 +63,19 @@ var suite = exchangetest.Suite{
 	},
 	ParityCases: 5, // recorded spot/swap market-data cases
 	URLCases:    5, // spot requests, request-only cases included, less the one above
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"instruments.json", "tickers.json", "history-trades.json"},
+		Seeds:    []string{`{"code":"0","data":[["1","2"]]}`},
+		Markets:  parseMarkets, Tickers: func(b []byte) ([]market.Ticker, error) { return parseTickers(b, deriveSymbol) },
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades, BookTime: true,
+	},
 }
 
 func TestParity(t *testing.T)      { suite.Parity(t) }
 func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
 func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 // TestMarketsDocExample checks the instruments example of OKX's docs.
 func TestMarketsDocExample(t *testing.T) {
