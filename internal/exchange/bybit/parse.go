@@ -179,12 +179,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", res.List, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, true)
-	return ts, nil
+	return wire.TradeRows(res.List, true, tradeRow.trade)
 }
 
 func (r tradeRow) trade() (market.Trade, error) {

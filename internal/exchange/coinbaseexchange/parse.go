@@ -138,12 +138,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, true)
-	return ts, nil
+	return wire.TradeRows(rows, true, tradeRow.trade)
 }
 
 // trade reads one trade. Coinbase's side is the maker's: a "sell" trade is

@@ -217,7 +217,7 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 	if err := json.Unmarshal(e.Data, &rows); err != nil {
 		return nil, err
 	}
-	cs, err := wire.Rows("candle", rows, func(r candleRow) (market.Candle, error) {
+	return wire.CandleRows(rows, true, func(r candleRow) (market.Candle, error) {
 		var f wire.Fields
 		c := market.Candle{
 			Exchange: ID, Time: f.Time("id", r.ID, time.Second),
@@ -226,11 +226,6 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 		}
 		return c, f.Err
 	})
-	if err != nil {
-		return nil, err
-	}
-	wire.SortCandles(cs, true)
-	return cs, nil
 }
 
 // ParseTrades parses GET /market/history/trade: groups data[].data[] of

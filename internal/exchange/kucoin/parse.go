@@ -228,12 +228,7 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	if err := json.Unmarshal(d, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, false)
-	return ts, nil
+	return wire.TradeRows(rows, false, tradeRow.trade)
 }
 
 // trade reads one trade. Its id is its sequence (KuCoin sends no trade id

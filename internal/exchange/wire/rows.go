@@ -68,6 +68,28 @@ func Rows[R, T any](what string, rows []R, conv func(R) (T, error)) ([]T, error)
 	return out, nil
 }
 
+// TradeRows converts an answer's trade rows (as Rows) and puts them
+// oldest first (SortTrades); newestFirst says how the exchange sent them.
+func TradeRows[R any](rows []R, newestFirst bool, conv func(R) (market.Trade, error)) ([]market.Trade, error) {
+	ts, err := Rows("trade", rows, conv)
+	if err != nil {
+		return nil, err
+	}
+	SortTrades(ts, newestFirst)
+	return ts, nil
+}
+
+// CandleRows converts an answer's candle rows (as Rows) and puts them
+// oldest first (SortCandles).
+func CandleRows[R any](rows []R, newestFirst bool, conv func(R) (market.Candle, error)) ([]market.Candle, error) {
+	cs, err := Rows("candle", rows, conv)
+	if err != nil {
+		return nil, err
+	}
+	SortCandles(cs, newestFirst)
+	return cs, nil
+}
+
 // UnixTime parses a Unix time in unit (time.Second, Millisecond,
 // Microsecond or Nanosecond) that must be present and after 1970.
 func UnixTime(field string, s Text, unit time.Duration) (time.Time, error) {
