@@ -15,15 +15,13 @@ import (
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, f exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/api/v3/exchangeInfo":        exchangetest.ReadTestdata(t, "exchangeInfo.json"),
-			"/api/v3/ticker/24hr":         exchangetest.ReadTestdata(t, "tickers.json"),
-			"/api/v3/ticker/24hr?symbol=": f.Response(t, "fetchTicker", "public spot ticker"),
-			"/api/v3/depth":               f.Response(t, "fetchOrderBook", "spot orderbook"),
-			"/api/v3/klines":              f.Response(t, "fetchOHLCV", "Spot OHLCV with since and limit"),
-			"/api/v3/aggTrades":           f.Response(t, "fetchTrades", "public spot trades"),
-		}
+	Routes: map[string]string{
+		"/api/v3/exchangeInfo":        "exchangeInfo.json",
+		"/api/v3/ticker/24hr":         "tickers.json",
+		"/api/v3/ticker/24hr?symbol=": "fetchTicker/public spot ticker",
+		"/api/v3/depth":               "fetchOrderBook/spot orderbook",
+		"/api/v3/klines":              "fetchOHLCV/Spot OHLCV with since and limit",
+		"/api/v3/aggTrades":           "fetchTrades/public spot trades",
 	},
 	Symbol: "BTC/USDT", Depth: 2,
 	URLJustified: map[string]string{

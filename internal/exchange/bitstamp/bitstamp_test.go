@@ -12,26 +12,20 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-// Bitstamp sends vwap and quote volume is computed exactly as CCXT does:
-// no justified differences.
-var justified = map[string]map[string]string{}
-
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/api/v2/markets/":      exchangetest.ReadTestdata(t, "markets.json"),
-			"/api/v2/ticker/":       exchangetest.ReadTestdata(t, "tickers.json"),
-			"/api/v2/ticker/btcusd": fx.Response(t, "fetchTicker", "public spot ticker"),
-			"/api/v2/order_book/":   exchangetest.ReadTestdata(t, "order_book.json"),
-			"/api/v2/ohlc/":         fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
-			"/api/v2/transactions/": fx.Response(t, "fetchTrades", "public spot trades"),
-		}
+	Routes: map[string]string{
+		"/api/v2/markets/":      "markets.json",
+		"/api/v2/ticker/":       "tickers.json",
+		"/api/v2/ticker/btcusd": "fetchTicker/public spot ticker",
+		"/api/v2/order_book/":   "order_book.json",
+		"/api/v2/ohlc/":         "fetchOHLCV/public spot ohlcv",
+		"/api/v2/transactions/": "fetchTrades/public spot trades",
 	},
 	Symbol: "BTC/USD", Depth: 2,
-	Justified:   justified,
+	// No Justified: Bitstamp sends vwap, and quote volume is computed
+	// exactly as CCXT does.
 	ParityCases: 3,
 	URLCases:    5,
 	Parsers: exchangetest.FuzzConfig{

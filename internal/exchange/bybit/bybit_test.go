@@ -13,35 +13,26 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-var justified = map[string]map[string]string{
-	"ticker": {
-		"vwap":      "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; Bybit sends no vwap and we store only exchange values (both volumes are stored)",
-		"timestamp": "ticker rows carry no time and CCXT leaves it null; we take the envelope's server time, when the snapshot was served",
-	},
-}
-
-// swapJustified is added for CCXT's swap cases, which we feed through the
-// spot parser because Bybit v5 answers every category with the same shape.
-var swapJustified = map[string]string{
-	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
-}
-
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/v5/market/instruments-info": exchangetest.ReadTestdata(t, "instruments-spot.json"),
-			"/v5/market/tickers":          exchangetest.ReadTestdata(t, "tickers-spot.json"),
-			"/v5/market/orderbook":        fx.Response(t, "fetchOrderBook", "Spot orderbook"),
-			"/v5/market/kline":            fx.Response(t, "fetchOHLCV", "swap ohlcv with since and limit"),
-			"/v5/market/recent-trade":     fx.Response(t, "fetchTrades", "swap public trade"),
-		}
+	Routes: map[string]string{
+		"/v5/market/instruments-info": "instruments-spot.json",
+		"/v5/market/tickers":          "tickers-spot.json",
+		"/v5/market/orderbook":        "fetchOrderBook/Spot orderbook",
+		"/v5/market/kline":            "fetchOHLCV/swap ohlcv with since and limit",
+		"/v5/market/recent-trade":     "fetchTrades/swap public trade",
 	},
 	Symbol: "BTC/USDT", Depth: 2,
-	Justified: justified,
-	NonSpot:   swapJustified,
+	// Fields where we knowingly differ from CCXT.
+	Justified: map[string]map[string]string{
+		"ticker": {
+			"vwap":      "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; Bybit sends no vwap and we store only exchange values (both volumes are stored)",
+			"timestamp": "ticker rows carry no time and CCXT leaves it null; we take the envelope's server time, when the snapshot was served",
+		},
+	},
+	// Bybit v5 answers swaps in the spot shape: its swap cases are compared too.
+	NonSpot: true,
 	// The recordings are linear swap (BTC/USDT:USDT) except one spot order
 	// book; the options ticker case is not applicable (option rows, ids like
 	// BTC-30MAY25-70000-C-USDT, are not spot).

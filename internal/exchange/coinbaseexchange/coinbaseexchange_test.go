@@ -12,24 +12,18 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-// Coinbase's ticker has no quote volume, so CCXT derives no vwap: no
-// justified differences.
-var justified = map[string]map[string]string{}
-
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/products":                 exchangetest.ReadTestdata(t, "products.json"),
-			"/products/":                fx.Response(t, "fetchTicker", "public spot ticker"),
-			"/products/BTC-USD/book":    exchangetest.ReadTestdata(t, "book-level2.json"),
-			"/products/BTC-USD/candles": fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
-			"/products/BTC-USD/trades":  fx.Response(t, "fetchTrades", "public spot trades"),
-		}
+	Routes: map[string]string{
+		"/products":                 "products.json",
+		"/products/":                "fetchTicker/public spot ticker",
+		"/products/BTC-USD/book":    "book-level2.json",
+		"/products/BTC-USD/candles": "fetchOHLCV/public spot ohlcv",
+		"/products/BTC-USD/trades":  "fetchTrades/public spot trades",
 	},
-	Justified: justified,
+	// No Justified: Coinbase's ticker has no quote volume, so CCXT derives
+	// no vwap.
 	// CCXT's fetchTickers calls /products/spark-lines (an undocumented chart
 	// endpoint without bid/ask); we call each product's documented /ticker.
 	SkipURL:     func(c exchangetest.Case) bool { return c.Method == "fetchTickers" },

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,8 +34,10 @@ type Suite struct {
 	ParityNew func(c Case, r exchange.Requester) exchange.Connector
 
 	// Routes are the answers of Fake, by path prefix: a recorded response
-	// for Symbol on every endpoint, markets included.
-	Routes func(t testing.TB, fx Fixture) map[string]string
+	// for Symbol on every endpoint, markets included. Each names a file of
+	// the package's testdata ("markets.json") or a fixture case by its
+	// Case.Name ("fetchTicker/public spot ticker").
+	Routes map[string]string
 	// Symbol is a symbol the routes answer for and the markets route lists.
 	Symbol market.Symbol
 	// Depth requested from OrderBook in Conformance; 0 uses 5.
@@ -46,11 +49,10 @@ type Suite struct {
 	// Justified maps a data type ("ticker", "tickers", "orderbook", "ohlcv",
 	// "trades") to field keys that may differ from CCXT, with the reason.
 	Justified map[string]map[string]string
-	// NonSpot, when set, also feeds the non-spot cases without params
-	// (swap recordings answered in the spot shape) through the connector,
-	// their symbols stripped of the settle suffix, with these fields
-	// justified on top of Justified.
-	NonSpot map[string]string
+	// NonSpot also feeds the non-spot cases without params (swap
+	// recordings answered in the spot shape) through the connector, their
+	// symbols stripped of the settle suffix, which justifies the symbol.
+	NonSpot bool
 	// URLJustified maps a case description to the reason our request URL
 	// differs from CCXT's; such a difference is logged, not failed.
 	URLJustified map[string]string
@@ -71,7 +73,23 @@ func (s Suite) Fixture(t testing.TB) Fixture { return LoadFixture(t, s.Exchange)
 // Fake is a requester answering from Routes.
 func (s Suite) Fake(t testing.TB) *Requester {
 	t.Helper()
-	return NewRequester(s.Routes(t, s.Fixture(t)))
+	return NewRequester(s.routes(t, s.Fixture(t), slices.Collect(maps.Keys(s.Routes))))
+}
+
+// routes reads the bodies of the named Routes.
+func (s Suite) routes(t testing.TB, fx Fixture, prefixes []string) map[string]string {
+	t.Helper()
+	out := make(map[string]string, len(prefixes))
+	for _, p := range prefixes {
+		src := s.Routes[p]
+		if strings.HasSuffix(src, ".json") {
+			out[p] = ReadTestdata(t, src)
+			continue
+		}
+		method, desc, _ := strings.Cut(src, "/")
+		out[p] = fx.Response(t, method, desc)
+	}
+	return out
 }
 
 // Conformance runs the conformance suite (Run) on a connector built on Fake.
@@ -84,12 +102,8 @@ func (s Suite) Conformance(t *testing.T) {
 // caseFake answers the shared routes, and everything else with fn.
 func (s Suite) caseFake(t testing.TB, fx Fixture, fn func(exchange.Request) ([]byte, error)) *Requester {
 	r := FuncRequester(fn)
-	if len(s.SharedRoutes) == 0 {
-		return r
-	}
-	routes := s.Routes(t, fx)
-	for _, p := range s.SharedRoutes {
-		r.Handle(p, []byte(routes[p]))
+	for p, body := range s.routes(t, fx, s.SharedRoutes) {
+		r.Handle(p, []byte(body))
 	}
 	return r
 }
@@ -207,7 +221,7 @@ func (s Suite) Parity(t *testing.T) {
 		if !c.HasResponse() || !c.supported() || c.Params() != nil || skipped(s.SkipParity, c) {
 			continue
 		}
-		if !c.Spot() && s.NonSpot == nil {
+		if !c.Spot() && !s.NonSpot {
 			continue
 		}
 		t.Run(c.Name(), func(t *testing.T) {
@@ -219,7 +233,7 @@ func (s Suite) Parity(t *testing.T) {
 				if just == nil {
 					just = map[string]string{}
 				}
-				maps.Copy(just, s.NonSpot)
+				just["symbol"] = "swap case fed through the spot connector as the spot symbol; every other field is compared"
 			}
 			bad := sum.Add(fx.Exchange, dataType, r, just)
 			require.Empty(t, bad, "fields differing from CCXT")

@@ -15,15 +15,13 @@ import (
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, f exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/v1/common/symbols":      exchangetest.ReadTestdata(t, "symbols.json"),
-			"/market/tickers":         exchangetest.ReadTestdata(t, "tickers.json"),
-			"/market/detail/merged":   f.Response(t, "fetchTicker", "public spot ticker"),
-			"/market/depth":           exchangetest.ReadTestdata(t, "depth.json"),
-			"/market/history/candles": f.Response(t, "fetchOHLCV", "public spot ohlcv"),
-			"/market/history/trade":   f.Response(t, "fetchTrades", "public spot trades"),
-		}
+	Routes: map[string]string{
+		"/v1/common/symbols":      "symbols.json",
+		"/market/tickers":         "tickers.json",
+		"/market/detail/merged":   "fetchTicker/public spot ticker",
+		"/market/depth":           "depth.json",
+		"/market/history/candles": "fetchOHLCV/public spot ohlcv",
+		"/market/history/trade":   "fetchTrades/public spot trades",
 	},
 	Symbol: "BTC/USDT", Depth: 5,
 	Justified: map[string]map[string]string{

@@ -15,15 +15,13 @@ import (
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, f exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/0/public/AssetPairs":  exchangetest.ReadTestdata(t, "assetpairs.json"),
-			"/0/public/Ticker":      exchangetest.ReadTestdata(t, "tickers.json"),
-			"/0/public/Ticker?pair": f.Response(t, "fetchTicker", "public spot ticker"),
-			"/0/public/Depth":       exchangetest.ReadTestdata(t, "depth.json"),
-			"/0/public/OHLC":        f.Response(t, "fetchOHLCV", "Spot ohlcv with since in the request and limit filter on ccxt side"),
-			"/0/public/Trades":      f.Response(t, "fetchTrades", "spot trade"),
-		}
+	Routes: map[string]string{
+		"/0/public/AssetPairs":  "assetpairs.json",
+		"/0/public/Ticker":      "tickers.json",
+		"/0/public/Ticker?pair": "fetchTicker/public spot ticker",
+		"/0/public/Depth":       "depth.json",
+		"/0/public/OHLC":        "fetchOHLCV/Spot ohlcv with since in the request and limit filter on ccxt side",
+		"/0/public/Trades":      "fetchTrades/spot trade",
 	},
 	Symbol: "BTC/USDT", Depth: 3,
 	// Kraken's ids are mapped from its asset pairs, which every request needs.

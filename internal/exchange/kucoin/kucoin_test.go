@@ -15,17 +15,14 @@ import (
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, f exchangetest.Fixture) map[string]string {
-		book := f.Response(t, "fetchOrderBook", "fetch orderbook")
-		return map[string]string{
-			"/api/v2/symbols":                     exchangetest.ReadTestdata(t, "symbols.json"),
-			"/api/v1/market/allTickers":           exchangetest.ReadTestdata(t, "allTickers.json"),
-			"/api/v1/market/stats":                f.Response(t, "fetchTicker", "fetch ticker"),
-			"/api/v1/market/orderbook/level2_20":  book,
-			"/api/v1/market/orderbook/level2_100": book,
-			"/api/v1/market/candles":              f.Response(t, "fetchOHLCV", "spot ohlcv with since and limit"),
-			"/api/v1/market/histories":            f.Response(t, "fetchTrades", "fetchTrades"),
-		}
+	Routes: map[string]string{
+		"/api/v2/symbols":                     "symbols.json",
+		"/api/v1/market/allTickers":           "allTickers.json",
+		"/api/v1/market/stats":                "fetchTicker/fetch ticker",
+		"/api/v1/market/orderbook/level2_20":  "fetchOrderBook/fetch orderbook",
+		"/api/v1/market/orderbook/level2_100": "fetchOrderBook/fetch orderbook",
+		"/api/v1/market/candles":              "fetchOHLCV/spot ohlcv with since and limit",
+		"/api/v1/market/histories":            "fetchTrades/fetchTrades",
 	},
 	Symbol: "BTC/USDT", Depth: 2,
 	Justified: map[string]map[string]string{

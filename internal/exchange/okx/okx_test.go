@@ -13,30 +13,15 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-var justified = map[string]map[string]string{
-	"ticker": {
-		"vwap": "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; OKX sends no vwap and we store only exchange values (both volumes are stored)",
-	},
-}
-
-// swapJustified is added for CCXT's swap cases, which we feed through the
-// spot parser because OKX answers both with the same shape.
-var swapJustified = map[string]string{
-	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
-}
-
 var suite = exchangetest.Suite{
 	Exchange: ID,
 	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
-	Routes: func(t testing.TB, fx exchangetest.Fixture) map[string]string {
-		return map[string]string{
-			"/api/v5/public/instruments": exchangetest.ReadTestdata(t, "instruments.json"),
-			"/api/v5/market/ticker":      fx.Response(t, "fetchTicker", "public spot ticker"),
-			"/api/v5/market/books":       fx.Response(t, "fetchOrderBook", "spot orderbook"),
-			"/api/v5/market/candles":     fx.Response(t, "fetchOHLCV", "spot ohlcv with limit and since"),
-			"/api/v5/market/trades":      fx.Response(t, "fetchTrades", "public spot trades"),
-		}
+	Routes: map[string]string{
+		"/api/v5/public/instruments": "instruments.json",
+		"/api/v5/market/ticker":      "fetchTicker/public spot ticker",
+		"/api/v5/market/books":       "fetchOrderBook/spot orderbook",
+		"/api/v5/market/candles":     "fetchOHLCV/spot ohlcv with limit and since",
+		"/api/v5/market/trades":      "fetchTrades/public spot trades",
 	},
 	Symbol: "BTC/USDT", Depth: 2,
 	ParityNew: func(c exchangetest.Case, r exchange.Requester) exchange.Connector {
@@ -44,8 +29,14 @@ var suite = exchangetest.Suite{
 		conn.now = func() time.Time { return c.Since().Add(24 * time.Hour) }
 		return conn
 	},
-	Justified: justified,
-	NonSpot:   swapJustified,
+	// Fields where we knowingly differ from CCXT.
+	Justified: map[string]map[string]string{
+		"ticker": {
+			"vwap": "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; OKX sends no vwap and we store only exchange values (both volumes are stored)",
+		},
+	},
+	// OKX answers swaps in the spot shape: its swap cases are compared too.
+	NonSpot: true,
 	CallURL: func(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) error {
 		if c.Method == "fetchTickers" && len(c.Symbols()) == 1 {
 			// One symbol goes to /market/ticker (CCXT's fetchTicker URL);
