@@ -57,38 +57,37 @@ func textPlain() http.Header {
 	return h
 }
 
-// bybitSpot checks the category (only spot is served) and moves the
-// envelope's time to now.
-func bybitSpot(c *call, body object) *reply {
-	if c.q.Get("category") != "spot" {
-		rp := c.fail(errBadParam, "Illegal category")
-		return &rp
-	}
-	body.set("time", shiftInt(body.get("time"), c.shift(integer(body.get("time")))))
-	return nil
+// bybitArgs reads a request's parameters, the first of them the category
+// every request names (only spot is served).
+func bybitArgs(c *call) *args {
+	a := c.args()
+	a.check(c.q.Get("category") == "spot", errBadParam, "Illegal category")
+	return a
 }
 
-// bybitSymbols is the optional symbol filter; nil means all.
-func bybitSymbols(c *call) ([]symbol, *reply) {
+// bybitBody is a template with the envelope's time moved to now.
+func bybitBody(c *call, name string) object {
+	body := c.tmpl(name).(object)
+	body.set("time", shiftInt(body.get("time"), c.shift(integer(body.get("time")))))
+	return body
+}
+
+// bybitSymbols is the optional symbol filter: all symbols without one.
+func bybitSymbols(c *call, a *args) []symbol {
 	if c.q.Get("symbol") == "" {
-		return c.x.syms, nil
+		return c.x.syms
 	}
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return nil, rp
-	}
-	return []symbol{s}, nil
+	s, _ := a.symbol("symbol")
+	return []symbol{s}
 }
 
 func bybitInstruments(c *call) reply {
-	body := c.tmpl("markets").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
+	a := bybitArgs(c)
+	syms := bybitSymbols(c, a)
+	if a.bad != nil {
+		return *a.bad
 	}
-	syms, rp := bybitSymbols(c)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "markets")
 	res := body.obj("result")
 	entry := firstObj(res.get("list"))
 	list := perSymbol(entry, syms, func(e object, s symbol) any {
@@ -102,14 +101,12 @@ func bybitInstruments(c *call) reply {
 }
 
 func bybitTickers(c *call) reply {
-	body := c.tmpl("tickers").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
+	a := bybitArgs(c)
+	syms := bybitSymbols(c, a)
+	if a.bad != nil {
+		return *a.bad
 	}
-	syms, rp := bybitSymbols(c)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "tickers")
 	res := body.obj("result")
 	entry := firstObj(res.get("list"))
 	list := perSymbol(entry, syms, func(e object, s symbol) any {
@@ -121,16 +118,13 @@ func bybitTickers(c *call) reply {
 }
 
 func bybitOrderbook(c *call) reply {
-	body := c.tmpl("orderbook").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
-	}
-	a := c.args()
+	a := bybitArgs(c)
 	s, id := a.symbol("symbol")
 	limit := a.limit("limit", 1, 200)
 	if a.bad != nil {
 		return *a.bad
 	}
+	body := bybitBody(c, "orderbook")
 	res := body.obj("result")
 	shift := c.shift(integer(res.get("ts")))
 	res.set("s", id)
@@ -143,11 +137,7 @@ func bybitOrderbook(c *call) reply {
 // [start, end]; with only start, the oldest limit from start; neither, the
 // most recent.
 func bybitKline(c *call) reply {
-	body := c.tmpl("ohlcv").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
-	}
-	a := c.args()
+	a := bybitArgs(c)
 	s, id := a.symbol("symbol")
 	tf, found := bybitIntervals[c.q.Get("interval")]
 	a.check(found, errBadParam, "Illegal interval")
@@ -157,6 +147,7 @@ func bybitKline(c *call) reply {
 	if a.bad != nil {
 		return *a.bad
 	}
+	body := bybitBody(c, "ohlcv")
 	times := c.candleTimes(tf, start, end, limit, end >= 0 || start < 0)
 	res := body.obj("result")
 	tr := firstRow(res.get("list"))
@@ -176,16 +167,13 @@ func bybitKline(c *call) reply {
 }
 
 func bybitTrades(c *call) reply {
-	body := c.tmpl("trades").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
-	}
-	a := c.args()
+	a := bybitArgs(c)
 	s, id := a.symbol("symbol")
 	limit := a.limit("limit", 60, 60)
 	if a.bad != nil {
 		return *a.bad
 	}
+	body := bybitBody(c, "trades")
 	res := body.obj("result")
 	tm := firstObj(res.get("list"))
 	pdec, sdec := priceFormat(tm.get("price")), decimals(tm.get("size"))

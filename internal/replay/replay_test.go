@@ -439,6 +439,9 @@ func TestBadParams(t *testing.T) {
 		status int
 		want   string
 	}{
+		{"/bybit/v5/market/kline?category=linear&symbol=NOPEUSDT&interval=7", 200, `"retMsg":"Illegal category"`},
+		{"/bybit/v5/market/tickers?category=linear&symbol=NOPEUSDT", 200, `"retMsg":"Illegal category"`},
+		{"/bybit/v5/market/instruments-info?category=spot&symbol=NOPEUSDT", 200, `"retMsg":"Not supported symbols"`},
 		{"/bybit/v5/market/kline?category=spot&symbol=NOPEUSDT&interval=7&start=x", 200, `"retMsg":"Not supported symbols"`},
 		{"/bybit/v5/market/kline?category=spot&symbol=BTCUSDT&interval=7&start=x", 200, `"retMsg":"Illegal interval"`},
 		{"/bybit/v5/market/kline?category=spot&symbol=BTCUSDT&interval=1&limit=x&start=x", 200, `"retMsg":"invalid limit"`},
