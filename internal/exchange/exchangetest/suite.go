@@ -22,8 +22,9 @@ var ErrNoAnswer = errors.New("exchangetest: no recorded response")
 // Suite is what one connector's tests hand to the checks every connector
 // passes: parity with CCXT's recorded cases (Parity), the request URLs
 // CCXT recorded (RequestURLs), the conformance suite (Conformance) over
-// recorded routes, and the fuzzing of its parsers (Fuzz). What differs between exchanges is data here; the
-// connector's own tests keep only what is particular to it.
+// recorded routes, and the fuzzing of its parsers (Fuzz). What differs
+// between exchanges is data here; the connector's own tests keep only what
+// is particular to it.
 type Suite struct {
 	// Exchange is the connector's id, naming its CCXT fixture.
 	Exchange string
