@@ -101,16 +101,7 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 	case !hasResult:
 		return nil, fmt.Errorf("result.list: %w", wire.ErrMissing)
 	}
-	if at != "" {
-		when, err := wire.Millis("time", at)
-		if err != nil {
-			return nil, err
-		}
-		for i := range out {
-			out[i].Time = when
-		}
-	}
-	return out, nil
+	return wire.AnswerTime(out, "time", at)
 }
 
 func (r *tickerRow) ticker(sym market.Symbol) (market.Ticker, error) {

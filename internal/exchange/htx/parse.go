@@ -155,15 +155,7 @@ func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([
 	case len(out) == 0:
 		return out, nil
 	}
-	var f wire.Fields
-	when := f.Millis("ts", ts)
-	if f.Err != nil {
-		return nil, f.Err
-	}
-	for i := range out {
-		out[i].Time = when
-	}
-	return out, nil
+	return wire.AnswerTime(out, "ts", ts)
 }
 
 // ParseOrderBook parses GET /market/depth.

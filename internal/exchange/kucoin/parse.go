@@ -155,15 +155,7 @@ func ParseAllTickers(body []byte, resolve func(id string) (market.Symbol, bool))
 	case !hasData:
 		return nil, errors.New("no data")
 	}
-	var f wire.Fields
-	when := f.Millis("time", at)
-	if f.Err != nil {
-		return nil, f.Err
-	}
-	for i := range out {
-		out[i].Time = when
-	}
-	return out, nil
+	return wire.AnswerTime(out, "time", at)
 }
 
 // ParseOrderBook parses GET /api/v1/market/orderbook/level2_{20,100}.

@@ -197,6 +197,23 @@ func SortTrades(ts []market.Trade, newestFirst bool) {
 	slices.SortStableFunc(ts, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
 }
 
+// AnswerTime sets every ticker's time to the answer's own, in
+// milliseconds, for exchanges whose ticker rows carry none; absent, the
+// tickers stay without.
+func AnswerTime(ts []market.Ticker, field string, ms Text) ([]market.Ticker, error) {
+	if ms == "" {
+		return ts, nil
+	}
+	when, err := Millis(field, ms)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ts {
+		ts[i].Time = when
+	}
+	return ts, nil
+}
+
 // SafeTicker applies CCXT's safeTicker to prices: a zero last, bid, ask,
 // open, high or low means none; the close is the last price.
 func SafeTicker(t *market.Ticker) {

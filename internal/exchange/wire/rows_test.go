@@ -137,6 +137,17 @@ func TestTradeAndCandleRows(t *testing.T) {
 	require.EqualError(t, err, "candle 0: missing field")
 }
 
+func TestAnswerTime(t *testing.T) {
+	ts, err := AnswerTime([]market.Ticker{{}, {}}, "ts", "1710328245391")
+	require.NoError(t, err)
+	require.Equal(t, int64(1710328245391), ts[1].Time.UnixMilli())
+	ts, err = AnswerTime([]market.Ticker{{}}, "ts", "")
+	require.NoError(t, err)
+	require.True(t, ts[0].Time.IsZero(), "no answer time, no ticker time")
+	_, err = AnswerTime([]market.Ticker{{}}, "ts", "soon")
+	require.ErrorIs(t, err, ErrShape)
+}
+
 func TestSafeTicker(t *testing.T) {
 	d := market.MustDecimal
 	tk := market.Ticker{Last: d("5"), Bid: d("0"), Ask: d("6"), Open: d("0.0"), High: d("7"), Low: d("0")}
