@@ -71,23 +71,22 @@ func Rows[R, T any](what string, rows []R, conv func(R) (T, error)) ([]T, error)
 // TradeRows converts an answer's trade rows (as Rows) and puts them
 // oldest first (SortTrades); newestFirst says how the exchange sent them.
 func TradeRows[R any](rows []R, newestFirst bool, conv func(R) (market.Trade, error)) ([]market.Trade, error) {
-	ts, err := Rows("trade", rows, conv)
-	if err != nil {
-		return nil, err
-	}
-	SortTrades(ts, newestFirst)
-	return ts, nil
+	return sortedRows("trade", rows, conv, func(ts []market.Trade) { SortTrades(ts, newestFirst) })
 }
 
 // CandleRows converts an answer's candle rows (as Rows) and puts them
 // oldest first (SortCandles).
 func CandleRows[R any](rows []R, newestFirst bool, conv func(R) (market.Candle, error)) ([]market.Candle, error) {
-	cs, err := Rows("candle", rows, conv)
+	return sortedRows("candle", rows, conv, func(cs []market.Candle) { SortCandles(cs, newestFirst) })
+}
+
+func sortedRows[R, T any](what string, rows []R, conv func(R) (T, error), sort func([]T)) ([]T, error) {
+	out, err := Rows(what, rows, conv)
 	if err != nil {
 		return nil, err
 	}
-	SortCandles(cs, newestFirst)
-	return cs, nil
+	sort(out)
+	return out, nil
 }
 
 // UnixTime parses a Unix time in unit (time.Second, Millisecond,
