@@ -64,6 +64,37 @@ func Fetch[T any](ctx context.Context, b *Base, endpoint, path string, q url.Val
 	return v, nil
 }
 
+// FetchBook fetches an order book (Fetch) and readies it (FinishBook) as
+// symbol's, whose id is id, cut to depth.
+func FetchBook(ctx context.Context, b *Base, symbol market.Symbol, id string, depth int,
+	endpoint, path string, q url.Values, weight int, parse func([]byte) (market.OrderBook, error)) (market.OrderBook, error) {
+	ob, err := Fetch(ctx, b, endpoint, path, q, weight, parse)
+	if err != nil {
+		return market.OrderBook{}, err
+	}
+	return FinishBook(ob, symbol, id, depth), nil
+}
+
+// FetchCandles fetches candles (Fetch) and readies them (FinishCandles).
+func FetchCandles(ctx context.Context, b *Base, symbol market.Symbol, tf market.Timeframe, since time.Time, limit int,
+	endpoint, path string, q url.Values, weight int, parse func([]byte) ([]market.Candle, error)) ([]market.Candle, error) {
+	cs, err := Fetch(ctx, b, endpoint, path, q, weight, parse)
+	if err != nil {
+		return nil, err
+	}
+	return FinishCandles(cs, symbol, tf, since, limit), nil
+}
+
+// FetchTrades fetches trades (Fetch) and readies them (FinishTrades).
+func FetchTrades(ctx context.Context, b *Base, symbol market.Symbol, id string, since time.Time, limit int,
+	endpoint, path string, q url.Values, weight int, parse func([]byte) ([]market.Trade, error)) ([]market.Trade, error) {
+	ts, err := Fetch(ctx, b, endpoint, path, q, weight, parse)
+	if err != nil {
+		return nil, err
+	}
+	return FinishTrades(ts, symbol, id, since, limit), nil
+}
+
 // LoadMarkets fetches the market list and refreshes the index with it.
 func (b *Base) LoadMarkets(ctx context.Context, endpoint, path string, q url.Values, weight int, parse func([]byte) ([]market.Market, error)) ([]market.Market, error) {
 	ms, err := Fetch(ctx, b, endpoint, path, q, weight, parse)

@@ -103,14 +103,12 @@ func binanceMarkets(c *call) reply {
 	}
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("symbols"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
 		e.set("baseAsset", s.Base)
 		e.set("quoteAsset", s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("serverTime", n(itoa(c.now)))
 	body.set("symbols", list)
 	return ok(body, len(list))
@@ -185,11 +183,8 @@ func binanceDepth(c *call) reply {
 	b := c.tmpl("orderbook").(object)
 	// The recorded book carries no time: its update id moves with the clock.
 	b.set("lastUpdateId", shiftInt(b.get("lastUpdateId"), c.shift(c.x.anchor)/100))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("bids", bookSide(b.arr("bids"), limit, -1, seed, f))
-	b.set("asks", bookSide(b.arr("asks"), limit, 1, seed+1, f))
-	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
+	levels := c.book(&b, s, "bids", "asks", limit)
+	return ok(b, levels)
 }
 
 func binanceKlines(c *call) reply {
@@ -201,17 +196,12 @@ func binanceKlines(c *call) reply {
 	if !found {
 		return jsonReply(http.StatusBadRequest, object{{"code", n("-1120")}, {"msg", "Invalid interval."}})
 	}
-	start, rp := c.intParam("startTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("endTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 500, 1000)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	start := a.int("startTime", -1)
+	end := a.int("endTime", -1)
+	limit := a.limit("limit", 500, 1000)
+	if a.bad != nil {
+		return *a.bad
 	}
 	// With startTime the page runs forward from it; otherwise it is the
 	// most recent candles up to endTime (or now).
@@ -233,13 +223,11 @@ func binanceKlines(c *call) reply {
 }
 
 func binanceTrades(c *call) reply {
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 500, 1000)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("symbol")
+	limit := a.limit("limit", 500, 1000)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tm := firstObj(c.x.tmpl["trades"])
 	base := c.x.idBase(tm.get("id"), integer(tm.get("time")))
@@ -259,25 +247,14 @@ func binanceTrades(c *call) reply {
 }
 
 func binanceAggTrades(c *call) reply {
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 500, 1000)
-	if rp != nil {
-		return *rp
-	}
-	start, rp := c.intParam("startTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("endTime", -1)
-	if rp != nil {
-		return *rp
-	}
-	fromID, rp := c.intParam("fromId", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("symbol")
+	limit := a.limit("limit", 500, 1000)
+	start := a.int("startTime", -1)
+	end := a.int("endTime", -1)
+	fromID := a.int("fromId", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tm := firstObj(c.x.tmpl["aggtrades"])
 	recMs := integer(tm.get("T"))

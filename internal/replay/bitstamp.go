@@ -57,15 +57,13 @@ func bitstampDef() *exchangeDef {
 
 func bitstampPairs(c *call) reply {
 	tm := firstObj(c.x.tmpl["markets"])
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(tm).(object)
+	list := perSymbol(tm, c.x.syms, func(e object, s symbol) any {
 		e.set("name", s.String())
 		e.set("url_symbol", c.x.id(s))
 		e.set("minimum_order", "10 "+s.Quote)
 		e.set("description", s.Base+" / "+s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	return ok(list, len(list))
 }
 
@@ -74,16 +72,14 @@ func bitstampPairs(c *call) reply {
 // market_type).
 func bitstampMarkets(c *call) reply {
 	tm := firstObj(c.x.tmpl["markets-v2"])
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(tm).(object)
+	list := perSymbol(tm, c.x.syms, func(e object, s symbol) any {
 		e.set("name", s.String())
 		e.set("market_symbol", c.x.id(s))
 		e.set("base_currency", s.Base)
 		e.set("counter_currency", s.Quote)
 		e.set("description", s.Base+" / "+s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	return ok(list, len(list))
 }
 
@@ -122,41 +118,23 @@ func bitstampBook(c *call) reply {
 	micro := shiftInt(b.get("microtimestamp"), c.shift(integer(b.get("microtimestamp"))/1000)*1000)
 	b.set("microtimestamp", micro)
 	b.set("timestamp", like(b.get("timestamp"), itoa(integer(micro)/1_000_000)))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("bids", bookSide(b.arr("bids"), 100, -1, seed, f))
-	b.set("asks", bookSide(b.arr("asks"), 100, 1, seed+1, f))
-	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
+	levels := c.book(&b, s, "bids", "asks", 100)
+	return ok(b, levels)
 }
 
 // bitstampOHLC: oldest first. With start, the limit candles from start;
 // otherwise the limit candles ending at end (or now).
 func bitstampOHLC(c *call) reply {
-	s, _, rp := c.symbol("pair")
-	if rp != nil {
-		return *rp
-	}
-	step, rp := c.intParam("step", 0)
-	if rp != nil {
-		return *rp
-	}
-	if !bitstampSteps[step] {
-		return c.fail(errBadParam, "Invalid step")
-	}
-	limit, rp := c.intParam("limit", 0)
-	if rp != nil {
-		return *rp
-	}
-	if limit < 1 || limit > 1000 {
-		return c.fail(errBadParam, "limit: must be between 1 and 1000")
-	}
-	start, rp := c.intParam("start", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("end", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("pair")
+	step := a.int("step", 0)
+	a.check(bitstampSteps[step], errBadParam, "Invalid step")
+	limit := a.int("limit", 0)
+	a.check(limit >= 1 && limit <= 1000, errBadParam, "limit: must be between 1 and 1000")
+	start := a.int("start", -1)
+	end := a.int("end", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tf := step * 1000
 	from, to := int64(-1), int64(-1)

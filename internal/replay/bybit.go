@@ -57,126 +57,97 @@ func textPlain() http.Header {
 	return h
 }
 
-// bybitSpot checks the category (only spot is served) and moves the
-// envelope's time to now.
-func bybitSpot(c *call, body object) *reply {
-	if c.q.Get("category") != "spot" {
-		rp := c.fail(errBadParam, "Illegal category")
-		return &rp
-	}
-	body.set("time", shiftInt(body.get("time"), c.shift(integer(body.get("time")))))
-	return nil
+// bybitArgs reads a request's parameters, the first of them the category
+// every request names (only spot is served).
+func bybitArgs(c *call) *args {
+	a := c.args()
+	a.check(c.q.Get("category") == "spot", errBadParam, "Illegal category")
+	return a
 }
 
-// bybitSymbols is the optional symbol filter; nil means all.
-func bybitSymbols(c *call) ([]symbol, *reply) {
+// bybitBody is a template with the envelope's time moved to now.
+func bybitBody(c *call, name string) object {
+	body := c.tmpl(name).(object)
+	body.set("time", shiftInt(body.get("time"), c.shift(integer(body.get("time")))))
+	return body
+}
+
+// bybitSymbols is the optional symbol filter: all symbols without one.
+func bybitSymbols(c *call, a *args) []symbol {
 	if c.q.Get("symbol") == "" {
-		return c.x.syms, nil
+		return c.x.syms
 	}
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return nil, rp
-	}
-	return []symbol{s}, nil
+	s, _ := a.symbol("symbol")
+	return []symbol{s}
 }
 
 func bybitInstruments(c *call) reply {
-	body := c.tmpl("markets").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
+	a := bybitArgs(c)
+	syms := bybitSymbols(c, a)
+	if a.bad != nil {
+		return *a.bad
 	}
-	syms, rp := bybitSymbols(c)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "markets")
 	res := body.obj("result")
 	entry := firstObj(res.get("list"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
 		e.set("baseCoin", s.Base)
 		e.set("quoteCoin", s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	res.set("list", list)
 	return ok(body, len(list))
 }
 
 func bybitTickers(c *call) reply {
-	body := c.tmpl("tickers").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
+	a := bybitArgs(c)
+	syms := bybitSymbols(c, a)
+	if a.bad != nil {
+		return *a.bad
 	}
-	syms, rp := bybitSymbols(c)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "tickers")
 	res := body.obj("result")
 	entry := firstObj(res.get("list"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
-		list = append(list, c.tickerAt(e, s, e.get("lastPrice")))
-	}
+		return c.tickerAt(e, s, e.get("lastPrice"))
+	})
 	res.set("list", list)
 	return ok(body, len(list))
 }
 
 func bybitOrderbook(c *call) reply {
-	body := c.tmpl("orderbook").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
+	a := bybitArgs(c)
+	s, id := a.symbol("symbol")
+	limit := a.limit("limit", 1, 200)
+	if a.bad != nil {
+		return *a.bad
 	}
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 1, 200)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "orderbook")
 	res := body.obj("result")
 	shift := c.shift(integer(res.get("ts")))
 	res.set("s", id)
 	res.set("ts", shiftInt(res.get("ts"), shift))
 	res.set("u", shiftInt(res.get("u"), shift/100))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, res.arr("b"), res.arr("a"))
-	res.set("a", bookSide(res.arr("a"), limit, 1, seed+1, f))
-	res.set("b", bookSide(res.arr("b"), limit, -1, seed, f))
-	return ok(body, len(res.arr("a"))+len(res.arr("b")))
+	return ok(body, c.book(&res, s, "b", "a", limit))
 }
 
 // bybitKline: newest first. With end, the newest limit candles in
 // [start, end]; with only start, the oldest limit from start; neither, the
 // most recent.
 func bybitKline(c *call) reply {
-	body := c.tmpl("ohlcv").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
-	}
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
+	a := bybitArgs(c)
+	s, id := a.symbol("symbol")
 	tf, found := bybitIntervals[c.q.Get("interval")]
-	if !found {
-		return c.fail(errBadParam, "Illegal interval")
+	a.check(found, errBadParam, "Illegal interval")
+	limit := a.limit("limit", 200, 1000)
+	start := a.int("start", -1)
+	end := a.int("end", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
-	limit, rp := c.limitParam("limit", 200, 1000)
-	if rp != nil {
-		return *rp
-	}
-	start, rp := c.intParam("start", -1)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("end", -1)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "ohlcv")
 	times := c.candleTimes(tf, start, end, limit, end >= 0 || start < 0)
 	res := body.obj("result")
 	tr := firstRow(res.get("list"))
@@ -196,18 +167,13 @@ func bybitKline(c *call) reply {
 }
 
 func bybitTrades(c *call) reply {
-	body := c.tmpl("trades").(object)
-	if rp := bybitSpot(c, body); rp != nil {
-		return *rp
+	a := bybitArgs(c)
+	s, id := a.symbol("symbol")
+	limit := a.limit("limit", 60, 60)
+	if a.bad != nil {
+		return *a.bad
 	}
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 60, 60)
-	if rp != nil {
-		return *rp
-	}
+	body := bybitBody(c, "trades")
 	res := body.obj("result")
 	tm := firstObj(res.get("list"))
 	pdec, sdec := priceFormat(tm.get("price")), decimals(tm.get("size"))

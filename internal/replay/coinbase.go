@@ -73,15 +73,13 @@ func isoMs(v any) int64 {
 
 func coinbaseProducts(c *call) reply {
 	tm := firstObj(c.x.tmpl["markets"])
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(tm).(object)
+	list := perSymbol(tm, c.x.syms, func(e object, s symbol) any {
 		e.set("id", c.x.id(s))
 		e.set("base_currency", s.Base)
 		e.set("quote_currency", s.Quote)
 		e.set("display_name", c.x.id(s))
-		list = append(list, e)
-	}
+		return e
+	})
 	return ok(list, len(list))
 }
 
@@ -115,11 +113,8 @@ func coinbaseBook(c *call) reply {
 	shift := c.shift(isoMs(b.get("time")))
 	b.set("time", shiftISO(b.get("time"), shift))
 	b.set("sequence", shiftInt(b.get("sequence"), shift/10))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("bids", bookSide(b.arr("bids"), depth, -1, seed, f))
-	b.set("asks", bookSide(b.arr("asks"), depth, 1, seed+1, f))
-	return ok(b, len(b.arr("bids"))+len(b.arr("asks")))
+	levels := c.book(&b, s, "bids", "asks", depth)
+	return ok(b, levels)
 }
 
 // coinbaseTimeParam reads an ISO-8601 time or unix seconds, in ms.
@@ -137,16 +132,12 @@ func coinbaseTimeParam(v string) (int64, bool) {
 // coinbaseCandles: newest first; start and end are used only together, and
 // a range of more than 300 candles is refused.
 func coinbaseCandles(c *call) reply {
-	s, _, rp := c.symbol("id")
-	if rp != nil {
-		return *rp
-	}
-	g, rp := c.intParam("granularity", 0)
-	if rp != nil {
-		return *rp
-	}
-	if !coinbaseGranularities[g] {
-		return c.fail(errBadParam, "Unsupported granularity")
+	a := c.args()
+	s, _ := a.symbol("id")
+	g := a.int("granularity", 0)
+	a.check(coinbaseGranularities[g], errBadParam, "Unsupported granularity")
+	if a.bad != nil {
+		return *a.bad
 	}
 	tf := g * 1000
 	from, to := int64(-1), int64(-1)
@@ -189,21 +180,13 @@ func coinbaseCandles(c *call) reply {
 // before=X the newer page (id > X); newest first, with CB-BEFORE and
 // CB-AFTER headers for the next requests.
 func coinbaseTrades(c *call) reply {
-	s, _, rp := c.symbol("id")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 1000, 1000)
-	if rp != nil {
-		return *rp
-	}
-	after, rp := c.intParam("after", -1)
-	if rp != nil {
-		return *rp
-	}
-	before, rp := c.intParam("before", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("id")
+	limit := a.limit("limit", 1000, 1000)
+	after := a.int("after", -1)
+	before := a.int("before", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tm := firstObj(c.x.tmpl["trades"])
 	base := c.x.idBase(tm.get("trade_id"), isoMs(tm.get("time")))

@@ -81,6 +81,16 @@ func (x *exchange) idBase(recordedID any, recordedMs int64) int64 {
 	return max(base, 2-floorDiv(historyStart*1000, x.spacing))
 }
 
+// perSymbol lists one row per symbol, each filled by fill from its own
+// copy of entry, a recorded row.
+func perSymbol(entry object, syms []symbol, fill func(e object, s symbol) any) []any {
+	list := make([]any, 0, len(syms))
+	for _, s := range syms {
+		list = append(list, fill(clone(entry).(object), s))
+	}
+	return list
+}
+
 func reverse[T any](s []T) []T {
 	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
 		s[i], s[j] = s[j], s[i]

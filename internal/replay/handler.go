@@ -362,6 +362,54 @@ func (c *call) limitParam(name string, def, maxN int) (int, *reply) {
 	return int(min(n, int64(maxN))), nil
 }
 
+// args reads a request's parameters in turn and keeps the reply of the
+// first that fails, skipping the reads after it, so that a handler reads
+// what it needs and then checks once (as wire.Fields does for a row).
+type args struct {
+	c   *call
+	bad *reply
+}
+
+func (c *call) args() *args { return &args{c: c} }
+
+// symbol is call.symbol.
+func (a *args) symbol(param string) (symbol, string) {
+	if a.bad != nil {
+		return symbol{}, ""
+	}
+	s, id, rp := a.c.symbol(param)
+	a.bad = rp
+	return s, id
+}
+
+// int is call.intParam.
+func (a *args) int(name string, def int64) int64 {
+	if a.bad != nil {
+		return 0
+	}
+	n, rp := a.c.intParam(name, def)
+	a.bad = rp
+	return n
+}
+
+// limit is call.limitParam.
+func (a *args) limit(name string, def, maxN int) int {
+	if a.bad != nil {
+		return 0
+	}
+	n, rp := a.c.limitParam(name, def, maxN)
+	a.bad = rp
+	return n
+}
+
+// check fails with kind and msg where ok is false, in turn with the reads.
+func (a *args) check(ok bool, kind errKind, msg string) {
+	if a.bad == nil && !ok {
+		rp := a.c.fail(kind, msg)
+		a.bad = &rp
+	}
+}
+
 func (c *call) series(s symbol) series {
 	ser := c.x.series[s]
 	if c.keys != nil {

@@ -62,14 +62,12 @@ func htxDef() *exchangeDef {
 func htxSymbols(c *call) reply {
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		e.set("base-currency", strings.ToLower(s.Base))
 		e.set("quote-currency", strings.ToLower(s.Quote))
 		e.set("symbol", c.x.id(s))
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
@@ -94,12 +92,10 @@ func htxTickers(c *call) reply {
 	body := c.tmpl("tickers").(object)
 	body.set("ts", shiftInt(body.get("ts"), c.shift(integer(body.get("ts")))))
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
-		list = append(list, c.tickerAt(e, s, e.get("close")))
-	}
+		return c.tickerAt(e, s, e.get("close"))
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
@@ -134,11 +130,7 @@ func htxDepth(c *call) reply {
 	tick := body.obj("tick")
 	tick.set("ts", shiftInt(tick.get("ts"), shift))
 	tick.set("version", shiftInt(tick.get("version"), shift/100))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, tick.arr("bids"), tick.arr("asks"))
-	tick.set("bids", bookSide(tick.arr("bids"), int(depth), -1, seed, f))
-	tick.set("asks", bookSide(tick.arr("asks"), int(depth), 1, seed+1, f))
-	return ok(body, len(tick.arr("bids"))+len(tick.arr("asks")))
+	return ok(body, c.book(&tick, s, "bids", "asks", int(depth)))
 }
 
 // htxKline is /market/history/kline: only the most recent size candles,
@@ -206,13 +198,11 @@ func htxCandleRows(c *call, ranged bool) reply {
 }
 
 func htxTrades(c *call) reply {
-	s, id, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
-	size, rp := c.limitParam("size", 1, 2000)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, id := a.symbol("symbol")
+	size := a.limit("size", 1, 2000)
+	if a.bad != nil {
+		return *a.bad
 	}
 	body := c.tmpl("trades").(object)
 	body.set("ch", "market."+id+".trade.detail")

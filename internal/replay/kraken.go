@@ -131,13 +131,11 @@ func krakenTicker(c *call) reply {
 }
 
 func krakenDepth(c *call) reply {
-	s, _, rp := c.symbol("pair")
-	if rp != nil {
-		return *rp
-	}
-	count, rp := c.limitParam("count", 100, 500)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("pair")
+	count := a.limit("count", 100, 500)
+	if a.bad != nil {
+		return *a.bad
 	}
 	body := c.tmpl("orderbook").(object)
 	book := krakenFirst(body).(object)
@@ -159,20 +157,13 @@ func krakenDepth(c *call) reply {
 }
 
 func krakenOHLC(c *call) reply {
-	s, _, rp := c.symbol("pair")
-	if rp != nil {
-		return *rp
-	}
-	iv, rp := c.intParam("interval", 1)
-	if rp != nil {
-		return *rp
-	}
-	if !krakenIntervals[iv] {
-		return c.fail(errBadParam, "interval")
-	}
-	since, rp := c.intParam("since", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("pair")
+	iv := a.int("interval", 1)
+	a.check(krakenIntervals[iv], errBadParam, "interval")
+	since := a.int("since", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	tf := iv * minute
 	// Only the 720 most recent candles exist, the last one not yet
@@ -201,17 +192,12 @@ func krakenOHLC(c *call) reply {
 }
 
 func krakenTrades(c *call) reply {
-	s, _, rp := c.symbol("pair")
-	if rp != nil {
-		return *rp
-	}
-	count, rp := c.limitParam("count", 1000, 1000)
-	if rp != nil {
-		return *rp
-	}
-	since, rp := c.intParam("since", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("pair")
+	count := a.limit("count", 1000, 1000)
+	since := a.int("since", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	body := c.tmpl("trades").(object)
 	result := body.obj("result")

@@ -63,17 +63,15 @@ func kucoinDef() *exchangeDef {
 func kucoinSymbols(c *call) reply {
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		id := c.x.id(s)
 		e.set("symbol", id)
 		e.set("name", id)
 		e.set("baseCurrency", s.Base)
 		e.set("quoteCurrency", s.Quote)
 		e.set("feeCurrency", s.Quote)
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
@@ -96,13 +94,11 @@ func kucoinAllTickers(c *call) reply {
 	data := body.obj("data")
 	data.set("time", shiftInt(data.get("time"), c.shift(integer(data.get("time")))))
 	entry := firstObj(data.get("ticker"))
-	list := make([]any, 0, len(c.x.syms))
-	for _, s := range c.x.syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, c.x.syms, func(e object, s symbol) any {
 		e.set("symbol", c.x.id(s))
 		e.set("symbolName", c.x.id(s))
-		list = append(list, c.tickerAt(e, s, e.get("last")))
-	}
+		return c.tickerAt(e, s, e.get("last"))
+	})
 	data.set("ticker", list)
 	return ok(body, len(list))
 }
@@ -118,30 +114,19 @@ func kucoinBook(depth int) func(c *call) reply {
 		shift := c.shift(integer(data.get("time")))
 		data.set("time", shiftInt(data.get("time"), shift))
 		data.set("sequence", shiftInt(data.get("sequence"), shift/100))
-		seed := hashString(s.String())
-		f := c.bookFactor(s, data.arr("bids"), data.arr("asks"))
-		data.set("bids", bookSide(data.arr("bids"), depth, -1, seed, f))
-		data.set("asks", bookSide(data.arr("asks"), depth, 1, seed+1, f))
-		return ok(body, len(data.arr("bids"))+len(data.arr("asks")))
+		return ok(body, c.book(&data, s, "bids", "asks", depth))
 	}
 }
 
 func kucoinCandles(c *call) reply {
-	s, _, rp := c.symbol("symbol")
-	if rp != nil {
-		return *rp
-	}
+	a := c.args()
+	s, _ := a.symbol("symbol")
 	tf, found := kucoinTypes[c.q.Get("type")]
-	if !found {
-		return c.fail(errBadParam, "Unsupported type")
-	}
-	start, rp := c.intParam("startAt", 0)
-	if rp != nil {
-		return *rp
-	}
-	end, rp := c.intParam("endAt", 0)
-	if rp != nil {
-		return *rp
+	a.check(found, errBadParam, "Unsupported type")
+	start := a.int("startAt", 0)
+	end := a.int("endAt", 0)
+	if a.bad != nil {
+		return *a.bad
 	}
 	from, to := int64(-1), int64(-1)
 	if start > 0 {

@@ -86,14 +86,12 @@ func okxInstruments(c *call) reply {
 	}
 	body := c.tmpl("markets").(object)
 	entry := firstObj(body.get("data"))
-	list := make([]any, 0, len(syms))
-	for _, s := range syms {
-		e := clone(entry).(object)
+	list := perSymbol(entry, syms, func(e object, s symbol) any {
 		e.set("baseCcy", s.Base)
 		e.set("quoteCcy", s.Quote)
 		e.set("instId", c.x.id(s))
-		list = append(list, e)
-	}
+		return e
+	})
 	body.set("data", list)
 	return ok(body, len(list))
 }
@@ -129,22 +127,16 @@ func okxTickers(c *call) reply {
 }
 
 func okxBooks(c *call) reply {
-	s, _, rp := c.symbol("instId")
-	if rp != nil {
-		return *rp
-	}
-	sz, rp := c.limitParam("sz", 1, 400)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("instId")
+	sz := a.limit("sz", 1, 400)
+	if a.bad != nil {
+		return *a.bad
 	}
 	body := c.tmpl("orderbook").(object)
 	b := firstObj(body.get("data"))
 	b.set("ts", shiftInt(b.get("ts"), c.shift(integer(b.get("ts")))))
-	seed := hashString(s.String())
-	f := c.bookFactor(s, b.arr("bids"), b.arr("asks"))
-	b.set("asks", bookSide(b.arr("asks"), sz, 1, seed+1, f))
-	b.set("bids", bookSide(b.arr("bids"), sz, -1, seed, f))
-	return ok(body, len(b.arr("asks"))+len(b.arr("bids")))
+	return ok(body, c.book(&b, s, "bids", "asks", sz))
 }
 
 // okxCandles serves candles newest first. after returns older records
@@ -153,29 +145,19 @@ func okxBooks(c *call) reply {
 // the most recent candles, as /market/candles does (1440).
 func okxCandles(maxLimit int, recent int64) func(c *call) reply {
 	return func(c *call) reply {
-		s, _, rp := c.symbol("instId")
-		if rp != nil {
-			return *rp
-		}
+		a := c.args()
+		s, _ := a.symbol("instId")
 		bar := c.q.Get("bar")
 		if bar == "" {
 			bar = "1m"
 		}
 		tf, found := okxBars[bar]
-		if !found {
-			return c.fail(errBadParam, "bar")
-		}
-		limit, rp := c.limitParam("limit", 100, maxLimit)
-		if rp != nil {
-			return *rp
-		}
-		after, rp := c.intParam("after", -1)
-		if rp != nil {
-			return *rp
-		}
-		before, rp := c.intParam("before", -1)
-		if rp != nil {
-			return *rp
+		a.check(found, errBadParam, "bar")
+		limit := a.limit("limit", 100, maxLimit)
+		after := a.int("after", -1)
+		before := a.int("before", -1)
+		if a.bad != nil {
+			return *a.bad
 		}
 		from, to := int64(-1), int64(-1)
 		if after >= 0 {
@@ -232,13 +214,11 @@ func (c *call) okxTradeRows(s symbol, trades []trade) []any {
 }
 
 func okxTrades(c *call) reply {
-	s, _, rp := c.symbol("instId")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 100, 500)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("instId")
+	limit := a.limit("limit", 100, 500)
+	if a.bad != nil {
+		return *a.bad
 	}
 	body := c.tmpl("trades").(object)
 	rows := c.okxTradeRows(s, c.trades(c.series(s), -1, -1, limit, true))
@@ -249,21 +229,13 @@ func okxTrades(c *call) reply {
 // okxHistoryTrades pages by trade id (type=1, the default) or by
 // timestamp (type=2), newest first, like the candles.
 func okxHistoryTrades(c *call) reply {
-	s, _, rp := c.symbol("instId")
-	if rp != nil {
-		return *rp
-	}
-	limit, rp := c.limitParam("limit", 100, 100)
-	if rp != nil {
-		return *rp
-	}
-	after, rp := c.intParam("after", -1)
-	if rp != nil {
-		return *rp
-	}
-	before, rp := c.intParam("before", -1)
-	if rp != nil {
-		return *rp
+	a := c.args()
+	s, _ := a.symbol("instId")
+	limit := a.limit("limit", 100, 100)
+	after := a.int("after", -1)
+	before := a.int("before", -1)
+	if a.bad != nil {
+		return *a.bad
 	}
 	ser := c.series(s)
 	var trades []trade

@@ -32,6 +32,23 @@ func TestCandlePaging(t *testing.T) {
 		return out
 	}
 	col0 := func(r any) any { return r.([]any)[0] }
+	// okxBackward pages an OKX candles endpoint from the newest candle back,
+	// each page after (older than) the last one's oldest.
+	okxBackward := func(path string) func(t *testing.T, from, to int64) ([]int64, int) {
+		return func(t *testing.T, from, to int64) ([]int64, int) {
+			var all []int64
+			n := 0
+			for after := to + 1; ; n++ {
+				v := get(t, fmt.Sprintf("%s&before=%d&after=%d", path, from-1, after))
+				ts := rowTimes(t, dig(t, v, "data"), col0, "ms")
+				if len(ts) == 0 {
+					return all, n
+				}
+				all = append(all, ts...)
+				after = ts[len(ts)-1]
+			}
+		}
+	}
 	tests := []struct {
 		name     string
 		tf       int64
@@ -68,33 +85,9 @@ func TestCandlePaging(t *testing.T) {
 				}
 			}},
 		{name: "okx history-candles after backward", tf: 4 * hour, from: alignDown(now, 4*hour) - 350*4*hour, to: now,
-			pages: func(t *testing.T, from, to int64) ([]int64, int) {
-				var all []int64
-				n := 0
-				for after := to + 1; ; n++ {
-					v := get(t, fmt.Sprintf("/okx/api/v5/market/history-candles?instId=BTC-USDT&bar=4H&before=%d&after=%d", from-1, after))
-					ts := rowTimes(t, dig(t, v, "data"), col0, "ms")
-					if len(ts) == 0 {
-						return all, n
-					}
-					all = append(all, ts...)
-					after = ts[len(ts)-1]
-				}
-			}},
+			pages: okxBackward("/okx/api/v5/market/history-candles?instId=BTC-USDT&bar=4H")},
 		{name: "okx candles recent window", tf: minute, from: alignDown(now, minute) - 1000*minute, to: now,
-			pages: func(t *testing.T, from, to int64) ([]int64, int) {
-				var all []int64
-				n := 0
-				for after := to + 1; ; n++ {
-					v := get(t, fmt.Sprintf("/okx/api/v5/market/candles?instId=BTC-USDT&bar=1m&limit=300&before=%d&after=%d", from-1, after))
-					ts := rowTimes(t, dig(t, v, "data"), col0, "ms")
-					if len(ts) == 0 {
-						return all, n
-					}
-					all = append(all, ts...)
-					after = ts[len(ts)-1]
-				}
-			}},
+			pages: okxBackward("/okx/api/v5/market/candles?instId=BTC-USDT&bar=1m&limit=300")},
 		{name: "bybit end backward", tf: 5 * minute, from: alignDown(now, 5*minute) - 2200*5*minute, to: now,
 			pages: func(t *testing.T, from, to int64) ([]int64, int) {
 				var all []int64

@@ -429,3 +429,40 @@ func TestBudget(t *testing.T) {
 	_, err := New(Options{Fixtures: os.DirFS("../../testdata/replay"), Budgets: map[string]Budget{"binance": {Limit: -1, Window: time.Second}}})
 	require.ErrorIs(t, err, ErrBadBudget)
 }
+
+// TestBadParams: a handler reads its parameters in order and answers the
+// first that fails, in the exchange's words.
+func TestBadParams(t *testing.T) {
+	f := newFixture(t, Options{})
+	tests := []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/bybit/v5/market/kline?category=linear&symbol=NOPEUSDT&interval=7", 200, `"retMsg":"Illegal category"`},
+		{"/bybit/v5/market/tickers?category=linear&symbol=NOPEUSDT", 200, `"retMsg":"Illegal category"`},
+		{"/bybit/v5/market/instruments-info?category=spot&symbol=NOPEUSDT", 200, `"retMsg":"Not supported symbols"`},
+		{"/bybit/v5/market/kline?category=spot&symbol=NOPEUSDT&interval=7&start=x", 200, `"retMsg":"Not supported symbols"`},
+		{"/bybit/v5/market/kline?category=spot&symbol=BTCUSDT&interval=7&start=x", 200, `"retMsg":"Illegal interval"`},
+		{"/bybit/v5/market/kline?category=spot&symbol=BTCUSDT&interval=1&limit=x&start=x", 200, `"retMsg":"invalid limit"`},
+		{"/bybit/v5/market/kline?category=spot&symbol=BTCUSDT&interval=1&start=x", 200, `"retMsg":"invalid start"`},
+		{"/bitstamp/api/v2/ohlc/btcusd/?step=7&limit=x", 400, `Invalid step`},
+		{"/bitstamp/api/v2/ohlc/btcusd/?step=60&limit=0&start=x", 400, `limit: must be between 1 and 1000`},
+		{"/bitstamp/api/v2/ohlc/btcusd/?step=60&limit=1&start=x", 400, `invalid start`},
+		{"/kraken/0/public/OHLC?pair=XBTUSDT&interval=7", 200, `EGeneral:Invalid arguments`},
+		{"/kraken/0/public/OHLC?pair=XBTUSDT&interval=1&since=x", 200, `EGeneral:Invalid arguments`},
+		{"/coinbaseexchange/products/BTC-USD/candles?granularity=7", 400, `Unsupported granularity`},
+		{"/kucoin/api/v1/market/candles?symbol=BTC-USDT&type=7min&startAt=x", 400, `Unsupported type`},
+		{"/kucoin/api/v1/market/candles?symbol=BTC-USDT&type=1min&startAt=x", 400, `invalid startAt`},
+		{"/okx/api/v5/market/candles?instId=BTC-USDT&bar=7m&limit=x", 400, `"msg":"Parameter bar error"`},
+		{"/okx/api/v5/market/candles?instId=BTC-USDT&bar=1m&limit=x", 400, `"msg":"Parameter invalid limit error"`},
+		{"/okx/api/v5/market/history-trades?instId=BTC-USDT&after=x", 400, `invalid after`},
+		{"/coinbaseexchange/products/BTC-USD/trades?before=x", 400, `invalid before`},
+		{"/binance/api/v3/aggTrades?symbol=BTCUSDT&fromId=x", 400, `invalid fromId`},
+	}
+	for _, tt := range tests {
+		r := f.get(t, tt.path)
+		require.Equal(t, tt.status, r.status, tt.path)
+		require.Contains(t, string(r.body), tt.want, tt.path)
+	}
+}

@@ -459,6 +459,16 @@ func scaledFormat(dec int, f float64) decFormat {
 // bookMove moves a recorded book: prices times f, around mid.
 type bookMove struct{ f, mid float64 }
 
+// book derives both sides of s's book in o (under bidsKey and asksKey),
+// n levels each, from the recorded ones, and counts the levels.
+func (c *call) book(o *object, s symbol, bidsKey, asksKey string, n int) int {
+	seed := hashString(s.String())
+	f := c.bookFactor(s, o.arr(bidsKey), o.arr(asksKey))
+	o.set(bidsKey, bookSide(o.arr(bidsKey), n, -1, seed, f))
+	o.set(asksKey, bookSide(o.arr(asksKey), n, 1, seed+1, f))
+	return len(o.arr(bidsKey)) + len(o.arr(asksKey))
+}
+
 // bookFactor moves a recorded book (best bid and ask first) to the price
 // of s now: the book sits around the symbol's ticker.
 func (c *call) bookFactor(s symbol, bids, asks []any) bookMove {

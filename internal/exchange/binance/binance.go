@@ -164,11 +164,8 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if depth > 0 {
 		q.Set("limit", strconv.Itoa(depth))
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, "depth", "/api/v3/depth", q, depthWeight(depth), ParseOrderBook)
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		"depth", "/api/v3/depth", q, depthWeight(depth), ParseOrderBook)
 }
 
 var intervals = exchange.Timeframes[string]{
@@ -187,11 +184,8 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if !since.IsZero() {
 		q.Set("startTime", strconv.FormatInt(since.UnixMilli(), 10))
 	}
-	cs, err := exchange.Fetch(ctx, &c.Base, "klines", "/api/v3/klines", q, 2, ParseOHLCV)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, limit,
+		"klines", "/api/v3/klines", q, 2, ParseOHLCV)
 }
 
 // Trades implements exchange.Connector with aggregate trades: they carry a
@@ -210,9 +204,6 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 		// endTime=since+1h, which returns nothing for a quiet hour.
 		q.Set("startTime", strconv.FormatInt(since.UnixMilli(), 10))
 	}
-	ts, err := exchange.Fetch(ctx, &c.Base, "aggTrades", "/api/v3/aggTrades", q, 4, ParseTrades)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
+	return exchange.FetchTrades(ctx, &c.Base, symbol, id, since, limit,
+		"aggTrades", "/api/v3/aggTrades", q, 4, ParseTrades)
 }

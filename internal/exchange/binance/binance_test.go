@@ -12,10 +12,18 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-func newConn(r exchange.Requester) exchange.Connector { return New(r) }
-
-var parityCfg = exchangetest.ParityConfig{
-	New: newConn,
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/api/v3/exchangeInfo":        "exchangeInfo.json",
+		"/api/v3/ticker/24hr":         "tickers.json",
+		"/api/v3/ticker/24hr?symbol=": "fetchTicker/public spot ticker",
+		"/api/v3/depth":               "fetchOrderBook/spot orderbook",
+		"/api/v3/klines":              "fetchOHLCV/Spot OHLCV with since and limit",
+		"/api/v3/aggTrades":           "fetchTrades/public spot trades",
+	},
+	Symbol: "BTC/USDT", Depth: 2,
 	URLJustified: map[string]string{
 		// CCXT adds endTime=since+1h; startTime alone pages forward and
 		// does not return an empty page for a quiet hour.
@@ -24,33 +32,25 @@ var parityCfg = exchangetest.ParityConfig{
 		// (/sapi/v1/equity, signed); not a crypto spot market.
 		"tokenized stock fetchTicker": "tokenized stock",
 	},
+	ParityCases: 4,
+	URLCases:    10,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"exchangeInfo.json", "tickers.json"}, Seeds: []string{`{"truncated": [`},
+		Markets: ParseMarkets,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return ParseTickers(b, func(string) (market.Symbol, bool) { return "BTC/USDT", true })
+		},
+		OrderBook: ParseOrderBook, Candles: ParseOHLCV, Trades: ParseTrades,
+	},
 }
 
-func TestParity(t *testing.T) {
-	require.NotEmpty(t, exchangetest.ParityRows(t, ID, parityCfg))
-}
-
-func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg) }
-
-func routes(t *testing.T) map[string]string {
-	f := exchangetest.LoadFixture(t, ID)
-	return map[string]string{
-		"/api/v3/exchangeInfo":        exchangetest.ReadTestdata(t, "exchangeInfo.json"),
-		"/api/v3/ticker/24hr":         exchangetest.ReadTestdata(t, "tickers.json"),
-		"/api/v3/ticker/24hr?symbol=": f.Response(t, "fetchTicker", "public spot ticker"),
-		"/api/v3/depth":               f.Response(t, "fetchOrderBook", "spot orderbook"),
-		"/api/v3/klines":              f.Response(t, "fetchOHLCV", "Spot OHLCV with since and limit"),
-		"/api/v3/aggTrades":           f.Response(t, "fetchTrades", "public spot trades"),
-	}
-}
-
-func TestConformance(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarkets(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	ms, err := New(fake).Markets(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, []market.Market{
@@ -64,7 +64,7 @@ func TestMarkets(t *testing.T) {
 }
 
 func TestAllTickers(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	ts, err := New(fake).Tickers(context.Background(), nil)
 	require.NoError(t, err)
 	require.Len(t, ts, 2, "the unlisted id is skipped")
@@ -107,7 +107,7 @@ func TestRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := exchangetest.NewRequester(routes(t))
+			fake := suite.Fake(t)
 			require.NoError(t, tt.call(New(fake)))
 			require.Equal(t, tt.want, fake.Last())
 		})
@@ -128,7 +128,7 @@ func TestCheckBody(t *testing.T) {
 }
 
 func TestUnknownSymbolAfterMarkets(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	c := New(fake)
 	// Before markets load, the id is derived: no markets request.
 	_, err := c.OrderBook(context.Background(), "BTC/USDT", 2)
@@ -141,7 +141,7 @@ func TestUnknownSymbolAfterMarkets(t *testing.T) {
 }
 
 func TestMarketsLoadedOnceConcurrently(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	c := New(fake)
 	done := make(chan error)
 	for range 8 {

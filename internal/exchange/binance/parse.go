@@ -163,12 +163,7 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	if err := json.Unmarshal(body, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, aggTrade.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, false)
-	return ts, nil
+	return wire.TradeRows(rows, false, aggTrade.trade)
 }
 
 // trade reads one aggregate trade. m (buyer is maker) means the taker sold.

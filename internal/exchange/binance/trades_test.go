@@ -24,30 +24,14 @@ func aggTrades(from, n int) []byte {
 
 func TestTradesAfter(t *testing.T) {
 	cursor := exchange.TradeCursor{ID: "100", Time: time.UnixMilli(1700000000100)}
-	tests := []struct {
-		name       string
-		from, n    int
-		limit      int
-		path       string
-		more, lost bool
-	}{
-		{"the next page", 101, 3, 0, "/api/v3/aggTrades?fromId=101&limit=1000&symbol=BTCUSDT", false, false},
-		{"a full page", 101, 5, 5, "/api/v3/aggTrades?fromId=101&limit=5&symbol=BTCUSDT", true, false},
-		{"ids past the cursor's next", 150, 2, 0, "/api/v3/aggTrades?fromId=101&limit=1000&symbol=BTCUSDT", false, true},
+	req := func(path string) exchange.Request {
+		return exchange.Request{Endpoint: "aggTrades", Path: path, Weight: 4}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return aggTrades(tt.from, tt.n), nil })
-			pg, err := New(fake).TradesAfter(context.Background(), "BTC/USDT", cursor, tt.limit)
-			require.NoError(t, err)
-			require.Equal(t, exchange.Request{Endpoint: "aggTrades", Path: tt.path, Weight: 4}, fake.Last())
-			require.Len(t, pg.Trades, tt.n)
-			require.Equal(t, fmt.Sprint(tt.from), pg.Trades[0].ID)
-			require.Equal(t, "BTC/USDT", string(pg.Trades[0].Symbol))
-			require.Equal(t, tt.more, pg.More)
-			require.Equal(t, tt.lost, pg.Lost)
-		})
-	}
+	exchangetest.TradePages(t, func(r exchange.Requester) exchange.TradePager { return New(r) }, "BTC/USDT", cursor, aggTrades, []exchangetest.PageCase{
+		{Name: "the next page", From: 101, N: 3, Want: req("/api/v3/aggTrades?fromId=101&limit=1000&symbol=BTCUSDT")},
+		{Name: "a full page", From: 101, N: 5, Limit: 5, Want: req("/api/v3/aggTrades?fromId=101&limit=5&symbol=BTCUSDT"), More: true},
+		{Name: "ids past the cursor's next", From: 150, N: 2, Want: req("/api/v3/aggTrades?fromId=101&limit=1000&symbol=BTCUSDT"), Lost: true},
+	})
 	fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return aggTrades(1, 2), nil })
 	pg, err := New(fake).TradesAfter(context.Background(), "BTC/USDT", exchange.TradeCursor{}, 0)
 	require.NoError(t, err)

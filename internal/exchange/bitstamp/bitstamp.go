@@ -142,12 +142,9 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, "orderbook", "/api/v2/order_book/"+url.PathEscape(id)+"/", nil, 1,
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		"orderbook", "/api/v2/order_book/"+url.PathEscape(id)+"/", nil, 1,
 		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
 var steps = exchange.Timeframes[int]{
@@ -162,20 +159,15 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > maxCandles {
-		limit = maxCandles
-	}
+	limit = exchange.PageSize(limit, maxCandles)
 	q := url.Values{"step": {strconv.Itoa(step)}, "limit": {strconv.Itoa(limit)}}
 	if !since.IsZero() {
 		start := since.Unix()
 		q.Set("start", strconv.FormatInt(start, 10))
 		q.Set("end", strconv.FormatInt(start+int64(step*limit)-1, 10))
 	}
-	cs, err := exchange.Fetch(ctx, &c.Base, "ohlcv", "/api/v2/ohlc/"+url.PathEscape(id)+"/", q, 1, parseCandles)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, limit,
+		"ohlcv", "/api/v2/ohlc/"+url.PathEscape(id)+"/", q, 1, parseCandles)
 }
 
 // Trades fetches /api/v2/transactions/{pair}/: the last hour (CCXT's

@@ -12,46 +12,38 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-// Bitstamp sends vwap and quote volume is computed exactly as CCXT does:
-// no justified differences.
-var justified = map[string]map[string]string{}
-
-var cases = exchangetest.CaseConfig{
-	New:         func(r exchange.Requester) exchange.Connector { return New(r) },
-	Justified:   justified,
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/api/v2/markets/":      "markets.json",
+		"/api/v2/ticker/":       "tickers.json",
+		"/api/v2/ticker/btcusd": "fetchTicker/public spot ticker",
+		"/api/v2/order_book/":   "order_book.json",
+		"/api/v2/ohlc/":         "fetchOHLCV/public spot ohlcv",
+		"/api/v2/transactions/": "fetchTrades/public spot trades",
+	},
+	Symbol: "BTC/USD", Depth: 2,
+	// No Justified: Bitstamp sends vwap, and quote volume is computed
+	// exactly as CCXT does.
 	ParityCases: 3,
 	URLCases:    5,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"markets.json", "tickers.json", "order_book.json"},
+		Seeds:    []string{`{"microtimestamp":"1","bids":[["1","2"]],"asks":[]}`},
+		Markets:  parseMarkets, Ticker: parseTicker,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return parseTickers(b, func(market.Symbol) bool { return true })
+		},
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades, BookTime: true,
+	},
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/api/v2/markets/":      exchangetest.ReadTestdata(t, "markets.json"),
-		"/api/v2/ticker/":       exchangetest.ReadTestdata(t, "tickers.json"),
-		"/api/v2/ticker/btcusd": fx.Response(t, "fetchTicker", "public spot ticker"),
-		"/api/v2/order_book/":   exchangetest.ReadTestdata(t, "order_book.json"),
-		"/api/v2/ohlc/":         fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
-		"/api/v2/transactions/": fx.Response(t, "fetchTrades", "public spot trades"),
-	})
-}
-
-func TestConformance(t *testing.T) {
-	fake := newFake(t)
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USD", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarketsDocExample(t *testing.T) {
 	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "markets.json")))
@@ -63,7 +55,7 @@ func TestMarketsDocExample(t *testing.T) {
 }
 
 func TestAllTickersDocExample(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	ts, err := New(fake).Tickers(context.Background(), nil)
 	require.NoError(t, err)
 	require.Equal(t, "/api/v2/ticker/", fake.Last().Path)
@@ -83,7 +75,7 @@ func TestAllTickersDocExample(t *testing.T) {
 }
 
 func TestOrderBookDocExample(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	b, err := New(fake).OrderBook(context.Background(), "BTC/USD", 1)
 	require.NoError(t, err)
 	require.Equal(t, "/api/v2/order_book/btcusd/", fake.Last().Path)

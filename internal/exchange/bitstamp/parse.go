@@ -151,7 +151,7 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 	if r.Data == nil {
 		return nil, fmt.Errorf("data: %w", wire.ErrMissing)
 	}
-	cs, err := wire.Rows("candle", r.Data.OHLC, func(r row) (market.Candle, error) {
+	return wire.CandleRows(r.Data.OHLC, false, func(r row) (market.Candle, error) {
 		var f wire.Fields
 		c := market.Candle{
 			Exchange: ID, Time: f.Time("timestamp", r.Timestamp, time.Second),
@@ -160,11 +160,6 @@ func parseCandles(body []byte) ([]market.Candle, error) {
 		}
 		return c, f.Err
 	})
-	if err != nil {
-		return nil, err
-	}
-	wire.SortCandles(cs, false)
-	return cs, nil
 }
 
 type transaction struct {
@@ -182,12 +177,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, transaction.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, true)
-	return ts, nil
+	return wire.TradeRows(rows, true, transaction.trade)
 }
 
 // trade reads one transaction: date in seconds, type "0" buy, "1" sell.

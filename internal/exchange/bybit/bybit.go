@@ -84,10 +84,10 @@ func New(r exchange.Requester) *Connector {
 
 var _ exchange.Connector = (*Connector)(nil)
 
-// get fetches a spot endpoint: every request names the category.
-func get[T any](ctx context.Context, c *Connector, endpoint, path string, q url.Values, parse func([]byte) (T, error)) (T, error) {
+// spot adds the category to a query: every request names it.
+func spot(q url.Values) url.Values {
 	q.Set("category", "spot")
-	return exchange.Fetch(ctx, &c.Base, endpoint, path, q, 1, parse)
+	return q
 }
 
 // Markets lists Bybit's spot instruments and refreshes the symbol index.
@@ -125,7 +125,7 @@ func (c *Connector) Tickers(ctx context.Context, symbols []market.Symbol) ([]mar
 			q.Set("symbol", id)
 		}
 	}
-	return get(ctx, c, ep, "/v5/market/tickers", q, func(body []byte) ([]market.Ticker, error) {
+	return exchange.Fetch(ctx, &c.Base, ep, "/v5/market/tickers", spot(q), 1, func(body []byte) ([]market.Ticker, error) {
 		ts, err := parseTickers(body, symbolOf)
 		if err == nil && len(symbols) == 1 && len(ts) != 1 {
 			err = fmt.Errorf("want the ticker of %s, got %d: %w", symbols[0], len(ts), wire.ErrShape)
@@ -142,11 +142,8 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	}
 	depth = exchange.Limit(depth, defaultDepth, maxDepth)
 	q := url.Values{"symbol": {id}, "limit": {strconv.Itoa(depth)}}
-	b, err := get(ctx, c, "orderbook", "/v5/market/orderbook", q, func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth, "orderbook", "/v5/market/orderbook", spot(q), 1,
+		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
 }
 
 var intervals = exchange.Timeframes[string]{
@@ -173,11 +170,8 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		q.Set("start", strconv.FormatInt(start, 10))
 		q.Set("end", strconv.FormatInt(start+int64(limit)*dur-1, 10))
 	}
-	cs, err := get(ctx, c, "ohlcv", "/v5/market/kline", q, parseCandles)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, limit,
+		"ohlcv", "/v5/market/kline", spot(q), 1, parseCandles)
 }
 
 // Trades fetches /v5/market/recent-trade: Bybit spot keeps only the last
@@ -192,9 +186,6 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(min(limit, maxTrades)))
 	}
-	ts, err := get(ctx, c, "trades", "/v5/market/recent-trade", q, parseTrades)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
+	return exchange.FetchTrades(ctx, &c.Base, symbol, id, since, limit,
+		"trades", "/v5/market/recent-trade", spot(q), 1, parseTrades)
 }

@@ -13,59 +13,48 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-var justified = map[string]map[string]string{
-	"ticker": {
-		"vwap":      "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; Bybit sends no vwap and we store only exchange values (both volumes are stored)",
-		"timestamp": "ticker rows carry no time and CCXT leaves it null; we take the envelope's server time, when the snapshot was served",
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/v5/market/instruments-info": "instruments-spot.json",
+		"/v5/market/tickers":          "tickers-spot.json",
+		"/v5/market/orderbook":        "fetchOrderBook/Spot orderbook",
+		"/v5/market/kline":            "fetchOHLCV/swap ohlcv with since and limit",
+		"/v5/market/recent-trade":     "fetchTrades/swap public trade",
 	},
-}
-
-// swapJustified is added for CCXT's swap cases, which we feed through the
-// spot parser because Bybit v5 answers every category with the same shape.
-var swapJustified = map[string]string{
-	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
-}
-
-var cases = exchangetest.CaseConfig{
-	New:       func(r exchange.Requester) exchange.Connector { return New(r) },
-	Justified: justified,
-	NonSpot:   swapJustified,
+	Symbol: "BTC/USDT", Depth: 2,
+	// Fields where we knowingly differ from CCXT.
+	Justified: map[string]map[string]string{
+		"ticker": {
+			"vwap":      "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; Bybit sends no vwap and we store only exchange values (both volumes are stored)",
+			"timestamp": "ticker rows carry no time and CCXT leaves it null; we take the envelope's server time, when the snapshot was served",
+		},
+	},
+	// Bybit v5 answers swaps in the spot shape: its swap cases are compared too.
+	NonSpot: true,
 	// The recordings are linear swap (BTC/USDT:USDT) except one spot order
 	// book; the options ticker case is not applicable (option rows, ids like
 	// BTC-30MAY25-70000-C-USDT, are not spot).
 	SkipParity:  func(c exchangetest.Case) bool { return strings.Contains(c.Name(), "option") },
 	ParityCases: 5,
 	URLCases:    3,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"instruments-spot.json", "tickers-spot.json"},
+		Seeds:    []string{`{"retCode":0,"result":{"list":[["1","2"]]}}`},
+		Markets:  parseMarkets,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return parseTickers(b, func(id string) (market.Symbol, bool) { return market.Symbol(id + "/X"), id != "" })
+		},
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades, BookTime: true,
+	},
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/v5/market/instruments-info": exchangetest.ReadTestdata(t, "instruments-spot.json"),
-		"/v5/market/tickers":          exchangetest.ReadTestdata(t, "tickers-spot.json"),
-		"/v5/market/orderbook":        fx.Response(t, "fetchOrderBook", "Spot orderbook"),
-		"/v5/market/kline":            fx.Response(t, "fetchOHLCV", "swap ohlcv with since and limit"),
-		"/v5/market/recent-trade":     fx.Response(t, "fetchTrades", "swap public trade"),
-	})
-}
-
-func TestConformance(t *testing.T) {
-	fake := newFake(t)
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarketsDocExample(t *testing.T) {
 	ms, err := parseMarkets([]byte(exchangetest.ReadTestdata(t, "instruments-spot.json")))
@@ -78,7 +67,7 @@ func TestMarketsDocExample(t *testing.T) {
 
 // TestAllTickersDocExample loads the markets on first use to map ids back.
 func TestAllTickersDocExample(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	ts, err := New(fake).Tickers(context.Background(), nil)
 	require.NoError(t, err)
 	reqs := fake.Requests()
@@ -99,7 +88,7 @@ func TestAllTickersDocExample(t *testing.T) {
 	require.Equal(t, "243765620.65899866", tk.QuoteVolume.String())
 
 	t.Run("one symbol asks for it", func(t *testing.T) {
-		fake := newFake(t)
+		fake := suite.Fake(t)
 		_, err := New(fake).Tickers(context.Background(), []market.Symbol{"BTC/USDT"})
 		require.NoError(t, err)
 		require.Equal(t, "/v5/market/tickers?category=spot&symbol=BTCUSDT", fake.Last().Path)
@@ -130,7 +119,7 @@ func TestOHLCVRequests(t *testing.T) {
 }
 
 func TestTradesSinceFilters(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	ts, err := New(fake).Trades(context.Background(), "BTC/USDT", time.UnixMilli(1707905515969), 10)
 	require.NoError(t, err)
 	require.Empty(t, ts, "the only recorded trade is older than since")

@@ -55,15 +55,9 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
 	}
-	out := make([]market.Market, 0, len(res.List))
-	for i, r := range res.List {
-		m, err := wire.SpotMarket(ID, string(r.Symbol), string(r.BaseCoin), string(r.QuoteCoin), nil, r.Status == "Trading")
-		if err != nil {
-			return nil, fmt.Errorf("instrument %d: %w", i, err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return wire.Rows("instrument", res.List, func(r instrument) (market.Market, error) {
+		return wire.SpotMarket(ID, string(r.Symbol), string(r.BaseCoin), string(r.QuoteCoin), nil, r.Status == "Trading")
+	})
 }
 
 type tickerRow struct {
@@ -107,16 +101,7 @@ func parseTickers(body []byte, symbolOf func(string) (market.Symbol, bool)) ([]m
 	case !hasResult:
 		return nil, fmt.Errorf("result.list: %w", wire.ErrMissing)
 	}
-	if at != "" {
-		when, err := wire.Millis("time", at)
-		if err != nil {
-			return nil, err
-		}
-		for i := range out {
-			out[i].Time = when
-		}
-	}
-	return out, nil
+	return wire.AnswerTime(out, "time", at)
 }
 
 func (r *tickerRow) ticker(sym market.Symbol) (market.Ticker, error) {
@@ -185,12 +170,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if _, err := decodeResult(body, &res); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", res.List, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, true)
-	return ts, nil
+	return wire.TradeRows(res.List, true, tradeRow.trade)
 }
 
 func (r tradeRow) trade() (market.Trade, error) {

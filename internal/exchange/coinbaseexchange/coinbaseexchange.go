@@ -137,12 +137,9 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if err != nil {
 		return market.OrderBook{}, err
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, "orderbook", productPath(id, "book"), url.Values{"level": {"2"}}, 1,
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		"orderbook", productPath(id, "book"), url.Values{"level": {"2"}}, 1,
 		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
 // granularity is the candle length in seconds Coinbase accepts. It has no
@@ -168,9 +165,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > maxCandles {
-		limit = maxCandles
-	}
+	limit = exchange.PageSize(limit, maxCandles)
 	var start, end time.Time
 	if !since.IsZero() {
 		// From a since inside a bucket, CCXT's window (start = since) holds
@@ -203,9 +198,7 @@ func (c *Connector) candles(ctx context.Context, id string, g int, start, end ti
 func (c *Connector) ohlcv4h(ctx context.Context, symbol market.Symbol, id string, since time.Time, limit int) ([]market.Candle, error) {
 	const per = 4
 	maxN := maxCandles / per
-	if limit <= 0 || limit > maxN {
-		limit = maxN
-	}
+	limit = exchange.PageSize(limit, maxN)
 	span := market.TF4h.Duration()
 	var from time.Time
 	if since.IsZero() {

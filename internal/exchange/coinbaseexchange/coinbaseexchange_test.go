@@ -12,46 +12,38 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-// Coinbase's ticker has no quote volume, so CCXT derives no vwap: no
-// justified differences.
-var justified = map[string]map[string]string{}
-
-var cases = exchangetest.CaseConfig{
-	New:       func(r exchange.Requester) exchange.Connector { return New(r) },
-	Justified: justified,
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/products":                 "products.json",
+		"/products/":                "fetchTicker/public spot ticker",
+		"/products/BTC-USD/book":    "book-level2.json",
+		"/products/BTC-USD/candles": "fetchOHLCV/public spot ohlcv",
+		"/products/BTC-USD/trades":  "fetchTrades/public spot trades",
+	},
+	// No Justified: Coinbase's ticker has no quote volume, so CCXT derives
+	// no vwap.
 	// CCXT's fetchTickers calls /products/spark-lines (an undocumented chart
 	// endpoint without bid/ask); we call each product's documented /ticker.
 	SkipURL:     func(c exchangetest.Case) bool { return c.Method == "fetchTickers" },
 	ParityCases: 3,
 	URLCases:    4,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"products.json", "book-level2.json"},
+		Seeds:    []string{`[[1710327600,1,2,3,4,5]]`},
+		Markets:  parseMarkets, Ticker: parseTicker,
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades,
+	},
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/products":                 exchangetest.ReadTestdata(t, "products.json"),
-		"/products/":                fx.Response(t, "fetchTicker", "public spot ticker"),
-		"/products/BTC-USD/book":    exchangetest.ReadTestdata(t, "book-level2.json"),
-		"/products/BTC-USD/candles": fx.Response(t, "fetchOHLCV", "public spot ohlcv"),
-		"/products/BTC-USD/trades":  fx.Response(t, "fetchTrades", "public spot trades"),
-	})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestConformance(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	conn := New(fake)
 	// 4h candles are built from the recorded 1h candle: anchor the window there.
 	conn.now = func() time.Time { return time.Unix(1710327600, 0) }
@@ -73,7 +65,7 @@ func TestMarketsDocExample(t *testing.T) {
 }
 
 func TestOrderBookDocExample(t *testing.T) {
-	fake := newFake(t)
+	fake := suite.Fake(t)
 	b, err := New(fake).OrderBook(context.Background(), "BTC/USD", 1)
 	require.NoError(t, err)
 	require.Equal(t, "/products/BTC-USD/book?level=2", fake.Last().Path)

@@ -39,19 +39,13 @@ func parseMarkets(body []byte) ([]market.Market, error) {
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	out := make([]market.Market, 0, len(rows))
-	for i, r := range rows {
+	return wire.Rows("product", rows, func(r product) (market.Market, error) {
 		baseID, quoteID, ok := strings.Cut(string(r.ID), "-")
 		if !ok || baseID == "" || quoteID == "" || strings.Contains(quoteID, "-") {
-			return nil, fmt.Errorf("product %d: id %q: %w", i, r.ID, wire.ErrShape)
+			return market.Market{}, fmt.Errorf("id %q: %w", r.ID, wire.ErrShape)
 		}
-		m, err := wire.SpotMarket(ID, string(r.ID), baseID, quoteID, currencies, r.Status == "online")
-		if err != nil {
-			return nil, fmt.Errorf("product %d: %w", i, err)
-		}
-		out = append(out, m)
-	}
-	return out, nil
+		return wire.SpotMarket(ID, string(r.ID), baseID, quoteID, currencies, r.Status == "online")
+	})
 }
 
 // parseTicker reads /products/{id}/ticker: {ask, bid, volume, trade_id,
@@ -144,12 +138,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if err := wire.Decode(body, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, true)
-	return ts, nil
+	return wire.TradeRows(rows, true, tradeRow.trade)
 }
 
 // trade reads one trade. Coinbase's side is the maker's: a "sell" trade is

@@ -1,13 +1,10 @@
 package coinbaseexchange
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/exchange"
 	"github.com/mdingest/mdingest/internal/exchange/exchangetest"
@@ -26,29 +23,10 @@ func trades(from, n int) []byte {
 }
 
 func TestTradesAfter(t *testing.T) {
-	cursor := exchange.TradeCursor{ID: "100"}
-	for _, tt := range []struct {
-		name        string
-		from, n     int
-		limit       int
-		more, lost  bool
-		wantRequest string
-	}{
-		{"the next page", 101, 4, 0, false, false, "/products/BTC-USD/trades?before=100&limit=1000"},
-		{"a full page", 101, 4, 4, true, false, "/products/BTC-USD/trades?before=100&limit=4"},
-		{"ids past the cursor's next", 120, 2, 0, false, true, "/products/BTC-USD/trades?before=100&limit=1000"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return trades(tt.from, tt.n), nil })
-			pg, err := New(fake).TradesAfter(context.Background(), "BTC/USD", cursor, tt.limit)
-			require.NoError(t, err)
-			require.Equal(t, tt.wantRequest, fake.Last().Path)
-			require.Len(t, pg.Trades, tt.n)
-			for i, tr := range pg.Trades {
-				require.Equal(t, fmt.Sprint(tt.from+i), tr.ID, "oldest first, ties of one instant in id order")
-			}
-			require.Equal(t, tt.more, pg.More)
-			require.Equal(t, tt.lost, pg.Lost)
-		})
-	}
+	req := func(path string) exchange.Request { return exchange.Request{Endpoint: "trades", Path: path, Weight: 1} }
+	exchangetest.TradePages(t, func(r exchange.Requester) exchange.TradePager { return New(r) }, "BTC/USD", exchange.TradeCursor{ID: "100"}, trades, []exchangetest.PageCase{
+		{Name: "the next page", From: 101, N: 4, Want: req("/products/BTC-USD/trades?before=100&limit=1000")},
+		{Name: "a full page", From: 101, N: 4, Limit: 4, Want: req("/products/BTC-USD/trades?before=100&limit=4"), More: true},
+		{Name: "ids past the cursor's next", From: 120, N: 2, Want: req("/products/BTC-USD/trades?before=100&limit=1000"), Lost: true},
+	})
 }

@@ -1,6 +1,7 @@
 // Package exchangetest is the kit every connector's tests share: the CCXT
-// fixture loader, a fake Requester, field-by-field CCXT parity comparison
-// and the conformance suite (Run) that all connectors must pass.
+// fixture loader, a fake Requester, field-by-field CCXT parity comparison,
+// the conformance suite (Run) that all connectors must pass, and Suite,
+// which runs them all from one connector's data.
 package exchangetest
 
 import (
@@ -10,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,20 +120,6 @@ func (c Case) Symbol(t testing.TB) market.Symbol {
 		t.Fatalf("case %s: %v", c.Name(), err)
 	}
 	return s
-}
-
-// MarketSymbols returns all the case's symbols, parsed.
-func (c Case) MarketSymbols(t testing.TB) []market.Symbol {
-	t.Helper()
-	var out []market.Symbol
-	for _, s := range c.Symbols() {
-		p, err := market.ParseSymbol(s)
-		if err != nil {
-			t.Fatalf("case %s: %v", c.Name(), err)
-		}
-		out = append(out, p)
-	}
-	return out
 }
 
 // arg returns input[i] unless it is absent, null or the params object.
@@ -255,11 +241,6 @@ func CompareURL(wantURL, gotPath string, skipKeys []string) error {
 		return fmt.Errorf("%w: query %q, want %q", ErrURLMismatch, gq.Encode(), wq.Encode())
 	}
 	return nil
-}
-
-// WithSkipKeys returns f's skip keys plus extra.
-func (f Fixture) WithSkipKeys(extra ...string) []string {
-	return append(slices.Clone(f.Files.Request.SkipKeys), extra...)
 }
 
 // Response returns the recorded response of the first case with the given

@@ -7,11 +7,11 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// FuzzConfig is one exchange's parsers and the corpus they start from.
-// Each parser takes a whole body; nil ones are left out.
+// FuzzConfig is one exchange's parsers and the corpus they start from,
+// beside every recorded response of its fixture. Each parser takes a
+// whole body; nil ones are left out.
 type FuzzConfig struct {
-	Exchange string   // CCXT id: every recorded response of its fixture seeds the corpus
-	Testdata []string // files of the calling package's testdata that seed it too
+	Testdata []string // files of the calling package's testdata that seed it
 	Seeds    []string // more bodies (the docs' examples, shapes found by fuzzing)
 
 	Markets   func([]byte) ([]market.Market, error)
@@ -25,13 +25,14 @@ type FuzzConfig struct {
 	BookTime bool
 }
 
-// Fuzz feeds arbitrary bodies to every parser of cfg: none may panic or
-// accept a body that is not JSON, and what one accepts is well formed:
-// unified symbols, valid decimals, priced levels, candles and trades with
-// a time (and trades an id), oldest first.
-func Fuzz(f *testing.F, cfg FuzzConfig) {
+// Fuzz feeds arbitrary bodies to every parser of s.Parsers: none may
+// panic or accept a body that is not JSON, and what one accepts is well
+// formed: unified symbols, valid decimals, priced levels, candles and
+// trades with a time (and trades an id), oldest first.
+func (s Suite) Fuzz(f *testing.F) {
 	f.Helper()
-	for _, c := range LoadFixture(f, cfg.Exchange).Cases {
+	cfg := s.Parsers
+	for _, c := range s.Fixture(f).Cases {
 		if c.HasResponse() {
 			f.Add([]byte(c.HTTPResponse))
 		}

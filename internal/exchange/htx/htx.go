@@ -131,11 +131,8 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 			break
 		}
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, "depth", "/market/depth", q, 1, ParseOrderBook)
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		"depth", "/market/depth", q, 1, ParseOrderBook)
 }
 
 var periods = exchange.Timeframes[string]{
@@ -159,11 +156,8 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if limit > 0 {
 		q.Set("size", strconv.Itoa(limit))
 	}
-	cs, err := exchange.Fetch(ctx, &c.Base, "history/candles", "/market/history/candles", q, 1, ParseOHLCV)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, limit,
+		"history/candles", "/market/history/candles", q, 1, ParseOHLCV)
 }
 
 // Trades implements exchange.Connector with the latest trades; a since
@@ -178,9 +172,6 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 		size = min(limit, maxTrades)
 	}
 	q := url.Values{"symbol": {id}, "size": {strconv.Itoa(size)}}
-	ts, err := exchange.Fetch(ctx, &c.Base, "history/trade", "/market/history/trade", q, 1, ParseTrades)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
+	return exchange.FetchTrades(ctx, &c.Base, symbol, id, since, limit,
+		"history/trade", "/market/history/trade", q, 1, ParseTrades)
 }

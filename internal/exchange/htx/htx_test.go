@@ -12,10 +12,18 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-func newConn(r exchange.Requester) exchange.Connector { return New(r) }
-
-var parityCfg = exchangetest.ParityConfig{
-	New: newConn,
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/v1/common/symbols":      "symbols.json",
+		"/market/tickers":         "tickers.json",
+		"/market/detail/merged":   "fetchTicker/public spot ticker",
+		"/market/depth":           "depth.json",
+		"/market/history/candles": "fetchOHLCV/public spot ohlcv",
+		"/market/history/trade":   "fetchTrades/public spot trades",
+	},
+	Symbol: "BTC/USDT", Depth: 5,
 	Justified: map[string]map[string]string{
 		// The case asks for 1 trade of a response whose twelve trades share
 		// one millisecond. CCXT keeps HTX's newest-first order within the
@@ -34,33 +42,25 @@ var parityCfg = exchangetest.ParityConfig{
 		// CCXT's own request-only option, not a spot parameter.
 		"+1m +since +limit +until (without useHistoricalEndpointForSpot)": "params",
 	},
+	ParityCases: 3,
+	URLCases:    7,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"symbols.json", "tickers.json", "depth.json"},
+		Markets:  ParseMarkets, Ticker: ParseTicker,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return ParseTickers(b, func(string) (market.Symbol, bool) { return "BTC/USDT", true })
+		},
+		OrderBook: ParseOrderBook, Candles: ParseOHLCV, Trades: ParseTrades,
+	},
 }
 
-func TestParity(t *testing.T) {
-	require.Len(t, exchangetest.ParityRows(t, ID, parityCfg), 3)
-}
-
-func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg) }
-
-func routes(t *testing.T) map[string]string {
-	f := exchangetest.LoadFixture(t, ID)
-	return map[string]string{
-		"/v1/common/symbols":      exchangetest.ReadTestdata(t, "symbols.json"),
-		"/market/tickers":         exchangetest.ReadTestdata(t, "tickers.json"),
-		"/market/detail/merged":   f.Response(t, "fetchTicker", "public spot ticker"),
-		"/market/depth":           exchangetest.ReadTestdata(t, "depth.json"),
-		"/market/history/candles": f.Response(t, "fetchOHLCV", "public spot ohlcv"),
-		"/market/history/trade":   f.Response(t, "fetchTrades", "public spot trades"),
-	}
-}
-
-func TestConformance(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 5})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarkets(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	ms, err := New(fake).Markets(context.Background())
 	require.NoError(t, err)
 	require.Len(t, ms, 4)
@@ -69,7 +69,7 @@ func TestMarkets(t *testing.T) {
 }
 
 func TestAllTickers(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	c := New(fake)
 	_, err := c.Markets(context.Background())
 	require.NoError(t, err)
@@ -91,7 +91,7 @@ func TestAllTickers(t *testing.T) {
 }
 
 func TestOrderBook(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	b, err := New(fake).OrderBook(context.Background(), "BTC/USDT", 3)
 	require.NoError(t, err)
 	require.Equal(t, "/market/depth?depth=5&symbol=btcusdt&type=step0", fake.Last().Path)
@@ -105,7 +105,7 @@ func TestOrderBook(t *testing.T) {
 }
 
 func TestTradesOrder(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	ts, err := New(fake).Trades(context.Background(), "BTC/USDT", time.Time{}, 0)
 	require.NoError(t, err)
 	require.Equal(t, "/market/history/trade?size=1000&symbol=btcusdt", fake.Last().Path)

@@ -155,15 +155,7 @@ func ParseTickers(body []byte, resolve func(id string) (market.Symbol, bool)) ([
 	case len(out) == 0:
 		return out, nil
 	}
-	var f wire.Fields
-	when := f.Millis("ts", ts)
-	if f.Err != nil {
-		return nil, f.Err
-	}
-	for i := range out {
-		out[i].Time = when
-	}
-	return out, nil
+	return wire.AnswerTime(out, "ts", ts)
 }
 
 // ParseOrderBook parses GET /market/depth.
@@ -217,7 +209,7 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 	if err := json.Unmarshal(e.Data, &rows); err != nil {
 		return nil, err
 	}
-	cs, err := wire.Rows("candle", rows, func(r candleRow) (market.Candle, error) {
+	return wire.CandleRows(rows, true, func(r candleRow) (market.Candle, error) {
 		var f wire.Fields
 		c := market.Candle{
 			Exchange: ID, Time: f.Time("id", r.ID, time.Second),
@@ -226,11 +218,6 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 		}
 		return c, f.Err
 	})
-	if err != nil {
-		return nil, err
-	}
-	wire.SortCandles(cs, true)
-	return cs, nil
 }
 
 // ParseTrades parses GET /market/history/trade: groups data[].data[] of

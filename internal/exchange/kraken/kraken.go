@@ -157,11 +157,8 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if depth > 0 {
 		q.Set("count", strconv.Itoa(depth))
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, "Depth", "/0/public/Depth", q, 1, ParseOrderBook)
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		"Depth", "/0/public/Depth", q, 1, ParseOrderBook)
 }
 
 var intervals = exchange.Timeframes[string]{
@@ -185,11 +182,8 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	if !since.IsZero() {
 		q.Set("since", strconv.FormatInt(since.Unix(), 10))
 	}
-	cs, err := exchange.Fetch(ctx, &c.Base, "OHLC", "/0/public/OHLC", q, 1, ParseOHLCV)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, min(limit, maxCandles)), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, min(limit, maxCandles),
+		"OHLC", "/0/public/OHLC", q, 1, ParseOHLCV)
 }
 
 // Trades implements exchange.Connector; since pages through history

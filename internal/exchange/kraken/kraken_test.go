@@ -12,40 +12,39 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-func newConn(r exchange.Requester) exchange.Connector { return New(r) }
-
-func parityCfg(t *testing.T) exchangetest.ParityConfig {
-	return exchangetest.ParityConfig{
-		New:    newConn,
-		Routes: map[string]string{"/0/public/AssetPairs": exchangetest.ReadTestdata(t, "assetpairs.json")},
-	}
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/0/public/AssetPairs":  "assetpairs.json",
+		"/0/public/Ticker":      "tickers.json",
+		"/0/public/Ticker?pair": "fetchTicker/public spot ticker",
+		"/0/public/Depth":       "depth.json",
+		"/0/public/OHLC":        "fetchOHLCV/Spot ohlcv with since in the request and limit filter on ccxt side",
+		"/0/public/Trades":      "fetchTrades/spot trade",
+	},
+	Symbol: "BTC/USDT", Depth: 3,
+	// Kraken's ids are mapped from its asset pairs, which every request needs.
+	SharedRoutes: []string{"/0/public/AssetPairs"},
+	ParityCases:  3,
+	URLCases:     7,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"assetpairs.json", "tickers.json", "depth.json"},
+		Markets:  ParseMarkets,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return ParseTickers(b, func(string) (market.Market, bool) { return market.Market{ID: "X", Symbol: "BTC/USD"}, true })
+		},
+		OrderBook: ParseOrderBook, Candles: ParseOHLCV, Trades: ParseTrades,
+	},
 }
 
-func TestParity(t *testing.T) {
-	require.Len(t, exchangetest.ParityRows(t, ID, parityCfg(t)), 3)
-}
-
-func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg(t)) }
-
-func routes(t *testing.T) map[string]string {
-	f := exchangetest.LoadFixture(t, ID)
-	return map[string]string{
-		"/0/public/AssetPairs":  exchangetest.ReadTestdata(t, "assetpairs.json"),
-		"/0/public/Ticker":      exchangetest.ReadTestdata(t, "tickers.json"),
-		"/0/public/Ticker?pair": f.Response(t, "fetchTicker", "public spot ticker"),
-		"/0/public/Depth":       exchangetest.ReadTestdata(t, "depth.json"),
-		"/0/public/OHLC":        f.Response(t, "fetchOHLCV", "Spot ohlcv with since in the request and limit filter on ccxt side"),
-		"/0/public/Trades":      f.Response(t, "fetchTrades", "spot trade"),
-	}
-}
-
-func TestConformance(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 3})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarkets(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	ms, err := New(fake).Markets(context.Background())
 	require.NoError(t, err)
 	got := map[market.Symbol]market.Market{}
@@ -62,7 +61,7 @@ func TestMarkets(t *testing.T) {
 }
 
 func TestTickers(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	c := New(fake)
 	ts, err := c.Tickers(context.Background(), nil)
 	require.NoError(t, err)
@@ -78,7 +77,7 @@ func TestTickers(t *testing.T) {
 }
 
 func TestOrderBook(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	b, err := New(fake).OrderBook(context.Background(), "BTC/USDT", 2)
 	require.NoError(t, err)
 	require.Equal(t, "/0/public/Depth?count=2&pair=XBTUSDT", fake.Last().Path)
@@ -90,7 +89,7 @@ func TestOrderBook(t *testing.T) {
 }
 
 func TestTradesSince(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	since := time.UnixMilli(1710327959000).UTC()
 	ts, err := New(fake).Trades(context.Background(), "BTC/USDT", since, 0)
 	require.NoError(t, err)

@@ -247,12 +247,7 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	if err := json.Unmarshal(entry, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, false)
-	return ts, nil
+	return wire.TradeRows(rows, false, trade)
 }
 
 // trade reads one row of Trades, whose values are of mixed types.

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/exchange"
-	"github.com/mdingest/mdingest/internal/exchange/exchangetest"
 )
 
 // TestTradesAfter: since goes a millisecond before the cursor, in
@@ -24,9 +23,8 @@ func TestTradesAfter(t *testing.T) {
 		rows[i] = fmt.Sprintf(`["100.0","0.1",%d.%09d,"b","m","",%d]`, ts.Unix(), ts.Nanosecond(), 6324365+i)
 	}
 	body := `{"error":[],"result":{"XXBTZUSD":[` + strings.Join(rows, ",") + `],"last":"1"}}`
-	r := routes(t)
-	r["/0/public/Trades"] = body
-	fake := exchangetest.NewRequester(r)
+	fake := suite.Fake(t)
+	fake.Handle("/0/public/Trades", []byte(body))
 	cursor := exchange.TradeCursor{ID: "6324366", Time: at}
 	pg, err := New(fake).TradesAfter(context.Background(), "BTC/USD", cursor, 5)
 	require.NoError(t, err)

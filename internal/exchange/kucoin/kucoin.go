@@ -125,11 +125,8 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if depth > 0 && depth <= 20 {
 		ep, weight = "level2_20", 2
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, ep, "/api/v1/market/orderbook/"+ep, url.Values{"symbol": {id}}, weight, ParseOrderBook)
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		ep, "/api/v1/market/orderbook/"+ep, url.Values{"symbol": {id}}, weight, ParseOrderBook)
 }
 
 var intervals = exchange.Timeframes[string]{
@@ -155,11 +152,8 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		q.Set("startAt", strconv.FormatInt(start, 10))
 		q.Set("endAt", strconv.FormatInt(start+int64(n)*int64(tf.Duration()/time.Second), 10))
 	}
-	cs, err := exchange.Fetch(ctx, &c.Base, "candles", "/api/v1/market/candles", q, 3, ParseOHLCV)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, limit,
+		"candles", "/api/v1/market/candles", q, 3, ParseOHLCV)
 }
 
 // Trades implements exchange.Connector with the latest 100 trades; a since
@@ -169,9 +163,6 @@ func (c *Connector) Trades(ctx context.Context, symbol market.Symbol, since time
 	if err != nil {
 		return nil, err
 	}
-	ts, err := exchange.Fetch(ctx, &c.Base, "histories", "/api/v1/market/histories", url.Values{"symbol": {id}}, 3, ParseTrades)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishTrades(ts, symbol, id, since, limit), nil
+	return exchange.FetchTrades(ctx, &c.Base, symbol, id, since, limit,
+		"histories", "/api/v1/market/histories", url.Values{"symbol": {id}}, 3, ParseTrades)
 }

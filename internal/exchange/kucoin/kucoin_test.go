@@ -12,10 +12,19 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-func newConn(r exchange.Requester) exchange.Connector { return New(r) }
-
-var parityCfg = exchangetest.ParityConfig{
-	New: newConn,
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/api/v2/symbols":                     "symbols.json",
+		"/api/v1/market/allTickers":           "allTickers.json",
+		"/api/v1/market/stats":                "fetchTicker/fetch ticker",
+		"/api/v1/market/orderbook/level2_20":  "fetchOrderBook/fetch orderbook",
+		"/api/v1/market/orderbook/level2_100": "fetchOrderBook/fetch orderbook",
+		"/api/v1/market/candles":              "fetchOHLCV/spot ohlcv with since and limit",
+		"/api/v1/market/histories":            "fetchTrades/fetchTrades",
+	},
+	Symbol: "BTC/USDT", Depth: 2,
 	Justified: map[string]map[string]string{
 		// KuCoin's market/histories has no trade id, so CCXT's id is null;
 		// we store the trade's sequence, unique per symbol, as trade_id
@@ -27,35 +36,25 @@ var parityCfg = exchangetest.ParityConfig{
 		// which needs an API key; we use the public 100-level book.
 		"spot orderbook": "public level2_100",
 	},
+	ParityCases: 4,
+	URLCases:    10,
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"symbols.json", "allTickers.json"},
+		Markets:  ParseMarkets, Ticker: ParseTicker,
+		Tickers: func(b []byte) ([]market.Ticker, error) {
+			return ParseAllTickers(b, func(string) (market.Symbol, bool) { return "BTC/USDT", true })
+		},
+		OrderBook: ParseOrderBook, Candles: ParseOHLCV, Trades: ParseTrades,
+	},
 }
 
-func TestParity(t *testing.T) {
-	require.Len(t, exchangetest.ParityRows(t, ID, parityCfg), 4)
-}
-
-func TestRequestURLs(t *testing.T) { exchangetest.CheckRequestURLs(t, ID, parityCfg) }
-
-func routes(t *testing.T) map[string]string {
-	f := exchangetest.LoadFixture(t, ID)
-	book := f.Response(t, "fetchOrderBook", "fetch orderbook")
-	return map[string]string{
-		"/api/v2/symbols":                     exchangetest.ReadTestdata(t, "symbols.json"),
-		"/api/v1/market/allTickers":           exchangetest.ReadTestdata(t, "allTickers.json"),
-		"/api/v1/market/stats":                f.Response(t, "fetchTicker", "fetch ticker"),
-		"/api/v1/market/orderbook/level2_20":  book,
-		"/api/v1/market/orderbook/level2_100": book,
-		"/api/v1/market/candles":              f.Response(t, "fetchOHLCV", "spot ohlcv with since and limit"),
-		"/api/v1/market/histories":            f.Response(t, "fetchTrades", "fetchTrades"),
-	}
-}
-
-func TestConformance(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 func TestMarkets(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	ms, err := New(fake).Markets(context.Background())
 	require.NoError(t, err)
 	require.Len(t, ms, 4)
@@ -65,7 +64,7 @@ func TestMarkets(t *testing.T) {
 }
 
 func TestAllTickers(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	c := New(fake)
 	ts, err := c.Tickers(context.Background(), nil)
 	require.NoError(t, err)
@@ -113,7 +112,7 @@ func TestRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := exchangetest.NewRequester(routes(t))
+			fake := suite.Fake(t)
 			require.NoError(t, tt.call(New(fake)))
 			require.Equal(t, tt.want, fake.Last())
 		})
@@ -121,7 +120,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestTradesSinceFilters(t *testing.T) {
-	fake := exchangetest.NewRequester(routes(t))
+	fake := suite.Fake(t)
 	c := New(fake)
 	ts, err := c.Trades(context.Background(), "BTC/USDT", time.Unix(0, 1709897616745000000), 0)
 	require.NoError(t, err)

@@ -155,15 +155,7 @@ func ParseAllTickers(body []byte, resolve func(id string) (market.Symbol, bool))
 	case !hasData:
 		return nil, errors.New("no data")
 	}
-	var f wire.Fields
-	when := f.Millis("time", at)
-	if f.Err != nil {
-		return nil, f.Err
-	}
-	for i := range out {
-		out[i].Time = when
-	}
-	return out, nil
+	return wire.AnswerTime(out, "time", at)
 }
 
 // ParseOrderBook parses GET /api/v1/market/orderbook/level2_{20,100}.
@@ -228,12 +220,7 @@ func ParseTrades(body []byte) ([]market.Trade, error) {
 	if err := json.Unmarshal(d, &rows); err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, false)
-	return ts, nil
+	return wire.TradeRows(rows, false, tradeRow.trade)
 }
 
 // trade reads one trade. Its id is its sequence (KuCoin sends no trade id

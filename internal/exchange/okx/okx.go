@@ -162,12 +162,9 @@ func (c *Connector) OrderBook(ctx context.Context, symbol market.Symbol, depth i
 	if depth > maxBooks {
 		ep, path, weight = "orderbook_full", "/api/v5/market/books-full", weightBooksFull
 	}
-	b, err := exchange.Fetch(ctx, &c.Base, ep, path, url.Values{"instId": {id}, "sz": {strconv.Itoa(depth)}}, weight,
+	return exchange.FetchBook(ctx, &c.Base, symbol, id, depth,
+		ep, path, url.Values{"instId": {id}, "sz": {strconv.Itoa(depth)}}, weight,
 		func(body []byte) (market.OrderBook, error) { return parseOrderBook(body, depth) })
-	if err != nil {
-		return market.OrderBook{}, err
-	}
-	return exchange.FinishBook(b, symbol, id, depth), nil
 }
 
 // bars maps timeframes to OKX's bar; daily bars are asked in UTC ("1Dutc"),
@@ -201,11 +198,8 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		q.Set("before", strconv.FormatInt(max(ms-1, 0), 10))
 		q.Set("after", strconv.FormatInt(ms+int64(limit)*dur.Milliseconds(), 10))
 	}
-	cs, err := exchange.Fetch(ctx, &c.Base, ep, path, q, weight, parseCandles)
-	if err != nil {
-		return nil, err
-	}
-	return exchange.FinishCandles(cs, symbol, tf, since, limit), nil
+	return exchange.FetchCandles(ctx, &c.Base, symbol, tf, since, limit,
+		ep, path, q, weight, parseCandles)
 }
 
 // Trades returns recent trades (/market/trades), or with since the trades
@@ -241,9 +235,7 @@ func (c *Connector) recentTrades(ctx context.Context, id string, limit int) ([]m
 
 func (c *Connector) historyTrades(ctx context.Context, id string, since time.Time, limit int) ([]market.Trade, error) {
 	const ep = "trades_history"
-	if limit <= 0 || limit > maxHistoryTrades {
-		limit = maxHistoryTrades
-	}
+	limit = exchange.PageSize(limit, maxHistoryTrades)
 	q := url.Values{"instId": {id}, "type": {"2"}, "after": {strconv.FormatInt(since.UnixMilli(), 10)}, "limit": {"1"}}
 	body, err := c.Get(ctx, ep, "/api/v5/market/history-trades", q, weightHistoryTrades)
 	if err != nil {

@@ -13,28 +13,30 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 )
 
-// justified lists the fields where we knowingly differ from CCXT.
-var justified = map[string]map[string]string{
-	"ticker": {
-		"vwap": "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; OKX sends no vwap and we store only exchange values (both volumes are stored)",
+var suite = exchangetest.Suite{
+	Exchange: ID,
+	New:      func(r exchange.Requester) exchange.Connector { return New(r) },
+	Routes: map[string]string{
+		"/api/v5/public/instruments": "instruments.json",
+		"/api/v5/market/ticker":      "fetchTicker/public spot ticker",
+		"/api/v5/market/books":       "fetchOrderBook/spot orderbook",
+		"/api/v5/market/candles":     "fetchOHLCV/spot ohlcv with limit and since",
+		"/api/v5/market/trades":      "fetchTrades/public spot trades",
 	},
-}
-
-// swapJustified is added for CCXT's swap cases, which we feed through the
-// spot parser because OKX answers both with the same shape.
-var swapJustified = map[string]string{
-	"symbol": "swap fixture (BTC/USDT:USDT) fed through the spot connector as BTC/USDT; every other field is compared",
-}
-
-var cases = exchangetest.CaseConfig{
-	New: func(r exchange.Requester) exchange.Connector { return New(r) },
+	Symbol: "BTC/USDT", Depth: 2,
 	ParityNew: func(c exchangetest.Case, r exchange.Requester) exchange.Connector {
 		conn := New(r)
 		conn.now = func() time.Time { return c.Since().Add(24 * time.Hour) }
 		return conn
 	},
-	Justified: justified,
-	NonSpot:   swapJustified,
+	// Fields where we knowingly differ from CCXT.
+	Justified: map[string]map[string]string{
+		"ticker": {
+			"vwap": "CCXT derives vwap = quoteVolume/baseVolume, a non-terminating quotient; OKX sends no vwap and we store only exchange values (both volumes are stored)",
+		},
+	},
+	// OKX answers swaps in the spot shape: its swap cases are compared too.
+	NonSpot: true,
 	CallURL: func(ctx context.Context, t *testing.T, conn exchange.Connector, c exchangetest.Case) error {
 		if c.Method == "fetchTickers" && len(c.Symbols()) == 1 {
 			// One symbol goes to /market/ticker (CCXT's fetchTicker URL);
@@ -52,35 +54,19 @@ var cases = exchangetest.CaseConfig{
 	},
 	ParityCases: 5, // recorded spot/swap market-data cases
 	URLCases:    5, // spot requests, request-only cases included, less the one above
+	Parsers: exchangetest.FuzzConfig{
+		Testdata: []string{"instruments.json", "tickers.json", "history-trades.json"},
+		Seeds:    []string{`{"code":"0","data":[["1","2"]]}`},
+		Markets:  parseMarkets, Tickers: func(b []byte) ([]market.Ticker, error) { return parseTickers(b, deriveSymbol) },
+		OrderBook: func(b []byte) (market.OrderBook, error) { return parseOrderBook(b, 0) },
+		Candles:   parseCandles, Trades: parseTrades, BookTime: true,
+	},
 }
 
-// TestParity feeds every recorded response of the CCXT fixture through the
-// connector and compares the fields we store with CCXT's parsed output.
-func TestParity(t *testing.T) {
-	exchangetest.ParityCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-// TestRequestURLs checks the path we build against every spot request CCXT
-// recorded.
-func TestRequestURLs(t *testing.T) {
-	exchangetest.RequestURLCases(t, exchangetest.LoadFixture(t, ID), cases)
-}
-
-func newFake(t testing.TB) *exchangetest.Requester {
-	fx := exchangetest.LoadFixture(t, ID)
-	return exchangetest.NewRequester(map[string]string{
-		"/api/v5/public/instruments": exchangetest.ReadTestdata(t, "instruments.json"),
-		"/api/v5/market/ticker":      fx.Response(t, "fetchTicker", "public spot ticker"),
-		"/api/v5/market/books":       fx.Response(t, "fetchOrderBook", "spot orderbook"),
-		"/api/v5/market/candles":     fx.Response(t, "fetchOHLCV", "spot ohlcv with limit and since"),
-		"/api/v5/market/trades":      fx.Response(t, "fetchTrades", "public spot trades"),
-	})
-}
-
-func TestConformance(t *testing.T) {
-	fake := newFake(t)
-	exchangetest.Run(t, New(fake), fake, exchangetest.Config{Symbol: "BTC/USDT", Depth: 2})
-}
+func TestParity(t *testing.T)      { suite.Parity(t) }
+func TestRequestURLs(t *testing.T) { suite.RequestURLs(t) }
+func TestConformance(t *testing.T) { suite.Conformance(t) }
+func FuzzParse(f *testing.F)       { suite.Fuzz(f) }
 
 // TestMarketsDocExample checks the instruments example of OKX's docs.
 func TestMarketsDocExample(t *testing.T) {
@@ -99,7 +85,7 @@ func TestTickers(t *testing.T) {
 		require.Empty(t, ts)
 	})
 	t.Run("all spot tickers map ids through the index", func(t *testing.T) {
-		fake := newFake(t)
+		fake := suite.Fake(t)
 		fake.Handle("/api/v5/market/tickers", []byte(strings.Replace(
 			exchangetest.LoadFixture(t, ID).Response(t, "fetchTicker", "public spot ticker"), `"data": [`,
 			`"data": [{"instType":"SPOT","instId":"AE-USDT","last":"0.1","ts":"1710328243709"},`, 1)))

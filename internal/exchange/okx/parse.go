@@ -191,12 +191,7 @@ func parseTrades(body []byte) ([]market.Trade, error) {
 	if err != nil {
 		return nil, err
 	}
-	ts, err := wire.Rows("trade", rows, tradeRow.trade)
-	if err != nil {
-		return nil, err
-	}
-	wire.SortTrades(ts, true) // ties keep trade order
-	return ts, nil
+	return wire.TradeRows(rows, true, tradeRow.trade) // ties keep trade order
 }
 
 func (r tradeRow) trade() (market.Trade, error) {

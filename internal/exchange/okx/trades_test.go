@@ -24,18 +24,11 @@ func okxTrades(from, n int) []byte {
 
 func TestTradesAfter(t *testing.T) {
 	cursor := exchange.TradeCursor{ID: "500"}
-	t.Run("a full id window", func(t *testing.T) {
-		fake := exchangetest.FuncRequester(func(exchange.Request) ([]byte, error) { return okxTrades(501, 100), nil })
-		pg, err := New(fake).TradesAfter(context.Background(), "BTC/USDT", cursor, 0)
-		require.NoError(t, err)
-		require.Equal(t, exchange.Request{Endpoint: "trades_history",
-			Path:   "/api/v5/market/history-trades?after=601&before=500&instId=BTC-USDT&limit=100&type=1",
-			Weight: weightHistoryTrades}, fake.Last())
-		require.Len(t, pg.Trades, 100)
-		require.Equal(t, "501", pg.Trades[0].ID)
-		require.True(t, pg.More)
-		require.False(t, pg.Lost)
-	})
+	exchangetest.TradePages(t, func(r exchange.Requester) exchange.TradePager { return New(r) }, "BTC/USDT", cursor, okxTrades, []exchangetest.PageCase{{
+		Name: "a full id window", From: 501, N: 100, More: true,
+		Want: exchange.Request{Endpoint: "trades_history", Weight: weightHistoryTrades,
+			Path: "/api/v5/market/history-trades?after=601&before=500&instId=BTC-USDT&limit=100&type=1"},
+	}})
 	t.Run("the present", func(t *testing.T) {
 		fake := exchangetest.FuncRequester(func(r exchange.Request) ([]byte, error) {
 			if strings.Contains(r.Path, "history") {

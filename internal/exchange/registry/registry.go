@@ -7,11 +7,11 @@
 //
 // Adding an exchange takes its package, internal/exchange/<id> (<id>.go:
 // ID, Spec, CheckBody and a Connector embedding exchange.Base; parse.go;
-// trades.go where it pages trades; tests through exchangetest: parity,
-// conformance, exchangetest.Fuzz), its fixtures (testdata/exchanges/<id>.json
-// as CCXT recorded it, testdata/replay/<id>/), its stand-in in
-// internal/replay (<id>.go and its entry in definitions), and one line
-// below. TestEveryExchangeHasItsParts checks that the parts are there.
+// trades.go where it pages trades; tests handing an exchangetest.Suite to
+// parity, request URLs, conformance and fuzzing), its fixtures
+// (testdata/exchanges/<id>.json as CCXT recorded it, testdata/replay/<id>/),
+// its stand-in in internal/replay (<id>.go and its entry in definitions),
+// and one line below. TestEveryExchangeHasItsParts checks that the parts are there.
 package registry
 
 import (

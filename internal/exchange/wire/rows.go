@@ -68,6 +68,27 @@ func Rows[R, T any](what string, rows []R, conv func(R) (T, error)) ([]T, error)
 	return out, nil
 }
 
+// TradeRows converts an answer's trade rows (as Rows) and puts them
+// oldest first (SortTrades); newestFirst says how the exchange sent them.
+func TradeRows[R any](rows []R, newestFirst bool, conv func(R) (market.Trade, error)) ([]market.Trade, error) {
+	return sortedRows("trade", rows, conv, func(ts []market.Trade) { SortTrades(ts, newestFirst) })
+}
+
+// CandleRows converts an answer's candle rows (as Rows) and puts them
+// oldest first (SortCandles).
+func CandleRows[R any](rows []R, newestFirst bool, conv func(R) (market.Candle, error)) ([]market.Candle, error) {
+	return sortedRows("candle", rows, conv, func(cs []market.Candle) { SortCandles(cs, newestFirst) })
+}
+
+func sortedRows[R, T any](what string, rows []R, conv func(R) (T, error), sort func([]T)) ([]T, error) {
+	out, err := Rows(what, rows, conv)
+	if err != nil {
+		return nil, err
+	}
+	sort(out)
+	return out, nil
+}
+
 // UnixTime parses a Unix time in unit (time.Second, Millisecond,
 // Microsecond or Nanosecond) that must be present and after 1970.
 func UnixTime(field string, s Text, unit time.Duration) (time.Time, error) {
@@ -173,6 +194,23 @@ func SortTrades(ts []market.Trade, newestFirst bool) {
 		slices.Reverse(ts)
 	}
 	slices.SortStableFunc(ts, func(a, b market.Trade) int { return a.Time.Compare(b.Time) })
+}
+
+// AnswerTime sets every ticker's time to the answer's own, in
+// milliseconds, for exchanges whose ticker rows carry none; absent, the
+// tickers stay without.
+func AnswerTime(ts []market.Ticker, field string, ms Text) ([]market.Ticker, error) {
+	if ms == "" {
+		return ts, nil
+	}
+	when, err := Millis(field, ms)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ts {
+		ts[i].Time = when
+	}
+	return ts, nil
 }
 
 // SafeTicker applies CCXT's safeTicker to prices: a zero last, bid, ask,

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -106,6 +107,45 @@ func TestSortTrades(t *testing.T) {
 	ts = []market.Trade{{ID: "a", Time: at}, {ID: "b", Time: at}}
 	SortTrades(ts, false)
 	require.Equal(t, "a", ts[0].ID, "oldest-first answers keep their order within an instant")
+}
+
+func TestTradeAndCandleRows(t *testing.T) {
+	at := time.Unix(100, 0)
+	// Rows of [id, second], newest first: ids 1 and 2 share a second.
+	trade := func(r [2]int64) (market.Trade, error) {
+		if r[1] < 0 {
+			return market.Trade{}, ErrMissing
+		}
+		return market.Trade{ID: strconv.FormatInt(r[0], 10), Time: at.Add(time.Duration(r[1]) * time.Second)}, nil
+	}
+	ts, err := TradeRows([][2]int64{{3, 2}, {2, 1}, {1, 1}}, true, trade)
+	require.NoError(t, err)
+	require.Equal(t, []string{"1", "2", "3"}, []string{ts[0].ID, ts[1].ID, ts[2].ID})
+	_, err = TradeRows([][2]int64{{1, 1}, {2, -1}}, false, trade)
+	require.EqualError(t, err, "trade 1: missing field")
+
+	candle := func(sec int64) (market.Candle, error) {
+		if sec < 0 {
+			return market.Candle{}, ErrMissing
+		}
+		return market.Candle{Time: at.Add(time.Duration(sec) * time.Second)}, nil
+	}
+	cs, err := CandleRows([]int64{3, 2}, true, candle)
+	require.NoError(t, err)
+	require.True(t, cs[0].Time.Before(cs[1].Time), "oldest first")
+	_, err = CandleRows([]int64{-1}, false, candle)
+	require.EqualError(t, err, "candle 0: missing field")
+}
+
+func TestAnswerTime(t *testing.T) {
+	ts, err := AnswerTime([]market.Ticker{{}, {}}, "ts", "1710328245391")
+	require.NoError(t, err)
+	require.Equal(t, int64(1710328245391), ts[1].Time.UnixMilli())
+	ts, err = AnswerTime([]market.Ticker{{}}, "ts", "")
+	require.NoError(t, err)
+	require.True(t, ts[0].Time.IsZero(), "no answer time, no ticker time")
+	_, err = AnswerTime([]market.Ticker{{}}, "ts", "soon")
+	require.ErrorIs(t, err, ErrShape)
 }
 
 func TestSafeTicker(t *testing.T) {
