@@ -6,14 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/benchtest"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
@@ -26,9 +25,6 @@ const (
 	EnvBaseRev = "MDINGEST_BENCH_BASE_REV"
 	// EnvBaseBin is a baseline binary already built (wins over the rev).
 	EnvBaseBin = "MDINGEST_BENCH_BASE_BIN"
-	// EnvRounds is how many times each binary runs each way; its best
-	// round counts (other work on the machine only slows a run down).
-	EnvRounds = "MDINGEST_BENCH_ROUNDS"
 )
 
 // baseRev is the tree as issue 10 (bulk loading) found it: the loader
@@ -50,9 +46,9 @@ var benchSymbols = []string{"BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT"}
 // It reports stored rows/s of both and their ratio (this tree over the
 // baseline) for each way.
 func BenchmarkBackfillStored(b *testing.B) {
-	bin := buildMdingest(b, moduleRoot(b))
+	bin := benchtest.BuildMdingest(b, benchtest.ModuleRoot(b))
 	base := baseBinary(b)
-	c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: true, Durable: true, Settings: pgtest.BulkLoadSettings})
+	c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: true, Durable: true, Settings: benchtest.BulkLoadSettings})
 	require.NoError(b, err)
 	defer func() { require.NoError(b, c.Remove()) }()
 	now := day("2024-06-01T12:00:00Z")
@@ -81,10 +77,10 @@ func BenchmarkBackfillStored(b *testing.B) {
 				runMdingest(b, bin, "--config", cfg, "--database-url", url, "backfill", "--exchange", "binance",
 					"--symbols", strings.Join(benchSymbols, ","), "--timeframe", "1m", "--from", from, "--to", to)
 				elapsed := time.Since(start)
-				return float64(countCandles(b, url)) / elapsed.Seconds()
+				return float64(benchtest.Candles(b, url)) / elapsed.Seconds()
 			}
 			var ours, theirs float64
-			for round := range rounds(b) {
+			for round := range benchtest.Rounds(b) {
 				o, t := run(bin), run(base)
 				fmt.Printf("backfill %s round %d: this tree %.0f, baseline %.0f rows/s\n", w.name, round+1, o, t)
 				ours, theirs = max(ours, o), max(theirs, t)
@@ -95,16 +91,6 @@ func BenchmarkBackfillStored(b *testing.B) {
 			b.ReportMetric(ours, w.name+"-rows/s")
 		}
 	}
-}
-
-func rounds(b *testing.B) int {
-	n := 3
-	if v := os.Getenv(EnvRounds); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(b, err, EnvRounds)
-	}
-	return max(n, 1)
 }
 
 func baseName() string {
@@ -123,30 +109,14 @@ func baseBinary(b *testing.B) string {
 	if p := os.Getenv(EnvBaseBin); p != "" {
 		return p
 	}
-	root := moduleRoot(b)
+	root := benchtest.ModuleRoot(b)
 	tree := filepath.Join(b.TempDir(), "base")
 	add := exec.Command("git", "-C", root, "worktree", "add", "--detach", tree, baseName())
 	if out, err := add.CombinedOutput(); err != nil {
 		b.Fatalf("checking out the baseline %s (set %s or %s): %v\n%s", baseName(), EnvBaseRev, EnvBaseBin, err, out)
 	}
 	defer func() { _ = exec.Command("git", "-C", root, "worktree", "remove", "--force", tree).Run() }()
-	return buildMdingest(b, tree)
-}
-
-func moduleRoot(b *testing.B) string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	require.NoError(b, err)
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-// buildMdingest builds cmd/mdingest of the module at dir.
-func buildMdingest(b *testing.B, dir string) string {
-	bin := filepath.Join(b.TempDir(), "mdingest")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/mdingest")
-	build.Dir = dir
-	out, err := build.CombinedOutput()
-	require.NoError(b, err, "go build in %s: %s", dir, out)
-	return bin
+	return benchtest.BuildMdingest(b, tree)
 }
 
 func runMdingest(b *testing.B, bin string, args ...string) {
@@ -154,14 +124,4 @@ func runMdingest(b *testing.B, bin string, args ...string) {
 	cmd.Env = append(os.Environ(), "REDIS_URL=", "DATABASE_URL=")
 	out, err := cmd.CombinedOutput()
 	require.NoError(b, err, "%s %s: %s", bin, strings.Join(args, " "), out)
-}
-
-func countCandles(b *testing.B, url string) int {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(b, err)
-	defer conn.Close(ctx)
-	var n int
-	require.NoError(b, conn.QueryRow(ctx, "SELECT count(*) FROM market.candles").Scan(&n))
-	return n
 }

@@ -368,13 +368,3 @@ func FreePort(t testing.TB) int {
 	}
 	return p
 }
-
-// BulkLoadSettings tune a benchmark's cluster for bulk loading, as an
-// operator would (and as timescaledb-tune does): durable (fsync on), with
-// room for the hot chunks in shared buffers and no checkpoint mid-load.
-var BulkLoadSettings = map[string]string{
-	"shared_buffers":     "1GB",
-	"max_wal_size":       "8GB",
-	"checkpoint_timeout": "30min",
-	"wal_compression":    "off",
-}

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mdingest/mdingest/internal/benchtest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/schema"
@@ -123,25 +123,11 @@ func parallelCopyBin(b *testing.B) string {
 	if p := os.Getenv(EnvParallelCopy); p != "" {
 		return p
 	}
-	p := filepath.Join(moduleRoot(b), "bin", "timescaledb-parallel-copy")
+	p := filepath.Join(benchtest.ModuleRoot(b), "bin", "timescaledb-parallel-copy")
 	if _, err := os.Stat(p); err != nil {
 		b.Fatalf("timescaledb-parallel-copy, the peer loader, is not built: run `make parallel-copy` or set %s (%v)", EnvParallelCopy, err)
 	}
 	return p
-}
-
-func moduleRoot(b *testing.B) string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	require.NoError(b, err)
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-func buildMdingest(b *testing.B) string {
-	bin := filepath.Join(b.TempDir(), "mdingest")
-	build := exec.Command("go", "build", "-o", bin, "github.com/mdingest/mdingest/cmd/mdingest")
-	build.Stderr = os.Stderr
-	require.NoError(b, build.Run())
-	return bin
 }
 
 // backend is a private cluster of one kind, durable and tuned alike.
@@ -155,7 +141,7 @@ type backend struct {
 var benchBackends = []backend{{name: "timescaledb", timescale: true}, {name: "postgres"}}
 
 func (be *backend) start(b *testing.B) {
-	c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: be.timescale, Durable: true, Settings: pgtest.BulkLoadSettings})
+	c, err := pgtest.StartCluster(pgtest.ClusterOptions{Timescale: be.timescale, Durable: true, Settings: benchtest.BulkLoadSettings})
 	require.NoError(b, err)
 	be.c = c
 }
@@ -226,16 +212,6 @@ func vmHWM(pid int) int64 {
 	return 0
 }
 
-func countCandles(b *testing.B, url string) int {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(b, err)
-	defer conn.Close(ctx)
-	var got int
-	require.NoError(b, conn.QueryRow(ctx, "SELECT count(*) FROM market.candles").Scan(&got))
-	return got
-}
-
 // BenchmarkLoad1M loads the same 1M candles (10 symbols x 100,000 minutes)
 // into market.candles on TimescaleDB (a hypertable) and on plain
 // PostgreSQL, each a private cluster with the same durable settings, in one
@@ -262,7 +238,7 @@ func BenchmarkLoad1M(b *testing.B) {
 		b.Fatalf("psql is needed for the baseline: %v", err)
 	}
 	peer := parallelCopyBin(b)
-	bin := buildMdingest(b)
+	bin := benchtest.BuildMdingest(b, benchtest.ModuleRoot(b))
 	ten := writeBenchFiles(b, b.TempDir(), benchSymbols, benchMinutes, true)
 	one := writeBenchFiles(b, b.TempDir(), 1, benchSymbols*benchMinutes, true)
 	candles := benchCandles(benchSymbols, benchMinutes)
@@ -273,7 +249,7 @@ func BenchmarkLoad1M(b *testing.B) {
 			defer func() { require.NoError(b, be.c.Remove()) }()
 			for b.Loop() {
 				var r loadRates
-				for round := range benchRounds(b) {
+				for round := range benchtest.Rounds(b) {
 					ri := loadWays(b, &be, bin, peer, ten, one, candles)
 					fmt.Printf("%s round %d: a %.0f  p %.0f  d %.0f  r %.0f  p1 %.0f  d1 %.0f  b %.0f  c %.0f rows/s\n",
 						be.name, round+1, ri.a, ri.p, ri.d, ri.r, ri.p1, ri.d1, ri.b, ri.c)
@@ -290,22 +266,6 @@ func BenchmarkLoad1M(b *testing.B) {
 			}
 		})
 	}
-}
-
-// EnvBenchRounds sets how many times BenchmarkLoad1M runs every way; each
-// way's best round counts. Other work on the machine only ever slows a
-// way down, so the best of a few rounds, taken in turn, is the fairest
-// comparison on a shared machine.
-const EnvBenchRounds = "MDINGEST_BENCH_ROUNDS"
-
-func benchRounds(b *testing.B) int {
-	n := 3
-	if v := os.Getenv(EnvBenchRounds); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(b, err, EnvBenchRounds)
-	}
-	return max(n, 1)
 }
 
 // loadRates are rows/s of each way.
@@ -353,14 +313,14 @@ func loadWays(b *testing.B, be *backend, bin, peer string, ten, one benchFiles, 
 		url := fresh()
 		c := runChild(b, "psql", url, "-v", "ON_ERROR_STOP=1", "-c",
 			`\copy market.candles (`+cols+`) FROM '`+csv+`' CSV`)
-		require.Equal(b, n, countCandles(b, url))
+		require.Equal(b, n, benchtest.Candles(b, url))
 		return rate(n, c.elapsed)
 	}
 	parallel := func(csv string) float64 {
 		url := fresh()
 		c := runChild(b, peer, "--connection", url, "--schema", "market", "--table", "candles", "--workers", "2",
 			"--columns", cols, "--file", csv)
-		require.Equal(b, n, countCandles(b, url))
+		require.Equal(b, n, benchtest.Candles(b, url))
 		return rate(n, c.elapsed)
 	}
 	importer := func(url string, files []string, want string) float64 {
@@ -374,12 +334,12 @@ func loadWays(b *testing.B, be *backend, bin, peer string, ten, one benchFiles, 
 	r.p = parallel(ten.copyCSV)
 	url := be.fresh(b)
 	r.d = importer(url, ten.klines, fmt.Sprintf("%d inserted, 0 updated, 0 duplicates, 0 conflicts, 0 refused", n))
-	require.Equal(b, n, countCandles(b, url))
+	require.Equal(b, n, benchtest.Candles(b, url))
 	r.r = importer(url, ten.klines, fmt.Sprintf("0 inserted, 0 updated, %d duplicates, 0 conflicts, 0 refused", n))
 	r.p1 = parallel(one.copyCSV)
 	url = be.fresh(b)
 	r.d1 = importer(url, one.klines, fmt.Sprintf("%d inserted, 0 updated, 0 duplicates, 0 conflicts, 0 refused", n))
-	require.Equal(b, n, countCandles(b, url))
+	require.Equal(b, n, benchtest.Candles(b, url))
 
 	url = be.fresh(b)
 	st, err := store.Open(ctx, url, store.Options{})
@@ -407,7 +367,7 @@ func loadWays(b *testing.B, be *backend, bin, peer string, ten, one benchFiles, 
 // TimescaleDB in one command and reports the child's peak RSS, which issue
 // 10 bounds at 256 MiB: memory must not grow with the input.
 func BenchmarkImport10M(b *testing.B) {
-	bin := buildMdingest(b)
+	bin := benchtest.BuildMdingest(b, benchtest.ModuleRoot(b))
 	files := writeBenchFiles(b, b.TempDir(), 10, 1_000_000, false)
 	be := benchBackends[0]
 	be.start(b)
@@ -416,7 +376,7 @@ func BenchmarkImport10M(b *testing.B) {
 		url := be.fresh(b)
 		c := runChild(b, bin, append([]string{"import", "--database-url", url, "--exchange", "binance"}, files.klines...)...)
 		require.Contains(b, c.out, fmt.Sprintf("%d inserted", files.n))
-		require.Equal(b, files.n, countCandles(b, url))
+		require.Equal(b, files.n, benchtest.Candles(b, url))
 		mib := float64(c.peakRSS) / (1 << 20)
 		fmt.Printf("import of %d candles into timescaledb, %s: %.0f rows/s, peak RSS %.0f MiB (target < 256)\n",
 			files.n, time.Now().UTC().Format(time.RFC3339), rate(files.n, c.elapsed), mib)
