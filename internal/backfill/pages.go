@@ -119,10 +119,14 @@ func (b *Backfiller) runTask(ctx context.Context, t task, onPage func(pageResult
 	return b.candleRange(ctx, t, onPage)
 }
 
-func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageResult)) taskResult {
+// pageRange walks a range page by page from its cursor: fetch asks the
+// exchange for the page at cursor (one request) as of asked, write checks
+// and stores its rows. Each page is stored behind the next fetch.
+func pageRange[T any](ctx context.Context, b *Backfiller, t task, onPage func(pageResult),
+	fetch func(cursor, asked time.Time) (page[T], error),
+	write func(ctx context.Context, asked time.Time, rows []T) (store.Result, error)) taskResult {
 	var res taskResult
 	var pending behind
-	tf := b.tf.Duration()
 	cursor := t.cursor
 	for cursor.Before(t.r.To) {
 		if err := ctx.Err(); err != nil {
@@ -133,27 +137,16 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 		if cursor.After(asked) {
 			break // nothing exists there yet
 		}
-		remaining := int((t.r.To.Sub(cursor) + tf - 1) / tf)
-		limit := min(b.page, remaining)
-		got, err := b.conn.OHLCV(ctx, t.r.Symbol, b.tf, cursor, limit)
+		pg, err := fetch(cursor, asked)
 		res.requests++
-		if err != nil {
-			res.err = b.fetchError(ctx, t.r, err)
-			break
-		}
-		for i := range got { // identify rows a connector left bare; never relabel
-			c := &got[i]
-			c.Exchange, c.Symbol, c.Timeframe = cmp.Or(c.Exchange, b.exchange), cmp.Or(c.Symbol, t.r.Symbol), cmp.Or(c.Timeframe, b.tf)
-		}
-		pg, err := candlePage(got, cursor, t.r.To, tf, limit, asked)
 		if err != nil {
 			res.err = err
 			break
 		}
 		from := cursor
 		if err := pending.next(func() error {
-			return persist(ctx, b, t, from, pg, func(ctx context.Context, rows []market.Candle) (store.Result, error) {
-				return checkedWrite(ctx, asked, rows, b.checks.HistoryCandles, b.sink.Candles)
+			return persist(ctx, b, t, from, pg, func(ctx context.Context, rows []T) (store.Result, error) {
+				return write(ctx, asked, rows)
 			}, onPage)
 		}); err != nil {
 			res.err = err // a page before this one was not stored
@@ -165,6 +158,26 @@ func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageRe
 		}
 	}
 	return res.end(pending.wait(), cursor, t.r.To)
+}
+
+func (b *Backfiller) candleRange(ctx context.Context, t task, onPage func(pageResult)) taskResult {
+	tf := b.tf.Duration()
+	fetch := func(cursor, asked time.Time) (page[market.Candle], error) {
+		remaining := int((t.r.To.Sub(cursor) + tf - 1) / tf)
+		limit := min(b.page, remaining)
+		got, err := b.conn.OHLCV(ctx, t.r.Symbol, b.tf, cursor, limit)
+		if err != nil {
+			return page[market.Candle]{}, b.fetchError(ctx, t.r, err)
+		}
+		for i := range got { // identify rows a connector left bare; never relabel
+			c := &got[i]
+			c.Exchange, c.Symbol, c.Timeframe = cmp.Or(c.Exchange, b.exchange), cmp.Or(c.Symbol, t.r.Symbol), cmp.Or(c.Timeframe, b.tf)
+		}
+		return candlePage(got, cursor, t.r.To, tf, limit, asked)
+	}
+	return pageRange(ctx, b, t, onPage, fetch, func(ctx context.Context, asked time.Time, rows []market.Candle) (store.Result, error) {
+		return checkedWrite(ctx, asked, rows, b.checks.HistoryCandles, b.sink.Candles)
+	})
 }
 
 // behind stores a range's pages one at a time, in order, behind its
@@ -258,24 +271,11 @@ func candlePage(got []market.Candle, cursor, to time.Time, tf time.Duration, lim
 }
 
 func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageResult)) taskResult {
-	var res taskResult
-	var pending behind
-	cursor := t.cursor
 	seen := map[string]bool{} // ids already stored at the cursor's instant
-	for cursor.Before(t.r.To) {
-		if err := ctx.Err(); err != nil {
-			res.err = err
-			break
-		}
-		asked := b.now()
-		if cursor.After(asked) {
-			break
-		}
+	fetch := func(cursor, asked time.Time) (page[market.Trade], error) {
 		got, err := b.conn.Trades(ctx, t.r.Symbol, cursor, b.tradePg)
-		res.requests++
 		if err != nil {
-			res.err = b.fetchError(ctx, t.r, err)
-			break
+			return page[market.Trade]{}, b.fetchError(ctx, t.r, err)
 		}
 		for i := range got {
 			got[i].Exchange, got[i].Symbol = cmp.Or(got[i].Exchange, b.exchange), cmp.Or(got[i].Symbol, t.r.Symbol)
@@ -293,21 +293,11 @@ func (b *Backfiller) tradeRange(ctx context.Context, t task, onPage func(pageRes
 				seen[tr.ID] = true
 			}
 		}
-		from := cursor
-		if err := pending.next(func() error {
-			return persist(ctx, b, t, from, pg, func(ctx context.Context, rows []market.Trade) (store.Result, error) {
-				return checkedWrite(ctx, asked, rows, b.checks.HistoryTrades, b.sink.Trades)
-			}, onPage)
-		}); err != nil {
-			res.err = err // a page before this one was not stored
-			return res
-		}
-		cursor = pg.next
-		if pg.stop {
-			break
-		}
+		return pg, nil
 	}
-	return res.end(pending.wait(), cursor, t.r.To)
+	return pageRange(ctx, b, t, onPage, fetch, func(ctx context.Context, asked time.Time, rows []market.Trade) (store.Result, error) {
+		return checkedWrite(ctx, asked, rows, b.checks.HistoryTrades, b.sink.Trades)
+	})
 }
 
 // tradePage turns one Trades answer for since=cursor into the trades to
