@@ -339,6 +339,33 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable&connect_timeout=10", c.port, db)
 }
 
+// ReapedCPU is the CPU time of the server's children that have exited:
+// the backends of closed connections (the background processes count only
+// once they end). Read before and after a client's session, it is what the
+// server spent on it. Zero when the server is not running.
+func (c *Cluster) ReapedCPU() time.Duration {
+	c.mu.Lock()
+	pm := c.running
+	c.mu.Unlock()
+	if pm == nil || pm.cmd.Process == nil {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pm.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command (which may hold spaces) start at state;
+	// cutime and cstime are fields 16 and 17, in clock ticks of 1/100 s.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+	f := strings.Fields(rest)
+	if len(f) < 15 {
+		return 0
+	}
+	cu, _ := strconv.ParseInt(f[13], 10, 64)
+	cs, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(cu+cs) * 10 * time.Millisecond
+}
+
 // LogPath is the server's log file.
 func (c *Cluster) LogPath() string { return filepath.Join(c.dir, "server.log") }
 
