@@ -23,6 +23,7 @@ import (
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
@@ -143,7 +144,7 @@ func (e *env) road(t *testing.T, conn exchange.Connector) *ingest.Pipeline {
 	t.Helper()
 	checker, err := quality.NewChecker(quality.DefaultConfig())
 	require.NoError(t, err)
-	direct := ingest.Synchronous{Store: e.store}
+	direct := writer.Synchronous{Store: e.store}
 	p, err := ingest.New(ingest.Options{Fetcher: conn, Checker: checker, Sink: direct, Rejects: direct, Now: e.clock.Now})
 	require.NoError(t, err)
 	return p

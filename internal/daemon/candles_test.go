@@ -16,6 +16,7 @@ import (
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 // candleRig is one exchange of exchange-replay, a migrated database, and
@@ -59,7 +60,7 @@ func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 // returns.
 func (r *candleRig) pipeline(t *testing.T) *ingest.Pipeline {
 	t.Helper()
-	direct := ingest.Synchronous{Store: r.st}
+	direct := writer.Synchronous{Store: r.st}
 	p, err := newPipeline(r.cfg, r.id, r.client, r.checker, pipelineParts{
 		sink: direct, rejects: direct, candles: r.st, now: r.clock.Now,
 	})

@@ -8,13 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
-	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 // TestGapFillJobRestoresMissingCandles: the daemon's gap-fill job finds
@@ -69,7 +69,7 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 
 			checker, err := quality.NewChecker(QualityConfig(cfg))
 			require.NoError(t, err)
-			direct := ingest.Synchronous{Store: st}
+			direct := writer.Synchronous{Store: st}
 			p, err := newPipeline(cfg, "binance", c, checker, pipelineParts{sink: direct, rejects: direct, candles: st})
 			require.NoError(t, err)
 			g := gapFiller{st: st, client: c, checks: p, symbols: []market.Symbol{"BTC/USDT"}, tfs: []market.Timeframe{market.TF1m}, window: 7 * time.Hour}

@@ -22,6 +22,7 @@ import (
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -111,10 +112,10 @@ func crashChild(mode, dir, dbURL string) error {
 	for i := 0; ; i++ {
 		cs, _, _, jr := batch(i)
 		fmt.Printf("PUT %d .\n", i)
-		if err := w.Put(pctx, time.Now(), store.Candles.Rows(cs)); err != nil {
+		if err := w.Put(pctx, time.Now(), tables.Candles.Rows(cs)); err != nil {
 			return err
 		}
-		if err := w.Put(pctx, time.Now(), store.JobRuns.Rows(jr)); err != nil {
+		if err := w.Put(pctx, time.Now(), tables.JobRuns.Rows(jr)); err != nil {
 			return err
 		}
 		time.Sleep(time.Millisecond) // pace the feed; the kill comes at any point

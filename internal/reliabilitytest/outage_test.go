@@ -15,7 +15,7 @@ import (
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -72,8 +72,8 @@ func feed(w *writer.Writer) *feeder {
 			}
 			cs, ts, trs, jr := batch(i)
 			now := time.Now()
-			for _, err := range []error{w.Put(ctx, now, store.Candles.Rows(cs)), w.Put(ctx, now, store.Tickers.Rows(ts)), w.Put(ctx, now, store.Trades.Rows(trs)),
-				w.Put(ctx, now, store.JobRuns.Rows(jr))} {
+			for _, err := range []error{w.Put(ctx, now, tables.Candles.Rows(cs)), w.Put(ctx, now, tables.Tickers.Rows(ts)), w.Put(ctx, now, tables.Trades.Rows(trs)),
+				w.Put(ctx, now, tables.JobRuns.Rows(jr))} {
 				if err != nil {
 					f.done <- fmt.Errorf("batch %d: %w", i, err)
 					return
