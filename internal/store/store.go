@@ -79,11 +79,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger) *Store {
 	return &Store{pool: pool, logger: logger.With("component", "store"), now: time.Now}
 }
 
-// Pool exposes the pool to the other owner of SQL reads (report) and to
-// other packages' tests that check what is stored. Every other query is a
-// method of the store.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Migrated says whether the schema's tables exist, so that a missing
 // `mdingest migrate up` can be named instead of surfacing as "relation does
 // not exist".

@@ -144,7 +144,8 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 // to the quarantine.
 func TestConnectionCutMidCopyIsSpooledNotQuarantined(t *testing.T) {
 	ctx := context.Background()
-	proxy := pgtest.NewProxy(t, pgtest.MigratedDB(t))
+	dbURL := pgtest.MigratedDB(t)
+	proxy := pgtest.NewProxy(t, dbURL)
 	s, err := store.Open(ctx, proxy.URL(), store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -168,7 +169,7 @@ func TestConnectionCutMidCopyIsSpooledNotQuarantined(t *testing.T) {
 	require.Eventually(t, func() bool { return proxy.Cuts() > 0 && sp.Pending() > 0 }, wait, poll, "cut mid-COPY, spooled")
 	proxy.CutAfter(0)
 	require.NoError(t, w.Drain(ctx))
-	require.Equal(t, 20_000, count(t, s, `SELECT count(*) FROM market.candles`))
+	require.Equal(t, 20_000, count(t, pgtest.Pool(t, dbURL), `SELECT count(*) FROM market.candles`))
 	require.Zero(t, sp.Quarantined(), "healthy rows are never quarantined")
 	require.Zero(t, counterSum(t, reg, "writer_rows_quarantined_total", "table", "candles"))
 	require.Zero(t, sp.Pending())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -28,20 +29,22 @@ const (
 	poll = 10 * time.Millisecond
 )
 
-func newStore(t *testing.T) *store.Store {
+// newStore opens a store on a fresh database, and the test's own pool on
+// it to look at what was stored.
+func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.MigratedDB(t)
 	s, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	return s
+	return s, pgtest.Pool(t, url)
 }
 
-func count(t *testing.T, s *store.Store, sql string) int {
+func count(t *testing.T, db *pgxpool.Pool, sql string) int {
 	t.Helper()
 	var n int
-	require.NoError(t, s.Pool().QueryRow(context.Background(), sql).Scan(&n))
+	require.NoError(t, db.QueryRow(context.Background(), sql).Scan(&n))
 	return n
 }
 
@@ -131,7 +134,7 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string, label, valu
 }
 
 func TestRowsEndUpStored(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	// Batches by size: two candle batches of 3 reach BatchSize 5.
 	w, err := writer.New(s, writer.Options{BatchSize: 5, FlushInterval: time.Hour, Registerer: reg})
@@ -142,7 +145,7 @@ func TestRowsEndUpStored(t *testing.T) {
 
 	require.NoError(t, w.Put(ctx, started, tables.Candles.Rows(candles(3, 0))))
 	require.NoError(t, w.Put(ctx, started, tables.Candles.Rows(candles(3, 3))))
-	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.candles`) == 6 }, wait, poll)
+	require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM market.candles`) == 6 }, wait, poll)
 
 	// Smaller batches wait for the drain (the flush interval is an hour).
 	require.NoError(t, w.Put(ctx, started, tables.Tickers.Rows(tickers(2))))
@@ -152,7 +155,7 @@ func TestRowsEndUpStored(t *testing.T) {
 	require.NoError(t, w.Put(ctx, started, tables.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid":`)}})))
 	require.NoError(t, w.Put(ctx, started, tables.JobRuns.Rows([]ops.JobRun{{Job: "tickers/binance", Exchange: "binance", Started: started, Finished: time.Now(), Outcome: "ok", Rows: 2}})))
 	require.NoError(t, w.Put(ctx, started, tables.RequestMetrics.Rows([]ops.RequestMetric{{Time: started, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 200, Latency: time.Millisecond, Attempt: 1, Outcome: "ok"}})))
-	require.Equal(t, 0, count(t, s, `SELECT count(*) FROM market.tickers`))
+	require.Equal(t, 0, count(t, db, `SELECT count(*) FROM market.tickers`))
 
 	dctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -163,10 +166,10 @@ func TestRowsEndUpStored(t *testing.T) {
 		"market.candles": 6, "market.tickers": 2, "market.symbols": 1, "ops.quality_reports": 1,
 		"ops.rejected_rows": 2, "ops.job_runs": 1, "ops.request_metrics": 1,
 	} {
-		require.Equal(t, want, count(t, s, `SELECT count(*) FROM `+table), table)
+		require.Equal(t, want, count(t, db, `SELECT count(*) FROM `+table), table)
 	}
-	require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode' AND raw IS NOT NULL`))
-	require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'validation' AND payload->>'bid' = '102'`))
+	require.Equal(t, 1, count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode' AND raw IS NOT NULL`))
+	require.Equal(t, 1, count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'validation' AND payload->>'bid' = '102'`))
 
 	require.ErrorIs(t, w.Put(ctx, started, tables.Tickers.Rows(tickers(1))), writer.ErrClosed)
 	require.Equal(t, uint64(9), histogramCount(t, reg, "writer_batch_latency_seconds"), "one observation per Put")
@@ -174,12 +177,12 @@ func TestRowsEndUpStored(t *testing.T) {
 }
 
 func TestFlushByTime(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	w, err := writer.New(s, writer.Options{BatchSize: 1000, FlushInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	run(t, w, context.Background())
 	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(3))))
-	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.tickers`) == 3 }, wait, poll)
+	require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM market.tickers`) == 3 }, wait, poll)
 }
 
 // flaky fails its first Tickers call with a connection error, then passes
@@ -197,14 +200,14 @@ func (f *flaky) Write(ctx context.Context, rows tables.Rows) (store.Result, erro
 }
 
 func TestRetryOnRetryableError(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	st := &flaky{Store: s}
 	w, err := writer.New(st, writer.Options{BatchSize: 1, FlushInterval: time.Hour, RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Registerer: reg})
 	require.NoError(t, err)
 	run(t, w, context.Background())
 	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(4))))
-	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.tickers`) == 4 }, wait, poll)
+	require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM market.tickers`) == 4 }, wait, poll)
 	require.Equal(t, int32(2), st.calls.Load(), "the same batch, written again")
 	require.Equal(t, 1.0, counterSum(t, reg, "writer_flush_errors_total", "kind", "retryable"))
 	require.Zero(t, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
@@ -317,7 +320,7 @@ func (r refusing) Write(ctx context.Context, rows tables.Rows) (store.Result, er
 }
 
 func TestPermanentErrorDoesNotBlockOtherTables(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	w, err := writer.New(refusing{s}, writer.Options{BatchSize: 1, FlushInterval: time.Hour, Registerer: reg})
 	require.NoError(t, err)
@@ -326,17 +329,17 @@ func TestPermanentErrorDoesNotBlockOtherTables(t *testing.T) {
 	require.NoError(t, w.Put(ctx, time.Now(), tables.Tickers.Rows(tickers(2))))
 	require.NoError(t, w.Put(ctx, time.Now(), tables.Candles.Rows(candles(2, 0))))
 	require.NoError(t, w.Drain(ctx))
-	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.candles`))
+	require.Equal(t, 2, count(t, db, `SELECT count(*) FROM market.candles`))
 	require.Equal(t, 2.0, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
 }
 
 func TestDrainWithoutRun(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	w, err := writer.New(s, writer.Options{})
 	require.NoError(t, err)
 	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(2))))
 	require.NoError(t, w.Drain(context.Background()))
-	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.tickers`))
+	require.Equal(t, 2, count(t, db, `SELECT count(*) FROM market.tickers`))
 	require.ErrorIs(t, w.Run(context.Background()), writer.ErrClosed)
 }
 
@@ -350,7 +353,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // A closed candle that comes again with other values is counted as a
 // conflict, not a duplicate (issue 11 §4).
 func TestConflictsCounted(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	w, err := writer.New(s, writer.Options{BatchSize: 3, FlushInterval: time.Hour, Registerer: reg})
 	require.NoError(t, err)
@@ -363,7 +366,7 @@ func TestConflictsCounted(t *testing.T) {
 	}
 	require.NoError(t, w.Put(ctx, time.Now(), tables.Candles.Rows(other)))
 	require.Eventually(t, func() bool {
-		return count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`) == 3
+		return count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`) == 3
 	}, wait, poll)
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
