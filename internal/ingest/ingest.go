@@ -54,9 +54,10 @@ type Cache interface {
 	SetCandles(ctx context.Context, ks []market.Candle) error
 }
 
-// Sink takes accepted rows and reports (*writer.Writer), and rejected
-// rows. rows is one table's batch (tables.Candles.Rows(candles), ...);
-// started is when the fetch began, for the end-to-end latency metric.
+// Sink takes accepted rows and reports, and rejected rows (*writer.Writer,
+// or writer.Synchronous for the commands). rows is one table's batch
+// (tables.Candles.Rows(candles), ...); started is when the fetch began,
+// for the end-to-end latency metric.
 type Sink interface {
 	Put(ctx context.Context, started time.Time, rows tables.Rows) error
 }
