@@ -46,7 +46,7 @@ func TestBackfillMonth(t *testing.T) {
 	for _, s := range []market.Symbol{btc, eth, sol} {
 		var n, distinct int
 		var first, last time.Time
-		require.NoError(t, e.store.Pool().QueryRow(ctx, `SELECT count(*), count(DISTINCT ts), min(ts), max(ts)
+		require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*), count(DISTINCT ts), min(ts), max(ts)
 FROM market.candles WHERE exchange = 'binance' AND symbol = $1 AND timeframe = '1m' AND closed`, string(s)).Scan(&n, &distinct, &first, &last))
 		require.Equal(t, minutes, n, s)
 		require.Equal(t, minutes, distinct, s)
@@ -58,7 +58,7 @@ FROM market.candles WHERE exchange = 'binance' AND symbol = $1 AND timeframe = '
 			rows, requests int
 			done           bool
 		}
-		require.NoError(t, e.store.Pool().QueryRow(ctx, `SELECT cursor_ts, rows, requests, done FROM ops.backfill_progress
+		require.NoError(t, e.db.QueryRow(ctx, `SELECT cursor_ts, rows, requests, done FROM ops.backfill_progress
 WHERE exchange = 'binance' AND symbol = $1 AND kind = 'ohlcv' AND timeframe = '1m'`, string(s)).Scan(&pr.cursor, &pr.rows, &pr.requests, &pr.done))
 		require.True(t, pr.cursor.Equal(to))
 		require.Equal(t, minutes, pr.rows)
@@ -146,7 +146,7 @@ func TestOpenCandles(t *testing.T) {
 	ctx := context.Background()
 	rs := backfill.Ranges([]market.Symbol{btc}, from, to, false)
 	state := func() (n, open int, openAt time.Time) {
-		require.NoError(t, e.store.Pool().QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT closed),
+		require.NoError(t, e.db.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE NOT closed),
 	coalesce(min(ts) FILTER (WHERE NOT closed), 'epoch') FROM market.candles`).Scan(&n, &open, &openAt))
 		return n, open, openAt
 	}
@@ -160,7 +160,7 @@ func TestOpenCandles(t *testing.T) {
 	require.True(t, openAt.Equal(day("2024-04-01T00:30:00Z")))
 	var cursor time.Time
 	var done bool
-	require.NoError(t, e.store.Pool().QueryRow(ctx, `SELECT cursor_ts, done FROM ops.backfill_progress`).Scan(&cursor, &done))
+	require.NoError(t, e.db.QueryRow(ctx, `SELECT cursor_ts, done FROM ops.backfill_progress`).Scan(&cursor, &done))
 	require.True(t, cursor.Equal(openAt), "cursor stops at the open candle, got %s", cursor)
 	require.False(t, done)
 

@@ -29,7 +29,7 @@ func (r revised) OHLCV(ctx context.Context, s market.Symbol, tf market.Timeframe
 func (e *env) digestOf(t *testing.T, s market.Symbol) string {
 	t.Helper()
 	var sum string
-	require.NoError(t, e.store.Pool().QueryRow(context.Background(), `SELECT md5(string_agg(concat_ws('|', ts, open, high, low, close, volume, closed), ','
+	require.NoError(t, e.db.QueryRow(context.Background(), `SELECT md5(string_agg(concat_ws('|', ts, open, high, low, close, volume, closed), ','
 	ORDER BY ts)) FROM market.candles WHERE symbol = $1`, string(s)).Scan(&sum))
 	return sum
 }
@@ -43,7 +43,7 @@ func TestIntoCompressedChunks(t *testing.T) {
 	from, to := day("2024-03-01T00:00:00Z"), day("2024-03-14T00:00:00Z") // BTC and ETH: two chunks
 	last, end := to, day("2024-03-15T00:00:00Z")                         // SOL: a third, with an open candle
 	e := newEnvOn(t, pgtest.TimescaleMigratedDB(t), day("2024-03-14T12:00:30Z"))
-	db := e.store.Pool()
+	db := e.db
 	b := e.backfiller(t, nil, nil)
 	minutes := int(to.Sub(from) / time.Minute)
 

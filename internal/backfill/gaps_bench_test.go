@@ -18,7 +18,7 @@ func BenchmarkFindGaps(b *testing.B) {
 	from, to := day("2022-01-01T00:00:00Z"), day("2024-01-01T00:00:00Z")
 	e := newEnv(b, day("2025-01-01T00:00:00Z"))
 	ctx := context.Background()
-	db := e.store.Pool()
+	db := e.db
 	_, err := db.Exec(ctx, `INSERT INTO market.candles (exchange, symbol, timeframe, ts, open, high, low, close, volume, closed)
 SELECT 'binance', 'BTC/USDT', '1m', ts, 1, 2, 0.5, 1.5, 10, true
 FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 minute', interval '1 minute') AS ts

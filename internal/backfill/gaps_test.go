@@ -35,7 +35,7 @@ func TestGapsAndFill(t *testing.T) {
 			from, to := day("2024-03-10T00:00:00Z"), day("2024-03-12T00:00:00Z")
 			e := newEnvOn(t, backend.MigratedDB(t), day("2024-06-01T00:00:00Z"))
 			ctx := context.Background()
-			db := e.store.Pool()
+			db := e.db
 			b := e.backfiller(t, nil, nil)
 			_, err := b.Run(ctx, backfill.Ranges([]market.Symbol{btc, eth, sol}, from, to, false))
 			require.NoError(t, err)
@@ -110,7 +110,7 @@ func TestGapsNoData(t *testing.T) {
 	from, to := day("2024-05-01T00:00:00Z"), day("2024-05-01T10:00:00Z")
 	e := newEnv(t, day("2024-05-01T12:00:00Z"))
 	ctx := context.Background()
-	db := e.store.Pool()
+	db := e.db
 	conn := holey{Connector: e.conn, holes: [][2]time.Time{
 		{day("2024-05-01T01:40:00Z"), day("2024-05-01T05:00:00Z")},
 		{day("2024-05-01T07:00:00Z"), day("2024-05-01T07:03:00Z")},
@@ -175,7 +175,7 @@ func TestGapsOpenAndInner(t *testing.T) {
 	from, to := day("2024-05-01T00:00:00Z"), day("2024-05-01T02:00:00Z")
 	e := newEnv(t, day("2024-05-01T12:00:00Z"))
 	ctx := context.Background()
-	db := e.store.Pool()
+	db := e.db
 	b := e.backfiller(t, nil, nil)
 	_, err := b.Run(ctx, backfill.Ranges([]market.Symbol{btc}, from.Add(10*time.Minute), to.Add(-10*time.Minute), false))
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Wrap(m)) }
@@ -89,6 +91,7 @@ func (c *counter) take() []call {
 // Binance connector reaching it through the real HTTP client.
 type env struct {
 	store  *store.Store
+	db     *pgxpool.Pool // the test's own look at the database
 	replay *replay.Handler
 	clock  *replaytest.Clock
 	req    *counter
@@ -117,7 +120,7 @@ func newEnvOn(t testing.TB, url string, now time.Time) *env {
 	require.NoError(t, err)
 	t.Cleanup(hc.Close)
 	req := &counter{next: hc, prio: map[priority.Priority]int{}}
-	return &env{store: s, replay: srv.Handler, clock: ck, req: req, conn: binance.New(req)}
+	return &env{store: s, db: pgtest.Pool(t, url), replay: srv.Handler, clock: ck, req: req, conn: binance.New(req)}
 }
 
 func (e *env) backfiller(t *testing.T, conn exchange.Connector, mod func(*backfill.Options)) *backfill.Backfiller {
@@ -143,7 +146,7 @@ func (e *env) road(t *testing.T, conn exchange.Connector) *ingest.Pipeline {
 	t.Helper()
 	checker, err := quality.NewChecker(quality.DefaultConfig())
 	require.NoError(t, err)
-	direct := ingest.Synchronous{Store: e.store}
+	direct := writer.Synchronous{Store: e.store}
 	p, err := ingest.New(ingest.Options{Fetcher: conn, Checker: checker, Sink: direct, Rejects: direct, Now: e.clock.Now})
 	require.NoError(t, err)
 	return p
@@ -152,7 +155,7 @@ func (e *env) road(t *testing.T, conn exchange.Connector) *ingest.Pipeline {
 func (e *env) count(t *testing.T, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	require.NoError(t, e.store.Pool().QueryRow(context.Background(), sql, args...).Scan(&n))
+	require.NoError(t, e.db.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
 }
 

@@ -39,9 +39,11 @@ func TestFillTradeHoles(t *testing.T) {
 		t.Run(be.Name, func(t *testing.T) {
 			e := newEnv(t, day("2024-06-01T00:00:00Z"))
 			ctx := context.Background()
-			st, err := store.Open(ctx, be.MigratedDB(t), store.Options{})
+			dbURL := be.MigratedDB(t)
+			st, err := store.Open(ctx, dbURL, store.Options{})
 			require.NoError(t, err)
 			t.Cleanup(st.Close)
+			db := pgtest.Pool(t, dbURL)
 			all, err := e.conn.Trades(ctx, btc, day("2024-05-31T10:00:00Z"), 1000)
 			require.NoError(t, err)
 			require.Greater(t, len(all), 300)
@@ -80,7 +82,7 @@ func TestFillTradeHoles(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, backfill.HoleSummary{Holes: 1, Filled: 1, Trades: 190, Requests: 4}, sum)
 			var n int
-			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM market.trades WHERE symbol = 'BTC/USDT'`).Scan(&n))
+			require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM market.trades WHERE symbol = 'BTC/USDT'`).Scan(&n))
 			require.Equal(t, len(all), n, "every trade of the span, once")
 			h := holes(all[9])[0]
 			require.Equal(t, ops.HoleFilled, h.Status)

@@ -15,6 +15,7 @@ import (
 	"github.com/mdingest/mdingest/internal/daemon"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // errStillRefused: a quarantine replay left batches the database refused
@@ -67,8 +68,8 @@ func runQuarantine(ctx context.Context, e *env, dir, op string) error {
 		return err
 	}
 	defer st.Close()
-	sum, err := spool.ReplayQuarantine(dir, store.NewRows, func(table string, rows any) (bool, error) {
-		batch, err := store.Wrap(table, rows)
+	sum, err := spool.ReplayQuarantine(dir, tables.NewRows, func(table string, rows any) (bool, error) {
+		batch, err := tables.Wrap(table, rows)
 		if err == nil {
 			_, err = st.Write(ctx, batch)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/report"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 // Output formats of -o/--output.
@@ -77,7 +78,7 @@ func runQuality(ctx context.Context, e *env, f qualityFlags) error {
 	if err != nil || since <= 0 {
 		return usagef("--since: want a positive duration such as 24h or 7d, got %q", f.since)
 	}
-	filter := report.Filter{Since: time.Now().Add(-since.D())}
+	filter := store.QualityFilter{Since: time.Now().Add(-since.D())}
 	if f.exchange != "" {
 		if err := parseExchange(f.exchange); err != nil {
 			return err
@@ -103,7 +104,7 @@ func runQuality(ctx context.Context, e *env, f qualityFlags) error {
 		return err
 	}
 	defer st.Close()
-	rows, err := report.Query(ctx, st.Pool(), filter)
+	rows, err := st.QualitySummaries(ctx, filter)
 	if err != nil {
 		return err
 	}

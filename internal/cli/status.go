@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mdingest/mdingest/internal/report"
+	"github.com/mdingest/mdingest/internal/store"
 )
 
 type statusFlags struct{ listen, output string }
@@ -77,13 +78,13 @@ func runStatus(ctx context.Context, e *env, f statusFlags) error {
 		return err
 	}
 	defer st.Close()
-	runs, err := report.QueryJobRuns(ctx, st.Pool(), time.Now().Add(-jobRunsWindow))
+	runs, err := st.JobSummaries(ctx, time.Now().Add(-jobRunsWindow))
 	if err != nil {
 		return err
 	}
 	if f.output == outJSON {
 		if runs == nil {
-			runs = []report.JobRuns{}
+			runs = []store.JobSummary{}
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/backfill"
@@ -16,6 +17,7 @@ import (
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 // candleRig is one exchange of exchange-replay, a migrated database, and
@@ -24,6 +26,7 @@ type candleRig struct {
 	id      string
 	clock   *replaytest.Clock
 	st      *store.Store
+	db      *pgxpool.Pool // the test's own look at the database
 	cfg     config.Config
 	client  *Client
 	checker *quality.Checker
@@ -36,7 +39,8 @@ func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 	ck := replaytest.NewClock(now)
 	srv := replaytest.NewServer(t, replay.Options{RateLimits: map[string]bool{id: false}, Now: ck.Now}, nil)
 
-	st, err := store.Open(context.Background(), pgtest.MigratedDB(t), store.Options{})
+	url := pgtest.MigratedDB(t)
+	st, err := store.Open(context.Background(), url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 
@@ -51,7 +55,7 @@ func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 	t.Cleanup(c.HTTP.Close)
 	checker, err := quality.NewChecker(QualityConfig(cfg))
 	require.NoError(t, err)
-	return &candleRig{id: id, clock: ck, st: st, cfg: cfg, client: c, checker: checker}
+	return &candleRig{id: id, clock: ck, st: st, db: pgtest.Pool(t, url), cfg: cfg, client: c, checker: checker}
 }
 
 // pipeline is a daemon (re)started: a fresh pipeline over the same
@@ -59,7 +63,7 @@ func newCandleRig(t *testing.T, id string, now time.Time) *candleRig {
 // returns.
 func (r *candleRig) pipeline(t *testing.T) *ingest.Pipeline {
 	t.Helper()
-	direct := ingest.Synchronous{Store: r.st}
+	direct := writer.Synchronous{Store: r.st}
 	p, err := newPipeline(r.cfg, r.id, r.client, r.checker, pipelineParts{
 		sink: direct, rejects: direct, candles: r.st, now: r.clock.Now,
 	})
@@ -107,7 +111,7 @@ type storedCandle struct {
 
 func (r *candleRig) stored(t *testing.T, tf market.Timeframe) []storedCandle {
 	t.Helper()
-	rows, err := r.st.Pool().Query(context.Background(), `SELECT ts, open::text, high::text, low::text, close::text, volume::text, closed
+	rows, err := r.db.Query(context.Background(), `SELECT ts, open::text, high::text, low::text, close::text, volume::text, closed
 FROM market.candles WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 ORDER BY ts`, r.id, string(btcUSDT), string(tf))
 	require.NoError(t, err)
 	defer rows.Close()

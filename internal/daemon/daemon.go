@@ -37,6 +37,7 @@ import (
 	"github.com/mdingest/mdingest/internal/server"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -472,14 +473,14 @@ func (r jobRecorder) JobRan(ctx context.Context, run scheduler.Run) {
 	if run.Err != nil {
 		jr.Error = run.Err.Error()
 	}
-	_ = r.w.Put(context.WithoutCancel(ctx), run.Started, store.JobRuns.Rows([]ops.JobRun{jr}))
+	_ = r.w.Put(context.WithoutCancel(ctx), run.Started, tables.JobRuns.Rows([]ops.JobRun{jr}))
 }
 
 // requestRecorder writes every HTTP attempt to ops.request_metrics.
 type requestRecorder struct{ w *writer.Writer }
 
 func (r requestRecorder) observe(a httpclient.Attempt) {
-	_ = r.w.Put(context.Background(), a.Time, store.RequestMetrics.Rows([]ops.RequestMetric{{
+	_ = r.w.Put(context.Background(), a.Time, tables.RequestMetrics.Rows([]ops.RequestMetric{{
 		Time: a.Time, Exchange: a.Exchange, Endpoint: a.Endpoint, HTTPStatus: a.HTTPStatus, Latency: a.Latency,
 		Attempt: a.Attempt, Outcome: string(a.Outcome), ErrorCategory: string(a.ErrorCategory),
 	}}))

@@ -8,13 +8,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
-	"github.com/mdingest/mdingest/internal/ingest"
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/quality"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/writer"
 )
 
 // TestGapFillJobRestoresMissingCandles: the daemon's gap-fill job finds
@@ -31,6 +31,7 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 			st, err := store.Open(ctx, url, store.Options{})
 			require.NoError(t, err)
 			defer st.Close()
+			db := pgtest.Pool(t, url)
 
 			cfg := config.Default()
 			ex := cfg.Exchanges["binance"]
@@ -63,13 +64,13 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 			}
 			_, err = st.Candles(ctx, all)
 			require.NoError(t, err)
-			_, err = st.Pool().Exec(ctx, `DELETE FROM market.candles WHERE (ts >= $1 AND ts < $2) OR (ts >= $3 AND ts < $4)`,
+			_, err = db.Exec(ctx, `DELETE FROM market.candles WHERE (ts >= $1 AND ts < $2) OR (ts >= $3 AND ts < $4)`,
 				start.Add(time.Hour), start.Add(90*time.Minute), start.Add(4*time.Hour), start.Add(4*time.Hour+time.Minute))
 			require.NoError(t, err)
 
 			checker, err := quality.NewChecker(QualityConfig(cfg))
 			require.NoError(t, err)
-			direct := ingest.Synchronous{Store: st}
+			direct := writer.Synchronous{Store: st}
 			p, err := newPipeline(cfg, "binance", c, checker, pipelineParts{sink: direct, rejects: direct, candles: st})
 			require.NoError(t, err)
 			g := gapFiller{st: st, client: c, checks: p, symbols: []market.Symbol{"BTC/USDT"}, tfs: []market.Timeframe{market.TF1m}, window: 7 * time.Hour}
@@ -78,7 +79,7 @@ func TestGapFillJobRestoresMissingCandles(t *testing.T) {
 			count := func(sql string, args ...any) int {
 				t.Helper()
 				var n int
-				require.NoError(t, st.Pool().QueryRow(ctx, sql, args...).Scan(&n))
+				require.NoError(t, db.QueryRow(ctx, sql, args...).Scan(&n))
 				return n
 			}
 			require.Equal(t, 360, count(`SELECT count(*) FROM market.candles WHERE ts >= $1 AND ts < $2`, start, end),

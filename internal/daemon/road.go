@@ -88,7 +88,7 @@ func OpenRoad(cfg config.Config, id string, st *store.Store, deps RoadDeps) (*Ro
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPipeline(cfg, id, c, checker, pipelineParts{sink: ingest.Synchronous{Store: st}, rejects: ingest.Synchronous{Store: st},
+	p, err := newPipeline(cfg, id, c, checker, pipelineParts{sink: writer.Synchronous{Store: st}, rejects: writer.Synchronous{Store: st},
 		candles: st, logger: logger})
 	if err != nil {
 		c.HTTP.Close()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -48,19 +49,22 @@ func options(t *testing.T) importer.Options {
 	return importer.Options{Exchange: "binance", Timeframe: market.TF1m, Checker: c}
 }
 
-func openStore(t *testing.T) *store.Store {
+// openStore opens a store on a fresh database, and the test's own pool on
+// it to look at what was stored.
+func openStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
-	st, err := store.Open(context.Background(), pgtest.MigratedDB(t), store.Options{})
+	url := pgtest.MigratedDB(t)
+	st, err := store.Open(context.Background(), url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
-	return st
+	return st, pgtest.Pool(t, url)
 }
 
 // The exchange's own market list names a file's symbol where spelling
 // would not (Binance's BCC is BCH), both for checking --symbol and for
 // finding it.
 func TestSymbolFromTheMarketList(t *testing.T) {
-	st := openStore(t)
+	st, db := openStore(t)
 	ctx := context.Background()
 	_, err := st.Markets(ctx, []market.Market{{Exchange: "binance", ID: "BCCUSDT", Symbol: "BCH/USDT", Base: "BCH", Quote: "USDT", Active: true}})
 	require.NoError(t, err)
@@ -79,7 +83,7 @@ func TestSymbolFromTheMarketList(t *testing.T) {
 	require.ErrorIs(t, err, importer.ErrMismatch, "the list says BCCUSDT is BCH/USDT")
 
 	var n int
-	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM market.candles WHERE symbol = 'BCH/USDT'`).Scan(&n))
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM market.candles WHERE symbol = 'BCH/USDT'`).Scan(&n))
 	require.Equal(t, 30, n)
 }
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // Candle capture keeps every series whole: each run of the candle job
@@ -195,7 +195,7 @@ func (p *Pipeline) recordHoles(ctx context.Context, k seriesKey, holes []ops.Cov
 func (p *Pipeline) candleBatch() batch[market.Candle] {
 	return batch[market.Candle]{
 		dataType: market.TypeOHLCV,
-		check:    p.opts.Checker.CheckCandles, put: putTo(p.opts.Sink, store.Candles),
+		check:    p.opts.Checker.CheckCandles, put: putTo(p.opts.Sink, tables.Candles),
 		cache: cacheFn(p.opts.Cache, Cache.SetCandles),
 		row:   candleRow,
 	}

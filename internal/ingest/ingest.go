@@ -25,7 +25,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // Fetcher is what a job needs of an exchange.Connector.
@@ -54,35 +54,16 @@ type Cache interface {
 	SetCandles(ctx context.Context, ks []market.Candle) error
 }
 
-// Sink takes accepted rows and reports (*writer.Writer), and rejected
-// rows. rows is one table's batch (store.Candles.Rows(candles), ...);
-// started is when the fetch began, for the end-to-end latency metric.
+// Sink takes accepted rows and reports, and rejected rows (*writer.Writer,
+// or writer.Synchronous for the commands). rows is one table's batch
+// (tables.Candles.Rows(candles), ...); started is when the fetch began,
+// for the end-to-end latency metric.
 type Sink interface {
-	Put(ctx context.Context, started time.Time, rows store.Rows) error
-}
-
-// Synchronous is a Sink that writes each batch to Store (*store.Store)
-// before Put returns: for the commands, whose cursors move only past
-// durable rows.
-type Synchronous struct {
-	Store interface {
-		Write(ctx context.Context, rows store.Rows) (store.Result, error)
-	}
-}
-
-// Put writes rows.
-func (s Synchronous) Put(ctx context.Context, _ time.Time, rows store.Rows) error {
-	if rows.Len() == 0 {
-		return nil
-	}
-	if _, err := s.Store.Write(ctx, rows); err != nil {
-		return fmt.Errorf("writing %s: %w", rows.Table().Name(), err)
-	}
-	return nil
+	Put(ctx context.Context, started time.Time, rows tables.Rows) error
 }
 
 // putTo is sink's Put for rows of table t.
-func putTo[T any](sink Sink, t *store.Table[T]) func(context.Context, time.Time, []T) error {
+func putTo[T any](sink Sink, t *tables.Table[T]) func(context.Context, time.Time, []T) error {
 	return func(ctx context.Context, started time.Time, rows []T) error {
 		return sink.Put(ctx, started, t.Rows(rows))
 	}
@@ -256,7 +237,7 @@ func (p *Pipeline) RefreshMarkets(ctx context.Context) (int64, error) {
 	}
 	p.symbols.Store(&keep)
 	p.markets.Store(&ms)
-	if err := p.opts.Sink.Put(ctx, started, store.Symbols.Rows(ms)); err != nil {
+	if err := p.opts.Sink.Put(ctx, started, tables.Symbols.Rows(ms)); err != nil {
 		return 0, fmt.Errorf("storing markets: %w", err)
 	}
 	p.m.accepted.WithLabelValues(p.exchange, string(market.TypeMarkets)).Add(float64(len(ms)))
@@ -406,7 +387,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 				Source: SourceValidation, Code: r.Check, Reason: r.Reason, Payload: payload})
 		}
 		p.m.rejected.WithLabelValues(p.exchange, dt, SourceValidation).Add(float64(len(rows)))
-		if err := p.opts.Rejects.Put(ctx, b.started, store.RejectedRows.Rows(rows)); err != nil {
+		if err := p.opts.Rejects.Put(ctx, b.started, tables.RejectedRows.Rows(rows)); err != nil {
 			errs = append(errs, fmt.Errorf("storing rejected %s: %w", dt, err))
 		}
 	}
@@ -420,7 +401,7 @@ func process[T any](ctx context.Context, p *Pipeline, b batch[T]) (int64, error)
 					"timeframe", r.Timeframe, "score", r.Score, "rejected", r.Rejected)
 			}
 		}
-		if err := p.opts.Sink.Put(ctx, b.started, store.QualityReports.Rows(reports)); err != nil {
+		if err := p.opts.Sink.Put(ctx, b.started, tables.QualityReports.Rows(reports)); err != nil {
 			errs = append(errs, fmt.Errorf("storing quality reports: %w", err))
 		}
 	}
@@ -483,7 +464,7 @@ func (p *Pipeline) fetchFailed(ctx context.Context, dt market.DataType, symbol s
 	row := ops.RejectedRow{Time: p.now(), Exchange: p.exchange, Symbol: symbol, DataType: string(dt),
 		Source: SourceDecode, Code: ops.CodeDecode, Reason: de.Error(), Payload: de.Payload}
 	err = fmt.Errorf("%w: %s %s: %w", ErrDecode, dt, symbol, err)
-	if perr := p.opts.Rejects.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{row})); perr != nil {
+	if perr := p.opts.Rejects.Put(ctx, started, tables.RejectedRows.Rows([]ops.RejectedRow{row})); perr != nil {
 		return errors.Join(err, fmt.Errorf("storing the undecodable response: %w", perr))
 	}
 	return err

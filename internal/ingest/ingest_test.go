@@ -17,7 +17,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -155,18 +155,18 @@ type sink struct {
 	err      error
 }
 
-func (s *sink) Put(_ context.Context, t time.Time, r store.Rows) error {
-	if collect(&s.reports, store.QualityReports, r) || collect(&s.rejected, store.RejectedRows, r) {
+func (s *sink) Put(_ context.Context, t time.Time, r tables.Rows) error {
+	if collect(&s.reports, tables.QualityReports, r) || collect(&s.rejected, tables.RejectedRows, r) {
 		return nil
 	}
 	s.started = append(s.started, t)
-	_ = collect(&s.markets, store.Symbols, r) || collect(&s.tickers, store.Tickers, r) ||
-		collect(&s.books, store.OrderBooks, r) || collect(&s.candles, store.Candles, r) || collect(&s.trades, store.Trades, r)
+	_ = collect(&s.markets, tables.Symbols, r) || collect(&s.tickers, tables.Tickers, r) ||
+		collect(&s.books, tables.OrderBooks, r) || collect(&s.candles, tables.Candles, r) || collect(&s.trades, tables.Trades, r)
 	return s.err
 }
 
 // collect appends r's rows to dst when they are t's.
-func collect[T any](dst *[]T, t *store.Table[T], r store.Rows) bool {
+func collect[T any](dst *[]T, t *tables.Table[T], r tables.Rows) bool {
 	rows, ok := t.Of(r)
 	*dst = append(*dst, rows...)
 	return ok
@@ -455,32 +455,4 @@ func TestNotifiesQualityAndErrors(t *testing.T) {
 	b, err := json.Marshal(n.vals[2])
 	require.NoError(t, err)
 	require.JSONEq(t, `{"data_type":"orderbook","error":"503","decode":false}`, string(b))
-}
-
-// writes records what Synchronous hands it; err fails every write.
-type writes struct {
-	got []store.Rows
-	err error
-}
-
-func (w *writes) Write(_ context.Context, rows store.Rows) (store.Result, error) {
-	w.got = append(w.got, rows)
-	return store.Result{Requested: rows.Len()}, w.err
-}
-
-// Synchronous writes each batch before Put returns, names the table when
-// that fails, and skips empty batches.
-func TestSynchronous(t *testing.T) {
-	w := &writes{}
-	s := ingest.Synchronous{Store: w}
-	ctx := context.Background()
-	rows := store.Tickers.Rows([]market.Ticker{{Exchange: "binance", Symbol: "BTC/USDT"}})
-	require.NoError(t, s.Put(ctx, time.Now(), rows))
-	require.NoError(t, s.Put(ctx, time.Now(), store.Candles.Rows(nil)))
-	require.Equal(t, []store.Rows{rows}, w.got)
-
-	w.err = errors.New("connection refused")
-	err := s.Put(ctx, time.Now(), rows)
-	require.ErrorIs(t, err, w.err)
-	require.ErrorContains(t, err, "writing tickers")
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // One checked road: rows that reach the warehouse by another way than the
@@ -28,7 +28,7 @@ type Checked struct {
 // IngestMarkets stores a market list as RefreshMarkets does (a market list
 // has no checks).
 func (p *Pipeline) IngestMarkets(ctx context.Context, started time.Time, rows []market.Market) error {
-	if err := p.opts.Sink.Put(ctx, started, store.Symbols.Rows(rows)); err != nil {
+	if err := p.opts.Sink.Put(ctx, started, tables.Symbols.Rows(rows)); err != nil {
 		return fmt.Errorf("storing markets: %w", err)
 	}
 	p.m.accepted.WithLabelValues(p.exchange, string(market.TypeMarkets)).Add(float64(len(rows)))
@@ -106,7 +106,7 @@ func checked[T any](ctx context.Context, p *Pipeline, b batch[T]) (Checked, erro
 func (p *Pipeline) tickerBatch() batch[market.Ticker] {
 	return batch[market.Ticker]{
 		dataType: market.TypeTicker,
-		check:    p.opts.Checker.CheckTickers, put: putTo(p.opts.Sink, store.Tickers),
+		check:    p.opts.Checker.CheckTickers, put: putTo(p.opts.Sink, tables.Tickers),
 		cache: cacheFn(p.opts.Cache, Cache.SetTickers),
 		row:   func(t market.Ticker) (string, any) { return string(t.Symbol), t },
 	}
@@ -115,7 +115,7 @@ func (p *Pipeline) tickerBatch() batch[market.Ticker] {
 func (p *Pipeline) bookBatch() batch[market.OrderBook] {
 	return batch[market.OrderBook]{
 		dataType: market.TypeOrderBook,
-		check:    p.opts.Checker.CheckOrderBooks, put: putTo(p.opts.Sink, store.OrderBooks),
+		check:    p.opts.Checker.CheckOrderBooks, put: putTo(p.opts.Sink, tables.OrderBooks),
 		cache: cacheFn(p.opts.Cache, Cache.SetOrderBooks),
 		row:   func(b market.OrderBook) (string, any) { return string(b.Symbol), b },
 	}
@@ -124,7 +124,7 @@ func (p *Pipeline) bookBatch() batch[market.OrderBook] {
 func (p *Pipeline) tradeBatch() batch[market.Trade] {
 	return batch[market.Trade]{
 		dataType: market.TypeTrades,
-		check:    p.opts.Checker.CheckTrades, put: putTo(p.opts.Sink, store.Trades),
+		check:    p.opts.Checker.CheckTrades, put: putTo(p.opts.Sink, tables.Trades),
 		row: func(t market.Trade) (string, any) { return string(t.Symbol), t },
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // Trade capture keeps every trade an exchange serves, not a sample. Each
@@ -613,7 +613,7 @@ func (c *TradeCapture) hand(ctx context.Context, st *symbolState, started time.T
 		check: func(rows []market.Trade, now time.Time, maxAge time.Duration) quality.Result[market.Trade] {
 			return c.o.Checker.CheckTradeStream(rows, gaps, now, maxAge)
 		},
-		put: putTo(c.p.opts.Sink, store.Trades),
+		put: putTo(c.p.opts.Sink, tables.Trades),
 		row: func(t market.Trade) (string, any) { return string(t.Symbol), t },
 	})
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/quality"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 var (
@@ -158,14 +158,14 @@ type tradeSink struct {
 	reports []ops.QualityReport
 }
 
-func (s *tradeSink) Put(_ context.Context, _ time.Time, r store.Rows) error {
+func (s *tradeSink) Put(_ context.Context, _ time.Time, r tables.Rows) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if reports, ok := store.QualityReports.Of(r); ok {
+	if reports, ok := tables.QualityReports.Of(r); ok {
 		s.reports = append(s.reports, reports...)
 		return nil
 	}
-	trades, ok := store.Trades.Of(r)
+	trades, ok := tables.Trades.Of(r)
 	if !ok {
 		return nil
 	}

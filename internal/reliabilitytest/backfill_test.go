@@ -132,13 +132,13 @@ func testBackfillResumesAfterKill(t *testing.T, timescale bool) {
 		cmd.Env = append(os.Environ(), "REDIS_URL=", "DATABASE_URL=")
 		return cmd
 	}
-	st := c.openStore(t)
+	db := c.db(t)
 
 	// A clean run of another symbol tells how many pages the range takes.
 	out, err := backfill("ETH/USDT").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	pages := klineRequests(t, replay)
-	candles := count(t, st, `SELECT count(*) FROM market.candles WHERE symbol = 'ETH/USDT'`)
+	candles := count(t, db, `SELECT count(*) FROM market.candles WHERE symbol = 'ETH/USDT'`)
 	require.Greater(t, pages, 3)
 	admin(t, http.MethodDelete, replay+"/_admin/stats", nil, nil)
 
@@ -152,7 +152,7 @@ func testBackfillResumesAfterKill(t *testing.T, timescale bool) {
 	cursor := func() (time.Time, bool) {
 		var ts *time.Time
 		var done bool
-		err := st.Pool().QueryRow(context.Background(), `SELECT max(cursor_ts), coalesce(bool_or(done), false) FROM ops.backfill_progress
+		err := db.QueryRow(context.Background(), `SELECT max(cursor_ts), coalesce(bool_or(done), false) FROM ops.backfill_progress
 			WHERE symbol = 'BTC/USDT'`).Scan(&ts, &done)
 		require.NoError(t, err)
 		if ts == nil {
@@ -167,7 +167,7 @@ func testBackfillResumesAfterKill(t *testing.T, timescale bool) {
 	_ = first.Wait()
 	killedAt, done := cursor()
 	require.False(t, done, "killed before the end: %s", logs.String())
-	before := count(t, st, `SELECT count(*) FROM market.candles WHERE symbol = 'BTC/USDT'`)
+	before := count(t, db, `SELECT count(*) FROM market.candles WHERE symbol = 'BTC/USDT'`)
 	require.Less(t, before, candles)
 
 	admin(t, http.MethodDelete, replay+"/_admin/faults", nil, nil)
@@ -175,7 +175,7 @@ func testBackfillResumesAfterKill(t *testing.T, timescale bool) {
 	require.NoError(t, err, "%s", out)
 	_, done = cursor()
 	require.True(t, done)
-	require.Equal(t, candles, count(t, st, `SELECT count(*) FROM market.candles WHERE symbol = 'BTC/USDT'`),
+	require.Equal(t, candles, count(t, db, `SELECT count(*) FROM market.candles WHERE symbol = 'BTC/USDT'`),
 		"every candle, once (resumed from %s)", killedAt)
 	served := klineRequests(t, replay)
 	t.Logf("range: %d pages, %d candles; killed with %d stored (cursor %s); %d pages served over both runs",

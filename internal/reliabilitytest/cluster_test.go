@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/pgtest"
@@ -83,9 +84,16 @@ func (c *cluster) openStore(t *testing.T) *store.Store {
 	return st
 }
 
-func count(t *testing.T, st *store.Store, sql string, args ...any) int {
+// db opens the test's own pool on the cluster's database, to look at what
+// was stored.
+func (c *cluster) db(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	return pgtest.Pool(t, c.url("mdingest"))
+}
+
+func count(t *testing.T, db *pgxpool.Pool, sql string, args ...any) int {
 	t.Helper()
 	var n int
-	require.NoError(t, st.Pool().QueryRow(context.Background(), sql, args...).Scan(&n))
+	require.NoError(t, db.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -111,10 +112,10 @@ func crashChild(mode, dir, dbURL string) error {
 	for i := 0; ; i++ {
 		cs, _, _, jr := batch(i)
 		fmt.Printf("PUT %d .\n", i)
-		if err := w.Put(pctx, time.Now(), store.Candles.Rows(cs)); err != nil {
+		if err := w.Put(pctx, time.Now(), tables.Candles.Rows(cs)); err != nil {
 			return err
 		}
-		if err := w.Put(pctx, time.Now(), store.JobRuns.Rows(jr)); err != nil {
+		if err := w.Put(pctx, time.Now(), tables.JobRuns.Rows(jr)); err != nil {
 			return err
 		}
 		time.Sleep(time.Millisecond) // pace the feed; the kill comes at any point
@@ -214,6 +215,7 @@ func testCrashLosesNothingSpooled(t *testing.T, timescale bool) {
 
 	// The last start, with the database up: replays what is left.
 	st := c.openStore(t)
+	db := c.db(t)
 	sp, err := spool.Open(dir, spool.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sp.Close() })
@@ -232,7 +234,7 @@ func testCrashLosesNothingSpooled(t *testing.T, timescale bool) {
 
 	// Every durable row is stored; none beyond what was put; none twice.
 	stored := map[string]bool{}
-	rows, err := st.Pool().Query(context.Background(),
+	rows, err := db.Query(context.Background(),
 		`SELECT 'candles/' || (extract(epoch FROM ts - $1::timestamptz) / 60)::int FROM market.candles
 		 UNION ALL SELECT 'job_runs/' || job FROM ops.job_runs`, t0)
 	require.NoError(t, err)
@@ -246,8 +248,8 @@ func testCrashLosesNothingSpooled(t *testing.T, timescale bool) {
 	for k := range spooled {
 		require.True(t, stored[k], "%s was durable in the spool but is not stored", k)
 	}
-	require.LessOrEqual(t, count(t, st, `SELECT count(*) FROM market.candles`), 5*(puts+1))
-	require.Zero(t, count(t, st, `SELECT count(*) FROM market.candles WHERE ts >= $1::timestamptz + $2 * interval '1 minute'`,
+	require.LessOrEqual(t, count(t, db, `SELECT count(*) FROM market.candles`), 5*(puts+1))
+	require.Zero(t, count(t, db, `SELECT count(*) FROM market.candles WHERE ts >= $1::timestamptz + $2 * interval '1 minute'`,
 		t0, 5*(puts+1)), "nothing that was never put")
 	require.NoDirExists(t, dir+"/"+spool.QuarantineDir, "nothing refused")
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/config"
@@ -19,7 +20,6 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/replay"
 	"github.com/mdingest/mdingest/internal/replay/replaytest"
-	"github.com/mdingest/mdingest/internal/store"
 )
 
 const (
@@ -59,12 +59,12 @@ func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
 	rp := newKeyLogReplay(t)
 	cfg := outageConfig(t, rp.URL, c.url("mdingest"))
 	d := runDaemon(t, cfg)
-	st := c.openStore(t)
+	db := c.db(t)
 
 	// Rows flow: every compared table holds rows of every exchange.
 	require.Eventually(t, func() bool {
 		for _, k := range outageKinds {
-			by := countBy(t, st, `SELECT exchange, count(*) FROM `+k.table+` GROUP BY 1`)
+			by := countBy(t, db, `SELECT exchange, count(*) FROM `+k.table+` GROUP BY 1`)
 			for _, ex := range outageExchanges {
 				if by[ex] == 0 {
 					return false
@@ -102,11 +102,11 @@ func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
 
 	stored := map[string]map[string]int64{}
 	for _, k := range outageKinds {
-		stored[k.kind] = countBy(t, st, `SELECT exchange, count(*) FROM `+k.table+` GROUP BY 1`)
+		stored[k.kind] = countBy(t, db, `SELECT exchange, count(*) FROM `+k.table+` GROUP BY 1`)
 	}
 	rejected := map[string]map[string]int64{}
 	for _, k := range outageKinds {
-		rejected[k.kind] = countBy(t, st,
+		rejected[k.kind] = countBy(t, db,
 			`SELECT exchange, count(*) FROM ops.rejected_rows WHERE source = 'validation' AND data_type = $1 GROUP BY 1`, k.kind)
 	}
 	for _, ex := range outageExchanges {
@@ -126,17 +126,17 @@ func testDaemonSurvivesDatabaseOutage(t *testing.T, timescale bool) {
 		"job runs by (job, instance, started_at)":              `SELECT job, count(*) FROM ops.job_runs GROUP BY job, instance, started_at HAVING count(*) > 1`,
 		"request metrics by (exchange, endpoint, ts, attempt)": `SELECT exchange, count(*) FROM ops.request_metrics GROUP BY exchange, endpoint, ts, attempt HAVING count(*) > 1`,
 	} {
-		require.Empty(t, countBy(t, st, q), "stored twice: %s", what)
+		require.Empty(t, countBy(t, db, q), "stored twice: %s", what)
 	}
-	require.Zero(t, count(t, st, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode'`), "intact answers decode")
+	require.Zero(t, count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode'`), "intact answers decode")
 	t.Logf("outage %s: %d requests served during it, at most %d batches in the spool, %.0f rows replayed from it",
 		daemonOutage, duringOutage, maxPending, metrics["mdingest_writer_rows_replayed_total"])
 }
 
 // countBy runs a query returning (text, count) rows.
-func countBy(t *testing.T, st *store.Store, q string, args ...any) map[string]int64 {
+func countBy(t *testing.T, db *pgxpool.Pool, q string, args ...any) map[string]int64 {
 	t.Helper()
-	rows, err := st.Pool().Query(context.Background(), q, args...)
+	rows, err := db.Query(context.Background(), q, args...)
 	require.NoError(t, err, q)
 	defer rows.Close()
 	out := map[string]int64{}
@@ -269,9 +269,9 @@ func TestDaemonStartsWithDatabaseDown(t *testing.T) {
 	// Every kind flows once the database answers; trade capture of a
 	// paging exchange waited for it (its cursor is in the database), and
 	// retries on its own backoff.
-	st := c.openStore(t)
+	db := c.db(t)
 	for _, k := range outageKinds {
-		require.Eventually(t, func() bool { return count(t, st, `SELECT count(*) FROM `+k.table) > 0 }, wait, daemonPoll,
+		require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM `+k.table) > 0 }, wait, daemonPoll,
 			"%s stored", k.table)
 	}
 	require.NoError(t, d.Stop(t))

@@ -15,7 +15,7 @@ import (
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -72,8 +72,8 @@ func feed(w *writer.Writer) *feeder {
 			}
 			cs, ts, trs, jr := batch(i)
 			now := time.Now()
-			for _, err := range []error{w.Put(ctx, now, store.Candles.Rows(cs)), w.Put(ctx, now, store.Tickers.Rows(ts)), w.Put(ctx, now, store.Trades.Rows(trs)),
-				w.Put(ctx, now, store.JobRuns.Rows(jr))} {
+			for _, err := range []error{w.Put(ctx, now, tables.Candles.Rows(cs)), w.Put(ctx, now, tables.Tickers.Rows(ts)), w.Put(ctx, now, tables.Trades.Rows(trs)),
+				w.Put(ctx, now, tables.JobRuns.Rows(jr))} {
 				if err != nil {
 					f.done <- fmt.Errorf("batch %d: %w", i, err)
 					return
@@ -100,6 +100,7 @@ func TestDatabaseOutage(t *testing.T) { onBothBackends(t, testDatabaseOutage) }
 func testDatabaseOutage(t *testing.T, timescale bool) {
 	c := newCluster(t, timescale)
 	st := c.openStore(t)
+	db := c.db(t)
 	reg := prometheus.NewRegistry()
 	sp, err := spool.Open(t.TempDir(), spool.Options{MaxBytes: 256 << 20, Registerer: reg})
 	require.NoError(t, err)
@@ -117,7 +118,7 @@ func testDatabaseOutage(t *testing.T, timescale bool) {
 			_, _ = f.halt()
 		}
 	}()
-	candles := func() int { return count(t, st, `SELECT count(*) FROM market.candles`) }
+	candles := func() int { return count(t, db, `SELECT count(*) FROM market.candles`) }
 	require.Eventually(t, func() bool { return candles() >= 200 }, wait, poll, "rows reach the database")
 
 	c.stop()
@@ -139,11 +140,11 @@ func testDatabaseOutage(t *testing.T, timescale bool) {
 	require.NoError(t, <-runErr)
 
 	// Everything produced is stored, once.
-	require.Equal(t, 5*n, count(t, st, `SELECT count(*) FROM market.candles`))
-	require.Equal(t, 5*n, count(t, st, `SELECT count(*) FROM market.tickers`))
-	require.Equal(t, 5*n, count(t, st, `SELECT count(*) FROM market.trades`))
-	require.Equal(t, n, count(t, st, `SELECT count(*) FROM ops.job_runs`))
-	require.Equal(t, n, count(t, st, `SELECT count(DISTINCT job) FROM ops.job_runs`), "no job run twice")
+	require.Equal(t, 5*n, count(t, db, `SELECT count(*) FROM market.candles`))
+	require.Equal(t, 5*n, count(t, db, `SELECT count(*) FROM market.tickers`))
+	require.Equal(t, 5*n, count(t, db, `SELECT count(*) FROM market.trades`))
+	require.Equal(t, n, count(t, db, `SELECT count(*) FROM ops.job_runs`))
+	require.Equal(t, n, count(t, db, `SELECT count(DISTINCT job) FROM ops.job_runs`), "no job run twice")
 	// The keys are exactly the produced ones, with the exact digits.
 	want := map[time.Time]string{}
 	for i := range n {
@@ -152,7 +153,7 @@ func testDatabaseOutage(t *testing.T, timescale bool) {
 			want[c.Time] = c.Close.String() + " " + c.Volume.String()
 		}
 	}
-	rows, err := st.Pool().Query(context.Background(), `SELECT ts, close::text || ' ' || volume::text FROM market.candles`)
+	rows, err := db.Query(context.Background(), `SELECT ts, close::text || ' ' || volume::text FROM market.candles`)
 	require.NoError(t, err)
 	got := map[time.Time]string{}
 	for rows.Next() {
@@ -163,7 +164,7 @@ func testDatabaseOutage(t *testing.T, timescale bool) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, want, got)
-	require.Zero(t, count(t, st, `SELECT count(*) FROM market.trades WHERE trade_id::int >= $1`, 5*n))
+	require.Zero(t, count(t, db, `SELECT count(*) FROM market.trades WHERE trade_id::int >= $1`, 5*n))
 	require.Positive(t, metricValue(t, reg, "spool_records_replayed_total"))
 	require.Positive(t, metricValue(t, reg, "writer_rows_replayed_total"))
 	require.Zero(t, metricValue(t, reg, "writer_rows_dropped_total"))

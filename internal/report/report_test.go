@@ -57,9 +57,9 @@ func TestQuality(t *testing.T) {
 	_, err = s.QualityReports(ctx, []ops.QualityReport{rep(time.Hour, "binance", "BTC/USDT", "ohlcv:1m", 50, 0, 1, true)})
 	require.NoError(t, err)
 
-	rows, err := report.Query(ctx, s.Pool(), report.Filter{Since: now.Add(-24 * time.Hour)})
+	rows, err := s.QualitySummaries(ctx, store.QualityFilter{Since: now.Add(-24 * time.Hour)})
 	require.NoError(t, err)
-	require.Equal(t, []report.Quality{
+	require.Equal(t, []store.QualitySummary{
 		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv", Batches: 2, AvgScore: 0.75, MinScore: 0.5, Failed: 1,
 			RowsTotal: 2000, RowsRejected: 4, LastReport: now.Add(-time.Hour)},
 		{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ohlcv:1m", Batches: 1, AvgScore: 1, MinScore: 1,
@@ -79,7 +79,7 @@ binance   BTC/USDT  ticker    1        0.960      0.960      0       1     0    
 kraken    BTC/USD   trades    1        0.900      0.900      0       200   10        0          2024-03-01T11:50:00Z
 `, out.String())
 
-	none, err := report.Query(ctx, s.Pool(), report.Filter{Since: now})
+	none, err := s.QualitySummaries(ctx, store.QualityFilter{Since: now})
 	require.NoError(t, err)
 	require.Empty(t, none)
 	out.Reset()
@@ -99,8 +99,8 @@ func TestQualityFilterAndFormats(t *testing.T) {
 	})
 	require.NoError(t, err)
 	since := now.Add(-24 * time.Hour)
-	pick := func(f report.Filter) []string {
-		rows, err := report.Query(ctx, s.Pool(), f)
+	pick := func(f store.QualityFilter) []string {
+		rows, err := s.QualitySummaries(ctx, f)
 		require.NoError(t, err)
 		var got []string
 		for _, r := range rows {
@@ -108,13 +108,13 @@ func TestQualityFilterAndFormats(t *testing.T) {
 		}
 		return got
 	}
-	require.Equal(t, []string{"binance BTC/USDT ticker", "binance ETH/USDT ticker", "kraken BTC/USDT trades"}, pick(report.Filter{Since: since}))
-	require.Equal(t, []string{"binance BTC/USDT ticker", "binance ETH/USDT ticker"}, pick(report.Filter{Since: since, Exchange: "binance"}))
-	require.Equal(t, []string{"binance BTC/USDT ticker", "kraken BTC/USDT trades"}, pick(report.Filter{Since: since, Symbol: "BTC/USDT"}))
-	require.Equal(t, []string{"kraken BTC/USDT trades"}, pick(report.Filter{Since: since, Exchange: "kraken", Symbol: "BTC/USDT"}))
-	require.Empty(t, pick(report.Filter{Since: since, Exchange: "okx"}))
+	require.Equal(t, []string{"binance BTC/USDT ticker", "binance ETH/USDT ticker", "kraken BTC/USDT trades"}, pick(store.QualityFilter{Since: since}))
+	require.Equal(t, []string{"binance BTC/USDT ticker", "binance ETH/USDT ticker"}, pick(store.QualityFilter{Since: since, Exchange: "binance"}))
+	require.Equal(t, []string{"binance BTC/USDT ticker", "kraken BTC/USDT trades"}, pick(store.QualityFilter{Since: since, Symbol: "BTC/USDT"}))
+	require.Equal(t, []string{"kraken BTC/USDT trades"}, pick(store.QualityFilter{Since: since, Exchange: "kraken", Symbol: "BTC/USDT"}))
+	require.Empty(t, pick(store.QualityFilter{Since: since, Exchange: "okx"}))
 
-	rows, err := report.Query(ctx, s.Pool(), report.Filter{Since: since, Symbol: "BTC/USDT"})
+	rows, err := s.QualitySummaries(ctx, store.QualityFilter{Since: since, Symbol: "BTC/USDT"})
 	require.NoError(t, err)
 	var out bytes.Buffer
 	require.NoError(t, report.RenderCSV(&out, rows))
@@ -125,7 +125,7 @@ kraken,BTC/USDT,trades,1,1,1,0,5,0,0,2024-03-01T11:00:00Z
 
 	out.Reset()
 	require.NoError(t, report.RenderJSON(&out, rows))
-	var back []report.Quality
+	var back []store.QualitySummary
 	require.NoError(t, json.Unmarshal(out.Bytes(), &back))
 	require.Equal(t, rows, back)
 	require.Contains(t, out.String(), `"avg_score": 0.9125`)
@@ -152,10 +152,10 @@ func TestJobRuns(t *testing.T) {
 		run("ohlcv/binance", 9*24*time.Hour, "ok"), // before the window
 	})
 	require.NoError(t, err)
-	runs, err := report.QueryJobRuns(ctx, s.Pool(), now.Add(-7*24*time.Hour))
+	runs, err := s.JobSummaries(ctx, now.Add(-7*24*time.Hour))
 	require.NoError(t, err)
 	ok := now.Add(-2*time.Minute + time.Second)
-	require.Equal(t, []report.JobRuns{
+	require.Equal(t, []store.JobSummary{
 		{Job: "ohlcv/binance", Exchange: "binance", LastOutcome: "error", Errors: 1},
 		{Job: "tickers/binance", Exchange: "binance", LastSuccess: &ok, LastOutcome: "error", Errors: 1},
 	}, runs)

@@ -110,8 +110,9 @@ func TestCandleAggregates(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s := openStore(t, b.MigratedDB(t))
-			db := s.Pool()
+			url := b.MigratedDB(t)
+			s := openStore(t, url)
+			db := pgtest.Pool(t, url)
 			now := time.Now().UTC()
 			// From two days back: within both policies' refresh windows
 			// (3 days for 1h, 7 for 1d), so after the refresh only the newest

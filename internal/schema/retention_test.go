@@ -47,8 +47,9 @@ func TestApplyRetention(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			s := openStore(t, b.MigratedDB(t))
-			db := s.Pool()
+			url := b.MigratedDB(t)
+			s := openStore(t, url)
+			db := pgtest.Pool(t, url)
 			today := hourlyTickers(t, s)
 			total := count(t, db, `SELECT count(*) FROM market.tickers`)
 			// The cut-off falls at 12:30, five days ago: inside that day's chunk.
@@ -89,7 +90,7 @@ func TestRetentionPolicy(t *testing.T) {
 	url := pgtest.TimescaleMigratedDB(t)
 	require.NoError(t, schema.ApplyPolicies(ctx, url, schema.Policies{Retention: map[string]time.Duration{"tickers": 5 * day}}))
 	s := openStore(t, url)
-	db := s.Pool()
+	db := pgtest.Pool(t, url)
 	var job int
 	require.NoError(t, db.QueryRow(ctx, `SELECT job_id FROM timescaledb_information.jobs
 WHERE proc_name = 'policy_retention' AND hypertable_schema = 'market' AND hypertable_name = 'tickers' AND config->>'drop_after' = '5 days'`).Scan(&job))

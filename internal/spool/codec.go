@@ -10,7 +10,7 @@ import (
 // A record's payload is the gob encoding of its rows: a slice of its
 // table's row type, as Append was given it (decimals have their own
 // marshalers). The spool knows no row type: the reader names the one to
-// decode into, by table (store.NewRows).
+// decode into, by table (tables.NewRows).
 
 // encodeRows returns the number of rows and the payload of a record
 // holding rows.

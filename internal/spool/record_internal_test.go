@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // FuzzReadRecord: whatever the bytes on disk, reading never panics and
@@ -75,7 +75,7 @@ func TestOldFormatRecordGoesToQuarantine(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	require.Equal(t, 2, s.Pending())
-	table, rows, ok, err := s.Peek(store.NewRows)
+	table, rows, ok, err := s.Peek(tables.NewRows)
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "candles", table)

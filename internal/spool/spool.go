@@ -482,7 +482,7 @@ func syncDir(dir string) error {
 }
 
 // Peek returns the oldest batch not yet acknowledged, decoded into the
-// slice rowsOf returns a pointer to for its table (store.NewRows: a *[]T
+// slice rowsOf returns a pointer to for its table (tables.NewRows: a *[]T
 // of the type Append was given); ok is false when the spool is empty. The
 // same batch is returned until Ack. A record that fails its checksum now
 // (the disk changed under us) is set aside in corrupt/ and skipped; the

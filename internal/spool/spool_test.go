@@ -16,7 +16,7 @@ import (
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/spool"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 var t0 = time.Date(2024, 3, 1, 0, 0, 0, 123456789, time.UTC)
@@ -44,7 +44,7 @@ func open(t *testing.T, dir string, opts spool.Options) *spool.Spool {
 // next peeks and acks one batch.
 func next(t *testing.T, s *spool.Spool) (string, any) {
 	t.Helper()
-	table, rows, ok, err := s.Peek(store.NewRows)
+	table, rows, ok, err := s.Peek(tables.NewRows)
 	require.NoError(t, err)
 	require.True(t, ok, "spool empty")
 	require.NoError(t, s.Ack())
@@ -142,7 +142,7 @@ func TestReplayInOrderAcrossSegments(t *testing.T) {
 			require.NoFileExists(t, first, "a replayed segment is deleted")
 		}
 	}
-	_, _, ok, err := s.Peek(store.NewRows)
+	_, _, ok, err := s.Peek(tables.NewRows)
 	require.NoError(t, err)
 	require.False(t, ok)
 	require.Empty(t, segFiles(t, dir))
@@ -163,9 +163,9 @@ func TestPeekRepeatsUntilAck(t *testing.T) {
 	require.ErrorIs(t, s.Ack(), spool.ErrNoPeek)
 	require.NoError(t, s.Append("candles", candles(1, 0), 1))
 	require.NoError(t, s.Append("candles", candles(1, 1), 1))
-	_, a, _, err := s.Peek(store.NewRows)
+	_, a, _, err := s.Peek(tables.NewRows)
 	require.NoError(t, err)
-	_, b, _, err := s.Peek(store.NewRows)
+	_, b, _, err := s.Peek(tables.NewRows)
 	require.NoError(t, err)
 	require.Equal(t, a, b)
 	require.NoError(t, s.Ack())
@@ -302,7 +302,7 @@ func TestOneFlippedBitCostsOneRecord(t *testing.T) {
 				_, rows := next(t, s)
 				require.Equal(t, candles(2, 2*i), rows, "batch %d", i)
 			}
-			_, _, ok, err := s.Peek(store.NewRows)
+			_, _, ok, err := s.Peek(tables.NewRows)
 			require.NoError(t, err)
 			require.False(t, ok)
 
@@ -331,7 +331,7 @@ func TestCorruptionAfterOpenIsSkipped(t *testing.T) {
 	require.Equal(t, candles(2, 2), rows, "the damaged first record is never returned; the second is")
 	_, rows = next(t, s)
 	require.Equal(t, candles(2, 4), rows)
-	_, _, ok, err := s.Peek(store.NewRows)
+	_, _, ok, err := s.Peek(tables.NewRows)
 	require.NoError(t, err)
 	require.False(t, ok)
 	require.Zero(t, s.Pending())
@@ -404,7 +404,7 @@ func TestReplayQuarantine(t *testing.T) {
 		require.NoError(t, s.Quarantine("candles", candles(2, 2*i), "unexpected EOF"))
 	}
 	var got []any
-	sum, err := spool.ReplayQuarantine(dir, store.NewRows, func(table string, rows any) (bool, error) {
+	sum, err := spool.ReplayQuarantine(dir, tables.NewRows, func(table string, rows any) (bool, error) {
 		require.Equal(t, "candles", table)
 		if reflect.DeepEqual(rows, candles(2, 2)) {
 			return true, nil // refused again
@@ -425,7 +425,7 @@ func TestReplayQuarantine(t *testing.T) {
 	require.Len(t, left, 2, "the refused batch and the one not tried stay")
 	require.Equal(t, 2, s.Quarantined())
 
-	sum, err = spool.ReplayQuarantine(dir, store.NewRows, func(string, any) (bool, error) { return false, nil })
+	sum, err = spool.ReplayQuarantine(dir, tables.NewRows, func(string, any) (bool, error) { return false, nil })
 	require.NoError(t, err)
 	require.Equal(t, 2, sum.Batches)
 	require.Equal(t, 2, sum.Removed)
@@ -450,7 +450,7 @@ func TestReplayQuarantineOfEarlierVersions(t *testing.T) {
 	require.Equal(t, 3, list[0].Batches)
 	require.Equal(t, 6, list[0].Rows)
 
-	sum, err := spool.ReplayQuarantine(dir, store.NewRows, func(_ string, rows any) (bool, error) {
+	sum, err := spool.ReplayQuarantine(dir, tables.NewRows, func(_ string, rows any) (bool, error) {
 		return reflect.DeepEqual(rows, candles(2, 2)), nil
 	})
 	require.NoError(t, err)
@@ -503,7 +503,7 @@ func TestUnknownTableGoesToQuarantine(t *testing.T) {
 	require.Zero(t, s.Pending())
 	require.Equal(t, 1, s.Quarantined())
 
-	sum, err := spool.ReplayQuarantine(dir, store.NewRows, func(string, any) (bool, error) {
+	sum, err := spool.ReplayQuarantine(dir, tables.NewRows, func(string, any) (bool, error) {
 		t.Fatal("an unreadable batch is not written")
 		return false, nil
 	})

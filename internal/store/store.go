@@ -11,12 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // Store is safe for concurrent use: each load runs in its own transaction
@@ -79,11 +79,6 @@ func New(pool *pgxpool.Pool, logger *slog.Logger) *Store {
 	return &Store{pool: pool, logger: logger.With("component", "store"), now: time.Now}
 }
 
-// Pool exposes the pool to the other owner of SQL reads (report) and to
-// other packages' tests that check what is stored. Every other query is a
-// method of the store.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Migrated says whether the schema's tables exist, so that a missing
 // `mdingest migrate up` can be named instead of surfacing as "relation does
 // not exist".
@@ -143,29 +138,21 @@ func (s *Store) Markets(ctx context.Context, rows []market.Market) (Result, erro
 // RequestMetrics stores request records. Rows without an ID get one, in
 // place, so that writing the same slice again stays idempotent.
 func (s *Store) RequestMetrics(ctx context.Context, rows []ops.RequestMetric) (Result, error) {
-	for i := range rows {
-		ensureID(&rows[i].ID)
-	}
+	tables.RequestMetrics.Rows(rows).AssignIDs(s.now())
 	return load(ctx, s, requestMetrics, rows)
 }
 
 // QualityReports stores batch reports (IDs assigned in place).
 func (s *Store) QualityReports(ctx context.Context, rows []ops.QualityReport) (Result, error) {
-	for i := range rows {
-		ensureID(&rows[i].ID)
-	}
+	tables.QualityReports.Rows(rows).AssignIDs(s.now())
 	return load(ctx, s, qualityReports, rows)
 }
 
 // RejectedRows stores rejected rows (IDs, missing times and codes assigned
 // in place).
 func (s *Store) RejectedRows(ctx context.Context, rows []ops.RejectedRow) (Result, error) {
-	now := s.now()
+	tables.RejectedRows.Rows(rows).AssignIDs(s.now())
 	for i := range rows {
-		ensureID(&rows[i].ID)
-		if rows[i].Time.IsZero() {
-			rows[i].Time = now
-		}
 		if rows[i].Code == "" {
 			rows[i].Code = ops.CodeFor(rows[i].Source)
 		}
@@ -175,9 +162,7 @@ func (s *Store) RejectedRows(ctx context.Context, rows []ops.RejectedRow) (Resul
 
 // JobRuns stores job runs (IDs assigned in place).
 func (s *Store) JobRuns(ctx context.Context, rows []ops.JobRun) (Result, error) {
-	for i := range rows {
-		ensureID(&rows[i].ID)
-	}
+	tables.JobRuns.Rows(rows).AssignIDs(s.now())
 	return load(ctx, s, jobRuns, rows)
 }
 
@@ -215,10 +200,4 @@ func (s *Store) copySlots(ctx context.Context) chan struct{} {
 		s.copies = make(chan struct{}, n)
 	})
 	return s.copies
-}
-
-func ensureID(id *uuid.UUID) {
-	if *id == uuid.Nil {
-		*id = uuid.Must(uuid.NewV7())
-	}
 }

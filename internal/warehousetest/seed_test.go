@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
+	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/store"
 )
 
@@ -205,7 +207,9 @@ func seed(t *testing.T, url string, d dataset) {
 	stored("order books", len(books))(s.OrderBooks(ctx, books))
 	stored("trades", len(trades))(s.Trades(ctx, trades))
 
-	seedOps(t, ctx, s, d, stored)
+	db := pgtest.Pool(t, url)
+	defer db.Close() // done with it once seeded, as with s
+	seedOps(t, ctx, s, db, d, stored)
 }
 
 // num is r as the exact decimal a seeded price is written with.
@@ -228,7 +232,7 @@ func requestKind(exchange string, i int) (status int, outcome, category string) 
 	return 200, "ok", ""
 }
 
-func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, stored func(string, int) func(store.Result, error)) {
+func seedOps(t *testing.T, ctx context.Context, s *store.Store, db *pgxpool.Pool, d dataset, stored func(string, int) func(store.Result, error)) {
 	t.Helper()
 	var requests []ops.RequestMetric
 	for _, ex := range exchanges {
@@ -311,7 +315,7 @@ func seedOps(t *testing.T, ctx context.Context, s *store.Store, d dataset, store
 				VALUES ($1, 'BTC/USDT', 'ohlcv', '1m', $2, $3, $4, $5, $6)`, ex, from, to, rows, first, last)
 		}
 	}
-	require.NoError(t, s.Pool().SendBatch(ctx, b).Close(), "seeding the backfill journal")
+	require.NoError(t, db.SendBatch(ctx, b).Close(), "seeding the backfill journal")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -6,12 +6,13 @@ import (
 
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // buffer is one table's pending rows.
 type buffer struct {
-	table  store.Descriptor
-	pend   store.Rows
+	table  tables.Descriptor
+	pend   tables.Rows
 	starts []time.Time       // one per Put, for latency
 	prio   priority.Priority // the highest of the Puts that brought the pending rows
 }
@@ -19,7 +20,7 @@ type buffer struct {
 func (b *buffer) name() string { return b.table.Name() }
 func (b *buffer) len() int     { return b.pend.Len() }
 
-func (b *buffer) add(started time.Time, rows store.Rows, prio priority.Priority) {
+func (b *buffer) add(started time.Time, rows tables.Rows, prio priority.Priority) {
 	if b.len() == 0 || prio > b.prio {
 		b.prio = prio
 	}
@@ -40,9 +41,9 @@ func (b *buffer) flush(ctx context.Context, st Store) (store.Result, []time.Time
 }
 
 // take empties the buffer and returns its rows.
-func (b *buffer) take() store.Rows {
+func (b *buffer) take() tables.Rows {
 	rows := b.pend
-	b.pend, b.starts = store.Rows{}, nil
+	b.pend, b.starts = tables.Rows{}, nil
 	return rows
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/spool"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -47,7 +48,7 @@ func TestBatchLargerThanSpoolIsSpooledInParts(t *testing.T) {
 	high := priority.With(context.Background(), priority.High)
 
 	big := tickerRange(0, 2000)
-	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(big)))
+	require.NoError(t, w.Put(high, time.Now(), tables.Tickers.Rows(big)))
 	require.Eventually(t, func() bool { return sp.Pending() > 0 }, wait, poll, "parts of the batch are spooled")
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
 	require.Greater(t, sp.Usage(), 0.9, "the spool is filled, not left empty")
@@ -82,7 +83,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 	low := priority.With(context.Background(), priority.Low)
 
 	backlog := tickerRange(0, 6000) // more than the whole spool
-	require.NoError(t, w.Put(low, time.Now(), store.Tickers.Rows(backlog)))
+	require.NoError(t, w.Put(low, time.Now(), tables.Tickers.Rows(backlog)))
 	require.Eventually(t, func() bool { return sp.Pending() > 0 && w.Pressure() == writer.PressureSoft }, wait, poll,
 		"parts spooled up to the soft limit; the low tiers pause (pressure %s, %d spooled)", w.Pressure(), sp.Pending())
 	require.Less(t, sp.Usage(), 0.7, "the room above the soft limit is left for the tiers that go on")
@@ -93,7 +94,7 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 		Bids: []market.Level{{Price: d("100"), Amount: d("1")}}, Asks: []market.Level{{Price: d("101"), Amount: d("2")}}}}
 	critical := make(chan error, 1)
 	go func() {
-		critical <- w.Put(priority.With(context.Background(), priority.Critical), time.Now(), store.OrderBooks.Rows(book))
+		critical <- w.Put(priority.With(context.Background(), priority.Critical), time.Now(), tables.OrderBooks.Rows(book))
 	}()
 	select {
 	case err := <-critical:
@@ -143,7 +144,8 @@ func TestFullSpoolPausesLowTiersFirstAndDropsNothing(t *testing.T) {
 // to the quarantine.
 func TestConnectionCutMidCopyIsSpooledNotQuarantined(t *testing.T) {
 	ctx := context.Background()
-	proxy := pgtest.NewProxy(t, pgtest.MigratedDB(t))
+	dbURL := pgtest.MigratedDB(t)
+	proxy := pgtest.NewProxy(t, dbURL)
 	s, err := store.Open(ctx, proxy.URL(), store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
@@ -162,12 +164,12 @@ func TestConnectionCutMidCopyIsSpooledNotQuarantined(t *testing.T) {
 	for i := range 4 {
 		b := candles(5000, 5000*i)
 		batches = append(batches, b)
-		require.NoError(t, w.Put(ctx, time.Now(), store.Candles.Rows(b)))
+		require.NoError(t, w.Put(ctx, time.Now(), tables.Candles.Rows(b)))
 	}
 	require.Eventually(t, func() bool { return proxy.Cuts() > 0 && sp.Pending() > 0 }, wait, poll, "cut mid-COPY, spooled")
 	proxy.CutAfter(0)
 	require.NoError(t, w.Drain(ctx))
-	require.Equal(t, 20_000, count(t, s, `SELECT count(*) FROM market.candles`))
+	require.Equal(t, 20_000, count(t, pgtest.Pool(t, dbURL), `SELECT count(*) FROM market.candles`))
 	require.Zero(t, sp.Quarantined(), "healthy rows are never quarantined")
 	require.Zero(t, counterSum(t, reg, "writer_rows_quarantined_total", "table", "candles"))
 	require.Zero(t, sp.Pending())
@@ -190,7 +192,7 @@ func TestStoppingTakesTheRowsJobsHold(t *testing.T) {
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
 	critical := priority.With(context.Background(), priority.Critical)
-	require.NoError(t, w.Put(critical, time.Now(), store.Tickers.Rows(tickerRange(0, 3000))))
+	require.NoError(t, w.Put(critical, time.Now(), tables.Tickers.Rows(tickerRange(0, 3000))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
 	waiting := putAsync(w, priority.Critical, 5000)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) >= 1 }, wait, poll)

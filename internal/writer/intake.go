@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"github.com/mdingest/mdingest/internal/priority"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // item is one Put's rows on their way to the loop, which adds them to b.
 type item struct {
 	b       *buffer
-	rows    store.Rows
+	rows    tables.Rows
 	started time.Time
 	prio    priority.Priority
 }
@@ -20,12 +20,12 @@ type item struct {
 // add appends the rows to their buffer, in the loop's goroutine.
 func (it item) add() { it.b.add(it.started, it.rows, it.prio) }
 
-// Put queues a batch for its table (store.Candles.Rows(candles), ...);
+// Put queues a batch for its table (tables.Candles.Rows(candles), ...);
 // started is when the request that fetched it began, for the end-to-end
 // latency metric. It blocks while the queue is full, or while the spool's
 // pressure holds the batch's tier, until ctx ends. Ops rows get their IDs
 // here, in place (see Writer).
-func (w *Writer) Put(ctx context.Context, started time.Time, rows store.Rows) error {
+func (w *Writer) Put(ctx context.Context, started time.Time, rows tables.Rows) error {
 	if rows.Len() == 0 {
 		return nil
 	}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 type metrics struct {
@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer, depth, pressure func() float64) (*met
 	}
 	// The first refused batch after a start must show as an increase, which
 	// needs the series at 0 before it (the MdingestRowsQuarantined alert).
-	for _, t := range store.Tables {
+	for _, t := range tables.All {
 		m.quarantined.WithLabelValues(t.Name())
 	}
 	if reg == nil {

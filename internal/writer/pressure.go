@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mdingest/mdingest/internal/priority"
-	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // Pressure is how full the spool is, as Puts feel it.
@@ -72,7 +72,7 @@ func (w *Writer) updatePressure() {
 
 // admit makes a Put wait while the spool's pressure says its rows must:
 // see the package comment.
-func (w *Writer) admit(ctx context.Context, table store.Descriptor) error {
+func (w *Writer) admit(ctx context.Context, table tables.Descriptor) error {
 	prio := priority.From(ctx)
 	counted := false
 	for {
@@ -102,7 +102,7 @@ func (w *Writer) admit(ctx context.Context, table store.Descriptor) error {
 	}
 }
 
-func waits(level Pressure, table store.Descriptor, prio priority.Priority) bool {
+func waits(level Pressure, table tables.Descriptor, prio priority.Priority) bool {
 	switch level {
 	case PressureFull:
 		return true
@@ -115,6 +115,6 @@ func waits(level Pressure, table store.Descriptor, prio priority.Priority) bool 
 // lowTier reports rows that pause first: market data of Low or Medium
 // priority. They wait at the soft limit, and their batches are spooled
 // only below it, so the room above stays for the tiers that go on.
-func lowTier(table store.Descriptor, prio priority.Priority) bool {
+func lowTier(table tables.Descriptor, prio priority.Priority) bool {
 	return table.MarketData() && prio <= priority.Medium
 }

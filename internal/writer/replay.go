@@ -5,12 +5,13 @@ import (
 	"fmt"
 
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // replayOne writes the oldest spooled batch; more reports whether others
 // wait. An error means the database (or the disk) is not ready: try later.
 func (w *Writer) replayOne(ctx context.Context) (more bool, err error) {
-	table, rows, ok, err := w.sp.Peek(store.NewRows)
+	table, rows, ok, err := w.sp.Peek(tables.NewRows)
 	if err != nil {
 		w.logger.Error("reading the spool failed", "err", err)
 		return false, fmt.Errorf("reading spool: %w", err)
@@ -18,7 +19,7 @@ func (w *Writer) replayOne(ctx context.Context) (more bool, err error) {
 	if !ok {
 		return false, nil
 	}
-	batch, err := store.Wrap(table, rows)
+	batch, err := tables.Wrap(table, rows)
 	if err == nil {
 		var res store.Result
 		res, err = w.st.Write(ctx, batch)

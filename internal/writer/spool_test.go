@@ -19,6 +19,7 @@ import (
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/priority"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -107,8 +108,8 @@ type outage struct {
 
 var errDown = &pgconn.PgError{Code: "08006", Message: "connection failure"}
 
-func (o *outage) Write(_ context.Context, rows store.Rows) (store.Result, error) {
-	if rows.Table() == store.Tickers {
+func (o *outage) Write(_ context.Context, rows tables.Rows) (store.Result, error) {
+	if rows.Table() == tables.Tickers {
 		o.calls.Add(1)
 	}
 	if o.down.Load() {
@@ -116,13 +117,13 @@ func (o *outage) Write(_ context.Context, rows store.Rows) (store.Result, error)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if ts, ok := store.Tickers.Of(rows); ok {
+	if ts, ok := tables.Tickers.Of(rows); ok {
 		o.tickers = append(o.tickers, ts...)
 	}
-	if bs, ok := store.OrderBooks.Of(rows); ok {
+	if bs, ok := tables.OrderBooks.Of(rows); ok {
 		o.books = append(o.books, bs...)
 	}
-	if js, ok := store.JobRuns.Of(rows); ok {
+	if js, ok := tables.JobRuns.Of(rows); ok {
 		o.jobs = append(o.jobs, js...)
 	}
 	return store.Result{Requested: rows.Len(), Inserted: rows.Len()}, nil
@@ -164,7 +165,7 @@ func TestOutageSpoolsThenReplaysInOrder(t *testing.T) {
 
 	// The database is down: every Put returns at once, batches go to disk.
 	for i := range 10 {
-		require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(i))))
+		require.NoError(t, w.Put(ctx, time.Now(), tables.Tickers.Rows(ticker(i))))
 	}
 	require.Eventually(t, func() bool { return sp.Pending() == 10 }, wait, poll)
 	require.Empty(t, st.stored())
@@ -177,7 +178,7 @@ func TestOutageSpoolsThenReplaysInOrder(t *testing.T) {
 	require.Equal(t, 10.0, counterSum(t, reg, "writer_rows_replayed_total", "table", "tickers"))
 
 	// Back to direct writes.
-	require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(10))))
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Tickers.Rows(ticker(10))))
 	require.Eventually(t, func() bool { return len(st.stored()) == 11 }, wait, poll)
 	require.Equal(t, 10.0, counterSum(t, reg, "writer_rows_spooled_total", "table", "tickers"))
 	require.NoError(t, w.Drain(ctx))
@@ -194,7 +195,7 @@ func TestSpoolFromEarlierRunReplaysFirst(t *testing.T) {
 	require.NoError(t, err)
 	run(t, w, context.Background())
 	for i := 5; i < 10; i++ {
-		require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(ticker(i))))
+		require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(ticker(i))))
 	}
 	require.NoError(t, w.Drain(context.Background()))
 	require.Equal(t, tickerRange(0, 10), st.stored(), "older spooled rows first, then the new ones")
@@ -210,7 +211,7 @@ func TestDrainWithDatabaseDownKeepsRowsInSpool(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickerRange(0, 3))))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickerRange(0, 3))))
 	require.Eventually(t, func() bool { return w.QueueDepth() == 0 }, wait, poll) // Run has it
 	dctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -219,7 +220,7 @@ func TestDrainWithDatabaseDownKeepsRowsInSpool(t *testing.T) {
 	cancel()
 	require.NoError(t, <-errc, "rows on disk are not lost")
 	require.NoError(t, stopped())
-	_, rows, _, _ := sp.Peek(store.NewRows)
+	_, rows, _, _ := sp.Peek(tables.NewRows)
 	require.Equal(t, tickerRange(0, 3), rows)
 }
 
@@ -232,7 +233,7 @@ func TestAbortSpoolsPendingRows(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := run(t, w, ctx)
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickerRange(0, 3))))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickerRange(0, 3))))
 	require.Eventually(t, func() bool { return w.QueueDepth() == 0 }, wait, poll)
 	cancel()
 	require.NoError(t, stopped())
@@ -248,13 +249,13 @@ func TestOpsRowsCarryIDsBeforeSpooling(t *testing.T) {
 	run(t, w, context.Background())
 	runs := []ops.JobRun{{Job: "tickers/binance", Started: t0, Finished: t0, Outcome: "ok"}}
 	rejected := []ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "x"}}
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.JobRuns.Rows(runs)))
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.RejectedRows.Rows(rejected)))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.JobRuns.Rows(runs)))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.RejectedRows.Rows(rejected)))
 	require.NotEqual(t, uuid.Nil, runs[0].ID)
 	require.NotEqual(t, uuid.Nil, rejected[0].ID)
 	require.False(t, rejected[0].Time.IsZero(), "the time is part of the key")
 	require.Eventually(t, func() bool { return sp.Pending() >= 1 }, wait, poll)
-	_, rows, _, _ := sp.Peek(store.NewRows)
+	_, rows, _, _ := sp.Peek(tables.NewRows)
 	require.Equal(t, runs, rows, "spooled with the ID a replay will reuse")
 	st.down.Store(false)
 }
@@ -265,7 +266,7 @@ func TestRefusedBatchIsQuarantined(t *testing.T) {
 	w, err := writer.New(refusing{&outage{}}, fastRetry(sp, reg))
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(ticker(1))))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(ticker(1))))
 	require.NoError(t, w.Drain(context.Background()))
 	require.Equal(t, []record{{"tickers", ticker(1)}}, sp.quarantined)
 	require.Zero(t, sp.Pending(), "never replayed")
@@ -277,7 +278,7 @@ func TestRefusedBatchIsQuarantined(t *testing.T) {
 func putAsync(w *writer.Writer, p priority.Priority, i int) chan error {
 	errc := make(chan error, 1)
 	go func() {
-		errc <- w.Put(priority.With(context.Background(), p), time.Now(), store.Tickers.Rows(ticker(i)))
+		errc <- w.Put(priority.With(context.Background(), p), time.Now(), tables.Tickers.Rows(ticker(i)))
 	}()
 	return errc
 }
@@ -319,7 +320,7 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	high := priority.With(context.Background(), priority.High)
 
 	for i := range 3 {
-		require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(i))))
+		require.NoError(t, w.Put(high, time.Now(), tables.Tickers.Rows(ticker(i))))
 	}
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
@@ -327,13 +328,13 @@ func TestSpoolPressurePausesLowTiersFirst(t *testing.T) {
 	low := putAsync(w, priority.Low, 100)
 	medium := putAsync(w, priority.Medium, 101)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 2 }, wait, poll)
-	require.NoError(t, w.Put(priority.With(context.Background(), priority.Low), time.Now(), store.JobRuns.Rows([]ops.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}})), "ops rows go on")
-	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(3))))
+	require.NoError(t, w.Put(priority.With(context.Background(), priority.Low), time.Now(), tables.JobRuns.Rows([]ops.JobRun{{Job: "j", Started: t0, Finished: t0, Outcome: "ok"}})), "ops rows go on")
+	require.NoError(t, w.Put(high, time.Now(), tables.Tickers.Rows(ticker(3))))
 	requireWaiting(t, low)
 	requireWaiting(t, medium)
 
 	// Full: the spool took its fifth batch, the next does not fit.
-	require.NoError(t, w.Put(high, time.Now(), store.Tickers.Rows(ticker(4))))
+	require.NoError(t, w.Put(high, time.Now(), tables.Tickers.Rows(ticker(4))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureFull }, wait, poll)
 	critical := putAsync(w, priority.Critical, 102)
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 3 }, wait, poll)
@@ -368,12 +369,12 @@ func TestPutWaitingOnPressureEndsWithContextOrDrain(t *testing.T) {
 	w, err := writer.New(st, opts)
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.Put(priority.With(context.Background(), priority.High), time.Now(), store.Tickers.Rows(ticker(0))))
+	require.NoError(t, w.Put(priority.With(context.Background(), priority.High), time.Now(), tables.Tickers.Rows(ticker(0))))
 	require.Eventually(t, func() bool { return w.Pressure() == writer.PressureSoft }, wait, poll)
 
 	ctx, cancel := context.WithCancel(priority.With(context.Background(), priority.Low))
 	errc := make(chan error, 1)
-	go func() { errc <- w.Put(ctx, time.Now(), store.Tickers.Rows(ticker(1))) }()
+	go func() { errc <- w.Put(ctx, time.Now(), tables.Tickers.Rows(ticker(1))) }()
 	require.Eventually(t, func() bool { return pausedPuts(t, reg) == 1 }, wait, poll)
 	cancel()
 	require.ErrorIs(t, <-errc, context.Canceled)

@@ -46,6 +46,7 @@ import (
 
 	"github.com/mdingest/mdingest/internal/config"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 )
 
 // Errors.
@@ -61,14 +62,14 @@ var (
 
 // Store is what the writer needs of *store.Store.
 type Store interface {
-	Write(ctx context.Context, rows store.Rows) (store.Result, error)
+	Write(ctx context.Context, rows tables.Rows) (store.Result, error)
 }
 
 // Spool is the disk buffer for outages (*spool.Spool): Append must be
 // durable when it returns nil and fail (spool.ErrFull) when the spool
 // would then use more than limit of its bound (limit may exceed 1:
 // math.Inf(1) means no bound); Peek returns the oldest batch until Ack
-// drops it, decoded into what rowsOf returns for its table (store.NewRows).
+// drops it, decoded into what rowsOf returns for its table (tables.NewRows).
 // rows is the table's slice type ([]market.Candle for "candles", ...).
 type Spool interface {
 	Append(table string, rows any, limit float64) error
@@ -97,7 +98,7 @@ type Options struct {
 	Registerer    prometheus.Registerer
 }
 
-// Writer implements ingest.Sink: one buffer per table of store.Tables,
+// Writer implements ingest.Sink: one buffer per table of tables.All,
 // keyed by its descriptor. Put is safe for concurrent use; Run owns the
 // buffers. Rows passed to Put must
 // not be modified afterwards (Put assigns the IDs of ops rows in place, so
@@ -108,8 +109,8 @@ type Writer struct {
 	logger  *slog.Logger
 	m       *metrics
 	queue   chan item
-	buffers []*buffer // one per table, in store.Tables' order
-	byTable map[store.Descriptor]*buffer
+	buffers []*buffer // one per table, in tables.All's order
+	byTable map[tables.Descriptor]*buffer
 	sp      Spool
 
 	pmu      sync.Mutex
@@ -178,9 +179,9 @@ func New(st Store, opts Options) (*Writer, error) {
 		st: st, opts: opts, logger: logger.With("component", "writer"),
 		queue: make(chan item, opts.QueueSize), closing: make(chan struct{}), stopping: make(chan struct{}),
 		drainReq: make(chan drainRequest), exited: make(chan struct{}), relief: make(chan struct{}),
-		sp: opts.Spool, stuck: map[*buffer]bool{}, byTable: map[store.Descriptor]*buffer{},
+		sp: opts.Spool, stuck: map[*buffer]bool{}, byTable: map[tables.Descriptor]*buffer{},
 	}
-	for _, t := range store.Tables {
+	for _, t := range tables.All {
 		b := &buffer{table: t}
 		w.buffers = append(w.buffers, b)
 		w.byTable[t] = b

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -17,6 +18,7 @@ import (
 	"github.com/mdingest/mdingest/internal/ops"
 	"github.com/mdingest/mdingest/internal/pgtest"
 	"github.com/mdingest/mdingest/internal/store"
+	"github.com/mdingest/mdingest/internal/tables"
 	"github.com/mdingest/mdingest/internal/writer"
 )
 
@@ -27,20 +29,22 @@ const (
 	poll = 10 * time.Millisecond
 )
 
-func newStore(t *testing.T) *store.Store {
+// newStore opens a store on a fresh database, and the test's own pool on
+// it to look at what was stored.
+func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.MigratedDB(t)
 	s, err := store.Open(ctx, url, store.Options{})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	return s
+	return s, pgtest.Pool(t, url)
 }
 
-func count(t *testing.T, s *store.Store, sql string) int {
+func count(t *testing.T, db *pgxpool.Pool, sql string) int {
 	t.Helper()
 	var n int
-	require.NoError(t, s.Pool().QueryRow(context.Background(), sql).Scan(&n))
+	require.NoError(t, db.QueryRow(context.Background(), sql).Scan(&n))
 	return n
 }
 
@@ -130,7 +134,7 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string, label, valu
 }
 
 func TestRowsEndUpStored(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	// Batches by size: two candle batches of 3 reach BatchSize 5.
 	w, err := writer.New(s, writer.Options{BatchSize: 5, FlushInterval: time.Hour, Registerer: reg})
@@ -139,19 +143,19 @@ func TestRowsEndUpStored(t *testing.T) {
 	ctx := context.Background()
 	started := time.Now()
 
-	require.NoError(t, w.Put(ctx, started, store.Candles.Rows(candles(3, 0))))
-	require.NoError(t, w.Put(ctx, started, store.Candles.Rows(candles(3, 3))))
-	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.candles`) == 6 }, wait, poll)
+	require.NoError(t, w.Put(ctx, started, tables.Candles.Rows(candles(3, 0))))
+	require.NoError(t, w.Put(ctx, started, tables.Candles.Rows(candles(3, 3))))
+	require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM market.candles`) == 6 }, wait, poll)
 
 	// Smaller batches wait for the drain (the flush interval is an hour).
-	require.NoError(t, w.Put(ctx, started, store.Tickers.Rows(tickers(2))))
-	require.NoError(t, w.Put(ctx, started, store.Symbols.Rows([]market.Market{{Exchange: "binance", ID: "BTCUSDT", Symbol: "BTC/USDT", Base: "BTC", Quote: "USDT", Active: true}})))
-	require.NoError(t, w.Put(ctx, started, store.QualityReports.Rows([]ops.QualityReport{{Time: started, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", RowsTotal: 2, Score: 1, Passed: true}})))
-	require.NoError(t, w.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "validation", Reason: "crossed_book: bid 102 > ask 101", Payload: []byte(`{"bid":102}`)}})))
-	require.NoError(t, w.Put(ctx, started, store.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid":`)}})))
-	require.NoError(t, w.Put(ctx, started, store.JobRuns.Rows([]ops.JobRun{{Job: "tickers/binance", Exchange: "binance", Started: started, Finished: time.Now(), Outcome: "ok", Rows: 2}})))
-	require.NoError(t, w.Put(ctx, started, store.RequestMetrics.Rows([]ops.RequestMetric{{Time: started, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 200, Latency: time.Millisecond, Attempt: 1, Outcome: "ok"}})))
-	require.Equal(t, 0, count(t, s, `SELECT count(*) FROM market.tickers`))
+	require.NoError(t, w.Put(ctx, started, tables.Tickers.Rows(tickers(2))))
+	require.NoError(t, w.Put(ctx, started, tables.Symbols.Rows([]market.Market{{Exchange: "binance", ID: "BTCUSDT", Symbol: "BTC/USDT", Base: "BTC", Quote: "USDT", Active: true}})))
+	require.NoError(t, w.Put(ctx, started, tables.QualityReports.Rows([]ops.QualityReport{{Time: started, Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", RowsTotal: 2, Score: 1, Passed: true}})))
+	require.NoError(t, w.Put(ctx, started, tables.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", Symbol: "BTC/USDT", DataType: "ticker", Source: "validation", Reason: "crossed_book: bid 102 > ask 101", Payload: []byte(`{"bid":102}`)}})))
+	require.NoError(t, w.Put(ctx, started, tables.RejectedRows.Rows([]ops.RejectedRow{{Exchange: "binance", DataType: "ticker", Source: "decode", Reason: "truncated", Payload: []byte(`{"bid":`)}})))
+	require.NoError(t, w.Put(ctx, started, tables.JobRuns.Rows([]ops.JobRun{{Job: "tickers/binance", Exchange: "binance", Started: started, Finished: time.Now(), Outcome: "ok", Rows: 2}})))
+	require.NoError(t, w.Put(ctx, started, tables.RequestMetrics.Rows([]ops.RequestMetric{{Time: started, Exchange: "binance", Endpoint: "ticker", HTTPStatus: 200, Latency: time.Millisecond, Attempt: 1, Outcome: "ok"}})))
+	require.Equal(t, 0, count(t, db, `SELECT count(*) FROM market.tickers`))
 
 	dctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -162,23 +166,23 @@ func TestRowsEndUpStored(t *testing.T) {
 		"market.candles": 6, "market.tickers": 2, "market.symbols": 1, "ops.quality_reports": 1,
 		"ops.rejected_rows": 2, "ops.job_runs": 1, "ops.request_metrics": 1,
 	} {
-		require.Equal(t, want, count(t, s, `SELECT count(*) FROM `+table), table)
+		require.Equal(t, want, count(t, db, `SELECT count(*) FROM `+table), table)
 	}
-	require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode' AND raw IS NOT NULL`))
-	require.Equal(t, 1, count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'validation' AND payload->>'bid' = '102'`))
+	require.Equal(t, 1, count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'decode' AND raw IS NOT NULL`))
+	require.Equal(t, 1, count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE source = 'validation' AND payload->>'bid' = '102'`))
 
-	require.ErrorIs(t, w.Put(ctx, started, store.Tickers.Rows(tickers(1))), writer.ErrClosed)
+	require.ErrorIs(t, w.Put(ctx, started, tables.Tickers.Rows(tickers(1))), writer.ErrClosed)
 	require.Equal(t, uint64(9), histogramCount(t, reg, "writer_batch_latency_seconds"), "one observation per Put")
 	require.Equal(t, 8.0, counterSum(t, reg, "writer_rows_total", "table", "candles")+counterSum(t, reg, "writer_rows_total", "table", "tickers"))
 }
 
 func TestFlushByTime(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	w, err := writer.New(s, writer.Options{BatchSize: 1000, FlushInterval: 20 * time.Millisecond})
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickers(3))))
-	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.tickers`) == 3 }, wait, poll)
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(3))))
+	require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM market.tickers`) == 3 }, wait, poll)
 }
 
 // flaky fails its first Tickers call with a connection error, then passes
@@ -188,22 +192,22 @@ type flaky struct {
 	calls atomic.Int32
 }
 
-func (f *flaky) Write(ctx context.Context, rows store.Rows) (store.Result, error) {
-	if rows.Table() == store.Tickers && f.calls.Add(1) == 1 {
+func (f *flaky) Write(ctx context.Context, rows tables.Rows) (store.Result, error) {
+	if rows.Table() == tables.Tickers && f.calls.Add(1) == 1 {
 		return store.Result{}, &pgconn.PgError{Code: "08006", Message: "connection failure"}
 	}
 	return f.Store.Write(ctx, rows)
 }
 
 func TestRetryOnRetryableError(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	st := &flaky{Store: s}
 	w, err := writer.New(st, writer.Options{BatchSize: 1, FlushInterval: time.Hour, RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, Registerer: reg})
 	require.NoError(t, err)
 	run(t, w, context.Background())
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickers(4))))
-	require.Eventually(t, func() bool { return count(t, s, `SELECT count(*) FROM market.tickers`) == 4 }, wait, poll)
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(4))))
+	require.Eventually(t, func() bool { return count(t, db, `SELECT count(*) FROM market.tickers`) == 4 }, wait, poll)
 	require.Equal(t, int32(2), st.calls.Load(), "the same batch, written again")
 	require.Equal(t, 1.0, counterSum(t, reg, "writer_flush_errors_total", "kind", "retryable"))
 	require.Zero(t, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
@@ -216,7 +220,7 @@ type blocking struct {
 	rows    atomic.Int64
 }
 
-func (b *blocking) Write(ctx context.Context, rows store.Rows) (store.Result, error) {
+func (b *blocking) Write(ctx context.Context, rows tables.Rows) (store.Result, error) {
 	b.entered <- struct{}{}
 	<-b.release
 	b.rows.Add(int64(rows.Len()))
@@ -231,15 +235,15 @@ func TestBackpressureBlocksWhenFull(t *testing.T) {
 	run(t, w, context.Background())
 	ctx := context.Background()
 
-	require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(tickers(1)))) // taken by the loop, now writing
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Tickers.Rows(tickers(1)))) // taken by the loop, now writing
 	<-st.entered
-	require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(tickers(1)))) // fills the queue
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Tickers.Rows(tickers(1)))) // fills the queue
 	require.Equal(t, 1, w.QueueDepth())
 
 	// A Put on a full queue waits; its context bounds the wait.
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- w.Put(cctx, time.Now(), store.Tickers.Rows(tickers(1))) }()
+	go func() { errc <- w.Put(cctx, time.Now(), tables.Tickers.Rows(tickers(1))) }()
 	require.Eventually(t, func() bool { return blockedPuts(t, reg) == 1 }, wait, poll)
 	select {
 	case err := <-errc:
@@ -250,7 +254,7 @@ func TestBackpressureBlocksWhenFull(t *testing.T) {
 	require.ErrorIs(t, <-errc, context.Canceled)
 
 	// A waiting Put goes through once the store catches up.
-	go func() { errc <- w.Put(ctx, time.Now(), store.Tickers.Rows(tickers(1))) }()
+	go func() { errc <- w.Put(ctx, time.Now(), tables.Tickers.Rows(tickers(1))) }()
 	require.Eventually(t, func() bool { return blockedPuts(t, reg) == 2 }, wait, poll)
 	close(st.release)
 	require.NoError(t, <-errc)
@@ -275,7 +279,7 @@ type down struct {
 	calls chan struct{}
 }
 
-func (d *down) Write(context.Context, store.Rows) (store.Result, error) {
+func (d *down) Write(context.Context, tables.Rows) (store.Result, error) {
 	select {
 	case d.calls <- struct{}{}:
 	default:
@@ -289,7 +293,7 @@ func TestDrainDeadlineWithoutSpoolDropsLoudly(t *testing.T) {
 	w, err := writer.New(st, writer.Options{BatchSize: 1000, FlushInterval: time.Hour, RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond, Registerer: reg})
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickers(5))))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(5))))
 	require.Eventually(t, func() bool { return w.QueueDepth() == 0 }, wait, poll) // Run has it
 
 	dctx, cancel := context.WithCancel(context.Background())
@@ -308,34 +312,34 @@ func TestDrainDeadlineWithoutSpoolDropsLoudly(t *testing.T) {
 // class 22 error the store could not isolate).
 type refusing struct{ writer.Store }
 
-func (r refusing) Write(ctx context.Context, rows store.Rows) (store.Result, error) {
-	if rows.Table() != store.Tickers {
+func (r refusing) Write(ctx context.Context, rows tables.Rows) (store.Result, error) {
+	if rows.Table() != tables.Tickers {
 		return r.Store.Write(ctx, rows)
 	}
 	return store.Result{}, &pgconn.PgError{Code: "22P02", Message: "invalid input syntax for type numeric"}
 }
 
 func TestPermanentErrorDoesNotBlockOtherTables(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	w, err := writer.New(refusing{s}, writer.Options{BatchSize: 1, FlushInterval: time.Hour, Registerer: reg})
 	require.NoError(t, err)
 	run(t, w, context.Background())
 	ctx := context.Background()
-	require.NoError(t, w.Put(ctx, time.Now(), store.Tickers.Rows(tickers(2))))
-	require.NoError(t, w.Put(ctx, time.Now(), store.Candles.Rows(candles(2, 0))))
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Tickers.Rows(tickers(2))))
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Candles.Rows(candles(2, 0))))
 	require.NoError(t, w.Drain(ctx))
-	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.candles`))
+	require.Equal(t, 2, count(t, db, `SELECT count(*) FROM market.candles`))
 	require.Equal(t, 2.0, counterSum(t, reg, "writer_rows_dropped_total", "table", "tickers"))
 }
 
 func TestDrainWithoutRun(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	w, err := writer.New(s, writer.Options{})
 	require.NoError(t, err)
-	require.NoError(t, w.Put(context.Background(), time.Now(), store.Tickers.Rows(tickers(2))))
+	require.NoError(t, w.Put(context.Background(), time.Now(), tables.Tickers.Rows(tickers(2))))
 	require.NoError(t, w.Drain(context.Background()))
-	require.Equal(t, 2, count(t, s, `SELECT count(*) FROM market.tickers`))
+	require.Equal(t, 2, count(t, db, `SELECT count(*) FROM market.tickers`))
 	require.ErrorIs(t, w.Run(context.Background()), writer.ErrClosed)
 }
 
@@ -349,20 +353,20 @@ func TestNewRejectsBadOptions(t *testing.T) {
 // A closed candle that comes again with other values is counted as a
 // conflict, not a duplicate (issue 11 §4).
 func TestConflictsCounted(t *testing.T) {
-	s := newStore(t)
+	s, db := newStore(t)
 	reg := prometheus.NewRegistry()
 	w, err := writer.New(s, writer.Options{BatchSize: 3, FlushInterval: time.Hour, Registerer: reg})
 	require.NoError(t, err)
 	stopped := run(t, w, context.Background())
 	ctx := context.Background()
-	require.NoError(t, w.Put(ctx, time.Now(), store.Candles.Rows(candles(3, 0))))
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Candles.Rows(candles(3, 0))))
 	other := candles(3, 0)
 	for i := range other {
 		other[i].Close = d("100.25")
 	}
-	require.NoError(t, w.Put(ctx, time.Now(), store.Candles.Rows(other)))
+	require.NoError(t, w.Put(ctx, time.Now(), tables.Candles.Rows(other)))
 	require.Eventually(t, func() bool {
-		return count(t, s, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`) == 3
+		return count(t, db, `SELECT count(*) FROM ops.rejected_rows WHERE code = 'conflict'`) == 3
 	}, wait, poll)
 	dctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

@@ -1,7 +1,11 @@
-package store
+// Package tables names the tables the warehouse writes and carries typed
+// batches of their rows: what the pipeline hands its sink, the writer
+// buffers and spools, and the store writes. Which tables there are, and
+// which table a batch is of, is decided here; how a table is written is
+// the store's.
+package tables
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -18,10 +22,10 @@ var ErrWrongRows = errors.New("rows do not match a known table")
 
 // Table is the descriptor of a table whose rows are T: what the writer's
 // buffers, its spool records and the quarantine are keyed by. A new table
-// is its description in tables.go, its Store method, and one line here.
+// is one line here, its description in the store (tables.go), its Store
+// method, and its entry in the store's writes.
 type Table[T any] struct {
-	t     *table[T]
-	write func(*Store, context.Context, []T) (Result, error)
+	schema, name string
 	// assign fixes in place what the store would fill in at write time
 	// and must not change between tries: IDs, a rejected row's time.
 	assign func(rows []T, now time.Time)
@@ -29,14 +33,14 @@ type Table[T any] struct {
 
 // The tables.
 var (
-	Symbols        = &Table[market.Market]{t: symbols, write: (*Store).Markets}
-	Tickers        = &Table[market.Ticker]{t: tickers, write: (*Store).Tickers}
-	OrderBooks     = &Table[market.OrderBook]{t: orderBooks, write: (*Store).OrderBooks}
-	Candles        = &Table[market.Candle]{t: candles, write: (*Store).Candles}
-	Trades         = &Table[market.Trade]{t: trades, write: (*Store).Trades}
-	QualityReports = &Table[ops.QualityReport]{t: qualityReports, write: (*Store).QualityReports,
+	Symbols        = &Table[market.Market]{schema: "market", name: "symbols"}
+	Tickers        = &Table[market.Ticker]{schema: "market", name: "tickers"}
+	OrderBooks     = &Table[market.OrderBook]{schema: "market", name: "order_books"}
+	Candles        = &Table[market.Candle]{schema: "market", name: "candles"}
+	Trades         = &Table[market.Trade]{schema: "market", name: "trades"}
+	QualityReports = &Table[ops.QualityReport]{schema: "ops", name: "quality_reports",
 		assign: withIDs(func(r *ops.QualityReport) *uuid.UUID { return &r.ID })}
-	RejectedRows = &Table[ops.RejectedRow]{t: rejectedRows, write: (*Store).RejectedRows,
+	RejectedRows = &Table[ops.RejectedRow]{schema: "ops", name: "rejected_rows",
 		assign: func(rows []ops.RejectedRow, now time.Time) {
 			for i := range rows {
 				ensureID(&rows[i].ID)
@@ -45,9 +49,9 @@ var (
 				}
 			}
 		}}
-	JobRuns = &Table[ops.JobRun]{t: jobRuns, write: (*Store).JobRuns,
+	JobRuns = &Table[ops.JobRun]{schema: "ops", name: "job_runs",
 		assign: withIDs(func(r *ops.JobRun) *uuid.UUID { return &r.ID })}
-	RequestMetrics = &Table[ops.RequestMetric]{t: requestMetrics, write: (*Store).RequestMetrics,
+	RequestMetrics = &Table[ops.RequestMetric]{schema: "ops", name: "request_metrics",
 		assign: withIDs(func(r *ops.RequestMetric) *uuid.UUID { return &r.ID })}
 )
 
@@ -60,8 +64,14 @@ func withIDs[T any](id func(*T) *uuid.UUID) func([]T, time.Time) {
 	}
 }
 
-// Tables lists every table, market data first.
-var Tables = []Descriptor{Symbols, Tickers, OrderBooks, Candles, Trades, QualityReports, RejectedRows, JobRuns, RequestMetrics}
+func ensureID(id *uuid.UUID) {
+	if *id == uuid.Nil {
+		*id = uuid.Must(uuid.NewV7())
+	}
+}
+
+// All lists every table, market data first.
+var All = []Descriptor{Symbols, Tickers, OrderBooks, Candles, Trades, QualityReports, RejectedRows, JobRuns, RequestMetrics}
 
 // Descriptor is a Table whatever its row type.
 type Descriptor interface {
@@ -73,14 +83,13 @@ type Descriptor interface {
 	appendAny(a, b any) any
 	slice(rows any, i, j int) any
 	assignAny(rows any, now time.Time)
-	load(ctx context.Context, s *Store, rows any) (Result, error)
 }
 
 // Name is the table's name in its schema: "candles" for market.candles.
-func (t *Table[T]) Name() string { return t.t.name[len(t.t.name)-1] }
+func (t *Table[T]) Name() string { return t.name }
 
 // MarketData reports a table of the market schema.
-func (t *Table[T]) MarketData() bool { return t.t.name[0] == "market" }
+func (t *Table[T]) MarketData() bool { return t.schema == "market" }
 
 // Rows makes a batch of rows for t.
 func (t *Table[T]) Rows(rows []T) Rows { return Rows{table: t, rows: rows} }
@@ -100,10 +109,6 @@ func (t *Table[T]) wrap(v any) Rows {
 		return t.Rows(rows)
 	}
 	return Rows{}
-}
-
-func (t *Table[T]) load(ctx context.Context, s *Store, rows any) (Result, error) {
-	return t.write(s, ctx, rows.([]T))
 }
 
 // Rows is a batch of one table's rows; Table.Rows makes it, so the rows
@@ -160,7 +165,7 @@ func (r Rows) Append(o Rows) Rows {
 	case r.table == nil:
 		r.table = o.table
 	case r.table != o.table:
-		panic(fmt.Sprintf("store: appending %s rows to %s rows", o.table.Name(), r.table.Name()))
+		panic(fmt.Sprintf("tables: appending %s rows to %s rows", o.table.Name(), r.table.Name()))
 	}
 	r.rows = r.table.appendAny(r.rows, o.rows)
 	return r
@@ -181,17 +186,9 @@ func (t *Table[T]) assignAny(rows any, now time.Time) {
 	}
 }
 
-// Write stores a batch in its table, as the table's Store method does.
-func (s *Store) Write(ctx context.Context, r Rows) (Result, error) {
-	if r.table == nil {
-		return Result{}, fmt.Errorf("%w: a batch without a table", ErrWrongRows)
-	}
-	return r.table.load(ctx, s, r.rows)
-}
-
 // Lookup returns the table named name (Descriptor.Name).
 func Lookup(name string) (Descriptor, bool) {
-	for _, d := range Tables {
+	for _, d := range All {
 		if d.Name() == name {
 			return d, true
 		}
