@@ -146,6 +146,20 @@ func (c *Cluster) CreateDB(ctx context.Context, name string) error {
 	return nil
 }
 
+// DropDB drops database name on the cluster, ending its sessions (and
+// TimescaleDB's scheduler for it).
+func (c *Cluster) DropDB(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("dropping database %s: %w", name, err)
+	}
+	return nil
+}
+
 // HoldPolicies stops TimescaleDB's policy jobs (compression, retention,
 // aggregate refresh) in the database at url and waits out a run already
 // started; on plain PostgreSQL it does nothing. Tests write rows of past

@@ -161,8 +161,13 @@ func (be *backend) serverCPUSince(before time.Duration) time.Duration {
 	return last - before
 }
 
-// fresh creates and migrates a new database.
+// fresh creates and migrates a new database, after dropping the one
+// before: a database left behind would keep its TimescaleDB scheduler and
+// policy jobs running beside the next way.
 func (be *backend) fresh(b *testing.B) string {
+	if be.dbs > 0 {
+		require.NoError(b, be.c.DropDB(context.Background(), fmt.Sprintf("bench_%d", be.dbs)))
+	}
 	be.dbs++
 	name := fmt.Sprintf("bench_%d", be.dbs)
 	require.NoError(b, be.c.CreateDB(context.Background(), name))
