@@ -139,8 +139,8 @@ var klines = wire.CandleLayout{Unit: time.Millisecond, Open: 1, High: 2, Low: 3,
 
 // ParseOHLCV parses GET /api/v3/klines.
 func ParseOHLCV(body []byte) ([]market.Candle, error) {
-	var rows [][]wire.Text
-	if err := json.Unmarshal(body, &rows); err != nil {
+	rows, err := wire.TextRows(body)
+	if err != nil {
 		return nil, err
 	}
 	return klines.Parse(ID, rows)

@@ -229,8 +229,8 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows [][]wire.Text
-	if err := json.Unmarshal(entry, &rows); err != nil {
+	rows, err := wire.TextRows(entry)
+	if err != nil {
 		return nil, err
 	}
 	return ohlc.Parse(ID, rows)

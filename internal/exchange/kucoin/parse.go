@@ -195,8 +195,8 @@ func ParseOHLCV(body []byte) ([]market.Candle, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rows [][]wire.Text
-	if err := json.Unmarshal(d, &rows); err != nil {
+	rows, err := wire.TextRows(d)
+	if err != nil {
 		return nil, err
 	}
 	return candles.Parse(ID, rows)
