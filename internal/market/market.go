@@ -84,24 +84,37 @@ const (
 	TF1d  Timeframe = "1d"
 )
 
-var timeframes = map[Timeframe]time.Duration{
-	TF1m: time.Minute, TF5m: 5 * time.Minute, TF15m: 15 * time.Minute,
-	TF1h: time.Hour, TF4h: 4 * time.Hour, TF1d: 24 * time.Hour,
-}
-
 // Timeframes lists the supported timeframes, shortest first.
 func Timeframes() []Timeframe { return []Timeframe{TF1m, TF5m, TF15m, TF1h, TF4h, TF1d} }
 
 // ParseTimeframe validates a timeframe.
 func ParseTimeframe(s string) (Timeframe, error) {
-	if _, ok := timeframes[Timeframe(s)]; !ok {
+	if Timeframe(s).Duration() == 0 {
 		return "", fmt.Errorf("unknown timeframe %q (want 1m, 5m, 15m, 1h, 4h or 1d)", s)
 	}
 	return Timeframe(s), nil
 }
 
-// Duration is the length of one candle.
-func (tf Timeframe) Duration() time.Duration { return timeframes[tf] }
+// Duration is the length of one candle, 0 for an unknown timeframe. A
+// switch rather than a map: it runs several times for every candle
+// checked and loaded.
+func (tf Timeframe) Duration() time.Duration {
+	switch tf {
+	case TF1m:
+		return time.Minute
+	case TF5m:
+		return 5 * time.Minute
+	case TF15m:
+		return 15 * time.Minute
+	case TF1h:
+		return time.Hour
+	case TF4h:
+		return 4 * time.Hour
+	case TF1d:
+		return 24 * time.Hour
+	}
+	return 0
+}
 
 // Market is one tradable spot pair of an exchange.
 type Market struct {
