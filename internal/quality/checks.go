@@ -2,6 +2,7 @@ package quality
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mdingest/mdingest/internal/market"
@@ -66,69 +67,69 @@ func (c *Checker) CheckTradeStream(batch []market.Trade, gaps []TradeGap, now ti
 
 var tickerSpec = spec[market.Ticker]{
 	dataType: market.TypeTicker,
-	group: func(t market.Ticker) seriesKey {
+	group: func(t *market.Ticker) seriesKey {
 		return seriesKey{exchange: t.Exchange, symbol: t.Symbol, dataType: market.TypeTicker}
 	},
 	check: checkTicker,
-	ts:    func(t market.Ticker) time.Time { return t.Time },
-	fresh: func(t market.Ticker) time.Time { return t.Time },
-	key:   func(t market.Ticker) rowKey { return rowKey{ts: unixNano(t.Time)} },
-	price: func(t market.Ticker) (float64, bool) {
+	ts:    func(t *market.Ticker) time.Time { return t.Time },
+	fresh: func(t *market.Ticker) time.Time { return t.Time },
+	key:   func(t *market.Ticker) rowKey { return rowKey{ts: unixNano(t.Time)} },
+	price: func(t *market.Ticker) (float64, bool) {
 		if t.Last.Valid() {
 			return t.Last.Float64(), true
 		}
 		return mid(t.Bid, t.Ask)
 	},
-	label: func(t market.Ticker) string { return timeLabel(t.Time) },
+	label: func(t *market.Ticker) string { return timeLabel(t.Time) },
 }
 
 var orderBookSpec = spec[market.OrderBook]{
 	dataType: market.TypeOrderBook,
-	group: func(b market.OrderBook) seriesKey {
+	group: func(b *market.OrderBook) seriesKey {
 		return seriesKey{exchange: b.Exchange, symbol: b.Symbol, dataType: market.TypeOrderBook}
 	},
 	check: checkOrderBook,
-	ts:    func(b market.OrderBook) time.Time { return b.Time },
-	fresh: func(b market.OrderBook) time.Time { return b.Time },
-	key:   func(b market.OrderBook) rowKey { return rowKey{ts: unixNano(b.Time)} },
-	price: func(b market.OrderBook) (float64, bool) {
+	ts:    func(b *market.OrderBook) time.Time { return b.Time },
+	fresh: func(b *market.OrderBook) time.Time { return b.Time },
+	key:   func(b *market.OrderBook) rowKey { return rowKey{ts: unixNano(b.Time)} },
+	price: func(b *market.OrderBook) (float64, bool) {
 		if len(b.Bids) == 0 || len(b.Asks) == 0 {
 			return 0, false
 		}
 		return mid(b.Bids[0].Price, b.Asks[0].Price)
 	},
-	label: func(b market.OrderBook) string { return timeLabel(b.Time) },
+	label: func(b *market.OrderBook) string { return timeLabel(b.Time) },
 }
 
 var candleSpec = spec[market.Candle]{
 	dataType: market.TypeOHLCV,
 	ordered:  true,
-	group: func(k market.Candle) seriesKey {
+	group: func(k *market.Candle) seriesKey {
 		return seriesKey{exchange: k.Exchange, symbol: k.Symbol, dataType: market.TypeOHLCV, timeframe: k.Timeframe}
 	},
 	check: checkCandle,
-	ts:    func(k market.Candle) time.Time { return k.Time },
-	fresh: market.Candle.End,
-	key:   func(k market.Candle) rowKey { return rowKey{ts: unixNano(k.Time)} },
-	price: func(k market.Candle) (float64, bool) { return k.Close.Float64(), k.Close.Valid() },
-	label: func(k market.Candle) string { return timeLabel(k.Time) },
+	ts:    func(k *market.Candle) time.Time { return k.Time },
+	fresh: func(k *market.Candle) time.Time { return k.End() },
+	key:   func(k *market.Candle) rowKey { return rowKey{ts: unixNano(k.Time)} },
+	price: func(k *market.Candle) (float64, bool) { return k.Close.Float64(), k.Close.Valid() },
+	label: func(k *market.Candle) string { return timeLabel(k.Time) },
 }
 
 var tradeSpec = spec[market.Trade]{
 	dataType: market.TypeTrades,
 	ordered:  true,
-	group: func(t market.Trade) seriesKey {
+	group: func(t *market.Trade) seriesKey {
 		return seriesKey{exchange: t.Exchange, symbol: t.Symbol, dataType: market.TypeTrades}
 	},
 	check: checkTrade,
-	ts:    func(t market.Trade) time.Time { return t.Time },
-	fresh: func(t market.Trade) time.Time { return t.Time },
-	key:   func(t market.Trade) rowKey { return rowKey{ts: unixNano(t.Time), id: t.ID} },
-	price: func(t market.Trade) (float64, bool) { return t.Price.Float64(), t.Price.Valid() },
-	label: func(t market.Trade) string { return "trade " + t.ID + " " + timeLabel(t.Time) },
+	ts:    func(t *market.Trade) time.Time { return t.Time },
+	fresh: func(t *market.Trade) time.Time { return t.Time },
+	key:   func(t *market.Trade) rowKey { return rowKey{ts: unixNano(t.Time), id: t.ID} },
+	price: func(t *market.Trade) (float64, bool) { return t.Price.Float64(), t.Price.Valid() },
+	label: func(t *market.Trade) string { return "trade " + t.ID + " " + timeLabel(t.Time) },
 }
 
-func checkTicker(c *Checker, t market.Ticker, r *row[market.Ticker]) {
+func checkTicker(c *Checker, t *market.Ticker, r *row[market.Ticker]) {
 	switch {
 	case t.Exchange == "":
 		r.reject(Completeness, CheckMissingField, "no exchange")
@@ -180,7 +181,7 @@ func checkTicker(c *Checker, t market.Ticker, r *row[market.Ticker]) {
 	}
 }
 
-func checkOrderBook(c *Checker, b market.OrderBook, r *row[market.OrderBook]) {
+func checkOrderBook(c *Checker, b *market.OrderBook, r *row[market.OrderBook]) {
 	switch {
 	case b.Exchange == "":
 		r.reject(Completeness, CheckMissingField, "no exchange")
@@ -212,7 +213,7 @@ func checkOrderBook(c *Checker, b market.OrderBook, r *row[market.OrderBook]) {
 	}
 }
 
-func checkCandle(_ *Checker, k market.Candle, r *row[market.Candle]) {
+func checkCandle(_ *Checker, k *market.Candle, r *row[market.Candle]) {
 	fields := [...]field{{"open", k.Open}, {"high", k.High}, {"low", k.Low}, {"close", k.Close}, {"volume", k.Volume}}
 	switch {
 	case k.Exchange == "":
@@ -240,7 +241,7 @@ func checkCandle(_ *Checker, k market.Candle, r *row[market.Candle]) {
 		return
 	}
 	o, h, l, cl := r.number(fields[0], true), r.number(fields[1], true), r.number(fields[2], true), r.number(fields[3], true)
-	r.checkNumber(fields[4], false)
+	r.number(fields[4], false)
 	if r.rejected() {
 		return
 	}
@@ -259,7 +260,7 @@ func checkCandle(_ *Checker, k market.Candle, r *row[market.Candle]) {
 	}
 }
 
-func checkTrade(_ *Checker, t market.Trade, r *row[market.Trade]) {
+func checkTrade(_ *Checker, t *market.Trade, r *row[market.Trade]) {
 	switch {
 	case t.Exchange == "":
 		r.reject(Completeness, CheckMissingField, "no exchange")
@@ -359,36 +360,28 @@ func (a num) cmp(b num) int {
 // of the point (so finite) and > 0 (positive) or >= 0. An absent value
 // passes; required fields are checked before.
 func (r *row[T]) number(f field, positive bool) num {
-	if !r.checkNumber(f, positive) {
+	if !f.d.Valid() || r.rejected() {
 		return num{d: f.d}
 	}
-	return num{d: f.d, f: decimalFloat(f.d)}
-}
-
-// checkNumber is number without the float, for values only checked.
-func (r *row[T]) checkNumber(f field, positive bool) bool {
-	if !f.d.Valid() || r.rejected() {
-		return false
-	}
-	sign, ints, fracs := scanDecimal(f.d.String())
+	t := parseNumber(f.d)
 	switch {
-	case ints > maxDigits || fracs > maxDigits:
+	case t.ints > maxDigits || t.fracs > maxDigits:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s has %s (no exchange sends more than %d before or after the point)",
-			f.name, digitCount(ints, fracs), maxDigits))
-	case positive && sign <= 0:
+			f.name, digitCount(t.ints, t.fracs), maxDigits))
+	case positive && t.sign <= 0:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want > 0)", f.name, f.d))
-	case sign < 0:
+	case t.sign < 0:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want >= 0)", f.name, f.d))
 	default:
-		return true
+		return num{d: f.d, f: t.f}
 	}
-	return false
+	return num{d: f.d}
 }
 
 // numberOK is number's test without the message.
 func numberOK(d market.Decimal, positive bool) bool {
-	sign, ints, fracs := scanDecimal(d.String())
-	return ints <= maxDigits && fracs <= maxDigits && (sign > 0 || !positive && sign == 0)
+	t := parseNumber(d)
+	return t.ints <= maxDigits && t.fracs <= maxDigits && (t.sign > 0 || !positive && t.sign == 0)
 }
 
 // maxDigits bounds the significant digits on either side of the point: no
@@ -397,42 +390,63 @@ func numberOK(d market.Decimal, positive bool) bool {
 // database would otherwise store.
 const maxDigits = 20
 
-// scanDecimal reads a Decimal's plain text once: its sign (0 for zero) and
-// its significant digits before and after the point.
-func scanDecimal(s string) (sign, ints, fracs int) {
+// numberText is what one pass over a Decimal's plain text finds.
+type numberText struct {
+	sign        int // -1, 0 for zero, 1
+	ints, fracs int // significant digits before and after the point
+	f           float64
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+	1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseNumber reads a Decimal's plain text once (every check of a row
+// reads its numbers; a second pass cost a tenth of an import). The float
+// avoids strconv's general parser for the usual case: up to 15 significant
+// digits (trailing zeros of the fraction aside) and 22 decimals, where the
+// digits and the power of ten are exact floats and one correctly rounded
+// division gives the float strconv does.
+func parseNumber(d market.Decimal) numberText {
+	s := d.String() // plain: ParseDecimal made it so
 	neg := len(s) > 0 && s[0] == '-'
 	if neg {
 		s = s[1:]
 	}
-	nonzero := false
-	point := len(s)
-	lead := 0 // leading zeros of the integer part
-	lastNonzero := -1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			point = i
-		case c != '0':
-			nonzero = true
-			lastNonzero = i
-		case point == len(s) && !nonzero:
-			lead++
-		}
+	ip, fp := s, ""
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		ip, fp = s[:i], s[i+1:]
 	}
-	ints = point - lead
-	if lastNonzero > point {
-		fracs = lastNonzero - point
+	ip = strings.TrimLeft(ip, "0")
+	fp = strings.TrimRight(fp, "0")
+	t := numberText{ints: len(ip), fracs: len(fp)}
+	sig := len(ip) + len(fp)
+	if len(ip) == 0 { // the fraction's leading zeros are not significant
+		sig = len(strings.TrimLeft(fp, "0"))
 	}
-	switch {
-	case !nonzero:
-		sign = 0
-	case neg:
-		sign = -1
-	default:
-		sign = 1
+	if sig == 0 {
+		return t // zero
 	}
-	return sign, ints, fracs
+	t.sign = 1
+	if neg {
+		t.sign = -1
+	}
+	if sig > 15 || len(fp) >= len(pow10) {
+		t.f = d.Float64()
+		return t
+	}
+	var m uint64
+	for i := 0; i < len(ip); i++ {
+		m = m*10 + uint64(ip[i]-'0')
+	}
+	for i := 0; i < len(fp); i++ {
+		m = m*10 + uint64(fp[i]-'0')
+	}
+	t.f = float64(m) / pow10[len(fp)]
+	if neg {
+		t.f = -t.f
+	}
+	return t
 }
 
 func digitCount(ints, fracs int) string {
@@ -440,50 +454,6 @@ func digitCount(ints, fracs int) string {
 		return fmt.Sprintf("%d digits before the point", ints)
 	}
 	return fmt.Sprintf("%d digits after the point", fracs)
-}
-
-// pow10 are the powers of ten a float64 holds exactly.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-	1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// decimalFloat is d.Float64() without strconv's general parser for the
-// usual case: up to 15 significant digits and 22 decimals, where the digits
-// and the power of ten are exact floats and one correctly rounded division
-// gives the same float strconv does.
-func decimalFloat(d market.Decimal) float64 {
-	s := d.String()
-	neg := len(s) > 0 && s[0] == '-'
-	t := s
-	if neg {
-		t = t[1:]
-	}
-	var m uint64
-	digits, fracs, point := 0, 0, false
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if c == '.' {
-			point = true
-			continue
-		}
-		if m != 0 || c != '0' {
-			digits++
-		}
-		m = m*10 + uint64(c-'0')
-		if point {
-			fracs++
-		}
-		if digits > 15 {
-			return d.Float64()
-		}
-	}
-	if fracs >= len(pow10) {
-		return d.Float64()
-	}
-	f := float64(m) / pow10[fracs]
-	if neg {
-		f = -f
-	}
-	return f
 }
 
 func levelName(side string, i int) string { return fmt.Sprintf("%s[%d]", side, i) }

@@ -31,6 +31,10 @@ type series struct {
 	ring []point
 	next int
 	full bool
+	// least and most are the extreme prices of the whole ring, whatever
+	// their times; stale once one of them is overwritten.
+	least, most float64
+	stale       bool
 }
 
 // histories holds the series of a Checker.
@@ -54,7 +58,7 @@ func (h *histories) get(k seriesKey) *series {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if s = h.series[k]; s == nil {
-		s = &series{ring: make([]point, h.length)}
+		s = &series{ring: make([]point, h.length), least: math.Inf(1), most: math.Inf(-1)}
 		h.series[k] = s
 	}
 	return s
@@ -86,7 +90,21 @@ func (s *series) checkAndAdd(ts time.Time, p float64, window time.Duration, r ou
 		n = len(s.ring)
 	}
 	ring := s.ring[:n]
-	// First the count and range of the history in the window: for nearly
+	// The window's prices lie within the ring's, and a stale range only
+	// holds more: when it settles the row, as for nearly every row of a
+	// calm market, neither the window nor the median is needed (within is
+	// exact for any range around the window's).
+	settled := r.within(p, s.least, s.most)
+	if !settled && s.stale {
+		s.least, s.most = extremes(ring)
+		s.stale = false
+		settled = r.within(p, s.least, s.most)
+	}
+	if settled {
+		s.add(t, p)
+		return verdict{}
+	}
+	// Then the count and range of the history in the window: for nearly
 	// every row they settle it without the median.
 	count := 0
 	least, most := math.Inf(1), math.Inf(-1)
@@ -111,15 +129,45 @@ func (s *series) checkAndAdd(ts time.Time, p float64, window time.Duration, r ou
 		}
 		*scratch = vals
 	}
+	s.add(t, p)
+	if vals == nil {
+		return verdict{}
+	}
+	return r.judge(p, vals)
+}
+
+// extremes are the least and the greatest price of points (±Inf if none).
+func extremes(points []point) (least, most float64) {
+	least, most = math.Inf(1), math.Inf(-1)
+	for _, pt := range points {
+		if pt.price < least {
+			least = pt.price
+		}
+		if pt.price > most {
+			most = pt.price
+		}
+	}
+	return least, most
+}
+
+// add records a price, overwriting the oldest when the ring is full. The
+// ring's range goes stale, wider than its prices, when the oldest was at
+// one end of it.
+func (s *series) add(t int64, p float64) {
+	if old := s.ring[s.next].price; s.full && (old == s.least || old == s.most) {
+		s.stale = true
+	}
+	if p < s.least {
+		s.least = p
+	}
+	if p > s.most {
+		s.most = p
+	}
 	s.ring[s.next] = point{ts: t, price: p}
 	s.next++
 	if s.next == len(s.ring) {
 		s.next, s.full = 0, true
 	}
-	if vals == nil {
-		return verdict{}
-	}
-	return r.judge(p, vals)
 }
 
 // within reports, without the median, that p cannot be an outlier against

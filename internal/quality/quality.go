@@ -195,13 +195,13 @@ type rowKey struct {
 type spec[T any] struct {
 	dataType market.DataType
 	ordered  bool // a time series: order and batch freshness apply
-	group    func(T) seriesKey
-	check    func(*Checker, T, *row[T]) // completeness, validity, consistency
-	ts       func(T) time.Time
-	fresh    func(T) time.Time // the time freshness is measured from
-	key      func(T) rowKey
-	price    func(T) (float64, bool)
-	label    func(T) string // names the row in issue examples
+	group    func(*T) seriesKey
+	check    func(*Checker, *T, *row[T]) // completeness, validity, consistency
+	ts       func(*T) time.Time
+	fresh    func(*T) time.Time // the time freshness is measured from
+	key      func(*T) rowKey
+	price    func(*T) (float64, bool)
+	label    func(*T) string // names the row in issue examples
 }
 
 // group accumulates one report.
@@ -214,9 +214,8 @@ type group struct {
 	issues   map[string]*Issue
 	// seen holds the keys accepted so far, built only once a row comes
 	// that is not after every accepted one (series come in order, so
-	// most batches never need it); keys lists them until then.
+	// most batches never need it).
 	seen    map[rowKey]struct{}
-	keys    []rowKey
 	last    rowKey // the greatest accepted key while in order
 	inOrder bool
 	prev    time.Time   // time of the previous row, for the order check
@@ -236,8 +235,8 @@ func (g *group) issue(m Metric, check, example string, n int) {
 // row collects the verdicts on one row.
 type row[T any] struct {
 	g      *group
-	v      T
-	label  func(T) string // called only when there is something to say
+	v      *T
+	label  func(*T) string // called only when there is something to say
 	failed [numMetrics]bool
 	check  string
 	reason string
@@ -284,7 +283,8 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 	var g *group
 	scratch := make([]float64, 0, c.cfg.HistoryLength)
 	r := new(row[T]) // reused: the indirect check call makes it escape
-	for i, v := range batch {
+	for i := range batch {
+		v := &batch[i] // not a copy: rows are large and read several times
 		// Rows of one series come together: look the group up only when
 		// the series changes.
 		if k := sp.group(v); g == nil || k != g.key {
@@ -310,7 +310,7 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 			g.times = append(g.times, ts)
 		}
 		key := sp.key(v)
-		if !r.rejected() && g.seenBefore(key, len(batch)-i) {
+		if !r.rejected() && seenBefore(sp, g, key, batch, i, res.Rejected) {
 			r.reject(Uniqueness, CheckDuplicate, "same key as an earlier row of the batch")
 		}
 		if !r.rejected() {
@@ -326,17 +326,19 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 				res.Accepted = append(make([]T, 0, len(batch)-1), batch[:accepted]...)
 				copied = true
 			}
-			res.Rejected = append(res.Rejected, Rejected[T]{Row: v, Index: i, Check: r.check, Reason: r.reason})
+			res.Rejected = append(res.Rejected, Rejected[T]{Row: *v, Index: i, Check: r.check, Reason: r.reason})
 			continue
 		}
 		g.accepted++
 		g.accept(key)
 		if copied {
-			res.Accepted = append(res.Accepted, v)
+			res.Accepted = append(res.Accepted, *v)
 		}
 		accepted++
-		if ft := sp.fresh(v); sp.ordered && ft.After(g.newest) {
-			g.newest = ft
+		if sp.ordered && maxAge > 0 { // the newest row's age is judged only then
+			if ft := sp.fresh(v); ft.After(g.newest) {
+				g.newest = ft
+			}
 		}
 	}
 	if !copied {
@@ -356,19 +358,28 @@ func runWithHoles[T any](c *Checker, sp *spec[T], batch []T, now time.Time, maxA
 // after orders row keys as the batch's series usually come: by time, then id.
 func (k rowKey) after(o rowKey) bool { return k.ts > o.ts || k.ts == o.ts && k.id > o.id }
 
-// seenBefore reports whether key was accepted earlier in the batch; left
-// is how many rows remain, to size the set when it is first needed.
-func (g *group) seenBefore(key rowKey, left int) bool {
+// seenBefore reports whether key, row i's, was accepted earlier in the
+// batch. Series come in order, so it is usually after every accepted key;
+// the first row that is not turns the group to a set of the keys it
+// accepted, read back from the batch (rejected, the rows rejected so far),
+// rather than every batch keeping a list of keys it seldom needs.
+func seenBefore[T any](sp *spec[T], g *group, key rowKey, batch []T, i int, rejected []Rejected[T]) bool {
 	if g.inOrder {
-		if len(g.keys) == 0 || key.after(g.last) {
-			return false // after every accepted key: new
+		if g.accepted == 0 || key.after(g.last) {
+			return false
 		}
 		g.inOrder = false
-		g.seen = make(map[rowKey]struct{}, len(g.keys)+left)
-		for _, k := range g.keys {
-			g.seen[k] = struct{}{}
+		g.seen = make(map[rowKey]struct{}, g.accepted+len(batch)-i)
+		next := 0
+		for j := range batch[:i] {
+			if next < len(rejected) && rejected[next].Index == j {
+				next++
+				continue
+			}
+			if v := &batch[j]; sp.group(v) == g.key {
+				g.seen[sp.key(v)] = struct{}{}
+			}
 		}
-		g.keys = nil
 	}
 	_, dup := g.seen[key]
 	return dup
@@ -376,7 +387,6 @@ func (g *group) seenBefore(key rowKey, left int) bool {
 
 func (g *group) accept(key rowKey) {
 	if g.inOrder {
-		g.keys = append(g.keys, key)
 		g.last = key
 		return
 	}
@@ -402,7 +412,7 @@ func timeliness[T any](c *Checker, sp *spec[T], g *group, r *row[T], ts, now tim
 }
 
 // accuracy applies the outlier check and records the price in the history.
-func accuracy[T any](c *Checker, sp *spec[T], g *group, r *row[T], v T, ts, now time.Time, scratch *[]float64) {
+func accuracy[T any](c *Checker, sp *spec[T], g *group, r *row[T], v *T, ts, now time.Time, scratch *[]float64) {
 	p, ok := r.price, r.priced
 	if !ok {
 		p, ok = sp.price(v)
@@ -442,7 +452,9 @@ func report[T any](c *Checker, sp *spec[T], g *group, now time.Time, maxAge time
 	}
 	missing := 0
 	if tf := g.key.timeframe.Duration(); tf > 0 && len(g.times) > 1 {
-		slices.SortFunc(g.times, time.Time.Compare)
+		if !slices.IsSortedFunc(g.times, time.Time.Compare) {
+			slices.SortFunc(g.times, time.Time.Compare)
+		}
 		for i := 1; i < len(g.times); i++ {
 			if d := g.times[i].Sub(g.times[i-1]); d > tf {
 				if n := int(d/tf) - 1; n > 0 {

@@ -654,3 +654,23 @@ func TestAcceptedAndDuplicatesOutOfOrder(t *testing.T) {
 	require.Equal(t, []int{3, 5}, []int{res.Rejected[0].Index, res.Rejected[1].Index})
 	require.Equal(t, CheckDuplicate, res.Rejected[1].Check)
 }
+
+// The first row out of order turns the duplicate check to the keys the
+// row's own series accepted before it: not those of rows it rejected, nor
+// those of another series in the same batch.
+func TestOutOfOrderKeysAreTheSeriesAccepted(t *testing.T) {
+	a := goodCandles(3)
+	other := goodCandles(2)
+	for i := range other {
+		other[i].Symbol = "ETH/USDT"
+	}
+	bad := a[0]
+	bad.Low = dec("102") // above the high: rejected
+	batch := []market.Candle{bad, other[0], other[1], a[1], a[2], a[0], a[2], a[1]}
+	res := newChecker(t).CheckCandles(batch, now, 0)
+	require.Equal(t, []market.Candle{other[0], other[1], a[1], a[2], a[0]}, res.Accepted)
+	require.Len(t, res.Rejected, 3)
+	require.Equal(t, []int{0, 6, 7}, []int{res.Rejected[0].Index, res.Rejected[1].Index, res.Rejected[2].Index})
+	require.Equal(t, []string{CheckOHLCRelation, CheckDuplicate, CheckDuplicate},
+		[]string{res.Rejected[0].Check, res.Rejected[1].Check, res.Rejected[2].Check})
+}
