@@ -347,43 +347,45 @@ func (l *lines) next() ([]string, bool, error) {
 				return nil, false, err
 			}
 		}
+		// One pass finds the line's end and its commas, and notes quotes.
 		rest := l.data[l.pos:]
-		end := strings.IndexByte(rest, '\n')
-		complete := end >= 0
-		if !complete {
-			end = len(rest) // the last line, without a newline
+		l.rec = l.rec[:0]
+		end, start := len(rest), 0 // the last line may lack its newline
+		quoted := false
+	scan:
+		for i := 0; i < len(rest); i++ {
+			switch rest[i] {
+			case ',':
+				l.rec = append(l.rec, rest[start:i])
+				start = i + 1
+			case '"':
+				quoted = true
+			case '\n':
+				end = i
+				break scan
+			}
 		}
-		raw := rest[:end]
+		complete := end < len(rest)
+		raw := strings.TrimSuffix(rest[:end], "\r")
 		l.pos += end + 1
 		l.line++
-		raw = strings.TrimSuffix(raw, "\r")
 		if raw == "" {
 			continue
 		}
-		if strings.IndexByte(raw, '"') >= 0 {
-			cr := csv.NewReader(strings.NewReader(raw))
-			cr.FieldsPerRecord = -1
-			rec, err := cr.Read()
-			if err != nil {
-				var pe *csv.ParseError
-				if errors.As(err, &pe) {
-					return []string{raw}, complete, &lineError{pe.Err}
-				}
-				return []string{raw}, complete, &lineError{err}
-			}
-			return rec, complete, nil
+		if !quoted {
+			return append(l.rec, raw[min(start, len(raw)):]), complete, nil
 		}
-		l.rec = l.rec[:0]
-		for {
-			i := strings.IndexByte(raw, ',')
-			if i < 0 {
-				l.rec = append(l.rec, raw)
-				break
+		cr := csv.NewReader(strings.NewReader(raw))
+		cr.FieldsPerRecord = -1
+		rec, err := cr.Read()
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return []string{raw}, complete, &lineError{pe.Err}
 			}
-			l.rec = append(l.rec, raw[:i])
-			raw = raw[i+1:]
+			return []string{raw}, complete, &lineError{err}
 		}
-		return l.rec, complete, nil
+		return rec, complete, nil
 	}
 }
 
@@ -608,11 +610,32 @@ func FormatSpan(d time.Duration) string {
 	return d.String()
 }
 
+// digitsValue is the value of s when it is 1 to 18 decimal digits.
+func digitsValue(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(c)
+	}
+	return n, true
+}
+
 // ParseTime reads an epoch number (seconds, ms or µs by magnitude), RFC
 // 3339, or "YYYY-MM-DD[ HH:MM:SS]" in UTC.
 func ParseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	n, ok := digitsValue(s) // the usual case, without strconv's generality
+	if !ok {
+		s = strings.TrimSpace(s)
+		v, err := strconv.ParseInt(s, 10, 64)
+		n, ok = v, err == nil
+	}
+	if ok {
 		switch {
 		case n < 0:
 			return time.Time{}, fmt.Errorf("negative epoch %d", n)
