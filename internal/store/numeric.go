@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -50,73 +49,89 @@ func (decimalTextPlan) Encode(value any, buf []byte) ([]byte, error) {
 
 // appendNumeric writes PostgreSQL's binary numeric: ndigits, weight, sign,
 // dscale (int16 each), then base-10000 digits without leading or trailing
-// zero groups. s is a plain decimal as market.ParseDecimal produces it.
+// zero groups. s is a plain decimal as market.ParseDecimal produces it. It
+// runs for every number loaded, so it writes the groups straight into buf
+// in one pass over the digits.
 func appendNumeric(buf []byte, s string) ([]byte, error) {
 	var sign uint16
 	if len(s) > 0 && s[0] == '-' {
 		sign, s = 0x4000, s[1:]
 	}
 	intPart, frac := s, ""
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		intPart, frac = s[:i], s[i+1:]
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			intPart, frac = s[:i], s[i+1:]
+			break
+		}
+	}
+	dscale := len(frac)
+	if dscale > 0x3FFF {
+		return nil, fmt.Errorf("numeric scale %d too large", dscale)
 	}
 	for len(intPart) > 0 && intPart[0] == '0' {
 		intPart = intPart[1:]
 	}
-	if len(frac) > 0x3FFF {
-		return nil, fmt.Errorf("numeric scale %d too large", len(frac))
+	for len(frac) > 0 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1] // trailing zeros make no group
 	}
+	weight := (len(intPart)+3)/4 - 1
+	head := len(buf)
+	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // the header, written last
+	end := len(buf)                           // past the last nonzero group
 	// Groups of four digits aligned on the point: the integer part's first
-	// group takes what is left over, the fraction's last is padded.
-	nInt := (len(intPart) + 3) / 4
-	var arr [64]uint16
-	groups := arr[:0]
-	if n := nInt + (len(frac)+3)/4; n > len(arr) {
-		groups = make([]uint16, 0, n)
+	// takes what is left over, the fraction's last is padded.
+	n := len(intPart) % 4
+	if n == 0 {
+		n = 4
 	}
-	left := len(intPart) % 4
-	if left == 0 {
-		left = 4
-	}
-	var g uint16
-	for i := 0; i < len(intPart); i++ {
-		g = g*10 + uint16(intPart[i]-'0')
-		if left--; left == 0 {
-			groups, g, left = append(groups, g), 0, 4
+	for i := 0; i < len(intPart); i, n = i+n, 4 {
+		g := group(intPart[i : i+n])
+		buf = append(buf, byte(g>>8), byte(g))
+		if g != 0 {
+			end = len(buf)
 		}
 	}
 	for i := 0; i < len(frac); i += 4 {
-		g = 0
-		for k := i; k < i+4; k++ {
-			g *= 10
-			if k < len(frac) {
-				g += uint16(frac[k] - '0')
-			}
+		var g uint16
+		if i+4 <= len(frac) {
+			g = group(frac[i : i+4])
+		} else { // the last, padded with zeros
+			g = group(frac[i:]) * [...]uint16{1000, 100, 10}[len(frac)-i-1]
 		}
-		groups = append(groups, g)
+		if g == 0 && len(buf) == head+8 { // a leading zero group of a value below 1
+			weight--
+			continue
+		}
+		buf = append(buf, byte(g>>8), byte(g))
+		if g != 0 {
+			end = len(buf)
+		}
 	}
-	weight := nInt - 1
-	for len(groups) > 0 && groups[0] == 0 { // leading zero groups (values below 1)
-		groups = groups[1:]
-		weight--
-	}
-	for len(groups) > 0 && groups[len(groups)-1] == 0 {
-		groups = groups[:len(groups)-1]
-	}
-	if len(groups) == 0 {
+	buf = buf[:end]
+	ndigits := (end - head - 8) / 2
+	if ndigits == 0 {
 		weight, sign = 0, 0
 	}
 	if weight > 0x7FFF || weight < -0x8000 {
 		return nil, fmt.Errorf("numeric weight %d out of range", weight)
 	}
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(groups)))
-	buf = binary.BigEndian.AppendUint16(buf, uint16(int16(weight)))
-	buf = binary.BigEndian.AppendUint16(buf, sign)
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(frac)))
-	for _, g := range groups {
-		buf = binary.BigEndian.AppendUint16(buf, g)
-	}
+	binary.BigEndian.PutUint16(buf[head:], uint16(ndigits))
+	binary.BigEndian.PutUint16(buf[head+2:], uint16(int16(weight)))
+	binary.BigEndian.PutUint16(buf[head+4:], sign)
+	binary.BigEndian.PutUint16(buf[head+6:], uint16(dscale))
 	return buf, nil
+}
+
+// group is the value of up to four decimal digits.
+func group(d string) uint16 {
+	if len(d) == 4 {
+		return uint16(d[0]-'0')*1000 + uint16(d[1]-'0')*100 + uint16(d[2]-'0')*10 + uint16(d[3]-'0')
+	}
+	var g uint16
+	for i := 0; i < len(d); i++ {
+		g = g*10 + uint16(d[i]-'0')
+	}
+	return g
 }
 
 // registerDecimal installs decimalCodec on a connection, for numeric and
