@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -53,6 +54,8 @@ type table[T any] struct {
 	// cmp orders rows by key; with it, a batch already sorted and free of
 	// repeated keys (the usual case) skips the server-side sort. Optional.
 	cmp func(a, b T) int
+	// at is the row's time, the hypertable's partitioning column.
+	at func(T) time.Time
 	// encode appends the row's values in column order.
 	encode func(T, []any) []any
 	// check returns why the database would refuse the row, or nil; the
@@ -250,6 +253,7 @@ func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slot
 	}
 	n := cap(slots)
 	size := (len(rows) + n - 1) / n
+	chunks := s.chunks[strings.Join(t.name, ".")] // nil unless a hypertable by time alone
 	var (
 		mu    sync.Mutex
 		total Result
@@ -262,8 +266,10 @@ func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slot
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := 0; j < len(section) && ctx.Err() == nil; j += partRows {
-				r, c, err := loadIsolating(ctx, s, t, section[j:min(j+partRows, len(section))])
+			for j := 0; j < len(section) && ctx.Err() == nil; {
+				end := nextPart(section, j, t.at, chunks)
+				r, c, err := loadIsolating(ctx, s, t, section[j:end])
+				j = end
 				mu.Lock()
 				total, rej = total.Add(r), append(rej, c...)
 				if err != nil {

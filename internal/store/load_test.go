@@ -499,3 +499,37 @@ func TestDeferCandleCompression(t *testing.T) {
 		})
 	}
 }
+
+// TestChunkOpenedByOneRow: a batch across chunk ranges writes the first
+// row of each new range in a transaction of its own (so the lock
+// TimescaleDB holds for a new chunk until commit is let go at once), and
+// the ranges the store computes are the ones TimescaleDB creates.
+func TestChunkOpenedByOneRow(t *testing.T) {
+	url := pgtest.TimescaleMigratedDB(t)
+	pgtest.HoldPolicies(t, url)
+	s := store.New(pgtest.Pool(t, url), nil)
+	ctx := context.Background()
+	rows := closedRun("BTC/USDT", 0, 4*7*1440, "100.5") // four weeks of minutes from a Friday
+	r, err := s.Candles(ctx, rows)
+	require.NoError(t, err)
+	require.Equal(t, len(rows), r.Inserted)
+
+	chunks, err := s.Pool().Query(ctx, `SELECT range_start, range_end FROM timescaledb_information.chunks
+		WHERE hypertable_schema = 'market' AND hypertable_name = 'candles' ORDER BY range_start`)
+	require.NoError(t, err)
+	ranges, err := pgx.CollectRows(chunks, pgx.RowToStructByPos[struct{ Start, End time.Time }])
+	require.NoError(t, err)
+	require.Len(t, ranges, 5)
+	week := 7 * 24 * time.Hour
+	for _, c := range ranges {
+		require.Equal(t, week, c.End.Sub(c.Start))
+		require.Zero(t, c.Start.UnixMicro()%week.Microseconds(), "chunk %s does not start on a week since the Unix epoch", c.Start)
+		var alone int
+		// The chunk's first transaction (its least xid: parts write into
+		// one range only, so every other began writing after the chunk was
+		// committed) wrote one row.
+		require.NoError(t, s.Pool().QueryRow(ctx, `SELECT count(*) FROM market.candles WHERE ts >= $1 AND ts < $2
+			GROUP BY xmin::text::bigint ORDER BY xmin::text::bigint LIMIT 1`, c.Start, c.End).Scan(&alone))
+		require.Equal(t, 1, alone, "the chunk at %s was created by a transaction of %d rows", c.Start, alone)
+	}
+}

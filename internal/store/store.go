@@ -31,6 +31,9 @@ type Store struct {
 	// copySlots); set on first use.
 	copiesOnce sync.Once
 	copies     chan struct{}
+	// chunks are the chunk ranges of the hypertables partitioned by time
+	// alone, by schema.name; set with copies.
+	chunks map[string]*chunkRanges
 }
 
 // Options tune Open.
@@ -196,6 +199,9 @@ func (s *Store) copySlots(ctx context.Context) chan struct{} {
 		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')`).Scan(&timescale)
 		if err == nil && timescale {
 			n = 2
+			if s.chunks, err = hypertableRanges(ctx, s.pool); err != nil {
+				s.logger.Warn("reading the hypertables' chunk intervals; loads will not open chunks apart", "err", err)
+			}
 		}
 		s.copies = make(chan struct{}, n)
 	})

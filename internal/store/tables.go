@@ -27,6 +27,7 @@ var (
 		update:    []string{"open", "high", "low", "close", "volume", "closed"},
 		mutableIf: "NOT t.closed", // closed candles are immutable
 		touch:     "updated_at",
+		at:        func(c market.Candle) time.Time { return c.Time },
 		cmp: func(a, b market.Candle) int {
 			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol),
 				cmp.Compare(a.Timeframe, b.Timeframe), a.Time.Compare(b.Time))
@@ -110,6 +111,7 @@ WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5
 		columns: []string{"exchange", "symbol", "ts", "bid", "bid_volume", "ask", "ask_volume", "last",
 			"open", "high", "low", "close", "vwap", "base_volume", "quote_volume"},
 		key: []string{"exchange", "symbol", "ts"},
+		at:  func(t market.Ticker) time.Time { return t.Time },
 		cmp: func(a, b market.Ticker) int {
 			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol), a.Time.Compare(b.Time))
 		},
@@ -160,6 +162,7 @@ WHERE exchange = $1 AND symbol = $2 AND timeframe = $3 AND ts >= $4 AND ts <= $5
 		name:    pgx.Identifier{"market", "trades"},
 		columns: []string{"exchange", "symbol", "ts", "trade_id", "price", "amount", "side"},
 		key:     []string{"exchange", "symbol", "trade_id", "ts"},
+		at:      func(t market.Trade) time.Time { return t.Time },
 		cmp: func(a, b market.Trade) int {
 			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol), cmp.Compare(a.ID, b.ID), a.Time.Compare(b.Time))
 		},
