@@ -437,6 +437,7 @@ func Read(r io.Reader, name string, opts Options, sink Sink) error {
 	if tf <= 0 {
 		return fmt.Errorf("%w: timeframe %q", ErrFormat, opts.Timeframe)
 	}
+	closedBy := opts.Now.Add(-tf) // a candle opening by then has ended by opts.Now
 	ls := newLines(r)
 	var lay layout
 	detected := false
@@ -454,17 +455,17 @@ func Read(r io.Reader, name string, opts Options, sink Sink) error {
 	}
 	for {
 		rec, complete, err := ls.next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		var le *lineError
-		if errors.As(err, &le) {
-			if err := refuse(rec, complete, CodeDecode, le.Error()); err != nil {
-				return err
+		if err != nil { // tested first: errors.As would put le on the heap for every row
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
-			continue
-		}
-		if err != nil {
+			var le *lineError
+			if errors.As(err, &le) {
+				if err := refuse(rec, complete, CodeDecode, le.Error()); err != nil {
+					return err
+				}
+				continue
+			}
 			return fmt.Errorf("reading %s: %w", name, err)
 		}
 		if !detected {
@@ -478,7 +479,7 @@ func Read(r io.Reader, name string, opts Options, sink Sink) error {
 				continue
 			}
 		}
-		c, code, reason := parse(rec, lay, opts, tf)
+		c, code, reason := parse(rec, lay, &opts, tf, closedBy)
 		if reason != "" {
 			if err := refuse(rec, complete, code, reason); err != nil {
 				return err
@@ -533,7 +534,7 @@ func detect(first []string) (layout, bool, error) {
 	return l, true, nil
 }
 
-func parse(rec []string, l layout, o Options, tf time.Duration) (market.Candle, string, string) {
+func parse(rec []string, l layout, o *Options, tf time.Duration, closedBy time.Time) (market.Candle, string, string) {
 	if l.width > 0 && len(rec) != l.width {
 		return market.Candle{}, CodeDecode, fmt.Sprintf("want %d fields, got %d", l.width, len(rec))
 	}
@@ -560,10 +561,7 @@ func parse(rec []string, l layout, o Options, tf time.Duration) (market.Candle, 
 		}
 		*f.dst = v
 	}
-	// Truncate, not UnixNano: that overflows past 2262 and called a candle
-	// of year 9999 "not aligned". Timeframes divide a day, so multiples
-	// since the zero time are multiples since the epoch.
-	if !ts.Truncate(tf).Equal(ts) {
+	if !aligned(ts, tf) {
 		return market.Candle{}, CodeMisaligned, fmt.Sprintf("ts %s is not aligned to %s", ts.Format(time.RFC3339), o.Timeframe)
 	}
 	if l.closeTime >= 0 {
@@ -581,8 +579,19 @@ func parse(rec []string, l layout, o Options, tf time.Duration) (market.Candle, 
 				end.Format(time.RFC3339Nano), FormatSpan(span), o.Timeframe)
 		}
 	}
-	c.Closed = c.ClosedAt(o.Now)
+	c.Closed = !ts.After(closedBy) // c.ClosedAt(o.Now), without an addition per row
 	return c, "", ""
+}
+
+// aligned reports whether ts is a multiple of tf since the epoch. Not by
+// UnixNano: that overflows past 2262 and called a candle of year 9999 "not
+// aligned"; in whole seconds where tf is, as every timeframe is, rather
+// than by Truncate, which costs a tenth of a row's parse.
+func aligned(ts time.Time, tf time.Duration) bool {
+	if tf%time.Second != 0 || (24*time.Hour)%tf != 0 {
+		return ts.Truncate(tf).Equal(ts) // as before; no timeframe comes here
+	}
+	return ts.Nanosecond() == 0 && ts.Unix()%int64(tf/time.Second) == 0
 }
 
 // Span is the period of a candle from its open time and Binance's

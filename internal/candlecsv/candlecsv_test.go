@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,6 +216,15 @@ func TestOpenCandle(t *testing.T) {
 	require.NoError(t, Read(strings.NewReader(binanceMS), "f.csv", o, &c))
 	require.True(t, c.candles[0].Closed)
 	require.False(t, c.candles[1].Closed, "its minute had not ended at Now")
+	for now, closed := range map[time.Time]bool{
+		time.Date(2024, 1, 1, 0, 2, 0, 0, time.UTC):          true, // it ends exactly then
+		time.Date(2024, 1, 1, 0, 1, 59, 999999999, time.UTC): false,
+	} {
+		o.Now, c = now, collect{}
+		require.NoError(t, Read(strings.NewReader(binanceMS), "f.csv", o, &c))
+		require.Equal(t, closed, c.candles[1].Closed, "at %s", now)
+		require.Equal(t, c.candles[1].ClosedAt(now), c.candles[1].Closed)
+	}
 }
 
 func TestUnknownLayout(t *testing.T) {
@@ -312,4 +322,24 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 	})
+}
+
+// aligned agrees with Truncate, which measures from the zero time (a whole
+// number of days before the epoch), for every timeframe and any time.
+func TestAlignedIsTruncates(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, tf := range market.Timeframes() {
+		d := tf.Duration()
+		for range 20_000 {
+			ts := time.Unix(rng.Int64N(400_000_000_000)-200_000_000_000, 0).UTC() // years -4000 to 8300
+			switch rng.IntN(3) {
+			case 0:
+				ts = ts.Truncate(d)
+			case 1:
+				ts = ts.Truncate(d).Add(time.Duration(rng.IntN(3)) * time.Nanosecond)
+			}
+			require.Equal(t, ts.Truncate(d).Equal(ts), aligned(ts, d), "%s at %s", tf, ts)
+		}
+	}
+	require.True(t, aligned(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), time.Minute))
 }
