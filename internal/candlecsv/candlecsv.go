@@ -231,14 +231,14 @@ func Inspect(path string) (Sample, error) {
 		var prev time.Time
 		for smp.Rows < SampleRows {
 			rec, _, err := ls.next()
-			if errors.Is(err, io.EOF) {
-				return errSampled
-			}
-			var le *lineError
-			if errors.As(err, &le) {
-				continue
-			}
 			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return errSampled
+				}
+				var le *lineError
+				if errors.As(err, &le) {
+					continue
+				}
 				return fmt.Errorf("reading %s: %w", name, err)
 			}
 			for _, f := range rec {
