@@ -234,11 +234,11 @@ func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
 }
 
 // partRows is the most rows a transaction takes when a batch goes into a
-// hypertable. A transaction that creates a chunk holds it until it
-// commits, so another that meets the same chunk waits that long: short
-// transactions keep streams from queueing behind each other at chunk
-// boundaries.
-const partRows = 8 << 10
+// hypertable. A part stays within one chunk range, and the first part
+// written into a range is a single row (see chunks.go), so a chunk's
+// creation holds no other stream up; beyond that, each part's probe,
+// commit and round trips are its cost, so parts are long.
+const partRows = 16 << 10
 
 // loadParts loads rows. Into a hypertable, a batch in key order larger than
 // partRows is cut into as many contiguous sections as there are COPY
