@@ -220,3 +220,15 @@ func Limit(n, def, most int) int {
 	}
 	return min(n, most)
 }
+
+// SinceSeconds is since in whole seconds, for the exchanges that take a
+// candle window's start so: rounded up, because a candle opening in the
+// second it was cut to would be before since, dropped by FinishCandles,
+// and the page one short.
+func SinceSeconds(since time.Time) int64 {
+	s := since.Unix()
+	if since.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}

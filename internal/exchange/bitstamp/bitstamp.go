@@ -162,7 +162,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	limit = exchange.PageSize(limit, maxCandles)
 	q := url.Values{"step": {strconv.Itoa(step)}, "limit": {strconv.Itoa(limit)}}
 	if !since.IsZero() {
-		start := since.Unix()
+		start := exchange.SinceSeconds(since)
 		q.Set("start", strconv.FormatInt(start, 10))
 		q.Set("end", strconv.FormatInt(start+int64(step*limit)-1, 10))
 	}

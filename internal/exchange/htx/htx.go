@@ -151,7 +151,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 	limit = min(max(limit, 0), maxCandleLimit)
 	q := url.Values{"period": {period}, "symbol": {id}}
 	if !since.IsZero() {
-		q.Set("from", strconv.FormatInt(since.Unix(), 10))
+		q.Set("from", strconv.FormatInt(exchange.SinceSeconds(since), 10))
 	}
 	if limit > 0 {
 		q.Set("size", strconv.Itoa(limit))

@@ -148,7 +148,7 @@ func (c *Connector) OHLCV(ctx context.Context, symbol market.Symbol, tf market.T
 		if n == 0 {
 			n = maxCandles
 		}
-		start := since.Unix()
+		start := exchange.SinceSeconds(since)
 		q.Set("startAt", strconv.FormatInt(start, 10))
 		q.Set("endAt", strconv.FormatInt(start+int64(n)*int64(tf.Duration()/time.Second), 10))
 	}

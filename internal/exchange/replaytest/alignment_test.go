@@ -33,6 +33,12 @@ func TestAlignment(t *testing.T) {
 		{"orderbook", checkOrderBook},
 		{"ohlcv recent", func(t *testing.T, c *client, now time.Time) { checkOHLCV(t, c, now, time.Time{}) }},
 		{"ohlcv since", func(t *testing.T, c *client, now time.Time) { checkOHLCV(t, c, now, now.Add(-2*time.Hour)) }},
+		// A since in the first second of a minute: the exchanges that take
+		// whole seconds were asked from the minute's start, and the page
+		// came one candle short (a CI run at 02:00:00.x UTC met it).
+		{"ohlcv since just past a minute", func(t *testing.T, c *client, now time.Time) {
+			checkOHLCV(t, c, now, now.Truncate(time.Minute).Add(-2*time.Hour+300*time.Millisecond))
+		}},
 		{"trades recent", func(t *testing.T, c *client, now time.Time) { checkTrades(t, c, now, time.Time{}) }},
 		{"trades since", func(t *testing.T, c *client, now time.Time) {
 			if !c.Capabilities().HistoricalTrades {
