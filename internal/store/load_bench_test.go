@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,13 +272,21 @@ func BenchmarkLoad1M(b *testing.B) {
 			defer func() { require.NoError(b, be.c.Remove()) }()
 			for b.Loop() {
 				var r loadRates
+				var dp, d1p1, da []float64 // each round's own ratios
 				for round := range benchtest.Rounds(b) {
 					ri := loadWays(b, &be, bin, peer, ten, one, candles)
 					fmt.Printf("%s round %d: a %.0f  p %.0f  d %.0f  r %.0f  p1 %.0f  d1 %.0f  b %.0f  c %.0f rows/s\n",
 						be.name, round+1, ri.a, ri.p, ri.d, ri.r, ri.p1, ri.d1, ri.b, ri.c)
 					r = r.best(ri)
+					dp, d1p1, da = append(dp, ri.d/ri.p), append(d1p1, ri.d1/ri.p1), append(da, ri.d/ri.a)
 				}
 				r.print(be.name)
+				// Best against best favours the way that varies most; the
+				// ratios within each round are printed too.
+				fmt.Printf("  ratios within each round, median: d/p %.2f %v, d1/p1 %.2f %v, d/a %.2f %v\n",
+					median(dp), round2(dp), median(d1p1), round2(d1p1), median(da), round2(da))
+				b.ReportMetric(median(dp), "d/p-median")
+				b.ReportMetric(median(da), "d/a-median")
 				b.ReportMetric(r.d/r.p, "d/p")
 				b.ReportMetric(r.d/r.a, "d/a")
 				b.ReportMetric(r.d1/r.p1, "d1/p1")
@@ -287,6 +297,24 @@ func BenchmarkLoad1M(b *testing.B) {
 			}
 		})
 	}
+}
+
+// median of vals (not empty).
+func median(vals []float64) float64 {
+	v := slices.Sorted(slices.Values(vals))
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// round2 is vals to two decimals, for printing.
+func round2(vals []float64) []float64 {
+	out := make([]float64, len(vals))
+	for i, v := range vals {
+		out[i] = math.Round(v*100) / 100
+	}
+	return out
 }
 
 // loadRates are rows/s of each way.
