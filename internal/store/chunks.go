@@ -58,6 +58,7 @@ HAVING count(*) = 1 AND bool_and(dimension_type = 'Time' AND time_interval IS NO
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	out := map[string]*chunkRanges{}
 	for rows.Next() {
 		var name string
