@@ -96,7 +96,7 @@ func (s *series) checkAndAdd(ts time.Time, p float64, window time.Duration, r ou
 	// exact for any range around the window's).
 	settled := r.within(p, s.least, s.most)
 	if !settled && s.stale {
-		s.least, s.most = extremes(ring)
+		_, s.least, s.most = extremes(ring, math.MinInt64, math.MaxInt64)
 		s.stale = false
 		settled = r.within(p, s.least, s.most)
 	}
@@ -106,19 +106,7 @@ func (s *series) checkAndAdd(ts time.Time, p float64, window time.Duration, r ou
 	}
 	// Then the count and range of the history in the window: for nearly
 	// every row they settle it without the median.
-	count := 0
-	least, most := math.Inf(1), math.Inf(-1)
-	for _, pt := range ring {
-		if pt.ts >= lo && pt.ts <= hi {
-			count++
-			if pt.price < least {
-				least = pt.price
-			}
-			if pt.price > most {
-				most = pt.price
-			}
-		}
-	}
+	count, least, most := extremes(ring, lo, hi)
 	var vals []float64
 	if count >= r.minHistory && !r.within(p, least, most) {
 		vals = (*scratch)[:0]
@@ -136,10 +124,15 @@ func (s *series) checkAndAdd(ts time.Time, p float64, window time.Duration, r ou
 	return r.judge(p, vals)
 }
 
-// extremes are the least and the greatest price of points (±Inf if none).
-func extremes(points []point) (least, most float64) {
+// extremes counts the points at times within [lo, hi] and finds their
+// least and greatest price (±Inf if none).
+func extremes(points []point, lo, hi int64) (count int, least, most float64) {
 	least, most = math.Inf(1), math.Inf(-1)
 	for _, pt := range points {
+		if pt.ts < lo || pt.ts > hi {
+			continue
+		}
+		count++
 		if pt.price < least {
 			least = pt.price
 		}
@@ -147,7 +140,7 @@ func extremes(points []point) (least, most float64) {
 			most = pt.price
 		}
 	}
-	return least, most
+	return count, least, most
 }
 
 // add records a price, overwriting the oldest when the ring is full. The
