@@ -20,7 +20,7 @@ import (
 type chunkRanges struct {
 	interval int64 // microseconds
 	mu       sync.Mutex
-	written  map[int64]bool // the ranges this store has written into
+	opened   map[int64]bool // the ranges this store has written into
 }
 
 // of is the range t falls in.
@@ -38,11 +38,18 @@ func (c *chunkRanges) of(t time.Time) int64 {
 func (c *chunkRanges) first(r int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.written[r] {
+	if c.opened[r] {
 		return false
 	}
-	c.written[r] = true
+	c.opened[r] = true
 	return true
+}
+
+// written reports whether this store has written into r.
+func (c *chunkRanges) written(r int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opened[r]
 }
 
 // hypertableRanges reads the chunk intervals of the hypertables that are
@@ -67,14 +74,17 @@ HAVING count(*) = 1 AND bool_and(dimension_type = 'Time' AND time_interval IS NO
 			return nil, err
 		}
 		if interval > 0 {
-			out[name] = &chunkRanges{interval: interval, written: map[int64]bool{}}
+			out[name] = &chunkRanges{interval: interval, opened: map[int64]bool{}}
 		}
 	}
 	return out, rows.Err()
 }
 
 // nextPart is where the part of rows that starts at i ends: at most
-// partRows rows, within one chunk range; one row when it opens a range.
+// partRows rows, and before the first row of a range this store has not
+// written into; a part that opens a range is its one row alone. Parts may
+// go on into ranges written before, so that a daemon's batch of many
+// series around a range's start is not cut at every series.
 func nextPart[T any](rows []T, i int, at func(T) time.Time, c *chunkRanges) int {
 	end := min(i+partRows, len(rows))
 	if c == nil || at == nil {
@@ -85,8 +95,11 @@ func nextPart[T any](rows []T, i int, at func(T) time.Time, c *chunkRanges) int 
 		return i + 1
 	}
 	for k := i + 1; k < end; k++ {
-		if c.of(at(rows[k])) != r {
-			return k
+		if rk := c.of(at(rows[k])); rk != r {
+			if !c.written(rk) {
+				return k
+			}
+			r = rk
 		}
 	}
 	return end

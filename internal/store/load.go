@@ -240,19 +240,17 @@ func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
 // commit and round trips are its cost, so parts are long.
 const partRows = 16 << 10
 
-// loadParts loads rows. Into a hypertable, a batch in key order larger than
-// partRows is cut into as many contiguous sections as there are COPY
-// slots, loaded at once, each in parts of at most partRows rows one after
-// another: the sections meet in one chunk at most, and each part commits
-// before its section moves on. A failure of any part fails the call; the
-// caller's retry is idempotent. The rejected rows returned include the
-// conflicts.
+// loadParts loads rows. Into a hypertable, a batch in key order is loaded
+// in parts of at most partRows rows, each within one chunk range and
+// committed before the next (see chunks.go); a batch larger than partRows
+// is first cut into as many contiguous sections as there are COPY slots,
+// loaded at once: the sections meet in one chunk at most. A failure of any
+// part fails the call; the caller's retry is idempotent. The rejected rows
+// returned include the conflicts.
 func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []ops.RejectedRow, error) {
-	if len(rows) <= partRows || t.cmp == nil || cap(slots) < 2 {
+	if t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
-	n := cap(slots)
-	size := (len(rows) + n - 1) / n
 	chunks := s.chunks[strings.Join(t.name, ".")] // nil unless a hypertable by time alone
 	var (
 		mu    sync.Mutex
@@ -261,28 +259,36 @@ func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slot
 		errs  []error
 		wg    sync.WaitGroup
 	)
-	for i := 0; i < len(rows); i += size {
-		section := rows[i:min(i+size, len(rows))]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < len(section) && ctx.Err() == nil; {
-				end := nextPart(section, j, t.at, chunks)
-				r, c, err := loadIsolating(ctx, s, t, section[j:end])
-				j = end
-				mu.Lock()
-				total, rej = total.Add(r), append(rej, c...)
-				if err != nil {
-					errs = append(errs, err)
-				}
-				mu.Unlock()
-				if err != nil {
-					return
-				}
+	loadSection := func(section []T) {
+		for j := 0; j < len(section) && ctx.Err() == nil; {
+			end := nextPart(section, j, t.at, chunks)
+			r, c, err := loadIsolating(ctx, s, t, section[j:end])
+			j = end
+			mu.Lock()
+			total, rej = total.Add(r), append(rej, c...)
+			if err != nil {
+				errs = append(errs, err)
 			}
-		}()
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
 	}
-	wg.Wait()
+	if len(rows) <= partRows {
+		loadSection(rows)
+	} else {
+		n := cap(slots)
+		size := (len(rows) + n - 1) / n
+		for i := 0; i < len(rows); i += size {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				loadSection(rows[i:min(i+size, len(rows))])
+			}()
+		}
+		wg.Wait()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Result{}, nil, err
 	}
