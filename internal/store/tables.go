@@ -29,8 +29,18 @@ var (
 		touch:     "updated_at",
 		at:        func(c market.Candle) time.Time { return c.Time },
 		cmp: func(a, b market.Candle) int {
-			return cmpKeys(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Symbol, b.Symbol),
-				cmp.Compare(a.Timeframe, b.Timeframe), a.Time.Compare(b.Time))
+			// Column by column, stopping at the first difference: a batch's
+			// rows share their series, and the loader compares every
+			// neighbouring pair.
+			switch {
+			case a.Exchange != b.Exchange:
+				return cmp.Compare(a.Exchange, b.Exchange)
+			case a.Symbol != b.Symbol:
+				return cmp.Compare(a.Symbol, b.Symbol)
+			case a.Timeframe != b.Timeframe:
+				return cmp.Compare(a.Timeframe, b.Timeframe)
+			}
+			return a.Time.Compare(b.Time)
 		},
 		encode: func(c market.Candle, v []any) []any {
 			return append(v, c.Exchange, string(c.Symbol), string(c.Timeframe), c.Time,
