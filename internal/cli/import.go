@@ -48,7 +48,7 @@ stores nothing twice.`,
 	fs.StringVar(&f.exchange, "exchange", "", "exchange id, e.g. binance (required)")
 	fs.StringVar(&f.symbol, "symbol", "", "unified symbol, e.g. BTC/USDT (default: each file's, from its Binance name SYMBOL-INTERVAL-...)")
 	fs.StringVar(&f.timeframe, "timeframe", "1m", "candle timeframe: 1m 5m 15m 1h 4h 1d")
-	fs.IntVar(&f.batch, "batch-size", importer.DefaultBatchSize, "rows per COPY batch")
+	fs.IntVar(&f.batch, "batch-size", 0, "rows per COPY batch (default: 16384 into TimescaleDB, 50000 into plain PostgreSQL)")
 	fs.IntVar(&f.workers, "workers", runtime.NumCPU(), "files read at once")
 	completeExchange(cmd)
 	completeValues(cmd, "timeframe", timeframeNames...)
@@ -82,8 +82,8 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 	if err != nil {
 		return usagef("--timeframe: %v", err)
 	}
-	if f.batch < 1 {
-		return usagef("--batch-size must be >= 1")
+	if f.batch < 0 {
+		return usagef("--batch-size must be >= 1, or 0 for the default")
 	}
 	if f.workers < 1 {
 		return usagef("--workers must be >= 1")
@@ -116,6 +116,9 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 		e.logger.Warn("import: cannot hold back the compression policy; chunks it compresses meanwhile load slower", "err", err)
 	} else if moved {
 		e.logger.Info("import: compression policy of market.candles held back one schedule interval")
+	}
+	if f.batch == 0 {
+		f.batch = st.BulkBatchRows(ctx)
 	}
 	sum, err := importer.Run(ctx, st, files, importer.Options{
 		Exchange: f.exchange, Symbol: sym, Timeframe: tf, Workers: f.workers, BatchSize: f.batch,

@@ -268,6 +268,7 @@ func TestImportUsage(t *testing.T) {
 		{[]string{filepath.Join(dir, "*.zip")}, `no file matches`},
 		{[]string{dir}, "is a directory"},
 		{[]string{"--workers", "0", plain}, "--workers"},
+		{[]string{"--batch-size", "-1", plain}, "--batch-size"},
 		{[]string{plain}, "cannot tell the symbol of " + plain},
 	} {
 		code, _, stderr := runCLI(t, nil, append([]string{"import", "--database-url", url, "--exchange", "binance"}, tc.args...)...)

@@ -184,6 +184,21 @@ func (s *Store) MarketSymbol(ctx context.Context, exchange, id string) (market.S
 	return market.Symbol(sym), true, nil
 }
 
+// BulkBatchRows is how many rows a bulk load (an import) should hand to
+// each call. On TimescaleDB a batch is loaded in parts of partRows anyway,
+// and larger batches only cost the client memory, every page of which is
+// first touched through a page fault. On plain PostgreSQL the COPYs take
+// turns (copySlots), so each batch's probe, commits and change of
+// connection are on the one stream's path: batches three times larger
+// cost the server 7% less CPU for the same rows (2.2 against 2.35
+// core-seconds per million, BenchmarkLoad1M/postgres).
+func (s *Store) BulkBatchRows(ctx context.Context) int {
+	if cap(s.copySlots(ctx)) > 1 {
+		return partRows
+	}
+	return 50_000
+}
+
 // copySlots is how many COPYs into the market tables run at once. One
 // stream inserting in key order appends to the indexes' rightmost pages,
 // which PostgreSQL fills before splitting; two streams into one index

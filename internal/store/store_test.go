@@ -475,3 +475,14 @@ func TestRejectedRowsCodeMigration(t *testing.T) {
 		})
 	}
 }
+
+// An import hands TimescaleDB batches of one part, as long as its parts are
+// anyway, and plain PostgreSQL batches of 50,000 rows, where COPYs take
+// turns and each batch's probe and commits are on their one stream's path.
+func TestBulkBatchRows(t *testing.T) {
+	ctx := context.Background()
+	ts := store.New(pgtest.Pool(t, pgtest.TimescaleMigratedDB(t)), nil)
+	require.Equal(t, 16<<10, ts.BulkBatchRows(ctx))
+	pg := store.New(pgtest.Pool(t, pgtest.MigratedDB(t)), nil)
+	require.Equal(t, 50_000, pg.BulkBatchRows(ctx))
+}
