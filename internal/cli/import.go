@@ -121,7 +121,7 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 		f.batch = st.BulkBatchRows(ctx)
 	}
 	sum, err := importer.Run(ctx, st, files, importer.Options{
-		Exchange: f.exchange, Symbol: sym, Timeframe: tf, Workers: f.workers, BatchSize: f.batch,
+		Exchange: f.exchange, Symbol: sym, Timeframe: tf, Workers: f.workers, BatchSize: f.batch, Range: st.CandleRange(ctx),
 		Checker: checker, Progress: backfill.NewNamedProgress(e.stderr, e.logger, "import"), Logger: e.logger,
 	})
 	if errors.Is(err, importer.ErrMismatch) || errors.Is(err, importer.ErrNoSymbol) {

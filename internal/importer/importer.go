@@ -63,6 +63,12 @@ type Options struct {
 	Timeframe market.Timeframe
 	Workers   int // files read at once; 0: the number of CPUs
 	BatchSize int // rows per batch; 0: DefaultBatchSize
+	// Range, when set, is the database's chunk range of a candle time: a
+	// batch then also ends where the range changes, so that the batches
+	// loaded at once write into different chunks, each at its indexes'
+	// right edge, instead of one splitting the other's index pages in
+	// half (store.CandleRange).
+	Range func(time.Time) int64
 	Checker   Checker
 	Progress  backfill.Progress // nil: none
 	Logger    *slog.Logger
@@ -457,6 +463,7 @@ type fileSink struct {
 	opts  candlecsv.Options
 	cur   batch
 	lines []int // line of each candle of cur
+	at    int64 // Range of cur's candles
 }
 
 // take gives the current batch a buffer, waiting for one to be free.
@@ -483,6 +490,15 @@ func (s *fileSink) reset() {
 
 // Candle implements candlecsv.Sink.
 func (s *fileSink) Candle(c market.Candle, line int) error {
+	if s.r.o.Range != nil {
+		at := s.r.o.Range(c.Time)
+		if len(s.cur.candles) > 0 && at != s.at {
+			if err := s.flush(false); err != nil {
+				return err
+			}
+		}
+		s.at = at
+	}
 	if err := s.take(); err != nil {
 		return err
 	}

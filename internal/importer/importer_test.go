@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,4 +252,34 @@ func TestBatchesInKeyOrder(t *testing.T) {
 		}
 		require.LessOrEqual(t, late, o.Workers+1, "batch %d (%s) came before %d batches of earlier symbols: %v", i, s, late, l.syms)
 	}
+}
+
+// spans records the minutes of day each batch it is given spans.
+type spans struct {
+	counting
+	mu  sync.Mutex
+	got [][2]int
+}
+
+func (s *spans) Candles(ctx context.Context, rows []market.Candle) (store.Result, error) {
+	s.mu.Lock()
+	s.got = append(s.got, [2]int{int(rows[0].Time.Sub(day) / time.Minute), int(rows[len(rows)-1].Time.Sub(day) / time.Minute)})
+	s.mu.Unlock()
+	return s.counting.Candles(ctx, rows)
+}
+
+// Given the database's chunk ranges, a batch ends where its range does as
+// well as at its size, so the batches loaded at once write into different
+// chunks.
+func TestBatchesEndWithTheChunkRange(t *testing.T) {
+	file := kline(t, t.TempDir(), "AUSDT-1m-2024-01-01.csv", day.Add(3*time.Minute), 95) // minutes 3 to 97
+	l := &spans{}
+	o := options(t)
+	o.Workers, o.BatchSize = 2, 25
+	o.Range = func(t time.Time) int64 { return t.Unix() / 1800 } // half hours
+	sum, err := importer.Run(context.Background(), l, []string{file}, o)
+	require.NoError(t, err)
+	require.Equal(t, 95, sum.Inserted)
+	slices.SortFunc(l.got, func(a, b [2]int) int { return a[0] - b[0] })
+	require.Equal(t, [][2]int{{3, 27}, {28, 29}, {30, 54}, {55, 59}, {60, 84}, {85, 89}, {90, 97}}, l.got)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,6 +198,17 @@ func (s *Store) BulkBatchRows(ctx context.Context) int {
 		return partRows
 	}
 	return 50_000
+}
+
+// CandleRange is market.candles' chunk time range of a time, for a bulk
+// load to end its batches where it changes (importer.Options.Range); nil
+// unless the table is a hypertable partitioned by time alone.
+func (s *Store) CandleRange(ctx context.Context) func(time.Time) int64 {
+	s.copySlots(ctx) // reads the ranges
+	if c := s.chunks[strings.Join(candles.name, ".")]; c != nil {
+		return c.of
+	}
+	return nil
 }
 
 // copySlots is how many COPYs into the market tables run at once. One

@@ -477,12 +477,22 @@ func TestRejectedRowsCodeMigration(t *testing.T) {
 }
 
 // An import hands TimescaleDB batches of one part, as long as its parts are
-// anyway, and plain PostgreSQL batches of 50,000 rows, where COPYs take
-// turns and each batch's probe and commits are on their one stream's path.
-func TestBulkBatchRows(t *testing.T) {
+// anyway, each within one chunk range of market.candles (a week, from the
+// Unix epoch); plain PostgreSQL gets batches of 50,000 rows, where COPYs
+// take turns and each batch's probe and commits are on their one stream's
+// path, cut by size only.
+func TestBulkLoadBatches(t *testing.T) {
 	ctx := context.Background()
 	ts := store.New(pgtest.Pool(t, pgtest.TimescaleMigratedDB(t)), nil)
 	require.Equal(t, 16<<10, ts.BulkBatchRows(ctx))
+	at := ts.CandleRange(ctx)
+	require.NotNil(t, at)
+	week := 7 * 24 * time.Hour
+	start := time.Unix(0, 0).UTC().Add(2800 * week)
+	require.Equal(t, at(start), at(start.Add(week-time.Microsecond)))
+	require.Equal(t, at(start)+1, at(start.Add(week)))
+
 	pg := store.New(pgtest.Pool(t, pgtest.MigratedDB(t)), nil)
 	require.Equal(t, 50_000, pg.BulkBatchRows(ctx))
+	require.Nil(t, pg.CandleRange(ctx))
 }
