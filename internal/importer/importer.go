@@ -64,15 +64,17 @@ type Options struct {
 	Workers   int // files read at once; 0: the number of CPUs
 	BatchSize int // rows per batch; 0: DefaultBatchSize
 	// Range, when set, is the database's chunk range of a candle time: a
-	// batch then also ends where the range changes, so that the batches
-	// loaded at once write into different chunks, each at its indexes'
-	// right edge, instead of one splitting the other's index pages in
-	// half (store.CandleRange).
-	Range func(time.Time) int64
-	Checker   Checker
-	Progress  backfill.Progress // nil: none
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// batch holding half its size or more then also ends where the range
+	// changes, so that the batches loaded at once write into different
+	// chunks, each at its indexes' right edge, instead of one splitting
+	// the other's index pages in half (store.CandleRange). Half, so that
+	// ranges of a few candles (daily candles in weekly chunks) do not make
+	// batches of a few rows.
+	Range    func(time.Time) int64
+	Checker  Checker
+	Progress backfill.Progress // nil: none
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // maxBuffers bounds the batches in memory at once, whatever the workers:
@@ -463,7 +465,7 @@ type fileSink struct {
 	opts  candlecsv.Options
 	cur   batch
 	lines []int // line of each candle of cur
-	at    int64 // Range of cur's candles
+	at    int64 // Range of the last candle
 }
 
 // take gives the current batch a buffer, waiting for one to be free.
@@ -492,7 +494,7 @@ func (s *fileSink) reset() {
 func (s *fileSink) Candle(c market.Candle, line int) error {
 	if s.r.o.Range != nil {
 		at := s.r.o.Range(c.Time)
-		if len(s.cur.candles) > 0 && at != s.at {
+		if at != s.at && len(s.cur.candles) > 0 && 2*len(s.cur.candles) >= s.r.o.BatchSize {
 			if err := s.flush(false); err != nil {
 				return err
 			}

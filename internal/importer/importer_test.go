@@ -268,18 +268,26 @@ func (s *spans) Candles(ctx context.Context, rows []market.Candle) (store.Result
 	return s.counting.Candles(ctx, rows)
 }
 
-// Given the database's chunk ranges, a batch ends where its range does as
-// well as at its size, so the batches loaded at once write into different
-// chunks.
+// Given the database's chunk ranges, a batch holding half its size or more
+// ends where its range does, so the batches loaded at once write into
+// different chunks; ranges of a few rows do not make small batches.
 func TestBatchesEndWithTheChunkRange(t *testing.T) {
 	file := kline(t, t.TempDir(), "AUSDT-1m-2024-01-01.csv", day.Add(3*time.Minute), 95) // minutes 3 to 97
-	l := &spans{}
-	o := options(t)
-	o.Workers, o.BatchSize = 2, 25
-	o.Range = func(t time.Time) int64 { return t.Unix() / 1800 } // half hours
-	sum, err := importer.Run(context.Background(), l, []string{file}, o)
-	require.NoError(t, err)
-	require.Equal(t, 95, sum.Inserted)
-	slices.SortFunc(l.got, func(a, b [2]int) int { return a[0] - b[0] })
-	require.Equal(t, [][2]int{{3, 27}, {28, 29}, {30, 54}, {55, 59}, {60, 84}, {85, 89}, {90, 97}}, l.got)
+	for _, tc := range []struct {
+		rangeMinutes int64
+		want         [][2]int
+	}{
+		{30, [][2]int{{3, 29}, {30, 59}, {60, 89}, {90, 97}}},
+		{5, [][2]int{{3, 24}, {25, 44}, {45, 64}, {65, 84}, {85, 97}}},
+	} {
+		l := &spans{}
+		o := options(t)
+		o.Workers, o.BatchSize = 2, 40
+		o.Range = func(t time.Time) int64 { return t.Unix() / (60 * tc.rangeMinutes) }
+		sum, err := importer.Run(context.Background(), l, []string{file}, o)
+		require.NoError(t, err)
+		require.Equal(t, 95, sum.Inserted)
+		slices.SortFunc(l.got, func(a, b [2]int) int { return a[0] - b[0] })
+		require.Equal(t, tc.want, l.got, "ranges of %d minutes", tc.rangeMinutes)
+	}
 }
