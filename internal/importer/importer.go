@@ -494,7 +494,7 @@ func (s *fileSink) reset() {
 func (s *fileSink) Candle(c market.Candle, line int) error {
 	if s.r.o.Range != nil {
 		at := s.r.o.Range(c.Time)
-		if at != s.at && len(s.cur.candles) > 0 && 2*len(s.cur.candles) >= s.r.o.BatchSize {
+		if at != s.at && 2*len(s.cur.candles) >= s.r.o.BatchSize {
 			if err := s.flush(false); err != nil {
 				return err
 			}

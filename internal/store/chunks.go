@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,12 @@ func (c *chunkRanges) written(r int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.opened[r]
+}
+
+// chunksOf is the chunk ranges of a table: nil unless it is a hypertable
+// partitioned by time alone (and the store has read them, copySlots).
+func (s *Store) chunksOf(name pgx.Identifier) *chunkRanges {
+	return s.chunks[strings.Join(name, ".")]
 }
 
 // hypertableRanges reads the chunk intervals of the hypertables that are

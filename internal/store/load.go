@@ -241,17 +241,17 @@ func inKeyOrder[T any](rows []T, cmp func(a, b T) int) []T {
 const partRows = 16 << 10
 
 // loadParts loads rows. Into a hypertable, a batch in key order is loaded
-// in parts of at most partRows rows, each within one chunk range and
-// committed before the next (see chunks.go); a batch larger than partRows
-// is first cut into as many contiguous sections as there are COPY slots,
-// loaded at once: the sections meet in one chunk at most. A failure of any
-// part fails the call; the caller's retry is idempotent. The rejected rows
-// returned include the conflicts.
+// in parts of at most partRows rows, each committed before the next, a
+// chunk range opened by a part of one row (see chunks.go); a batch larger
+// than partRows is first cut into as many contiguous sections as there are
+// COPY slots, loaded at once: the sections meet in one chunk at most. A
+// failure of any part fails the call; the caller's retry is idempotent.
+// The rejected rows returned include the conflicts.
 func loadParts[T any](ctx context.Context, s *Store, t *table[T], rows []T, slots chan struct{}) (Result, []ops.RejectedRow, error) {
 	if t.cmp == nil || cap(slots) < 2 {
 		return loadIsolating(ctx, s, t, rows)
 	}
-	chunks := s.chunks[strings.Join(t.name, ".")] // nil unless a hypertable by time alone
+	chunks := s.chunksOf(t.name)
 	var (
 		mu    sync.Mutex
 		total Result

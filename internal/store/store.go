@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -205,7 +204,7 @@ func (s *Store) BulkBatchRows(ctx context.Context) int {
 // unless the table is a hypertable partitioned by time alone.
 func (s *Store) CandleRange(ctx context.Context) func(time.Time) int64 {
 	s.copySlots(ctx) // reads the ranges
-	if c := s.chunks[strings.Join(candles.name, ".")]; c != nil {
+	if c := s.chunksOf(candles.name); c != nil {
 		return c.of
 	}
 	return nil
