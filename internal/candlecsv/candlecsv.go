@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mdingest/mdingest/internal/market"
 	"github.com/mdingest/mdingest/internal/ops"
@@ -347,24 +349,16 @@ func (l *lines) next() ([]string, bool, error) {
 				return nil, false, err
 			}
 		}
-		// One pass finds the line's end and its commas, and notes quotes.
+		// The line's end, then its commas eight bytes a step: a loop over
+		// every byte was a sixth of an import's client CPU (its profile).
 		rest := l.data[l.pos:]
-		l.rec = l.rec[:0]
-		end, start := len(rest), 0 // the last line may lack its newline
-		quoted := false
-	scan:
-		for i := 0; i < len(rest); i++ {
-			switch rest[i] {
-			case ',':
-				l.rec = append(l.rec, rest[start:i])
-				start = i + 1
-			case '"':
-				quoted = true
-			case '\n':
-				end = i
-				break scan
-			}
+		end := strings.IndexByte(rest, '\n')
+		if end < 0 {
+			end = len(rest) // the last line may lack its newline
 		}
+		quoted := strings.IndexByte(rest[:end], '"') >= 0
+		var start int // of the last field
+		l.rec, start = splitCommas(l.rec[:0], rest[:end])
 		complete := end < len(rest)
 		raw := strings.TrimSuffix(rest[:end], "\r")
 		l.pos += end + 1
@@ -387,6 +381,35 @@ func (l *lines) next() ([]string, bool, error) {
 		}
 		return rec, complete, nil
 	}
+}
+
+// splitCommas appends the fields of line before its last comma to rec and
+// returns where the last field starts. It reads eight bytes a step: the
+// comma bytes of a word are the zero bytes of word XOR ",,,,,,,,", found
+// at once by the exact zero-byte test (no false hits, whatever follows).
+func splitCommas(rec []string, line string) ([]string, int) {
+	const low7 = 0x7F7F7F7F7F7F7F7F
+	const commas = ',' * 0x0101010101010101
+	start, i := 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		x := uint64(line[i]) | uint64(line[i+1])<<8 | uint64(line[i+2])<<16 | uint64(line[i+3])<<24 |
+			uint64(line[i+4])<<32 | uint64(line[i+5])<<40 | uint64(line[i+6])<<48 | uint64(line[i+7])<<56
+		x ^= commas
+		m := ^((x&low7 + low7) | x | low7) // 0x80 in each byte of x that is zero
+		for m != 0 {
+			j := i + bits.TrailingZeros64(m)/8
+			rec = append(rec, line[start:j])
+			start = j + 1
+			m &= m - 1
+		}
+	}
+	for ; i < len(line); i++ {
+		if line[i] == ',' {
+			rec = append(rec, line[start:i])
+			start = i + 1
+		}
+	}
+	return rec, start
 }
 
 // lineError is a line encoding/csv could not split.
@@ -555,7 +578,7 @@ func parse(rec []string, l layout, o *Options, tf time.Duration, closedBy time.T
 		i    int
 		dst  *market.Decimal
 	}{{"open", l.open, &c.Open}, {"high", l.high, &c.High}, {"low", l.low, &c.Low}, {"close", l.close, &c.Close}, {"volume", l.volume, &c.Volume}} {
-		v, err := market.ParseDecimal(strings.TrimSpace(rec[f.i]))
+		v, err := market.ParseDecimal(trimSpace(rec[f.i]))
 		if err != nil {
 			return market.Candle{}, CodeDecode, f.name + ": " + err.Error()
 		}
@@ -581,6 +604,15 @@ func parse(rec []string, l layout, o *Options, tf time.Duration, closedBy time.T
 	}
 	c.Closed = !ts.After(closedBy) // c.ClosedAt(o.Now), without an addition per row
 	return c, "", ""
+}
+
+// trimSpace is strings.TrimSpace, with the call spared for the usual field
+// (no space at either end): it was a seventh of a row's parse.
+func trimSpace(s string) string {
+	if len(s) == 0 || s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 // aligned reports whether ts is a multiple of tf since the epoch. Not by
