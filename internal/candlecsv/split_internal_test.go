@@ -57,7 +57,6 @@ func BenchmarkParse(b *testing.B) {
 	}
 	tf := time.Minute
 	closedBy := o.Now.Add(-tf)
-	b.ResetTimer()
 	for b.Loop() {
 		for _, rec := range recs {
 			if _, _, reason := parse(rec, binance, &o, tf, closedBy); reason != "" {
