@@ -1,6 +1,7 @@
 package market
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -168,6 +169,9 @@ func (d Decimal) Rat() *big.Rat {
 // on the digits, so validation loops allocate nothing.
 func (d Decimal) Cmp(o Decimal) int {
 	a, b := d.s, o.s
+	if canonical(a) && canonical(b) {
+		return cmpCanonical(a, b)
+	}
 	if a == "" {
 		a = "0"
 	}
@@ -189,6 +193,43 @@ func (d Decimal) Cmp(o Decimal) int {
 		return -c
 	}
 	return c
+}
+
+// canonical reports whether s, plain, is unsigned with no leading zero
+// before its integer digits ("0.5" has none, "00.5" has one): the usual
+// price or amount.
+func canonical(s string) bool {
+	return s != "" && (s[0] >= '1' && s[0] <= '9' || s[0] == '0' && (len(s) == 1 || s[1] == '.'))
+}
+
+// cmpCanonical compares two canonical decimals in one pass (a quality
+// check compares four prices a candle): the longer integer part is larger;
+// with equal ones the points align, so the bytes compare as the values do,
+// and past the shorter text the longer one is larger if any digit of its
+// rest is not zero.
+func cmpCanonical(a, b string) int {
+	ai, bi := strings.IndexByte(a, '.'), strings.IndexByte(b, '.')
+	if ai < 0 {
+		ai = len(a)
+	}
+	if bi < 0 {
+		bi = len(b)
+	}
+	if ai != bi {
+		return cmp.Compare(ai, bi)
+	}
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	rest, longer := a[n:], 1
+	if len(b) > len(a) {
+		rest, longer = b[n:], -1
+	}
+	if strings.Trim(rest, "0.") != "" {
+		return longer
+	}
+	return 0
 }
 
 // cmpAbs compares two unsigned plain decimals digit by digit.

@@ -6,6 +6,8 @@ import (
 	"encoding/gob"
 	"encoding/json"
 	"math/big"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,6 +36,41 @@ func TestCmpAgreesWithRat(t *testing.T) {
 			ra, _ := new(big.Rat).SetString(da.String())
 			rb, _ := new(big.Rat).SetString(db.String())
 			require.Equal(t, ra.Cmp(rb), da.Cmp(db), "%s vs %s", a, b)
+		}
+	}
+}
+
+// TestCmpRandomAgreesWithRat compares random plain decimals alike in
+// their digits (where a comparison is decided late, or by trailing zeros
+// or a bare point) as big.Rat orders them.
+func TestCmpRandomAgreesWithRat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	digits := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "0019"[rng.IntN(4)]
+		}
+		return string(b)
+	}
+	number := func() string {
+		s := digits(1 + rng.IntN(3))
+		switch rng.IntN(4) {
+		case 0:
+			s += "."
+		case 1, 2:
+			s += "." + digits(1+rng.IntN(4))
+		}
+		if rng.IntN(8) == 0 {
+			s = "-" + s
+		}
+		return s
+	}
+	for range 200_000 {
+		a, b := MustDecimal(number()), MustDecimal(number())
+		ra, _ := new(big.Rat).SetString(strings.TrimSuffix(a.String(), "."))
+		rb, _ := new(big.Rat).SetString(strings.TrimSuffix(b.String(), "."))
+		if got, want := a.Cmp(b), ra.Cmp(rb); got != want {
+			t.Fatalf("%s vs %s: Cmp %d, want %d", a, b, got, want)
 		}
 	}
 }

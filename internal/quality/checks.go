@@ -245,7 +245,7 @@ func checkCandle(_ *Checker, k *market.Candle, r *row[market.Candle]) {
 	if r.rejected() {
 		return
 	}
-	r.price, r.priced = cl.f, true
+	r.price, r.priced = cl.float(), true
 	switch {
 	case l.cmp(o) > 0:
 		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > open %s", l.d, o.d))
@@ -289,8 +289,9 @@ func checkTrade(_ *Checker, t *market.Trade, r *row[market.Trade]) {
 
 // spread lowers consistency when the relative spread exceeds MaxSpread.
 func spread[T any](c *Checker, r *row[T], bid, ask num) {
-	m := (bid.f + ask.f) / 2
-	if s := (ask.f - bid.f) / m; s > c.cfg.MaxSpread {
+	b, a := bid.float(), ask.float()
+	m := (b + a) / 2
+	if s := (a - b) / m; s > c.cfg.MaxSpread {
 		r.fail(Consistency, CheckWideSpread, fmt.Sprintf("spread %.4g%% of mid (max %.4g%%)", 100*s, 100*c.cfg.MaxSpread))
 	}
 }
@@ -312,7 +313,7 @@ func (r *row[T]) levels(side string, levels []market.Level, descending bool) (nu
 		if r.rejected() {
 			return num{}, false
 		}
-		p := num{d: l.Price, f: l.Price.Float64()}
+		p := num{d: l.Price}
 		if i == 0 {
 			best = p
 		} else if c := prev.cmp(p); descending && c <= 0 || !descending && c >= 0 {
@@ -334,33 +335,23 @@ type field struct {
 	d    market.Decimal
 }
 
-// num is a decimal with its float value, compared exactly.
-type num struct {
-	d market.Decimal
-	f float64
-}
+// num is a checked decimal.
+type num struct{ d market.Decimal }
 
 func (a num) valid() bool { return a.d.Valid() }
 
-// cmp compares exactly: float64 rounding is monotonic, so unequal floats
-// decide, and only equal ones need the exact decimal comparison.
-func (a num) cmp(b num) int {
-	switch {
-	case a.f < b.f:
-		return -1
-	case a.f > b.f:
-		return 1
-	case a.d.String() == b.d.String():
-		return 0
-	}
-	return a.d.Cmp(b.d)
-}
+// cmp compares exactly.
+func (a num) cmp(b num) int { return a.d.Cmp(b.d) }
+
+// float is a's nearest float64, as strconv reads it; only the checks that
+// need a price's value pay for it.
+func (a num) float() float64 { return parseNumber(a.d).f }
 
 // number checks a present value: at most maxDigits digits on either side
 // of the point (so finite) and > 0 (positive) or >= 0. An absent value
 // passes; required fields are checked before.
 func (r *row[T]) number(f field, positive bool) num {
-	if !f.d.Valid() || r.rejected() {
+	if !f.d.Valid() || r.rejected() || short(f.d) {
 		return num{d: f.d}
 	}
 	t := parseNumber(f.d)
@@ -372,14 +363,22 @@ func (r *row[T]) number(f field, positive bool) num {
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want > 0)", f.name, f.d))
 	case t.sign < 0:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want >= 0)", f.name, f.d))
-	default:
-		return num{d: f.d, f: t.f}
 	}
 	return num{d: f.d}
 }
 
+// short reports whether d passes number's test on its first digit: at
+// least 1, and too short for maxDigits digits either side of the point.
+func short(d market.Decimal) bool {
+	s := d.String()
+	return len(s) <= maxDigits && s != "" && s[0] >= '1' && s[0] <= '9'
+}
+
 // numberOK is number's test without the message.
 func numberOK(d market.Decimal, positive bool) bool {
+	if short(d) {
+		return true
+	}
 	t := parseNumber(d)
 	return t.ints <= maxDigits && t.fracs <= maxDigits && (t.sign > 0 || !positive && t.sign == 0)
 }
