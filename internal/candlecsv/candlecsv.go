@@ -565,9 +565,17 @@ func parse(rec []string, l layout, o *Options, tf time.Duration, closedBy time.T
 	if len(rec) <= need {
 		return market.Candle{}, CodeDecode, fmt.Sprintf("want at least %d fields, got %d", need+1, len(rec))
 	}
-	ts, err := ParseTime(rec[l.ts])
-	if err != nil {
-		return market.Candle{}, CodeDecode, "ts: " + err.Error()
+	// Binance's files give times in epoch milliseconds: the usual case is
+	// checked on the integers (time values were a fifth of a row's parse).
+	openMs, isMs := epochMillis(rec[l.ts])
+	var ts time.Time
+	if isMs {
+		ts = time.UnixMilli(openMs).UTC()
+	} else {
+		var err error
+		if ts, err = ParseTime(rec[l.ts]); err != nil {
+			return market.Candle{}, CodeDecode, "ts: " + err.Error()
+		}
 	}
 	if !o.Now.IsZero() && ts.After(o.Now) {
 		return market.Candle{}, CodeFuture, fmt.Sprintf("ts %s is in the future", ts.Format(time.RFC3339))
@@ -584,15 +592,24 @@ func parse(rec []string, l layout, o *Options, tf time.Duration, closedBy time.T
 		}
 		*f.dst = v
 	}
-	if !aligned(ts, tf) {
+	if isMs && !alignedMillis(openMs, tf) || !isMs && !aligned(ts, tf) {
 		return market.Candle{}, CodeMisaligned, fmt.Sprintf("ts %s is not aligned to %s", ts.Format(time.RFC3339), o.Timeframe)
 	}
 	if l.closeTime >= 0 {
-		end, err := ParseTime(rec[l.closeTime])
-		if err != nil {
-			return market.Candle{}, CodeDecode, "close_time: " + err.Error()
+		var end time.Time
+		var span time.Duration
+		if closeMs, ok := epochMillis(rec[l.closeTime]); isMs && ok && closeMs-openMs > -1e12 && closeMs-openMs < 1e12 {
+			span = time.Duration(closeMs-openMs+1) * time.Millisecond // Span, exact in whole ms
+			if span != tf {
+				end = time.UnixMilli(closeMs).UTC() // for the message
+			}
+		} else {
+			var err error
+			if end, err = ParseTime(rec[l.closeTime]); err != nil {
+				return market.Candle{}, CodeDecode, "close_time: " + err.Error()
+			}
+			span = Span(ts, end)
 		}
-		span := Span(ts, end)
 		if span <= 0 {
 			return market.Candle{}, CodeDecode, fmt.Sprintf("close_time %s is not after the open time %s",
 				end.Format(time.RFC3339Nano), ts.Format(time.RFC3339))
@@ -624,6 +641,21 @@ func aligned(ts time.Time, tf time.Duration) bool {
 		return ts.Truncate(tf).Equal(ts) // as before; no timeframe comes here
 	}
 	return ts.Nanosecond() == 0 && ts.Unix()%int64(tf/time.Second) == 0
+}
+
+// alignedMillis is aligned for the time ms epoch milliseconds (ms > 0).
+func alignedMillis(ms int64, tf time.Duration) bool {
+	if tf%time.Second != 0 || (24*time.Hour)%tf != 0 {
+		return aligned(time.UnixMilli(ms).UTC(), tf)
+	}
+	return ms%int64(tf/time.Millisecond) == 0
+}
+
+// epochMillis is the value of s when ParseTime reads it as epoch
+// milliseconds: digits alone, from 1e11 to 1e14.
+func epochMillis(s string) (int64, bool) {
+	n, ok := digitsValue(s)
+	return n, ok && n >= 1e11 && n < 1e14
 }
 
 // Span is the period of a candle from its open time and Binance's

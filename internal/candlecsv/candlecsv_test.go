@@ -343,3 +343,45 @@ func TestAlignedIsTruncates(t *testing.T) {
 	}
 	require.True(t, aligned(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), time.Minute))
 }
+
+// TestMillisecondsAgreeWithMicroseconds: a line with epoch-millisecond
+// times (read on the integers) is read as the same line with the same
+// times in microseconds (read as time values): the same candle, or the
+// same refusal in the same words, for every timeframe.
+func TestMillisecondsAgreeWithMicroseconds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, tf := range market.Timeframes() {
+		o := opts
+		o.Timeframe = tf
+		step := tf.Duration().Milliseconds()
+		for range 2_000 {
+			open := 100_000_000_000 + rng.Int64N(2_000_000_000_000) // 1973 to 2036
+			if rng.IntN(2) == 0 {
+				open -= open % step
+			}
+			var end int64
+			switch rng.IntN(4) {
+			case 0:
+				end = open + step - 1
+			case 1:
+				end = open + rng.Int64N(3*step) - step
+			case 2:
+				end = open - 1 - rng.Int64N(1_000_000)
+			default:
+				end = 100_000_000_000 + rng.Int64N(99_000_000_000_000) // any epoch ms
+			}
+			line := func(open, end int64) string {
+				return fmt.Sprintf("%d,1.5,2,1,1.75,3,%d,0,1,0,0,0\n", open, end)
+			}
+			var ms, us collect
+			require.NoError(t, Read(strings.NewReader(line(open, end)), "f.csv", o, &ms))
+			require.NoError(t, Read(strings.NewReader(line(open*1000, end*1000)), "f.csv", o, &us))
+			require.Equal(t, us.candles, ms.candles, "%s: %d, %d", tf, open, end)
+			require.Equal(t, len(us.rejects), len(ms.rejects))
+			for i := range us.rejects {
+				require.Equal(t, us.rejects[i].Code, ms.rejects[i].Code)
+				require.Equal(t, us.rejects[i].Reason, ms.rejects[i].Reason)
+			}
+		}
+	}
+}
