@@ -179,3 +179,25 @@ func FuzzParseDecimal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCmp holds Cmp to big.Rat on any two decimals ParseDecimal accepts.
+func FuzzCmp(f *testing.F) {
+	for _, p := range [][2]string{{"1.5", "1.50"}, {"0.5", "0.05"}, {"10", "9.99"}, {"5.", "5.1"}, {"-1", "0"}, {"007", "7"}} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		da, err := ParseDecimal(a)
+		if err != nil {
+			return
+		}
+		db, err := ParseDecimal(b)
+		if err != nil {
+			return
+		}
+		ra, _ := new(big.Rat).SetString(strings.TrimSuffix(da.String(), "."))
+		rb, _ := new(big.Rat).SetString(strings.TrimSuffix(db.String(), "."))
+		if got, want := da.Cmp(db), ra.Cmp(rb); got != want {
+			t.Fatalf("%q vs %q: Cmp %d, want %d", da, db, got, want)
+		}
+	})
+}
