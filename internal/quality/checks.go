@@ -152,7 +152,7 @@ func checkTicker(c *Checker, t *market.Ticker, r *row[market.Ticker]) {
 		{"bidVolume", t.BidVolume}, {"askVolume", t.AskVolume},
 		{"baseVolume", t.BaseVolume}, {"quoteVolume", t.QuoteVolume},
 	}
-	var n [len(prices)]num
+	var n [len(prices)]market.Decimal
 	for i, f := range prices {
 		n[i] = r.number(f, true)
 	}
@@ -163,20 +163,20 @@ func checkTicker(c *Checker, t *market.Ticker, r *row[market.Ticker]) {
 		return
 	}
 	bid, ask, last, high, low := n[0], n[1], n[2], n[4], n[5]
-	if bid.valid() && ask.valid() {
-		if bid.cmp(ask) > 0 {
-			r.reject(Consistency, CheckCrossedBook, fmt.Sprintf("bid %s > ask %s", bid.d, ask.d))
+	if bid.Valid() && ask.Valid() {
+		if bid.Cmp(ask) > 0 {
+			r.reject(Consistency, CheckCrossedBook, fmt.Sprintf("bid %s > ask %s", bid, ask))
 			return
 		}
 		spread(c, r, bid, ask)
 	}
-	if high.valid() && low.valid() {
-		if low.cmp(high) > 0 {
-			r.reject(Consistency, CheckHighBelowLow, fmt.Sprintf("low %s > high %s", low.d, high.d))
+	if high.Valid() && low.Valid() {
+		if low.Cmp(high) > 0 {
+			r.reject(Consistency, CheckHighBelowLow, fmt.Sprintf("low %s > high %s", low, high))
 			return
 		}
-		if last.valid() && (last.cmp(low) < 0 || last.cmp(high) > 0) {
-			r.fail(Consistency, CheckLastOutsideRange, fmt.Sprintf("last %s outside [%s, %s]", last.d, low.d, high.d))
+		if last.Valid() && (last.Cmp(low) < 0 || last.Cmp(high) > 0) {
+			r.fail(Consistency, CheckLastOutsideRange, fmt.Sprintf("last %s outside [%s, %s]", last, low, high))
 		}
 	}
 }
@@ -206,8 +206,8 @@ func checkOrderBook(c *Checker, b *market.OrderBook, r *row[market.OrderBook]) {
 		r.fail(Completeness, CheckEmptySide, "no bids")
 	case !askOK:
 		r.fail(Completeness, CheckEmptySide, "no asks")
-	case bid.cmp(ask) > 0:
-		r.reject(Consistency, CheckCrossedBook, fmt.Sprintf("best bid %s > best ask %s", bid.d, ask.d))
+	case bid.Cmp(ask) > 0:
+		r.reject(Consistency, CheckCrossedBook, fmt.Sprintf("best bid %s > best ask %s", bid, ask))
 	default:
 		spread(c, r, bid, ask)
 	}
@@ -245,16 +245,16 @@ func checkCandle(_ *Checker, k *market.Candle, r *row[market.Candle]) {
 	if r.rejected() {
 		return
 	}
-	r.price, r.priced = cl.float(), true
+	r.price, r.priced = floatOf(cl), true
 	switch {
-	case l.cmp(o) > 0:
-		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > open %s", l.d, o.d))
-	case l.cmp(cl) > 0:
-		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > close %s", l.d, cl.d))
-	case o.cmp(h) > 0:
-		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("open %s > high %s", o.d, h.d))
-	case cl.cmp(h) > 0:
-		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("close %s > high %s", cl.d, h.d))
+	case l.Cmp(o) > 0:
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > open %s", l, o))
+	case l.Cmp(cl) > 0:
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("low %s > close %s", l, cl))
+	case o.Cmp(h) > 0:
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("open %s > high %s", o, h))
+	case cl.Cmp(h) > 0:
+		r.reject(Consistency, CheckOHLCRelation, fmt.Sprintf("close %s > high %s", cl, h))
 	case k.Time.UnixNano()%int64(tf) != 0:
 		r.fail(Consistency, CheckMisalignedTimestamp, "open time not a multiple of "+string(k.Timeframe))
 	}
@@ -288,8 +288,8 @@ func checkTrade(_ *Checker, t *market.Trade, r *row[market.Trade]) {
 }
 
 // spread lowers consistency when the relative spread exceeds MaxSpread.
-func spread[T any](c *Checker, r *row[T], bid, ask num) {
-	b, a := bid.float(), ask.float()
+func spread[T any](c *Checker, r *row[T], bid, ask market.Decimal) {
+	b, a := floatOf(bid), floatOf(ask)
 	m := (b + a) / 2
 	if s := (a - b) / m; s > c.cfg.MaxSpread {
 		r.fail(Consistency, CheckWideSpread, fmt.Sprintf("spread %.4g%% of mid (max %.4g%%)", 100*s, 100*c.cfg.MaxSpread))
@@ -297,8 +297,8 @@ func spread[T any](c *Checker, r *row[T], bid, ask num) {
 }
 
 // levels checks one side of a book and returns its best level's price.
-func (r *row[T]) levels(side string, levels []market.Level, descending bool) (num, bool) {
-	var best, prev num
+func (r *row[T]) levels(side string, levels []market.Level, descending bool) (market.Decimal, bool) {
+	var best, prev market.Decimal
 	for i, l := range levels {
 		switch {
 		case !l.Price.Valid():
@@ -311,18 +311,18 @@ func (r *row[T]) levels(side string, levels []market.Level, descending bool) (nu
 			r.number(field{levelName(side, i) + " amount", l.Amount}, true)
 		}
 		if r.rejected() {
-			return num{}, false
+			return market.Decimal{}, false
 		}
-		p := num{d: l.Price}
+		p := l.Price
 		if i == 0 {
 			best = p
-		} else if c := prev.cmp(p); descending && c <= 0 || !descending && c >= 0 {
+		} else if c := prev.Cmp(p); descending && c <= 0 || !descending && c >= 0 {
 			rel := "above"
 			if descending {
 				rel = "below"
 			}
-			r.reject(Consistency, CheckUnsortedLevels, fmt.Sprintf("%s %s not strictly %s %s %s", levelName(side, i), p.d, rel, levelName(side, i-1), prev.d))
-			return num{}, false
+			r.reject(Consistency, CheckUnsortedLevels, fmt.Sprintf("%s %s not strictly %s %s %s", levelName(side, i), p, rel, levelName(side, i-1), prev))
+			return market.Decimal{}, false
 		}
 		prev = p
 	}
@@ -335,24 +335,16 @@ type field struct {
 	d    market.Decimal
 }
 
-// num is a checked decimal.
-type num struct{ d market.Decimal }
-
-func (a num) valid() bool { return a.d.Valid() }
-
-// cmp compares exactly.
-func (a num) cmp(b num) int { return a.d.Cmp(b.d) }
-
-// float is a's nearest float64, as strconv reads it; only the checks that
-// need a price's value pay for it.
-func (a num) float() float64 { return parseNumber(a.d).f }
+// floatOf is d's nearest float64, as strconv reads it; only the checks
+// that need a price's value pay for it (comparisons use Decimal.Cmp).
+func floatOf(d market.Decimal) float64 { return parseNumber(d).f }
 
 // number checks a present value: at most maxDigits digits on either side
 // of the point (so finite) and > 0 (positive) or >= 0. An absent value
 // passes; required fields are checked before.
-func (r *row[T]) number(f field, positive bool) num {
+func (r *row[T]) number(f field, positive bool) market.Decimal {
 	if !f.d.Valid() || r.rejected() || short(f.d) {
-		return num{d: f.d}
+		return f.d
 	}
 	t := parseNumber(f.d)
 	switch {
@@ -364,7 +356,7 @@ func (r *row[T]) number(f field, positive bool) num {
 	case t.sign < 0:
 		r.reject(Validity, CheckInvalidValue, fmt.Sprintf("%s %s (want >= 0)", f.name, f.d))
 	}
-	return num{d: f.d}
+	return f.d
 }
 
 // short reports whether d passes number's test on its first digit: at
