@@ -100,15 +100,6 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	// The batches in flight are the live heap, a fixed number of them; the
-	// collector runs only when the heap reaches a soft limit above them, so
-	// memory stays flat however large the input (issue 10: under 256 MiB for
-	// 10M rows). Paced by the heap's growth instead (GOGC), it ran about
-	// six times in an import's first 0.3 s, and its write barriers made
-	// the fresh pages written then cost a copy and a TLB flush each: a
-	// sixth of the client's CPU on a 1M-row import into PostgreSQL.
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(importMemoryLimit))
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	// Each loader may split a batch over two connections.
 	st, err := openStoreWith(ctx, e, cfg, store.Options{Logger: e.logger, MaxConns: int32(2*(f.workers+1) + 1)})
 	if err != nil {
@@ -125,6 +116,15 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 	if f.batch == 0 {
 		f.batch = st.BulkBatchRows(ctx)
 	}
+	// The batches in flight are the live heap, a fixed number of them; the
+	// collector runs only when the heap reaches a soft limit above them, so
+	// memory stays flat however large the input (issue 10: under 256 MiB for
+	// 10M rows). Paced by the heap's growth instead (GOGC), it ran about
+	// six times in an import's first 0.3 s, and its write barriers made
+	// the fresh pages written then cost a copy and a TLB flush each: a
+	// sixth of the client's CPU on a 1M-row import into PostgreSQL.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(importer.HeapBound(f.workers, f.batch) + importHeadroom))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	sum, err := importer.Run(ctx, st, files, importer.Options{
 		Exchange: f.exchange, Symbol: sym, Timeframe: tf, Workers: f.workers, BatchSize: f.batch, Range: st.CandleRange(ctx),
 		Checker: checker, Progress: backfill.NewNamedProgress(e.stderr, e.logger, "import"), Logger: e.logger,
@@ -139,8 +139,10 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 	return nil
 }
 
-// importMemoryLimit is the soft limit of the Go heap during an import.
-const importMemoryLimit = 160 << 20
+// importHeadroom is the room above the batches' heap that an import's
+// memory limit leaves: the garbage of a collection's interval, the
+// connections' buffers, the runtime.
+const importHeadroom = 64 << 20
 
 // expandFiles expands glob patterns (for shells that leave them, and for
 // quoting many files) and checks that every file exists. Binance's

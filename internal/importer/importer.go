@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sync/errgroup"
 
@@ -80,6 +81,26 @@ type Options struct {
 // maxBuffers bounds the batches in memory at once, whatever the workers:
 // each is about 5 MB at 16k rows, 14 MB at 50k.
 const maxBuffers = 8
+
+// buffers is the number of batch buffers an import with workers readers
+// holds.
+func buffers(workers int) int { return min(2*workers+2, maxBuffers) }
+
+// lineBytes bounds the text a candle keeps alive: its line of the file (a
+// Binance kline line with eight decimals is about 150 bytes) and the
+// line number kept for refusals.
+const lineBytes = 256
+
+// HeapBound is the most heap the batches of an import hold at once: every
+// buffer full, each row keeping its line. With workers < 1 it assumes the
+// CPUs, as Run does. A memory limit above it lets the collector wait for
+// the limit without ever running short of room.
+func HeapBound(workers, batchSize int) int64 {
+	if workers < 1 {
+		workers = runtime.NumCPU()
+	}
+	return int64(buffers(workers)) * int64(batchSize) * (int64(unsafe.Sizeof(market.Candle{})) + lineBytes)
+}
 
 // DefaultBatchSize is the batch size when neither the caller nor the
 // store (store.BulkBatchRows) says: long COPYs against the probe and the
@@ -193,7 +214,7 @@ func Run(ctx context.Context, l Loader, files []string, o Options) (Summary, err
 	}
 	o.Progress.Start(backfill.Plan{Exchange: o.Exchange, Timeframe: o.Timeframe, Ranges: len(jobs), Noun: "files",
 		Total: time.Duration(total) * o.Timeframe.Duration()})
-	r := &run{o: o, l: l, free: make(chan []market.Candle, min(2*o.Workers+2, maxBuffers))}
+	r := &run{o: o, l: l, free: make(chan []market.Candle, buffers(o.Workers))}
 	for range cap(r.free) {
 		r.free <- nil // made on first use
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -290,4 +291,75 @@ func TestBatchesEndWithTheChunkRange(t *testing.T) {
 		slices.SortFunc(l.got, func(a, b [2]int) int { return a[0] - b[0] })
 		require.Equal(t, tc.want, l.got, "ranges of %d minutes", tc.rangeMinutes)
 	}
+}
+
+// holding is a Loader whose loads wait until released, so that the
+// readers fill every batch buffer.
+type holding struct {
+	counting
+	release chan struct{}
+}
+
+func (h *holding) Candles(ctx context.Context, rows []market.Candle) (store.Result, error) {
+	h.inFlight.Add(1)
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return store.Result{}, ctx.Err()
+	}
+	h.rows.Add(int64(len(rows)))
+	return store.Result{Requested: len(rows), Inserted: len(rows)}, nil
+}
+
+// HeapBound, which the import command's memory limit rests on, holds the
+// batches of an import whose loads have all stalled, with every buffer
+// full of rows read from Binance lines as long as real ones (eight
+// decimals, twelve fields). Were it short, the collector would run
+// without end at the limit.
+func TestHeapBoundHoldsTheBatches(t *testing.T) {
+	const workers, batch = 2, 4000
+	dir := t.TempDir()
+	var files []string
+	for i := range 4 {
+		var b strings.Builder
+		for m := range 3 * batch {
+			ms := day.Add(time.Duration(m) * time.Minute).UnixMilli()
+			p := 16541 + m%97
+			fmt.Fprintf(&b, "%d,%d.77000000,%d.70000000,%d.39000000,%d.67000000,4364.83570000,%d,72146323.04000000,90678,2194.43780000,36282584.05780000,0\n",
+				ms, p, p+4, p-33, p-12, ms+59_999)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("S%dUSDT-1m-2024-01-01.csv", i))
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+		files = append(files, path)
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	l := &holding{release: make(chan struct{})}
+	o := options(t)
+	o.Workers, o.BatchSize = workers, batch
+	done := make(chan error, 1)
+	go func() {
+		_, err := importer.Run(context.Background(), l, files, o)
+		done <- err
+	}()
+	// Every loader holds a batch; the readers fill the other buffers and
+	// wait for one to be free.
+	require.Eventually(t, func() bool { return l.inFlight.Load() == workers+1 }, 10*time.Second, time.Millisecond)
+	var held runtime.MemStats
+	for range 20 {
+		time.Sleep(20 * time.Millisecond)
+		runtime.GC()
+		runtime.ReadMemStats(&held)
+	}
+	close(l.release)
+	require.NoError(t, <-done)
+	require.Equal(t, int64(4*3*batch), l.rows.Load())
+
+	live := int64(held.HeapAlloc) - int64(before.HeapAlloc)
+	bound := importer.HeapBound(workers, batch)
+	t.Logf("heap held by the batches: %d bytes, bound %d", live, bound)
+	require.Greater(t, live, bound/4, "the buffers were not filled: the test measures nothing")
+	require.LessOrEqual(t, live, bound)
 }
