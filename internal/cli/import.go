@@ -120,9 +120,9 @@ func runImport(ctx context.Context, e *env, f importFlags, args []string) error 
 	// collector runs only when the heap reaches a soft limit above them, so
 	// memory stays flat however large the input (issue 10: under 256 MiB for
 	// 10M rows). Paced by the heap's growth instead (GOGC), it ran about
-	// six times in an import's first 0.3 s, and its write barriers made
-	// the fresh pages written then cost a copy and a TLB flush each: a
-	// sixth of the client's CPU on a 1M-row import into PostgreSQL.
+	// six times in an import's first 0.3 s and read the fresh pages of the
+	// buffers before the import wrote them, so each first write cost a
+	// copy and a TLB flush: a sixth of the client's CPU into PostgreSQL.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(importer.HeapBound(f.workers, f.batch) + importHeadroom))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	sum, err := importer.Run(ctx, st, files, importer.Options{
